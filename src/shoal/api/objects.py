@@ -1,0 +1,344 @@
+"""The stored objects: Node, Service, Task, Cluster.
+
+Each carries Docker's fields under Docker's names, plus a few fields of our own that the
+Docker API does not show (listed in ``INTERNAL``; ``to_api`` leaves them out).
+"""
+
+import datetime as _dt
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from shoal.api.base import EPOCH, Annotations, Model, Version
+from shoal.api.specs import (
+    EndpointPortConfig,
+    EndpointSpec,
+    NodeSpec,
+    ServiceSpec,
+    SwarmSpec,
+    TaskSpec,
+)
+from shoal.api.types import (
+    NodeRole,
+    NodeState,
+    Reachability,
+    TaskState,
+    UpdateState,
+)
+
+_NodeRole = NodeRole
+_NodeState = NodeState
+_Reachability = Reachability
+_TaskState = TaskState
+_UpdateState = UpdateState
+
+_Version = Version
+_Annotations = Annotations
+_EndpointSpec = EndpointSpec
+_EndpointPortConfig = EndpointPortConfig
+_NodeSpec = NodeSpec
+_ServiceSpec = ServiceSpec
+_SwarmSpec = SwarmSpec
+_TaskSpec = TaskSpec
+
+
+class StoredObject(Model):
+    """ID, version and timestamps: what every object in the store has."""
+
+    KIND: ClassVar[str] = ""
+    INTERNAL: ClassVar[frozenset[str]] = frozenset()
+
+    ID: str = ""
+    Version: _Version = Field(default_factory=_Version)
+    CreatedAt: _dt.datetime = EPOCH
+    UpdatedAt: _dt.datetime = EPOCH
+
+    def to_api(self) -> dict[str, Any]:
+        """The object as the Docker Engine API returns it."""
+        return self.model_dump(mode="json", exclude_none=True, exclude=set(self.INTERNAL))
+
+
+# --- nodes -----------------------------------------------------------------------------------
+
+
+_StoredObject = StoredObject
+
+
+class Platform(Model):
+    Architecture: str = ""
+    OS: str = ""
+
+
+_Platform = Platform
+
+
+class NodeResources(Model):
+    NanoCPUs: int = 0
+    MemoryBytes: int = 0
+    GenericResources: list[dict] | None = None
+
+
+_NodeResources = NodeResources
+
+
+class EnginePlugin(Model):
+    Type: str
+    Name: str
+
+
+_EnginePlugin = EnginePlugin
+
+
+class EngineDescription(Model):
+    EngineVersion: str = ""
+    Labels: dict[str, str] | None = None
+    Plugins: list[_EnginePlugin] | None = None
+
+
+_EngineDescription = EngineDescription
+
+
+class TLSInfo(Model):
+    TrustRoot: str | None = None
+    CertIssuerSubject: str | None = None
+    CertIssuerPublicKey: str | None = None
+
+
+_TLSInfo = TLSInfo
+
+
+class NodeDescription(Model):
+    Hostname: str = ""
+    Platform: _Platform = Field(default_factory=_Platform)
+    Resources: _NodeResources = Field(default_factory=_NodeResources)
+    Engine: _EngineDescription = Field(default_factory=_EngineDescription)
+    TLSInfo: _TLSInfo | None = None
+    # shoal's own: the runtimes this node can run tasks with ("process", "container").
+    Runtimes: list[str] = Field(default_factory=list)
+
+
+_NodeDescription = NodeDescription
+
+
+class NodeStatus(Model):
+    State: _NodeState = NodeState.UNKNOWN
+    Message: str | None = None
+    Addr: str = ""
+
+
+_NodeStatus = NodeStatus
+
+
+class ManagerStatus(Model):
+    Leader: bool | None = None
+    Reachability: _Reachability = Reachability.UNKNOWN
+    Addr: str = ""
+
+
+_ManagerStatus = ManagerStatus
+
+
+class NodeCertificate(Model):
+    """The node's current certificate as the CA issued it (shoal's own field)."""
+
+    Role: _NodeRole = NodeRole.WORKER
+    CN: str = ""
+    Certificate: str = ""
+    Status: str = "issued"
+
+
+_NodeCertificate = NodeCertificate
+
+
+class Node(StoredObject):
+    KIND: ClassVar[str] = "node"
+    INTERNAL: ClassVar[frozenset[str]] = frozenset({"Role", "Certificate"})
+
+    Spec: _NodeSpec = Field(default_factory=_NodeSpec)
+    Description: _NodeDescription | None = None
+    Status: _NodeStatus = Field(default_factory=_NodeStatus)
+    ManagerStatus: _ManagerStatus | None = None
+    # The role the node has now (Spec.Role is the role it is asked to have).
+    Role: _NodeRole = NodeRole.WORKER
+    Certificate: _NodeCertificate | None = None
+
+    @property
+    def hostname(self) -> str:
+        return self.Description.Hostname if self.Description else ""
+
+    @property
+    def name(self) -> str:
+        """What Docker shows in HOSTNAME / NODE columns: Spec.Name if set, else the hostname."""
+        return self.Spec.Name or self.hostname
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+_Node = Node
+
+
+class ContainerStatus(Model):
+    ContainerID: str | None = None
+    PID: int | None = None
+    ExitCode: int | None = None
+
+
+_ContainerStatus = ContainerStatus
+
+
+class PortStatus(Model):
+    Ports: list[_EndpointPortConfig] | None = None
+
+
+_PortStatus = PortStatus
+
+
+class TaskStatus(Model):
+    Timestamp: _dt.datetime = EPOCH
+    State: _TaskState = TaskState.NEW
+    Message: str = ""
+    Err: str | None = None
+    ContainerStatus: _ContainerStatus | None = None
+    PortStatus: _PortStatus = Field(default_factory=_PortStatus)
+
+
+_TaskStatus = TaskStatus
+
+
+class Task(StoredObject):
+    KIND: ClassVar[str] = "task"
+    INTERNAL: ClassVar[frozenset[str]] = frozenset(
+        {"ServiceAnnotations", "SpecVersion", "Endpoint", "Runtime"}
+    )
+
+    Labels: dict[str, str] = Field(default_factory=dict)
+    Spec: _TaskSpec = Field(default_factory=_TaskSpec)
+    ServiceID: str = ""
+    Slot: int | None = None
+    NodeID: str | None = None
+    Status: _TaskStatus = Field(default_factory=_TaskStatus)
+    DesiredState: _TaskState = TaskState.NEW
+    NetworksAttachments: list[dict] | None = None
+    # shoal's own, as in swarmkit: the service's name and labels when the task was made, the
+    # version of the service spec it was made from, and the service's endpoint then.
+    ServiceAnnotations: _Annotations = Field(default_factory=_Annotations)
+    SpecVersion: _Version | None = None
+    Endpoint: _EndpointSpec | None = None
+
+    @property
+    def name(self) -> str:
+        """``web.1`` for a replicated task, ``web.<node id>`` for a global one."""
+        svc = self.ServiceAnnotations.Name
+        if self.Slot:
+            return f"{svc}.{self.Slot}"
+        return f"{svc}.{self.NodeID or ''}"
+
+
+# --- services --------------------------------------------------------------------------------
+
+
+_Task = Task
+
+
+class EndpointVirtualIP(Model):
+    NetworkID: str = ""
+    Addr: str = ""
+
+
+_EndpointVirtualIP = EndpointVirtualIP
+
+
+class Endpoint(Model):
+    Spec: _EndpointSpec = Field(default_factory=_EndpointSpec)
+    Ports: list[_EndpointPortConfig] | None = None
+    VirtualIPs: list[_EndpointVirtualIP] | None = None
+
+
+_Endpoint = Endpoint
+
+
+class UpdateStatus(Model):
+    State: _UpdateState | None = None
+    StartedAt: _dt.datetime | None = None
+    CompletedAt: _dt.datetime | None = None
+    Message: str | None = None
+
+
+_UpdateStatus = UpdateStatus
+
+
+class ServiceStatus(Model):
+    RunningTasks: int = 0
+    DesiredTasks: int = 0
+    CompletedTasks: int = 0
+
+
+_ServiceStatus = ServiceStatus
+
+
+class Service(StoredObject):
+    KIND: ClassVar[str] = "service"
+    INTERNAL: ClassVar[frozenset[str]] = frozenset({"SpecVersion", "PendingDelete"})
+
+    Spec: _ServiceSpec = Field(default_factory=_ServiceSpec)
+    PreviousSpec: _ServiceSpec | None = None
+    Endpoint: _Endpoint = Field(default_factory=_Endpoint)
+    UpdateStatus: _UpdateStatus | None = None
+    ServiceStatus: _ServiceStatus | None = None
+    # shoal's own: the version at which Spec last changed (tasks record it as SpecVersion).
+    SpecVersion: _Version | None = None
+    PendingDelete: bool | None = None
+
+    @property
+    def name(self) -> str:
+        return self.Spec.Name
+
+
+# --- the cluster -----------------------------------------------------------------------------
+
+
+_Service = Service
+
+
+class JoinTokens(Model):
+    Worker: str = ""
+    Manager: str = ""
+
+
+_JoinTokens = JoinTokens
+
+
+class RootCA(Model):
+    """The cluster's root of trust (shoal's own; replicated so any manager can sign)."""
+
+    CACert: str = ""
+    CAKey: str = ""
+    CACertHash: str = ""
+    JoinTokens: _JoinTokens = Field(default_factory=_JoinTokens)
+    RootRotation: dict | None = None
+
+
+_RootCA = RootCA
+
+
+class Cluster(StoredObject):
+    KIND: ClassVar[str] = "cluster"
+    INTERNAL: ClassVar[frozenset[str]] = frozenset({"RootCA", "NetworkBootstrapKeys"})
+
+    Spec: _SwarmSpec = Field(default_factory=_SwarmSpec)
+    TLSInfo: _TLSInfo = Field(default_factory=_TLSInfo)
+    RootRotationInProgress: bool = False
+    DataPathPort: int = 4789
+    DefaultAddrPool: list[str] = Field(default_factory=lambda: ["10.0.0.0/8"])
+    SubnetSize: int = 24
+    RootCA: _RootCA = Field(default_factory=_RootCA)
+    NetworkBootstrapKeys: list[dict] | None = None
+
+
+_Cluster = Cluster
+
+
+OBJECT_TYPES: dict[str, type[StoredObject]] = {
+    cls.KIND: cls for cls in (Node, Service, Task, Cluster)
+}

@@ -1,0 +1,304 @@
+"""Specs: what a user declares (Docker's ServiceSpec, TaskSpec, NodeSpec, SwarmSpec)."""
+
+from pydantic import Field
+
+from shoal.api.base import Model
+from shoal.api.types import (
+    EndpointMode,
+    FailureAction,
+    NodeAvailability,
+    NodeRole,
+    PortProtocol,
+    PublishMode,
+    RestartCondition,
+    UpdateOrder,
+)
+
+_EndpointMode = EndpointMode
+_FailureAction = FailureAction
+_NodeAvailability = NodeAvailability
+_NodeRole = NodeRole
+_PortProtocol = PortProtocol
+_PublishMode = PublishMode
+_RestartCondition = RestartCondition
+_UpdateOrder = UpdateOrder
+
+SECOND = 1_000_000_000  # Docker durations are integer nanoseconds
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+class HealthConfig(Model):
+    Test: list[str] | None = None
+    Interval: int | None = None
+    Timeout: int | None = None
+    Retries: int | None = None
+    StartPeriod: int | None = None
+    StartInterval: int | None = None
+
+
+_HealthConfig = HealthConfig
+
+
+class Mount(Model):
+    Target: str = ""
+    Source: str = ""
+    Type: str = "volume"
+    ReadOnly: bool | None = None
+    Consistency: str | None = None
+    BindOptions: dict | None = None
+    VolumeOptions: dict | None = None
+    TmpfsOptions: dict | None = None
+
+
+_Mount = Mount
+
+
+class ContainerSpec(Model):
+    """What to run. For the ``process`` runtime, ``Image`` is the program and ``Args`` its
+    arguments (``Command``, when set, replaces the program), mirroring how Docker's CLI fills
+    these fields from ``service create IMAGE [COMMAND] [ARG...]``."""
+
+    Image: str = ""
+    Labels: dict[str, str] | None = None
+    Command: list[str] | None = None
+    Args: list[str] | None = None
+    Hostname: str | None = None
+    Env: list[str] | None = None
+    Dir: str | None = None
+    User: str | None = None
+    Groups: list[str] | None = None
+    TTY: bool | None = None
+    OpenStdin: bool | None = None
+    ReadOnly: bool | None = None
+    Mounts: list[_Mount] | None = None
+    StopSignal: str | None = None
+    StopGracePeriod: int | None = None
+    HealthCheck: _HealthConfig | None = None
+    Hosts: list[str] | None = None
+    Init: bool | None = None
+    Isolation: str | None = None
+
+
+_ContainerSpec = ContainerSpec
+
+
+class ResourceLimits(Model):
+    NanoCPUs: int | None = None
+    MemoryBytes: int | None = None
+    Pids: int | None = None
+
+
+_ResourceLimits = ResourceLimits
+
+
+class ResourceReservations(Model):
+    NanoCPUs: int | None = None
+    MemoryBytes: int | None = None
+    GenericResources: list[dict] | None = None
+
+
+_ResourceReservations = ResourceReservations
+
+
+class ResourceRequirements(Model):
+    Limits: _ResourceLimits = Field(default_factory=_ResourceLimits)
+    Reservations: _ResourceReservations = Field(default_factory=_ResourceReservations)
+
+
+_ResourceRequirements = ResourceRequirements
+
+
+class RestartPolicy(Model):
+    Condition: _RestartCondition | None = None
+    Delay: int | None = None
+    MaxAttempts: int | None = None
+    Window: int | None = None
+
+
+_RestartPolicy = RestartPolicy
+
+
+class PlatformSpec(Model):
+    Architecture: str = ""
+    OS: str = ""
+
+
+_PlatformSpec = PlatformSpec
+
+
+class Placement(Model):
+    Constraints: list[str] | None = None
+    Preferences: list[dict] | None = None
+    MaxReplicas: int | None = None
+    Platforms: list[_PlatformSpec] | None = None
+
+
+_Placement = Placement
+
+
+class TaskSpec(Model):
+    ContainerSpec: _ContainerSpec | None = None
+    Resources: _ResourceRequirements = Field(default_factory=_ResourceRequirements)
+    RestartPolicy: _RestartPolicy | None = None
+    Placement: _Placement = Field(default_factory=_Placement)
+    ForceUpdate: int = 0
+    Runtime: str | None = None
+    Networks: list[dict] | None = None
+    LogDriver: dict | None = None
+
+    @property
+    def runtime(self) -> str:
+        """The runtime a node must offer to run this task (Docker's default is a container)."""
+        return self.Runtime or "container"
+
+
+# --- services --------------------------------------------------------------------------------
+
+
+_TaskSpec = TaskSpec
+
+
+class ReplicatedService(Model):
+    Replicas: int = 1
+
+
+_ReplicatedService = ReplicatedService
+
+
+class GlobalService(Model):
+    pass
+
+
+_GlobalService = GlobalService
+
+
+class ServiceMode(Model):
+    Replicated: _ReplicatedService | None = None
+    Global: _GlobalService | None = None
+
+    @property
+    def is_global(self) -> bool:
+        return self.Global is not None
+
+
+_ServiceMode = ServiceMode
+
+
+class UpdateConfig(Model):
+    Parallelism: int = 1
+    Delay: int | None = None
+    FailureAction: _FailureAction | None = None
+    Monitor: int | None = None
+    MaxFailureRatio: float = 0
+    Order: _UpdateOrder | None = None
+
+
+_UpdateConfig = UpdateConfig
+
+
+class EndpointPortConfig(Model):
+    Name: str | None = None
+    Protocol: _PortProtocol = PortProtocol.TCP
+    TargetPort: int = 0
+    PublishedPort: int | None = None
+    PublishMode: _PublishMode = PublishMode.INGRESS
+
+
+_EndpointPortConfig = EndpointPortConfig
+
+
+class EndpointSpec(Model):
+    Mode: _EndpointMode = EndpointMode.VIP
+    Ports: list[_EndpointPortConfig] | None = None
+
+
+_EndpointSpec = EndpointSpec
+
+
+class ServiceSpec(Model):
+    Name: str = ""
+    Labels: dict[str, str] = Field(default_factory=dict)
+    TaskTemplate: _TaskSpec = Field(default_factory=_TaskSpec)
+    Mode: _ServiceMode = Field(
+        default_factory=lambda: _ServiceMode(Replicated=_ReplicatedService())
+    )
+    UpdateConfig: _UpdateConfig | None = None
+    RollbackConfig: _UpdateConfig | None = None
+    Networks: list[dict] | None = None
+    EndpointSpec: _EndpointSpec | None = None
+
+
+# --- nodes -----------------------------------------------------------------------------------
+
+
+_ServiceSpec = ServiceSpec
+
+
+class NodeSpec(Model):
+    Name: str | None = None
+    Labels: dict[str, str] = Field(default_factory=dict)
+    Role: _NodeRole = NodeRole.WORKER
+    Availability: _NodeAvailability = NodeAvailability.ACTIVE
+
+
+# --- the cluster -----------------------------------------------------------------------------
+
+
+_NodeSpec = NodeSpec
+
+
+class OrchestrationConfig(Model):
+    TaskHistoryRetentionLimit: int | None = 5
+
+
+_OrchestrationConfig = OrchestrationConfig
+
+
+class RaftConfig(Model):
+    SnapshotInterval: int = 10000
+    KeepOldSnapshots: int | None = 0
+    LogEntriesForSlowFollowers: int = 500
+    ElectionTick: int = 10
+    HeartbeatTick: int = 1
+
+
+_RaftConfig = RaftConfig
+
+
+class DispatcherConfig(Model):
+    HeartbeatPeriod: int = 5 * SECOND
+
+
+_DispatcherConfig = DispatcherConfig
+
+
+class CAConfig(Model):
+    NodeCertExpiry: int = 90 * 24 * 3600 * SECOND
+    ExternalCAs: list[dict] | None = None
+    ForceRotate: int | None = None
+
+
+_CAConfig = CAConfig
+
+
+class EncryptionConfig(Model):
+    AutoLockManagers: bool = False
+
+
+_EncryptionConfig = EncryptionConfig
+
+
+class SwarmSpec(Model):
+    Name: str = "default"
+    Labels: dict[str, str] = Field(default_factory=dict)
+    Orchestration: _OrchestrationConfig = Field(default_factory=_OrchestrationConfig)
+    Raft: _RaftConfig = Field(default_factory=_RaftConfig)
+    Dispatcher: _DispatcherConfig = Field(default_factory=_DispatcherConfig)
+    CAConfig: _CAConfig = Field(default_factory=_CAConfig)
+    TaskDefaults: dict = Field(default_factory=dict)
+    EncryptionConfig: _EncryptionConfig = Field(default_factory=_EncryptionConfig)
+
+
+_SwarmSpec = SwarmSpec

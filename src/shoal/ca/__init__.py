@@ -1,0 +1,1 @@
+"""The cluster's root of trust: root CA, join tokens, node certificates."""

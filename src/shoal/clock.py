@@ -1,0 +1,79 @@
+"""Time as an injectable dependency, so that logic with timeouts is tested without sleeping.
+
+Components take a ``Clock``; daemons use ``SystemClock``; tests use ``FakeClock`` and move
+time forward with ``advance``.
+"""
+
+import asyncio
+import datetime as dt
+import heapq
+import itertools
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """Wall-clock time (UTC), for timestamps users see."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back, for deadlines and intervals."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """A clock that only moves when told to. ``sleep`` waits until ``advance`` passes its
+    deadline; sleepers wake in deadline order."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self._wall0 = start or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        self._t = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> dt.datetime:
+        return self._wall0 + dt.timedelta(seconds=self._t)
+
+    def monotonic(self) -> float:
+        return self._t
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._t + seconds, next(self._seq), fut))
+        await fut
+
+    @property
+    def sleepers(self) -> int:
+        return sum(1 for _, _, f in self._sleepers if not f.done())
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, waking each sleeper whose deadline passes, in order, and letting
+        the woken tasks run before time moves on."""
+        target = self._t + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            deadline, _, fut = heapq.heappop(self._sleepers)
+            self._t = max(self._t, deadline)
+            if not fut.done():
+                fut.set_result(None)
+                for _ in range(5):
+                    await asyncio.sleep(0)
+        self._t = target
+        for _ in range(5):
+            await asyncio.sleep(0)

@@ -1,0 +1,25 @@
+"""The cluster state: in-memory tables of nodes, services, tasks and clusters, with indexes,
+transactions and watch events.
+
+Every write goes through one path: ``MemoryStore.update`` runs a callback against a
+transaction, turns what it changed into a ``Proposal`` and hands it to the ``Proposer``.
+The proposer makes the proposal durable (a local log on a single manager, the Raft log on
+several) and then applies it to the tables, in log order, through ``MemoryStore.apply``.
+A follower manager applies the leader's proposals through the same call.
+"""
+
+from shoal.store.memory import MemoryStore, ReadTx, Tx
+from shoal.store.proposal import Action, Change, Proposal, Proposer
+from shoal.store.watch import Event, Subscription
+
+__all__ = [
+    "Action",
+    "Change",
+    "Event",
+    "MemoryStore",
+    "Proposal",
+    "Proposer",
+    "ReadTx",
+    "Subscription",
+    "Tx",
+]

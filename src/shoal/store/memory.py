@@ -1,0 +1,352 @@
+"""In-memory tables with secondary indexes, transactions over them, and the write path."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from shoal.api.objects import OBJECT_TYPES, Cluster, Node, Service, StoredObject, Task
+from shoal.clock import Clock, SystemClock
+from shoal.errors import Conflict, NotFound, OutOfSequence
+from shoal.store.proposal import Action, Change, Proposal, Proposer
+from shoal.store.watch import Event, EventFilter, Subscription, WatchHub
+
+T = TypeVar("T", bound=StoredObject)
+R = TypeVar("R")
+
+# Index name -> function giving the keys an object is found under (none, one or several).
+IndexFn = Callable[[Any], Iterable[Any]]
+
+
+def _one(value: Any) -> tuple[Any, ...]:
+    return () if value is None or value == "" else (value,)
+
+
+INDEXES: dict[str, dict[str, IndexFn]] = {
+    "node": {
+        "name": lambda n: _one(n.name.lower()),
+        "role": lambda n: _one(n.Role),
+    },
+    "service": {
+        "name": lambda s: _one(s.Spec.Name.lower()),
+    },
+    "task": {
+        "service": lambda t: _one(t.ServiceID),
+        "node": lambda t: _one(t.NodeID),
+        "slot": lambda t: _one((t.ServiceID, t.Slot) if t.Slot else None),
+        "service_node": lambda t: _one((t.ServiceID, t.NodeID) if t.NodeID else None),
+        "desired_state": lambda t: _one(t.DesiredState),
+    },
+    "cluster": {
+        "name": lambda c: _one(c.Spec.Name.lower()),
+    },
+}
+
+# Names that must be unique within a table (Docker refuses a second service called "web").
+UNIQUE_INDEXES = {"service": "name", "cluster": "name"}
+
+MAX_CHANGES_PER_PROPOSAL = 200
+
+
+class Table:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.objects: dict[str, StoredObject] = {}
+        self.index_fns = INDEXES.get(kind, {})
+        self.indexes: dict[str, dict[Any, dict[str, StoredObject]]] = {
+            name: {} for name in self.index_fns
+        }
+
+    def put(self, obj: StoredObject) -> StoredObject | None:
+        old = self.objects.get(obj.ID)
+        if old is not None:
+            self._unindex(old)
+        self.objects[obj.ID] = obj
+        for name, fn in self.index_fns.items():
+            idx = self.indexes[name]
+            for key in fn(obj):
+                idx.setdefault(key, {})[obj.ID] = obj
+        return old
+
+    def remove(self, obj_id: str) -> StoredObject | None:
+        old = self.objects.pop(obj_id, None)
+        if old is not None:
+            self._unindex(old)
+        return old
+
+    def _unindex(self, obj: StoredObject) -> None:
+        for name, fn in self.index_fns.items():
+            idx = self.indexes[name]
+            for key in fn(obj):
+                bucket = idx.get(key)
+                if bucket is not None:
+                    bucket.pop(obj.ID, None)
+                    if not bucket:
+                        del idx[key]
+
+    def find(self, index: str, key: Any) -> dict[str, StoredObject]:
+        return self.indexes[index].get(key, {})
+
+
+class ReadTx:
+    """A consistent read of the committed state. In one event loop, reads made without an
+    ``await`` in between all see the same state."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def _table(self, cls: type[StoredObject]) -> Table:
+        return self._store._tables[cls.KIND]
+
+    def get(self, cls: type[T], obj_id: str) -> T | None:
+        return self._table(cls).objects.get(obj_id)  # type: ignore[return-value]
+
+    def list(self, cls: type[T]) -> list[T]:
+        return list(self._table(cls).objects.values())  # type: ignore[arg-type]
+
+    def find(self, cls: type[T], index: str, key: Any) -> list[T]:
+        return list(self._table(cls).find(index, key).values())  # type: ignore[arg-type]
+
+    def find_by_prefix(self, cls: type[T], prefix: str) -> list[T]:
+        return [o for i, o in self._table(cls).objects.items() if i.startswith(prefix)]  # type: ignore[misc]
+
+    def count(self, cls: type[StoredObject]) -> int:
+        return len(self._table(cls).objects)
+
+    # Conveniences for the common lookups.
+    def cluster(self) -> Cluster | None:
+        clusters = self.list(Cluster)
+        return clusters[0] if clusters else None
+
+    def nodes(self) -> list[Node]:
+        return self.list(Node)
+
+    def services(self) -> list[Service]:
+        return self.list(Service)
+
+    def tasks_of_service(self, service_id: str) -> list[Task]:
+        return self.find(Task, "service", service_id)
+
+    def tasks_on_node(self, node_id: str) -> list[Task]:
+        return self.find(Task, "node", node_id)
+
+    def service_by_name(self, name: str) -> Service | None:
+        found = self.find(Service, "name", name.lower())
+        return found[0] if found else None
+
+
+class Tx(ReadTx):
+    """A read-write transaction. Reads see the transaction's own writes. Objects read are
+    shared with the store: ``clone()`` one before changing it, then pass it to ``update``."""
+
+    def __init__(self, store: MemoryStore, version: int) -> None:
+        super().__init__(store)
+        self.version = version
+        self._now = store.clock.now()
+        self._changes: dict[tuple[str, str], Change] = {}
+
+    @property
+    def changes(self) -> list[Change]:
+        return list(self._changes.values())
+
+    def __len__(self) -> int:
+        return len(self._changes)
+
+    def _pending(self, kind: str, obj_id: str) -> Change | None:
+        return self._changes.get((kind, obj_id))
+
+    def get(self, cls: type[T], obj_id: str) -> T | None:
+        ch = self._pending(cls.KIND, obj_id)
+        if ch is not None:
+            return None if ch.action is Action.REMOVE else ch.obj  # type: ignore[return-value]
+        return super().get(cls, obj_id)
+
+    def _overlay(
+        self, kind: str, base: dict[str, StoredObject], match: Callable[[StoredObject], bool]
+    ) -> list:
+        if not self._changes:
+            return list(base.values())
+        result = dict(base)
+        for (k, obj_id), ch in self._changes.items():
+            if k != kind:
+                continue
+            result.pop(obj_id, None)
+            if ch.action is not Action.REMOVE and match(ch.obj):
+                result[obj_id] = ch.obj
+        return list(result.values())
+
+    def list(self, cls: type[T]) -> list[T]:
+        return self._overlay(cls.KIND, self._table(cls).objects, lambda _: True)
+
+    def find(self, cls: type[T], index: str, key: Any) -> list[T]:
+        fn = INDEXES[cls.KIND][index]
+        return self._overlay(cls.KIND, self._table(cls).find(index, key), lambda o: key in fn(o))
+
+    def find_by_prefix(self, cls: type[T], prefix: str) -> list[T]:
+        return [o for o in self.list(cls) if o.ID.startswith(prefix)]
+
+    def count(self, cls: type[StoredObject]) -> int:
+        return len(self.list(cls))
+
+    def _check_unique(self, obj: StoredObject) -> None:
+        index = UNIQUE_INDEXES.get(obj.KIND)
+        if index is None:
+            return
+        for key in INDEXES[obj.KIND][index](obj):
+            for other in self.find(type(obj), index, key):
+                if other.ID != obj.ID:
+                    raise Conflict("name conflicts with an existing object")
+
+    def create(self, obj: StoredObject) -> StoredObject:
+        if not obj.ID:
+            raise ValueError("object has no ID")
+        if self.get(type(obj), obj.ID) is not None:
+            raise Conflict(f"{obj.KIND} {obj.ID} already exists")
+        self._check_unique(obj)
+        obj.Version.Index = self.version
+        obj.CreatedAt = obj.UpdatedAt = self._now
+        prev = self._pending(obj.KIND, obj.ID)
+        # Created after being removed in the same transaction: it is an update to watchers.
+        action = Action.UPDATE if prev is not None else Action.CREATE
+        self._changes[(obj.KIND, obj.ID)] = Change(action, obj)
+        return obj
+
+    def update(self, obj: StoredObject) -> StoredObject:
+        current = self.get(type(obj), obj.ID)
+        if current is None:
+            raise NotFound(f"{obj.KIND} {obj.ID} not found")
+        if current is obj:
+            raise RuntimeError("update() needs a clone; objects read from the store are shared")
+        if obj.Version.Index != current.Version.Index:
+            raise OutOfSequence()
+        self._check_unique(obj)
+        obj.Version = obj.Version.model_copy(update={"Index": self.version})
+        obj.UpdatedAt = self._now
+        prev = self._pending(obj.KIND, obj.ID)
+        action = prev.action if prev is not None else Action.UPDATE
+        self._changes[(obj.KIND, obj.ID)] = Change(action, obj)
+        return obj
+
+    def delete(self, cls: type[StoredObject], obj_id: str) -> None:
+        current = self.get(cls, obj_id)
+        if current is None:
+            raise NotFound(f"{cls.KIND} {obj_id} not found")
+        prev = self._pending(cls.KIND, obj_id)
+        if prev is not None and prev.action is Action.CREATE:
+            del self._changes[(cls.KIND, obj_id)]
+            return
+        base = self._store._tables[cls.KIND].objects.get(obj_id, current)
+        self._changes[(cls.KIND, obj_id)] = Change(Action.REMOVE, base)
+
+
+class ApplyingProposer:
+    """The proposer of a store that keeps nothing on disk (tests, the simulated runtime):
+    applies at once."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    async def propose(self, proposal: Proposal) -> None:
+        self._store.apply(proposal)
+
+
+class MemoryStore:
+    def __init__(self, clock: Clock | None = None, proposer: Proposer | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self._tables: dict[str, Table] = {kind: Table(kind) for kind in OBJECT_TYPES}
+        self._hub = WatchHub()
+        self._write_lock = asyncio.Lock()
+        self.proposer: Proposer = proposer or ApplyingProposer(self)
+        # Version of the last applied proposal: the Version.Index of the newest object.
+        self.version = 0
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def view(self) -> ReadTx:
+        return ReadTx(self)
+
+    def watch(
+        self, kinds: Iterable[str] | None = None, filt: EventFilter | None = None
+    ) -> Subscription:
+        return self._hub.subscribe(frozenset(kinds) if kinds is not None else None, filt)
+
+    def view_and_watch(
+        self, kinds: Iterable[str] | None = None, filt: EventFilter | None = None
+    ) -> tuple[ReadTx, Subscription]:
+        """A read of the current state and a subscription to every change after it."""
+        return self.view(), self.watch(kinds, filt)
+
+    # --- writes -----------------------------------------------------------------------------
+
+    async def update(self, fn: Callable[[Tx], R]) -> R:
+        """Run ``fn`` in a transaction and commit what it changed; return what ``fn`` returned.
+
+        ``fn`` is synchronous, so no other write interleaves with it; writes are committed one
+        at a time, in order. If ``fn`` raises, nothing is committed."""
+        async with self._write_lock:
+            tx = Tx(self, self.version + 1)
+            result = fn(tx)
+            if tx.changes:
+                await self.proposer.propose(Proposal(tx.version, tx.changes))
+            return result
+
+    async def batch(self, fns: Iterable[Callable[[Tx], Any]]) -> None:
+        """Run many small updates, committing them in proposals of up to
+        ``MAX_CHANGES_PER_PROPOSAL`` changes. A function that raises is skipped alone."""
+        pending = list(fns)
+        while pending:
+            async with self._write_lock:
+                tx = Tx(self, self.version + 1)
+                while pending and len(tx) < MAX_CHANGES_PER_PROPOSAL:
+                    fn = pending.pop(0)
+                    saved = dict(tx._changes)
+                    try:
+                        fn(tx)
+                    except Exception:
+                        tx._changes = saved
+                if tx.changes:
+                    await self.proposer.propose(Proposal(tx.version, tx.changes))
+
+    def apply(self, proposal: Proposal) -> None:
+        """Apply a committed proposal to the tables and tell the watchers. Called by the
+        proposer, once per proposal, in log order, on every manager."""
+        events: list[Event] = []
+        for ch in proposal.changes:
+            table = self._tables[ch.kind]
+            if ch.action is Action.REMOVE:
+                old = table.remove(ch.obj.ID)
+                if old is not None:
+                    events.append(Event(Action.REMOVE, old, old, proposal.version))
+            else:
+                old = table.put(ch.obj)
+                action = Action.CREATE if old is None else Action.UPDATE
+                events.append(Event(action, ch.obj, old, proposal.version))
+        self.version = max(self.version, proposal.version)
+        events.append(Event(None, None, None, proposal.version))
+        self._hub.publish(events)
+
+    # --- snapshots --------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "Version": self.version,
+            "Objects": {
+                kind: [o.to_json() for o in table.objects.values()]
+                for kind, table in self._tables.items()
+            },
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Replace the whole state (at start-up, or from a leader's snapshot). Watchers see
+        no events: they must re-read, as after any snapshot install."""
+        self._tables = {kind: Table(kind) for kind in OBJECT_TYPES}
+        for kind, objs in data.get("Objects", {}).items():
+            cls = OBJECT_TYPES[kind]
+            table = self._tables[kind]
+            for raw in objs:
+                table.put(cls.model_validate(raw))
+        self.version = int(data.get("Version", 0))
+
+    def close(self) -> None:
+        self._hub.close_all()

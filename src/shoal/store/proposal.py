@@ -1,0 +1,58 @@
+"""A proposal: the changes of one transaction, as they travel through the log."""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from shoal.api.objects import OBJECT_TYPES, StoredObject
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    action: Action
+    obj: StoredObject  # for REMOVE, the object as it was last stored
+
+    @property
+    def kind(self) -> str:
+        return self.obj.KIND
+
+
+@dataclass(slots=True)
+class Proposal:
+    """The changes of one committed transaction; ``version`` becomes each object's
+    Version.Index, and is strictly increasing along the log."""
+
+    version: int
+    changes: list[Change] = field(default_factory=list)
+
+    def encode(self) -> dict[str, Any]:
+        actions = []
+        for c in self.changes:
+            obj = {"ID": c.obj.ID} if c.action is Action.REMOVE else c.obj.to_json()
+            actions.append({"Action": c.action.value, "Kind": c.kind, "Object": obj})
+        return {"Version": self.version, "Actions": actions}
+
+    @classmethod
+    def decode(cls, data: dict[str, Any]) -> "Proposal":
+        changes = []
+        for a in data["Actions"]:
+            obj_type = OBJECT_TYPES[a["Kind"]]
+            changes.append(Change(Action(a["Action"]), obj_type.model_validate(a["Object"])))
+        return cls(version=int(data["Version"]), changes=changes)
+
+
+class Proposer(Protocol):
+    """The commit step of the write path.
+
+    ``propose`` returns once the proposal is committed (durable on this node, or on a quorum
+    of managers) and applied to the store; it raises if it cannot commit (for example, this
+    manager is not the Raft leader), and then nothing is applied.
+    """
+
+    async def propose(self, proposal: Proposal) -> None: ...

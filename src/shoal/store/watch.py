@@ -1,0 +1,112 @@
+"""Watch events: what changed in the store, delivered to every subscriber in commit order."""
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shoal.api.objects import StoredObject
+from shoal.store.proposal import Action
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One object changed. ``old`` is the previous version (None on create). A proposal's
+    events are followed by one ``commit`` event (``obj`` None), so a consumer can act once
+    per transaction."""
+
+    action: Action | None
+    obj: StoredObject | None
+    old: StoredObject | None = None
+    version: int = 0
+
+    @property
+    def is_commit(self) -> bool:
+        return self.action is None
+
+    @property
+    def kind(self) -> str:
+        assert self.obj is not None
+        return self.obj.KIND
+
+
+EventFilter = Callable[[Event], bool]
+
+
+class Subscription:
+    """An unbounded queue of events. Iterate it, or ``get()``; ``close()`` when done."""
+
+    def __init__(self, hub: "WatchHub", kinds: frozenset[str] | None, filt: EventFilter | None):
+        self._hub = hub
+        self._kinds = kinds
+        self._filter = filt
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.closed = False
+
+    def _offer(self, ev: Event) -> None:
+        if ev.is_commit:
+            self._queue.put_nowait(ev)
+            return
+        if self._kinds is not None and ev.kind not in self._kinds:
+            return
+        if self._filter is not None and not self._filter(ev):
+            return
+        self._queue.put_nowait(ev)
+
+    async def get(self) -> Event:
+        ev = await self._queue.get()
+        if ev is None:
+            raise StopAsyncIteration
+        return ev
+
+    def get_nowait(self) -> Event | None:
+        """The next queued event, or None if none is queued."""
+        try:
+            ev = self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+        if ev is None:
+            self._queue.put_nowait(None)
+            return None
+        return ev
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def __aiter__(self) -> "Subscription":
+        return self
+
+    async def __anext__(self) -> Event:
+        return await self.get()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._hub._subs.discard(self)
+            self._queue.put_nowait(None)
+
+    def __enter__(self) -> "Subscription":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class WatchHub:
+    def __init__(self) -> None:
+        self._subs: set[Subscription] = set()
+
+    def subscribe(
+        self, kinds: frozenset[str] | None = None, filt: EventFilter | None = None
+    ) -> Subscription:
+        sub = Subscription(self, kinds, filt)
+        self._subs.add(sub)
+        return sub
+
+    def publish(self, events: list[Event]) -> None:
+        for sub in list(self._subs):
+            for ev in events:
+                sub._offer(ev)
+
+    def close_all(self) -> None:
+        for sub in list(self._subs):
+            sub.close()

@@ -1,0 +1,161 @@
+import pytest
+
+from shoal.api.ids import new_id
+from shoal.api.objects import Service, Task
+from shoal.api.specs import ServiceSpec
+from shoal.api.types import TaskState
+from shoal.errors import Conflict, OutOfSequence
+from shoal.store import MemoryStore
+from shoal.store.local_log import LocalLog
+
+
+def make_service(name: str) -> Service:
+    return Service(ID=new_id(), Spec=ServiceSpec(Name=name))
+
+
+def make_task(service: Service, slot: int, node: str | None = None) -> Task:
+    return Task(
+        ID=new_id(), ServiceID=service.ID, Slot=slot, NodeID=node, DesiredState=TaskState.RUNNING
+    )
+
+
+async def test_create_assigns_version_and_indexes():
+    store = MemoryStore()
+    svc = make_service("web")
+    await store.update(lambda tx: tx.create(svc))
+    view = store.view()
+    got = view.service_by_name("WEB")
+    assert got is not None and got.ID == svc.ID
+    assert got.Version.Index == 1 == store.version
+
+    t1, t2 = make_task(svc, 1, "n1"), make_task(svc, 2, "n2")
+    await store.update(lambda tx: (tx.create(t1), tx.create(t2)))
+    assert {t.ID for t in store.view().tasks_of_service(svc.ID)} == {t1.ID, t2.ID}
+    assert [t.ID for t in store.view().tasks_on_node("n2")] == [t2.ID]
+    assert [t.ID for t in store.view().find(Task, "slot", (svc.ID, 1))] == [t1.ID]
+
+
+async def test_duplicate_name_refused_and_nothing_changes():
+    store = MemoryStore()
+    await store.update(lambda tx: tx.create(make_service("web")))
+    with pytest.raises(Conflict):
+        await store.update(lambda tx: tx.create(make_service("Web")))
+    assert len(store.view().services()) == 1
+    assert store.version == 1
+
+
+async def test_stale_version_is_out_of_sequence():
+    store = MemoryStore()
+    svc = make_service("web")
+    await store.update(lambda tx: tx.create(svc))
+    stale = store.view().get(Service, svc.ID).clone()
+    fresh = store.view().get(Service, svc.ID).clone()
+    fresh.Spec.Labels["a"] = "b"
+    await store.update(lambda tx: tx.update(fresh))
+    stale.Spec.Labels["c"] = "d"
+    with pytest.raises(OutOfSequence):
+        await store.update(lambda tx: tx.update(stale))
+    assert store.view().get(Service, svc.ID).Spec.Labels == {"a": "b"}
+
+
+async def test_update_needs_a_clone():
+    store = MemoryStore()
+    svc = make_service("web")
+    await store.update(lambda tx: tx.create(svc))
+    shared = store.view().get(Service, svc.ID)
+    with pytest.raises(RuntimeError):
+        await store.update(lambda tx: tx.update(shared))
+
+
+async def test_transaction_reads_its_own_writes():
+    store = MemoryStore()
+    svc = make_service("web")
+
+    def fn(tx):
+        tx.create(svc)
+        t = make_task(svc, 1, "n1")
+        tx.create(t)
+        assert [x.ID for x in tx.find(Task, "service", svc.ID)] == [t.ID]
+        moved = tx.get(Task, t.ID).clone()
+        moved.NodeID = "n2"
+        tx.update(moved)
+        assert tx.find(Task, "node", "n1") == []
+        assert [x.NodeID for x in tx.find(Task, "node", "n2")] == ["n2"]
+        tx.delete(Task, t.ID)
+        assert tx.find(Task, "service", svc.ID) == []
+
+    await store.update(fn)
+    assert store.view().tasks_of_service(svc.ID) == []
+    assert len(store.view().services()) == 1
+
+
+async def test_failed_callback_commits_nothing():
+    store = MemoryStore()
+
+    def fn(tx):
+        tx.create(make_service("web"))
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        await store.update(fn)
+    assert store.view().services() == [] and store.version == 0
+
+
+async def test_watch_sees_changes_then_commit():
+    store = MemoryStore()
+    sub = store.watch(kinds=["service"])
+    svc = make_service("web")
+    await store.update(lambda tx: tx.create(svc))
+    ev = await sub.get()
+    assert ev.action == "create" and ev.obj.ID == svc.ID
+    assert (await sub.get()).is_commit
+    await store.update(lambda tx: tx.delete(Service, svc.ID))
+    ev = await sub.get()
+    assert ev.action == "remove" and ev.obj.ID == svc.ID
+    sub.close()
+
+
+async def test_batch_splits_large_writes(monkeypatch):
+    import shoal.store.memory as memory
+
+    monkeypatch.setattr(memory, "MAX_CHANGES_PER_PROPOSAL", 10)
+    store = MemoryStore()
+    svc = make_service("web")
+    await store.update(lambda tx: tx.create(svc))
+    await store.batch([lambda tx, i=i: tx.create(make_task(svc, i)) for i in range(1, 26)])
+    assert len(store.view().tasks_of_service(svc.ID)) == 25
+    assert store.version == 1 + 3
+
+
+async def test_local_log_survives_restart(tmp_path):
+    store = MemoryStore()
+    log = LocalLog(store, tmp_path, snapshot_interval=3)
+    store.proposer = log
+    log.load()
+    svc = make_service("web")
+    await store.update(lambda tx: tx.create(svc))
+    for i in range(1, 6):
+        await store.update(lambda tx, i=i: tx.create(make_task(svc, i)))
+    log.close()
+
+    again = MemoryStore()
+    log2 = LocalLog(again, tmp_path, snapshot_interval=3)
+    again.proposer = log2
+    log2.load()
+    assert again.version == store.version
+    assert again.snapshot() == store.snapshot()
+    log2.close()
+
+
+async def test_local_log_ignores_torn_last_line(tmp_path):
+    store = MemoryStore()
+    log = LocalLog(store, tmp_path)
+    store.proposer = log
+    log.load()
+    await store.update(lambda tx: tx.create(make_service("web")))
+    log.close()
+    with (tmp_path / "wal.jsonl").open("ab") as f:
+        f.write(b'{"Version": 2, "Acti')
+    again = MemoryStore()
+    LocalLog(again, tmp_path).load()
+    assert [s.Spec.Name for s in again.view().services()] == ["web"]
