@@ -1,0 +1,1 @@
+"""The manager: control API, orchestrators, scheduler, dispatcher, allocator."""
