@@ -1,0 +1,35 @@
+"""Default locations, shared by the daemon and the CLI (like dockerd's /var/lib/docker and
+/var/run/docker.sock; per-user places when not root, like rootless Docker)."""
+
+import os
+from pathlib import Path
+
+DEFAULT_PORT = 2377
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def default_state_dir() -> Path:
+    if _is_root():
+        return Path("/var/lib/shoal")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "shoal"
+
+
+def default_socket() -> Path:
+    if _is_root():
+        return Path("/var/run/shoal.sock")
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "shoal.sock"
+    return default_state_dir() / "shoal.sock"
+
+
+def config_dir() -> Path:
+    """The CLI's own settings (like ~/.docker): which daemon to talk to by default."""
+    base = os.environ.get("SHOAL_CONFIG") or os.environ.get("XDG_CONFIG_HOME")
+    if os.environ.get("SHOAL_CONFIG"):
+        return Path(base)  # type: ignore[arg-type]
+    return Path(base or Path.home() / ".config") / "shoal"
