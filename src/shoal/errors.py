@@ -1,13 +1,18 @@
 """Errors a user can see, each carrying the HTTP status the Docker Engine API uses for it.
 
 The message is Docker's wording: the engine API returns ``{"message": str(error)}`` and the
-CLI prints ``Error response from daemon: <message>``.
+CLI prints ``Error response from daemon: <message>``. Errors that Docker's daemon passes on
+from swarmkit's control API read ``rpc error: code = <Code> desc = <text>``; build those with
+``swarm_error`` so the wording matches.
 """
+
+from typing import TypeVar
 
 
 class ShoalError(Exception):
     status = 500
-    grpc_code = "UNKNOWN"
+    grpc_code = "UNKNOWN"  # grpc.StatusCode name, for node-to-node RPC
+    go_code = "Unknown"  # the same code as Go's grpc prints it in messages
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -20,11 +25,13 @@ class ShoalError(Exception):
 class InvalidArgument(ShoalError):
     status = 400
     grpc_code = "INVALID_ARGUMENT"
+    go_code = "InvalidArgument"
 
 
 class NotFound(ShoalError):
     status = 404
     grpc_code = "NOT_FOUND"
+    go_code = "NotFound"
 
 
 class Conflict(ShoalError):
@@ -32,13 +39,11 @@ class Conflict(ShoalError):
 
     status = 409
     grpc_code = "ALREADY_EXISTS"
+    go_code = "AlreadyExists"
 
 
 class OutOfSequence(ShoalError):
     """An update carried a stale Version.Index."""
-
-    status = 500
-    grpc_code = "UNKNOWN"
 
     def __init__(self, message: str = "update out of sequence") -> None:
         super().__init__(message)
@@ -47,6 +52,13 @@ class OutOfSequence(ShoalError):
 class FailedPrecondition(ShoalError):
     status = 400
     grpc_code = "FAILED_PRECONDITION"
+    go_code = "FailedPrecondition"
+
+
+class Unimplemented(ShoalError):
+    status = 501
+    grpc_code = "UNIMPLEMENTED"
+    go_code = "Unimplemented"
 
 
 class Unavailable(ShoalError):
@@ -54,11 +66,21 @@ class Unavailable(ShoalError):
 
     status = 503
     grpc_code = "UNAVAILABLE"
+    go_code = "Unavailable"
 
 
 class PermissionDenied(ShoalError):
     status = 403
     grpc_code = "PERMISSION_DENIED"
+    go_code = "PermissionDenied"
+
+
+E = TypeVar("E", bound=ShoalError)
+
+
+def swarm_error(cls: type[E], desc: str) -> E:
+    """An error worded as Docker words errors coming from the swarm's control API."""
+    return cls(f"rpc error: code = {cls.go_code} desc = {desc}")
 
 
 NOT_A_MANAGER = (
@@ -66,6 +88,11 @@ NOT_A_MANAGER = (
     "state. Please run this command on a manager node or promote the current node to a manager."
 )
 NOT_IN_SWARM = (
-    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
+    'This node is not a swarm manager. Use "shoal swarm init" or "shoal swarm join" to '
     "connect this node to swarm and try again."
 )
+SWARM_EXISTS = (
+    'This node is already part of a swarm. Use "shoal swarm leave" to leave this swarm and '
+    "join another one."
+)
+NO_SWARM = "This node is not part of a swarm"

@@ -279,7 +279,9 @@ _ServiceStatus = ServiceStatus
 
 class Service(StoredObject):
     KIND: ClassVar[str] = "service"
-    INTERNAL: ClassVar[frozenset[str]] = frozenset({"SpecVersion", "PendingDelete"})
+    INTERNAL: ClassVar[frozenset[str]] = frozenset(
+        {"SpecVersion", "PreviousSpecVersion", "PendingDelete"}
+    )
 
     Spec: _ServiceSpec = Field(default_factory=_ServiceSpec)
     PreviousSpec: _ServiceSpec | None = None
@@ -288,6 +290,7 @@ class Service(StoredObject):
     ServiceStatus: _ServiceStatus | None = None
     # shoal's own: the version at which Spec last changed (tasks record it as SpecVersion).
     SpecVersion: _Version | None = None
+    PreviousSpecVersion: _Version | None = None
     PendingDelete: bool | None = None
 
     @property

@@ -1,0 +1,127 @@
+"""The NodeCA service: hands out the root CA certificate, and lets a node with a valid join
+token into the cluster by creating its Node and signing its certificate."""
+
+import datetime as dt
+import ipaddress
+
+import grpc
+import grpc.aio
+
+from shoal.api.ids import new_id
+from shoal.api.objects import ManagerStatus, Node, NodeDescription, NodeStatus
+from shoal.api.specs import NodeSpec
+from shoal.api.types import NodeAvailability, NodeRole, NodeState, Reachability
+from shoal.ca import tokens
+from shoal.ca.certificates import sign_node_certificate
+from shoal.clock import Clock
+from shoal.errors import InvalidArgument, Unavailable, swarm_error
+from shoal.rpc import pb, pb_grpc, rpc_errors
+from shoal.store import MemoryStore, Tx
+
+INVALID_TOKEN = "A valid join token is necessary to join this cluster"
+
+
+def manager_peers(tx_or_view) -> list[pb.ManagerPeer]:  # type: ignore[no-untyped-def]
+    peers = []
+    for node in tx_or_view.nodes():
+        if node.Role == NodeRole.MANAGER and node.ManagerStatus and node.ManagerStatus.Addr:
+            peers.append(pb.ManagerPeer(node_id=node.ID, addr=node.ManagerStatus.Addr))
+    return peers
+
+
+def _peer_host(context: grpc.aio.ServicerContext) -> str:
+    """The caller's IP from grpc's peer string ("ipv4:127.0.0.2:53422")."""
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv4":
+        return rest.rsplit(":", 1)[0]
+    if kind == "ipv6":
+        return rest.rsplit(":", 1)[0].strip("[]")
+    return ""
+
+
+class NodeCAServicer(pb_grpc.NodeCAServicer):
+    def __init__(self, store: MemoryStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    @rpc_errors
+    async def GetRootCACertificate(self, request, context):  # type: ignore[no-untyped-def]
+        cluster = self._store.view().cluster()
+        if cluster is None:
+            raise Unavailable("this manager has no cluster yet")
+        return pb.GetRootCACertificateResponse(certificate=cluster.RootCA.CACert.encode())
+
+    @rpc_errors
+    async def IssueNodeCertificate(self, request, context):  # type: ignore[no-untyped-def]
+        description = (
+            NodeDescription.model_validate_json(request.description)
+            if request.description
+            else NodeDescription()
+        )
+        availability = request.availability or NodeAvailability.ACTIVE.value
+        if availability not in NodeAvailability._value2member_map_:
+            raise InvalidArgument(f"invalid availability: {availability}")
+        advertise_host = request.advertise_addr.rsplit(":", 1)[0] if request.advertise_addr else ""
+        addr = advertise_host or _peer_host(context)
+        try:
+            ipaddress.ip_address(addr)
+        except ValueError:
+            addr = _peer_host(context)
+        now = self._clock.now()
+
+        def fn(tx: Tx) -> pb.IssueNodeCertificateResponse:
+            cluster = tx.cluster()
+            if cluster is None:
+                raise Unavailable("this manager has no cluster yet")
+            role = self._role_for_token(request.token, cluster.RootCA.JoinTokens)
+            node_id = new_id()
+            try:
+                cert = sign_node_certificate(
+                    request.csr,
+                    cluster.RootCA.CACert.encode(),
+                    cluster.RootCA.CAKey.encode(),
+                    node_id=node_id,
+                    role=role,
+                    cluster_id=cluster.ID,
+                    expiry=dt.timedelta(microseconds=cluster.Spec.CAConfig.NodeCertExpiry // 1000),
+                    now=now,
+                )
+            except ValueError as err:
+                raise swarm_error(InvalidArgument, str(err)) from None
+            node = Node(
+                ID=node_id,
+                Spec=NodeSpec(Role=role, Availability=NodeAvailability(availability)),
+                Role=role,
+                Description=description,
+                Status=NodeStatus(State=NodeState.UNKNOWN, Addr=addr),
+            )
+            if role == NodeRole.MANAGER:
+                node.ManagerStatus = ManagerStatus(
+                    Leader=False, Reachability=Reachability.UNKNOWN, Addr=request.advertise_addr
+                )
+            tx.create(node)
+            return pb.IssueNodeCertificateResponse(
+                node_id=node_id,
+                role=role.value,
+                certificate=cert,
+                root_ca=cluster.RootCA.CACert.encode(),
+                cluster_id=cluster.ID,
+                managers=manager_peers(tx),
+            )
+
+        return await self._store.update(fn)
+
+    @staticmethod
+    def _role_for_token(token: str, join_tokens) -> NodeRole:  # type: ignore[no-untyped-def]
+        # Compare against both tokens every time, in constant time, so timing reveals nothing.
+        is_worker = tokens.matches(token, join_tokens.Worker)
+        is_manager = tokens.matches(token, join_tokens.Manager)
+        if is_manager:
+            return NodeRole.MANAGER
+        if is_worker:
+            return NodeRole.WORKER
+        raise swarm_error(InvalidArgument, INVALID_TOKEN)
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        pb_grpc.add_NodeCAServicer_to_server(self, server)

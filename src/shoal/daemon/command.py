@@ -1,0 +1,97 @@
+"""``shoal daemon``: run a node."""
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from shoal import paths
+from shoal.daemon.config import DaemonConfig
+
+log = logging.getLogger("shoal.daemon")
+
+
+async def run_daemon(config: DaemonConfig) -> None:
+    from shoal.daemon.node import NodeDaemon
+    from shoal.engineapi.server import build_app, serve_unix
+
+    daemon = NodeDaemon(config)
+    await daemon.start()
+    runner = await serve_unix(build_app(daemon), config.socket)
+    log.info("API listening on %s", config.socket)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await runner.cleanup()
+        await daemon.stop()
+
+
+def _labels(values: tuple[str, ...]) -> dict[str, str]:
+    labels = {}
+    for item in values:
+        key, _, value = item.partition("=")
+        labels[key] = value
+    return labels
+
+
+@click.command("daemon")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"Root directory of persistent state (default {paths.default_state_dir()})",
+)
+@click.option(
+    "--socket",
+    "socket_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"Unix socket for the API (default {paths.default_socket()})",
+)
+@click.option(
+    "--listen-addr",
+    default=f"0.0.0.0:{paths.DEFAULT_PORT}",
+    show_default=True,
+    help="Default listen address for swarm init/join; a specific IP is also the default "
+    "advertise address",
+)
+@click.option("--hostname", default=None, help="Name this node reports (default: the host's)")
+@click.option("--label", "labels", multiple=True, help="Engine label key=value (repeatable)")
+@click.option(
+    "--runtime",
+    "runtimes",
+    multiple=True,
+    help="Runtimes to offer: process, container (default: process)",
+)
+@click.option("-D", "--debug", is_flag=True, help="Enable debug logging")
+def daemon_command(
+    state_dir: Path | None,
+    socket_path: Path | None,
+    listen_addr: str,
+    hostname: str | None,
+    labels: tuple[str, ...],
+    runtimes: tuple[str, ...],
+    debug: bool,
+) -> None:
+    """Run a shoal node (the equivalent of dockerd in swarm mode)."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = DaemonConfig(listen_addr=listen_addr, labels=_labels(labels))
+    if state_dir is not None:
+        config.state_dir = state_dir
+    if socket_path is not None:
+        config.socket = socket_path
+    if hostname:
+        config.hostname = hostname
+    if runtimes:
+        config.runtimes = list(runtimes)
+    asyncio.run(run_daemon(config))

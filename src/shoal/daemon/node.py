@@ -1,0 +1,317 @@
+"""The node: swarm membership (init, join, leave), and the manager and agent it runs."""
+
+import asyncio
+import logging
+import platform
+from typing import Any
+
+import grpc
+
+from shoal.api.ids import new_id
+from shoal.api.objects import NodeDescription
+from shoal.api.specs import SwarmSpec
+from shoal.api.types import NodeAvailability, NodeRole
+from shoal.ca import tokens
+from shoal.ca.certificates import new_node_key
+from shoal.ca.rootca import create_root_ca
+from shoal.clock import Clock, SystemClock
+from shoal.daemon.addresses import join_host_port, resolve_advertise_addr, resolve_listen_addr
+from shoal.daemon.config import DaemonConfig
+from shoal.daemon.swarm_state import SwarmDir, SwarmState
+from shoal.errors import (
+    NO_SWARM,
+    NOT_A_MANAGER,
+    NOT_IN_SWARM,
+    SWARM_EXISTS,
+    InvalidArgument,
+    ShoalError,
+    Unavailable,
+)
+from shoal.manager.controlapi.control import ControlAPI
+from shoal.manager.manager import Bootstrap, Manager, ManagerConfig
+from shoal.rpc import Transport, from_rpc_error, pb, pb_grpc
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT = 20.0
+
+
+def _machine() -> str:
+    # Docker reports the kernel's name for the architecture (x86_64, aarch64).
+    return platform.machine() or "unknown"
+
+
+class NodeDaemon:
+    def __init__(self, config: DaemonConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.swarm_dir = SwarmDir(config.state_dir)
+        self.state: SwarmState | None = None
+        self.manager: Manager | None = None
+        self.agent: Any = None
+        self._agent_task: asyncio.Task | None = None
+        self._membership = asyncio.Lock()
+        self.error = ""
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.state = self.swarm_dir.load()
+        if self.state is not None:
+            try:
+                await self._run_swarm(bootstrap=None)
+            except Exception as err:  # keep serving the API so the user can see and leave
+                log.exception("could not resume swarm membership")
+                self.error = str(err)
+
+    async def stop(self) -> None:
+        await self._stop_swarm()
+
+    # --- what the API shows -----------------------------------------------------------------
+
+    @property
+    def local_node_state(self) -> str:
+        if self.state is None:
+            return "inactive"
+        if self.error:
+            return "error"
+        return "active"
+
+    @property
+    def is_manager(self) -> bool:
+        return self.manager is not None
+
+    def control(self) -> ControlAPI:
+        """The control API, or Docker's error for a node that is not a manager."""
+        if self.state is None:
+            raise Unavailable(NOT_IN_SWARM)
+        if self.manager is None:
+            raise Unavailable(NOT_A_MANAGER)
+        return self.manager.control
+
+    def description(self) -> NodeDescription:
+        from shoal.agent.describe import describe_node  # the agent owns what a node reports
+
+        return describe_node(self.config.hostname, self.config.labels, self.config.runtimes)
+
+    # --- init / join / leave ----------------------------------------------------------------
+
+    async def init(self, req: dict[str, Any]) -> str:
+        async with self._membership:
+            if self.state is not None:
+                raise Unavailable(SWARM_EXISTS)
+            listen_host, listen_port = resolve_listen_addr(
+                req.get("ListenAddr") or self.config.listen_addr
+            )
+            default_host = resolve_listen_addr(self.config.listen_addr)[0]
+            adv_host, adv_port = resolve_advertise_addr(
+                req.get("AdvertiseAddr") or "",
+                listen_host if listen_host not in ("0.0.0.0", "::") else default_host,
+                listen_port,
+            )
+            spec = SwarmSpec.model_validate(req.get("Spec") or {})
+            # Fields a client leaves at zero mean "Swarm's default".
+            defaults = SwarmSpec()
+            if not spec.Dispatcher.HeartbeatPeriod:
+                spec.Dispatcher.HeartbeatPeriod = defaults.Dispatcher.HeartbeatPeriod
+            if not spec.CAConfig.NodeCertExpiry:
+                spec.CAConfig.NodeCertExpiry = defaults.CAConfig.NodeCertExpiry
+            if not spec.Raft.SnapshotInterval:
+                spec.Raft.SnapshotInterval = defaults.Raft.SnapshotInterval
+            if not spec.Raft.ElectionTick:
+                spec.Raft.ElectionTick = defaults.Raft.ElectionTick
+            if not spec.Raft.HeartbeatTick:
+                spec.Raft.HeartbeatTick = defaults.Raft.HeartbeatTick
+            if not spec.Raft.LogEntriesForSlowFollowers:
+                spec.Raft.LogEntriesForSlowFollowers = defaults.Raft.LogEntriesForSlowFollowers
+            if spec.Orchestration.TaskHistoryRetentionLimit is None:
+                spec.Orchestration.TaskHistoryRetentionLimit = 5
+            availability = NodeAvailability(req.get("Availability") or "active")
+
+            node_id = new_id()
+            root_ca = await asyncio.to_thread(create_root_ca, self.clock.now())
+            advertise = join_host_port(adv_host, adv_port)
+            self.state = SwarmState(
+                NodeID=node_id,
+                ClusterID=new_id(),
+                Role=NodeRole.MANAGER,
+                ListenAddr=join_host_port(listen_host, listen_port),
+                AdvertiseAddr=advertise,
+                RemoteManagers=[advertise],
+            )
+            bootstrap = Bootstrap(
+                cluster_id=self.state.ClusterID,
+                node_id=node_id,
+                description=self.description(),
+                advertise_addr=advertise,
+                spec=spec,
+                root_ca=root_ca,
+                availability=availability,
+            )
+            try:
+                await self._run_swarm(bootstrap=bootstrap)
+            except BaseException:
+                await self._stop_swarm()
+                self.swarm_dir.clear()
+                self.state = None
+                raise
+            self.swarm_dir.save(self.state)
+            return node_id
+
+    async def join(self, req: dict[str, Any]) -> None:
+        async with self._membership:
+            if self.state is not None:
+                raise Unavailable(SWARM_EXISTS)
+            token = req.get("JoinToken") or ""
+            remotes = req.get("RemoteAddrs") or []
+            if not remotes:
+                raise InvalidArgument("at least 1 RemoteAddr is required to join")
+            try:
+                parsed = tokens.parse(token)
+            except ValueError:
+                raise InvalidArgument(tokens.INVALID_TOKEN) from None
+            listen_host, listen_port = resolve_listen_addr(
+                req.get("ListenAddr") or self.config.listen_addr
+            )
+            default_host = resolve_listen_addr(self.config.listen_addr)[0]
+            adv_host, adv_port = resolve_advertise_addr(
+                req.get("AdvertiseAddr") or "",
+                listen_host if listen_host not in ("0.0.0.0", "::") else default_host,
+                listen_port,
+            )
+            advertise = join_host_port(adv_host, adv_port)
+            remote = remotes[0]
+            if ":" not in remote:
+                remote = join_host_port(remote, 2377)
+            key = await asyncio.to_thread(new_node_key)
+            resp = await self._request_certificate(
+                remote, parsed.ca_digest, token, key.csr_pem, advertise, req
+            )
+            role = NodeRole(resp.role)
+            if role == NodeRole.MANAGER:
+                # Needs Raft to replicate the store; until then a second manager cannot join.
+                raise Unavailable(
+                    "joining as a manager needs replicated managers, which this version of "
+                    "shoal does not have yet; join with the worker token"
+                )
+            self.swarm_dir.save_certificates(key.key_pem, resp.certificate, resp.root_ca)
+            self.state = SwarmState(
+                NodeID=resp.node_id,
+                ClusterID=resp.cluster_id,
+                Role=role,
+                ListenAddr=join_host_port(listen_host, listen_port),
+                AdvertiseAddr=advertise,
+                RemoteManagers=[m.addr for m in resp.managers] or [remote],
+            )
+            self.swarm_dir.save(self.state)
+            try:
+                await self._run_swarm(bootstrap=None)
+            except BaseException:
+                await self._stop_swarm()
+                self.swarm_dir.clear()
+                self.state = None
+                raise
+
+    async def _request_certificate(
+        self,
+        remote: str,
+        ca_digest: str,
+        token: str,
+        csr: bytes,
+        advertise: str,
+        req: dict[str, Any],
+    ) -> pb.IssueNodeCertificateResponse:
+        transport = Transport()
+        channel = transport.channel(remote)
+        try:
+            stub = pb_grpc.NodeCAStub(channel)
+            # The CA certificate comes over an unauthenticated channel: trust it only if it
+            # is the one the token names.
+            ca = await stub.GetRootCACertificate(
+                pb.GetRootCACertificateRequest(), timeout=JOIN_TIMEOUT
+            )
+            if tokens.ca_digest(ca.certificate) != ca_digest:
+                raise InvalidArgument("remote CA does not match fingerprint")
+            return await stub.IssueNodeCertificate(
+                pb.IssueNodeCertificateRequest(
+                    token=token,
+                    csr=csr,
+                    availability=req.get("Availability") or "active",
+                    description=self.description().model_dump_json().encode(),
+                    advertise_addr=advertise,
+                ),
+                timeout=JOIN_TIMEOUT,
+            )
+        except grpc.aio.AioRpcError as err:
+            raise from_rpc_error(err) from None
+        finally:
+            await channel.close()
+
+    async def leave(self, force: bool) -> None:
+        async with self._membership:
+            if self.state is None:
+                raise Unavailable(NO_SWARM)
+            if self.state.Role == NodeRole.MANAGER and not force:
+                raise Unavailable(
+                    "You are attempting to leave the swarm on a node that is participating as a "
+                    "manager. Removing the last manager erases all current state of the swarm. "
+                    "Use `--force` to ignore this message. "
+                )
+            if self.agent is not None:
+                try:
+                    await self.agent.leave()
+                except Exception:
+                    log.exception("agent did not shut its tasks down cleanly")
+            await self._stop_swarm()
+            self.swarm_dir.clear()
+            self.state = None
+            self.error = ""
+
+    # --- running the swarm parts ------------------------------------------------------------
+
+    async def _run_swarm(self, bootstrap: Bootstrap | None) -> None:
+        assert self.state is not None
+        if self.state.Role == NodeRole.MANAGER:
+            from shoal.manager.assembly import manager_components, manager_servicers
+
+            self.manager = Manager(
+                ManagerConfig(
+                    state_dir=self.swarm_dir.manager_dir,
+                    node_id=self.state.NodeID,
+                    listen_addr=self.state.ListenAddr,
+                    advertise_addr=self.state.AdvertiseAddr,
+                    transport=Transport(node_id=self.state.NodeID),
+                    components=manager_components(),
+                    servicers=manager_servicers(),
+                ),
+                self.clock,
+            )
+            await self.manager.start(bootstrap)
+        await self._start_agent()
+
+    async def _start_agent(self) -> None:
+        assert self.state is not None
+        from shoal.agent.assembly import build_agent
+
+        self.agent = build_agent(self, self.state)
+        self._agent_task = asyncio.create_task(self.agent.run(), name="agent")
+
+    def remember_managers(self, addrs: list[str]) -> None:
+        """The agent learnt the current manager list: keep it for the next start."""
+        if self.state is not None and addrs and addrs != self.state.RemoteManagers:
+            self.state.RemoteManagers = list(addrs)
+            self.swarm_dir.save(self.state)
+
+    async def _stop_swarm(self) -> None:
+        if self._agent_task is not None:
+            self._agent_task.cancel()
+            await asyncio.gather(self._agent_task, return_exceptions=True)
+            self._agent_task = None
+        self.agent = None
+        if self.manager is not None:
+            await self.manager.stop()
+            self.manager = None
+
+
+__all__ = ["NodeDaemon", "ShoalError"]

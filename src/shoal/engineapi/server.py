@@ -1,0 +1,96 @@
+"""The HTTP application and its unix socket."""
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from shoal.engineapi import nodes, services, swarm, system, tasks
+from shoal.engineapi.responses import error_response, json_response
+from shoal.errors import ShoalError
+
+if TYPE_CHECKING:
+    from shoal.daemon.node import NodeDaemon
+
+log = logging.getLogger(__name__)
+
+_VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
+
+
+@web.middleware
+async def strip_version(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """Docker clients put the API version in the path (/v1.47/services); serve both forms."""
+    m = _VERSION_PREFIX.match(request.rel_url.path)
+    if m:
+        request = request.clone(rel_url=request.rel_url.with_path(m.group(2)))
+        match = await request.app.router.resolve(request)
+        request._match_info = match  # type: ignore[attr-defined]
+        match.add_app(request.app)
+        handler = match.handler
+    return await handler(request)
+
+
+@web.middleware
+async def docker_errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    try:
+        return await handler(request)
+    except ShoalError as err:
+        return error_response(err)
+    except web.HTTPNotFound:
+        return json_response({"message": "page not found"}, status=404)
+    except web.HTTPMethodNotAllowed:
+        return json_response({"message": "page not found"}, status=404)
+    except web.HTTPException:
+        raise
+    except Exception as err:
+        log.exception("error handling %s %s", request.method, request.path)
+        return json_response({"message": str(err) or type(err).__name__}, status=500)
+
+
+def build_app(daemon: "NodeDaemon") -> web.Application:
+    app = web.Application(middlewares=[docker_errors, strip_version])
+    app["daemon"] = daemon
+    r = app.router
+    r.add_route("GET", "/_ping", system.ping)
+    r.add_route("HEAD", "/_ping", system.ping)
+    r.add_get("/version", system.version)
+    r.add_get("/info", system.info)
+
+    r.add_get("/swarm", swarm.inspect)
+    r.add_post("/swarm/init", swarm.init)
+    r.add_post("/swarm/join", swarm.join)
+    r.add_post("/swarm/leave", swarm.leave)
+    r.add_post("/swarm/update", swarm.update)
+    r.add_get("/swarm/unlockkey", swarm.unlock_key)
+
+    r.add_get("/nodes", nodes.list_nodes)
+    r.add_get("/nodes/{id}", nodes.inspect)
+    r.add_post("/nodes/{id}/update", nodes.update)
+    r.add_delete("/nodes/{id}", nodes.remove)
+
+    r.add_get("/services", services.list_services)
+    r.add_post("/services/create", services.create)
+    r.add_get("/services/{id}", services.inspect)
+    r.add_post("/services/{id}/update", services.update)
+    r.add_delete("/services/{id}", services.remove)
+
+    r.add_get("/tasks", tasks.list_tasks)
+    r.add_get("/tasks/{id}", tasks.inspect)
+    return app
+
+
+async def serve_unix(app: web.Application, path: Path) -> web.AppRunner:
+    """Serve on a unix socket readable only by the owner and root (the socket is as good
+    as root on the cluster)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.UnixSite(runner, str(path))
+    await site.start()
+    os.chmod(path, 0o660)
+    return runner

@@ -1,0 +1,53 @@
+"""/services: list, create, inspect, update, remove."""
+
+from aiohttp import web
+
+from shoal.engineapi.responses import json_response, query_bool, query_int, read_json
+from shoal.errors import InvalidArgument
+from shoal.manager.controlapi.filters import Filters
+
+
+async def list_services(request: web.Request) -> web.Response:
+    control = request.app["daemon"].control()
+    services = control.list_services(
+        Filters.parse(request.query.get("filters")), status=query_bool(request, "status")
+    )
+    return json_response([s.to_api() for s in services])
+
+
+async def create(request: web.Request) -> web.Response:
+    control = request.app["daemon"].control()
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise InvalidArgument("invalid service spec")
+    service = await control.create_service(body)
+    return json_response({"ID": service.ID, "Warnings": None}, status=201)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    control = request.app["daemon"].control()
+    service = control.get_service(
+        request.match_info["id"], insert_defaults=query_bool(request, "insertDefaults")
+    )
+    return json_response(service.to_api())
+
+
+async def update(request: web.Request) -> web.Response:
+    control = request.app["daemon"].control()
+    body = await read_json(request)
+    rollback = request.query.get("rollback", "")
+    if rollback not in ("", "previous"):
+        raise InvalidArgument(f"unrecognized rollback option {rollback}")
+    await control.update_service(
+        request.match_info["id"],
+        version=query_int(request, "version"),
+        spec=body,
+        rollback=rollback == "previous",
+    )
+    return json_response({"Warnings": None})
+
+
+async def remove(request: web.Request) -> web.Response:
+    control = request.app["daemon"].control()
+    await control.remove_service(request.match_info["id"])
+    return web.Response(status=200)

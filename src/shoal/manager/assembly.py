@@ -1,0 +1,13 @@
+"""Which services and components a manager runs: the one place that names them all."""
+
+from shoal.manager.manager import ComponentFactory, ServicerFactory
+
+
+def manager_servicers() -> list[ServicerFactory]:
+    """gRPC services a manager serves besides NodeCA."""
+    return []
+
+
+def manager_components() -> list[ComponentFactory]:
+    """Reconcile loops that run while this manager leads."""
+    return []

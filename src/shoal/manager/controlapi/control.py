@@ -1,0 +1,366 @@
+"""The control API: what users may read and change in the cluster, on the leader's store.
+
+Mirrors swarmkit's control server plus the object lookup Docker's daemon adds in front of it
+(a reference may be an ID, a name or an ID prefix). The HTTP layer turns Docker Engine API
+requests into these calls; a follower manager forwards them to the leader.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from shoal.api.ids import new_id
+from shoal.api.objects import Cluster, Node, Service, Task, UpdateStatus
+from shoal.api.specs import SECOND, NodeSpec, ServiceSpec, SwarmSpec
+from shoal.api.types import NodeRole, NodeState, TaskState, UpdateState
+from shoal.ca import tokens
+from shoal.clock import Clock
+from shoal.errors import (
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OutOfSequence,
+    ShoalError,
+    Unavailable,
+    Unimplemented,
+    swarm_error,
+)
+from shoal.manager.controlapi import resolve
+from shoal.manager.controlapi.defaults import with_defaults
+from shoal.manager.controlapi.filters import Filters
+from shoal.manager.controlapi.names import random_name
+from shoal.manager.controlapi.validate import validate_service_spec
+from shoal.store import MemoryStore, ReadTx, Tx
+
+MIN_CERT_EXPIRY = 3600 * SECOND
+
+# Hooks other components plug in (the port allocator, the updater's dirtiness check, raft
+# membership); each defaults to doing nothing so the control API stands on its own in tests.
+EndpointAllocator = Callable[[Tx, Service], None]
+DirtyCheck = Callable[[Service, Task, Node | None], bool]
+
+
+def _parse(model: type, data: Any, what: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise InvalidArgument(f"invalid {what}: {loc}: {first['msg']}") from None
+
+
+def _store_errors(err: ShoalError) -> ShoalError:
+    """Word store errors as Docker's daemon passes them on from swarmkit."""
+    if isinstance(err, OutOfSequence):
+        return swarm_error(OutOfSequence, "update out of sequence")
+    return err
+
+
+class ControlAPI:
+    def __init__(
+        self,
+        store: MemoryStore,
+        clock: Clock,
+        allocate_endpoint: EndpointAllocator | None = None,
+        is_task_dirty: DirtyCheck | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.allocate_endpoint = allocate_endpoint or (lambda tx, svc: None)
+        self.is_task_dirty = is_task_dirty or (lambda svc, task, node: False)
+
+    async def _update(self, fn: Callable[[Tx], Any]) -> Any:
+        try:
+            return await self.store.update(fn)
+        except (OutOfSequence, Conflict) as err:
+            raise _store_errors(err) from None
+
+    # --- cluster ----------------------------------------------------------------------------
+
+    def get_cluster(self) -> Cluster:
+        cluster = self.store.view().cluster()
+        if cluster is None:
+            raise Unavailable("cluster not found")
+        return cluster
+
+    async def update_cluster(
+        self,
+        version: int,
+        spec: dict[str, Any],
+        rotate_worker_token: bool = False,
+        rotate_manager_token: bool = False,
+    ) -> None:
+        new_spec: SwarmSpec = _parse(SwarmSpec, spec, "swarm spec")
+        if new_spec.CAConfig.NodeCertExpiry < MIN_CERT_EXPIRY:
+            raise swarm_error(InvalidArgument, "minimum certificate expiry time is: 1h0m0s")
+        if new_spec.Dispatcher.HeartbeatPeriod < 0:
+            raise swarm_error(
+                InvalidArgument, "heartbeat time period cannot be a negative duration"
+            )
+        limit = new_spec.Orchestration.TaskHistoryRetentionLimit
+        if limit is not None and limit < 0:
+            raise swarm_error(InvalidArgument, "task history retention limit cannot be negative")
+
+        def fn(tx: Tx) -> None:
+            current = tx.cluster()
+            if current is None:
+                raise Unavailable("cluster not found")
+            if new_spec.Name != current.Spec.Name:
+                raise swarm_error(InvalidArgument, "modification of cluster name is not allowed")
+            cluster = current.clone()
+            cluster.Version.Index = version
+            cluster.Spec = new_spec
+            ca = cluster.RootCA.CACert.encode()
+            if rotate_worker_token:
+                cluster.RootCA.JoinTokens.Worker = tokens.generate(ca)
+            if rotate_manager_token:
+                cluster.RootCA.JoinTokens.Manager = tokens.generate(ca)
+            tx.update(cluster)
+
+        await self._update(fn)
+
+    # --- nodes ------------------------------------------------------------------------------
+
+    def list_nodes(self, filters: Filters | None = None) -> list[Node]:
+        f = filters or Filters()
+        f.validate({"name", "id", "label", "role", "membership", "node.label"})
+        for role in f.get("role"):
+            if role not in ("worker", "manager"):
+                raise InvalidArgument(f"Invalid role filter: '{role}'")
+        for membership in f.get("membership"):
+            if membership not in ("accepted", "pending"):
+                raise InvalidArgument(f"Invalid membership filter: '{membership}'")
+        result = []
+        for node in self.store.view().nodes():
+            engine_labels = (node.Description.Engine.Labels if node.Description else None) or {}
+            if not (
+                f.match_prefix("name", node.name)
+                and f.match_prefix("id", node.ID)
+                and f.match_labels("label", engine_labels)
+                and f.match_labels("node.label", node.Spec.Labels)
+                and f.match_exact("role", node.Spec.Role.value)
+                and f.match_exact("membership", "accepted")
+            ):
+                continue
+            result.append(node)
+        return result
+
+    def get_node(self, ref: str) -> Node:
+        return resolve.resolve_node(self.store.view(), ref)
+
+    async def update_node(self, ref: str, version: int, spec: dict[str, Any]) -> Node:
+        new_spec: NodeSpec = _parse(NodeSpec, spec, "node spec")
+        node_id = self.get_node(ref).ID
+
+        def fn(tx: Tx) -> Node:
+            current = tx.get(Node, node_id)
+            if current is None:
+                raise swarm_error(NotFound, f"node {node_id} not found")
+            if current.Spec.Role == NodeRole.MANAGER and new_spec.Role == NodeRole.WORKER:
+                managers = [
+                    n for n in tx.list(Node) if n.Spec.Role == NodeRole.MANAGER and n.ID != node_id
+                ]
+                if not managers:
+                    raise swarm_error(
+                        FailedPrecondition, "attempting to demote the last manager of the swarm"
+                    )
+            node = current.clone()
+            node.Version.Index = version
+            node.Spec = new_spec
+            tx.update(node)
+            return node
+
+        return await self._update(fn)
+
+    async def remove_node(self, ref: str, force: bool = False) -> None:
+        node_id = self.get_node(ref).ID
+
+        def fn(tx: Tx) -> None:
+            node = tx.get(Node, node_id)
+            if node is None:
+                raise swarm_error(NotFound, f"node {node_id} not found")
+            if node.Spec.Role == NodeRole.MANAGER or node.Role == NodeRole.MANAGER:
+                raise swarm_error(
+                    FailedPrecondition,
+                    f"node {node_id} is a cluster manager and is a member of the raft cluster. "
+                    "It must be demoted to worker before removal",
+                )
+            if not force and node.Status.State == NodeState.READY:
+                raise swarm_error(
+                    FailedPrecondition, f"node {node_id} is not down and can't be removed"
+                )
+            tx.delete(Node, node_id)
+
+        await self._update(fn)
+
+    # --- services ---------------------------------------------------------------------------
+
+    async def create_service(self, spec: dict[str, Any]) -> Service:
+        new_spec: ServiceSpec = _parse(ServiceSpec, spec, "service spec")
+        if not new_spec.Name:
+            new_spec.Name = random_name()
+        if new_spec.TaskTemplate.Runtime is None:
+            new_spec.TaskTemplate.Runtime = "container"
+        validate_service_spec(new_spec)
+        service = Service(ID=new_id(), Spec=new_spec)
+
+        def fn(tx: Tx) -> Service:
+            if tx.service_by_name(new_spec.Name) is not None:
+                raise swarm_error(
+                    Conflict,
+                    "name conflicts with an existing object: "
+                    f"service {new_spec.Name} already exists",
+                )
+            self.allocate_endpoint(tx, service)
+            tx.create(service)
+            # Tasks made from this spec record the version it was stored at. (The object is
+            # still this transaction's own, so setting a field after create is safe.)
+            service.SpecVersion = service.Version.model_copy()
+            return service
+
+        return await self._update(fn)
+
+    def list_services(self, filters: Filters | None = None, status: bool = False) -> list[Service]:
+        f = filters or Filters()
+        f.validate({"name", "id", "label", "mode", "runtime"})
+        view = self.store.view()
+        result = []
+        for svc in view.services():
+            mode = "global" if svc.Spec.Mode.is_global else "replicated"
+            if not (
+                f.match_prefix("name", svc.Spec.Name)
+                and f.match_prefix("id", svc.ID)
+                and f.match_labels("label", svc.Spec.Labels)
+                and f.match_exact("mode", mode)
+                and f.match_exact("runtime", svc.Spec.TaskTemplate.runtime)
+            ):
+                continue
+            if status:
+                svc = svc.model_copy(update={"ServiceStatus": self._service_status(view, svc)})
+            result.append(svc)
+        return result
+
+    @staticmethod
+    def _service_status(view: ReadTx, svc: Service) -> dict[str, int]:
+        running = desired = 0
+        for task in view.tasks_of_service(svc.ID):
+            if task.Status.State == TaskState.RUNNING:
+                running += 1
+            if svc.Spec.Mode.is_global and task.DesiredState == TaskState.RUNNING:
+                desired += 1
+        if svc.Spec.Mode.Replicated is not None:
+            desired = svc.Spec.Mode.Replicated.Replicas
+        return {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": 0}
+
+    def get_service(self, ref: str, insert_defaults: bool = False) -> Service:
+        svc = resolve.resolve_service(self.store.view(), ref)
+        return with_defaults(svc) if insert_defaults else svc
+
+    async def update_service(
+        self, ref: str, version: int, spec: dict[str, Any] | None, rollback: bool = False
+    ) -> Service:
+        service_id = self.get_service(ref).ID
+        new_spec: ServiceSpec | None = None
+        if not rollback:
+            new_spec = _parse(ServiceSpec, spec or {}, "service spec")
+            if new_spec.TaskTemplate.Runtime is None:
+                new_spec.TaskTemplate.Runtime = "container"
+            validate_service_spec(new_spec)
+
+        def fn(tx: Tx) -> Service:
+            current = tx.get(Service, service_id)
+            if current is None:
+                raise swarm_error(NotFound, f"service {service_id} not found")
+            svc = current.clone()
+            svc.Version.Index = version
+            now = self.clock.now()
+            if rollback:
+                if svc.PreviousSpec is None:
+                    raise swarm_error(
+                        FailedPrecondition, f"service {service_id} does not have a previous spec"
+                    )
+                svc.Spec, svc.PreviousSpec = svc.PreviousSpec, svc.Spec
+                svc.SpecVersion, svc.PreviousSpecVersion = (
+                    svc.PreviousSpecVersion,
+                    svc.SpecVersion,
+                )
+                svc.UpdateStatus = UpdateStatus(
+                    State=UpdateState.ROLLBACK_STARTED,
+                    Message="manually requested rollback",
+                    StartedAt=now,
+                )
+            else:
+                assert new_spec is not None
+                if current.Spec.Mode.is_global != new_spec.Mode.is_global:
+                    raise swarm_error(Unimplemented, "service mode change is not allowed")
+                if current.Spec.Name != new_spec.Name:
+                    raise swarm_error(Unimplemented, "renaming services is not supported")
+                svc.PreviousSpec = svc.Spec
+                svc.PreviousSpecVersion = svc.SpecVersion
+                svc.Spec = new_spec
+                svc.SpecVersion = svc.Version.model_copy()
+                svc.UpdateStatus = None
+            self.allocate_endpoint(tx, svc)
+            tx.update(svc)
+            return svc
+
+        return await self._update(fn)
+
+    async def remove_service(self, ref: str) -> None:
+        service_id = self.get_service(ref).ID
+
+        def fn(tx: Tx) -> None:
+            if tx.get(Service, service_id) is None:
+                raise swarm_error(NotFound, f"service {service_id} not found")
+            tx.delete(Service, service_id)
+
+        await self._update(fn)
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def list_tasks(self, filters: Filters | None = None) -> list[Task]:
+        f = filters or Filters()
+        f.validate(
+            {"name", "id", "label", "service", "node", "desired-state", "_up-to-date", "runtime"}
+        )
+        view = self.store.view()
+        # Services and nodes may be named by name or ID prefix, as Docker resolves them.
+        service_ids = [resolve.resolve_service(view, s).ID for s in f.get("service")]
+        node_ids = [resolve.resolve_node(view, n).ID for n in f.get("node")]
+        desired = f.get("desired-state")
+        for state in desired:
+            if state not in TaskState._value2member_map_:
+                raise InvalidArgument(f"Invalid desired-state filter: '{state}'")
+        up_to_date = "_up-to-date" in f
+
+        if service_ids:
+            candidates = [t for sid in service_ids for t in view.tasks_of_service(sid)]
+        elif node_ids:
+            candidates = [t for nid in node_ids for t in view.tasks_on_node(nid)]
+        else:
+            candidates = view.list(Task)
+        result = []
+        for task in candidates:
+            if not (
+                f.match_prefix("name", task.name)
+                and f.match_prefix("id", task.ID)
+                and f.match_labels("label", task.Labels)
+                and (not node_ids or task.NodeID in node_ids)
+                and f.match_exact("desired-state", task.DesiredState.value)
+                and f.match_exact("runtime", task.Spec.runtime)
+            ):
+                continue
+            if up_to_date:
+                svc = view.get(Service, task.ServiceID)
+                if svc is None:
+                    continue
+                node = view.get(Node, task.NodeID) if task.NodeID else None
+                if self.is_task_dirty(svc, task, node):
+                    continue
+            result.append(task)
+        return result
+
+    def get_task(self, ref: str) -> Task:
+        return resolve.resolve_task(self.store.view(), ref)
