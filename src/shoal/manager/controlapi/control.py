@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shoal.api.ids import new_id
-from shoal.api.objects import Cluster, Node, Service, Task, UpdateStatus
+from shoal.api.objects import Cluster, Node, Service, ServiceStatus, Task, UpdateStatus
 from shoal.api.specs import SECOND, NodeSpec, ServiceSpec, SwarmSpec
 from shoal.api.types import NodeRole, NodeState, TaskState, UpdateState
 from shoal.ca import tokens
@@ -243,7 +243,7 @@ class ControlAPI:
         return result
 
     @staticmethod
-    def _service_status(view: ReadTx, svc: Service) -> dict[str, int]:
+    def _service_status(view: ReadTx, svc: Service) -> ServiceStatus:
         running = desired = 0
         for task in view.tasks_of_service(svc.ID):
             if task.Status.State == TaskState.RUNNING:
@@ -252,7 +252,7 @@ class ControlAPI:
                 desired += 1
         if svc.Spec.Mode.Replicated is not None:
             desired = svc.Spec.Mode.Replicated.Replicas
-        return {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": 0}
+        return ServiceStatus(RunningTasks=running, DesiredTasks=desired, CompletedTasks=0)
 
     def get_service(self, ref: str, insert_defaults: bool = False) -> Service:
         svc = resolve.resolve_service(self.store.view(), ref)
