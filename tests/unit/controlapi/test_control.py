@@ -109,7 +109,7 @@ async def test_invalid_specs_are_refused(control, data, message):
 
 
 async def test_unknown_and_ambiguous_references(control):
-    with pytest.raises(NotFound, match="^service nope not found$"):
+    with pytest.raises(NotFound, match=r"^service nope not found$"):
         control.get_service("nope")
     a = await control.create_service(spec("a"))
     b = await control.create_service(spec("b"))
