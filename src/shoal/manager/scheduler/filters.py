@@ -5,6 +5,8 @@ A filter is prepared once per task (``set_task``, which says whether it applies 
 then checked against many nodes, so per-task work (parsing constraints) happens once.
 """
 
+from collections.abc import Hashable
+
 from shoal.api.objects import Task
 from shoal.api.types import NodeAvailability, NodeState
 from shoal.manager import constraint
@@ -16,6 +18,13 @@ def _nodes(n: int) -> str:
 
 
 class Filter:
+    # A static filter looks only at the node, never at the tasks on it, so its answer for a
+    # node holds until the node changes; ``key`` says what of the task it depends on.
+    static = False
+
+    def key(self) -> Hashable:
+        return None
+
     def set_task(self, task: Task) -> bool:
         """Prepare for ``task``; False if this filter has nothing to check for it."""
         raise NotImplementedError
@@ -29,6 +38,8 @@ class Filter:
 
 
 class ReadyFilter(Filter):
+    static = True
+
     def set_task(self, task: Task) -> bool:
         return True
 
@@ -45,8 +56,13 @@ class ReadyFilter(Filter):
 class RuntimeFilter(Filter):
     """shoal's own: the node must offer the task's runtime (``process``, ``container``)."""
 
+    static = True
+
     def __init__(self) -> None:
         self.runtime = ""
+
+    def key(self) -> Hashable:
+        return self.runtime
 
     def set_task(self, task: Task) -> bool:
         self.runtime = task.Spec.runtime
@@ -79,8 +95,13 @@ class ResourceFilter(Filter):
 
 
 class ConstraintFilter(Filter):
+    static = True
+
     def __init__(self) -> None:
         self.constraints: list[constraint.Constraint] = []
+
+    def key(self) -> Hashable:
+        return tuple(self.constraints)
 
     def set_task(self, task: Task) -> bool:
         exprs = task.Spec.Placement.Constraints
@@ -110,8 +131,13 @@ def _arch(name: str) -> str:
 
 
 class PlatformFilter(Filter):
+    static = True
+
     def __init__(self) -> None:
         self.platforms: list[tuple[str, str]] = []
+
+    def key(self) -> Hashable:
+        return tuple(self.platforms)
 
     def set_task(self, task: Task) -> bool:
         wanted = task.Spec.Placement.Platforms or []

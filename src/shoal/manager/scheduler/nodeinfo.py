@@ -43,14 +43,20 @@ class NodeInfo:
         "active_by_service",
         "active_total",
         "host_ports",
+        "id",
         "memory_free",
         "nano_cpus_free",
         "node",
         "tasks",
+        "verdicts",
     )
 
     def __init__(self, node: Node, tasks: list[Task] | tuple[Task, ...] = ()) -> None:
         self.node = node
+        self.id = node.ID
+        # What the filters that look only at the node (not at its tasks) said, per kind of
+        # task: kept until the node changes. See Pipeline.
+        self.verdicts: dict[int, int] = {}
         self.tasks: dict[str, Task] = {}
         self.active_total = 0
         self.active_by_service: dict[str, int] = {}
@@ -58,10 +64,6 @@ class NodeInfo:
         self.nano_cpus_free, self.memory_free = self._capacity(node)
         for task in tasks:
             self.add_task(task)
-
-    @property
-    def id(self) -> str:
-        return self.node.ID
 
     @staticmethod
     def _capacity(node: Node) -> tuple[int, int]:
@@ -74,6 +76,7 @@ class NodeInfo:
         """Take a newer version of the node; its resources may have changed."""
         old = self.node
         self.node = node
+        self.verdicts.clear()
         if self._capacity(old) != self._capacity(node):
             cpus, memory = self._capacity(node)
             for task in self.tasks.values():

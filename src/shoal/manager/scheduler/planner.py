@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from shoal.api.objects import Task, TaskStatus
 from shoal.api.types import TaskState
 from shoal.manager.scheduler.filters import Filter
-from shoal.manager.scheduler.nodeinfo import task_host_ports, task_reservations
+from shoal.manager.scheduler.nodeinfo import NodeInfo, task_host_ports, task_reservations
 from shoal.manager.scheduler.nodeset import NodeSet
 from shoal.manager.scheduler.pipeline import Pipeline, no_suitable_node
 from shoal.manager.scheduler.spread import SpreadTree, spread_descriptors
@@ -118,11 +118,11 @@ class Planner:
         first = group[0]
         pipeline.set_task(first)
         failures: dict[Filter, int] = {}
-        eligible: set[str] = set()
+        eligible: list[NodeInfo] = []
         for info in nodes:
             failed = pipeline.first_failure(info)
             if failed is None:
-                eligible.add(info.id)
+                eligible.append(info)
             else:
                 failures[failed] = failures.get(failed, 0) + 1
 

@@ -192,7 +192,11 @@ class Scheduler:
                     outcomes[planned.ID] = _Outcome.GONE
                     return
                 update = {"Status": planned.Status}
-            tx.update(current.model_copy(update=update))
+            if current.Version.Index == planned.Version.Index:
+                # Decided on the version still stored: the planned copy is the new version.
+                tx.update(planned)
+            else:
+                tx.update(current.model_copy(update=update))
             outcomes[planned.ID] = _Outcome.WRITTEN
 
         return fn

@@ -71,12 +71,21 @@ class SpreadTree:
     def __init__(
         self,
         all_nodes: Iterable[NodeInfo],
-        eligible: set[str],
+        eligible: list[NodeInfo],
         service_id: str,
         descriptors: list[str],
     ) -> None:
+        """``eligible``: the nodes that pass the filters; ``all_nodes`` (every node) only
+        count the service's tasks in each branch."""
         self.service_id = service_id
         self.root = Branch()
+        if not descriptors:
+            # One leaf: only the eligible nodes matter.
+            self.root.heap = [rank(n, service_id) for n in eligible]
+            self.root.alive = len(self.root.heap)
+            heapq.heapify(self.root.heap)
+            return
+        eligible_ids = {n.id for n in eligible}
         for node in all_nodes:
             count = node.service_count(service_id)
             path = [self.root]
@@ -92,7 +101,7 @@ class SpreadTree:
                 path.append(branch)
             for b in path:
                 b.tasks += count
-            if node.id in eligible:
+            if node.id in eligible_ids:
                 branch.heap.append(rank(node, service_id))
                 for b in path:
                     b.alive += 1
