@@ -308,3 +308,55 @@ async def test_run_returns_when_store_closes(store, clock):
     await asyncio.sleep(0)
     store.close()
     await asyncio.wait_for(runner, timeout=5)
+
+
+async def test_node_known_late_counts_its_tasks(store, start):
+    # a task already runs on node "a" when the scheduler first hears of the node
+    await create(store, make_node("b"))
+    start()
+    await asyncio.sleep(0)
+    running = [make_task("web", i, node_id="a", state=TaskState.RUNNING) for i in (1, 2)]
+    await create(store, *running)
+    await create(store, make_node("a"))
+    new = [make_task("web", i) for i in (3, 4)]
+    await create(store, *new)
+    await until(lambda: assigned(store, [t.ID for t in new]))
+    assert {task(store, t.ID).NodeID for t in new} == {"b"}
+
+
+async def test_node_drained_while_decisions_are_written(clock):
+    """Decisions are written in several transactions; a node drained between two of them
+    gets none of the later ones, and those tasks are placed again elsewhere."""
+    store = MemoryStore(clock=clock)
+    drained = asyncio.Event()
+    background: list[asyncio.Task] = []
+
+    def drain():
+        node = store.view().get(Node, "a").clone()
+        node.Spec.Availability = NodeAvailability.DRAIN
+        return store.update(lambda tx: tx.update(node))
+
+    class Proposer:
+        async def propose(self, proposal):
+            store.apply(proposal)
+            assigns = [c for c in proposal.changes if c.kind == "task" and c.obj.NodeID]
+            if assigns and not drained.is_set():
+                drained.set()
+                # waits for the write lock, so lands between the scheduler's transactions
+                background.append(asyncio.create_task(drain()))
+                await asyncio.sleep(0)  # as a log's write would: the drain starts waiting
+
+    store.proposer = Proposer()
+    await create(store, make_node("a"), make_node("b"))
+    tasks = [make_task("web", i) for i in range(1, 301)]
+    await create(store, *tasks)
+    runner = asyncio.create_task(Scheduler(store, clock).run())
+    try:
+        await until(lambda: assigned(store, [t.ID for t in tasks]), spins=2000)
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, *background, return_exceptions=True)
+    counts = Counter(task(store, t.ID).NodeID for t in tasks)
+    # the first transaction (200 decisions, every other one to a) was written before the drain
+    assert counts == {"a": 100, "b": 200}
+    store.close()

@@ -122,7 +122,14 @@ class Scheduler:
             self.nodes.remove(node.ID)
             return
         old = ev.old
-        self.nodes.add_or_update(node)
+        known = node.ID in self.nodes
+        info = self.nodes.add_or_update(node)
+        if not known:
+            # Tasks may name a node before the scheduler hears of it (a node removed and
+            # joining again); count them now. Their own later events change nothing twice.
+            for task in self.store.view().tasks_on_node(node.ID):
+                if occupies_node(task):
+                    info.add_task(task)
         if not isinstance(old, Node) or _scheduling_view(old) != _scheduling_view(node):
             self._retry_waiting = True
 
