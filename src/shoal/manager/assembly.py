@@ -1,6 +1,8 @@
 """Which services and components a manager runs: the one place that names them all."""
 
+from shoal.manager.allocator import Allocator
 from shoal.manager.manager import ComponentFactory, ServicerFactory
+from shoal.manager.scheduler import Scheduler
 
 
 def manager_servicers() -> list[ServicerFactory]:
@@ -10,4 +12,6 @@ def manager_servicers() -> list[ServicerFactory]:
 
 def manager_components() -> list[ComponentFactory]:
     """Reconcile loops that run while this manager leads."""
-    return []
+    return [
+        lambda m: [Allocator(m.store, m.clock), Scheduler(m.store, m.clock)],
+    ]

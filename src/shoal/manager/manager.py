@@ -28,6 +28,7 @@ from shoal.ca import tokens
 from shoal.ca.rootca import RootCAMaterial
 from shoal.ca.server import NodeCAServicer
 from shoal.clock import Clock
+from shoal.manager.allocator import allocate_endpoint
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.rpc import Transport
 from shoal.store import MemoryStore
@@ -94,7 +95,7 @@ class Manager:
         self.store = MemoryStore(clock=clock)
         self._log = LocalLog(self.store, config.state_dir)
         self.store.proposer = self._log
-        self.control = ControlAPI(self.store, clock)
+        self.control = ControlAPI(self.store, clock, allocate_endpoint=allocate_endpoint)
         self._server = None
         self._leader_tasks: list[asyncio.Task] = []
         self.port = 0
