@@ -42,11 +42,25 @@ EndpointAllocator = Callable[[Tx, Service], None]
 DirtyCheck = Callable[[Service, Task, Node | None], bool]
 
 
+# Docker's daemon names a bad enum value after the Go type it failed to convert to.
+_ENUM_NAMES = {
+    "Condition": "RestartCondition",
+    "Role": "Role",
+    "Availability": "Availability",
+    "Type": "MountType",
+}
+
+
 def _parse(model: type, data: Any, what: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
+        field = str(first["loc"][-1]) if first["loc"] else ""
+        if first["type"] == "enum" and field in _ENUM_NAMES:
+            raise InvalidArgument(f'invalid {_ENUM_NAMES[field]}: "{first["input"]}"') from None
+        if first["type"] == "enum" and field == "Mode":
+            raise InvalidArgument(f'invalid resolution mode: "{first["input"]}"') from None
         loc = ".".join(str(p) for p in first["loc"])
         raise InvalidArgument(f"invalid {what}: {loc}: {first['msg']}") from None
 
