@@ -232,7 +232,8 @@ class NodeDaemon:
                 pb.GetRootCACertificateRequest(), timeout=JOIN_TIMEOUT
             )
             if tokens.ca_digest(ca.certificate) != ca_digest:
-                raise InvalidArgument("remote CA does not match fingerprint")
+                expected = f"{int(ca_digest, 36):064x}"
+                raise InvalidArgument(f"remote CA does not match fingerprint. Expected: {expected}")
             return await stub.IssueNodeCertificate(
                 pb.IssueNodeCertificateRequest(
                     token=token,
