@@ -4,6 +4,7 @@ import asyncio
 import datetime as dt
 import itertools
 
+from shoal.api.base import Annotations, Version
 from shoal.api.objects import (
     Cluster,
     Node,
@@ -26,7 +27,6 @@ from shoal.api.specs import (
     TaskSpec,
     UpdateConfig,
 )
-from shoal.api.base import Annotations, Version
 from shoal.api.types import NodeAvailability, NodeState, RestartCondition, TaskState
 from shoal.store import MemoryStore, Tx
 
@@ -248,7 +248,9 @@ class Sim:
                     elif nt.DesiredState == TaskState.READY and nt.Status.State < TaskState.READY:
                         nt.Status.State = TaskState.READY
                         changed = True
-                    elif nt.DesiredState == TaskState.RUNNING and nt.Status.State < TaskState.RUNNING:
+                    elif (
+                        nt.DesiredState == TaskState.RUNNING and nt.Status.State < TaskState.RUNNING
+                    ):
                         if image in self.fail_images:
                             nt.Status.State = TaskState.FAILED
                             nt.Status.Err = "task: non-zero exit (1)"
