@@ -184,7 +184,12 @@ class Sim:
         return [t for t in self.tasks(service_id) if t.DesiredState <= TaskState.RUNNING]
 
     def running(self, service_id: str) -> list[Task]:
-        return [t for t in self.tasks(service_id) if t.Status.State == TaskState.RUNNING]
+        """Tasks running and meant to (not those on a lost node, still shown as running)."""
+        return [
+            t
+            for t in self.tasks(service_id)
+            if t.Status.State == TaskState.RUNNING and t.DesiredState == TaskState.RUNNING
+        ]
 
     async def set_state(self, task_id: str, state: TaskState, err: str | None = None) -> None:
         def fn(tx: Tx) -> None:

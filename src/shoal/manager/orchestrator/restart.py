@@ -200,6 +200,11 @@ class RestartSupervisor:
     def clear_service_history(self, service_id: str) -> None:
         self.history.clear_service(service_id)
 
+    def pending_start(self, task_id: str) -> asyncio.Future | None:
+        """The future of the delayed start scheduled for ``task_id``, if there is one."""
+        entry = self._pending.get(task_id)
+        return entry.done if entry is not None else None
+
     def pending(self) -> set[str]:
         """IDs of tasks waiting for their delayed start."""
         return set(self._pending)
