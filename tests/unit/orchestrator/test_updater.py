@@ -386,3 +386,58 @@ async def test_service_removed_during_update(store, clock, sim, running):
     await clock.advance(30)
     await sim.converge()
     assert all(t.DesiredState == TaskState.REMOVE for t in sim.tasks(svc.ID))
+
+
+async def test_global_update_skips_a_node_drained_meanwhile(store, clock, sim, running):
+    await put(store, node("n1"), node("n2"), node("n3"))
+    await running.start(GlobalOrchestrator(store, clock))
+    svc = service("mon", mode_global=True, update=UpdateConfig(Delay=10 * SECOND))
+    await put(store, svc)
+    await sim.converge()
+    await update(store, svc.ID, image="img:2")
+    await sim.converge()
+    pending = {t.NodeID for t in sim.running(svc.ID) if t.Spec.ContainerSpec.Image == "img:1"}
+    drained = sorted(pending)[-1]
+    await change(
+        store, Node, drained, lambda n: setattr(n.Spec, "Availability", NodeAvailability.DRAIN)
+    )
+    for _ in range(4):
+        await sim.converge()
+        await clock.advance(10)
+    await clock.advance(11)
+    await settle(store)
+    assert drained not in {t.NodeID for t in sim.live(svc.ID)}
+    assert images(sim, svc.ID) == ["img:2", "img:2"]
+    assert status(store, svc.ID).State == UpdateState.COMPLETED
+
+
+async def test_update_replaces_a_task_not_restarted_by_policy(store, clock, sim, running):
+    svc = service(replicas=1, restart=NO_RESTART)
+    await start(store, clock, sim, running, svc, nodes=("n1",))
+    (t,) = sim.running(svc.ID)
+    await sim.set_state(t.ID, TaskState.COMPLETE)
+    await sim.converge()
+    assert sim.running(svc.ID) == []
+    await update(store, svc.ID, image="img:2")
+    await sim.converge()
+    assert images(sim, svc.ID) == ["img:2"]
+
+
+async def test_paused_update_resumes_on_an_update_with_the_same_spec(store, clock, sim, running):
+    cfg = UpdateConfig(Parallelism=2)
+    svc = service(replicas=4, restart=NO_RESTART, update=cfg)
+    await start(store, clock, sim, running, svc)
+    await update(store, svc.ID, image="img:2")
+    await settle(store)
+    # One new task fails at once; the other never gets going (no node has room, say).
+    new = [t for t in sim.tasks(svc.ID) if t.Spec.ContainerSpec.Image == "img:2"]
+    assert len(new) == 2
+    await sim.set_state(new[0].ID, TaskState.FAILED)
+    await settle(store)
+    assert status(store, svc.ID).State == UpdateState.PAUSED
+    await update(store, svc.ID)  # `service update` with nothing changed
+    for _ in range(4):
+        await sim.converge()
+        await clock.advance(5)
+    assert status(store, svc.ID).State == UpdateState.COMPLETED
+    assert images(sim, svc.ID) == ["img:2"] * 3  # the failed slot is not restarted

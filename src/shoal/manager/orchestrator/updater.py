@@ -17,6 +17,7 @@ from collections.abc import Callable
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import FailureAction, TaskState, UpdateState
 from shoal.clock import Clock
+from shoal.manager.orchestrator.eligibility import NodeFit, node_fit
 from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.orchestrator.task import is_global, is_task_dirty, new_task
 from shoal.manager.orchestrator.update_config import UpdateSettings, update_settings
@@ -75,6 +76,11 @@ class Updater:
         self.failures: list[str] = []
         self._halted = asyncio.Event()
         self._monitor_window = 0.0
+
+    @property
+    def halted(self) -> bool:
+        """Paused or rolled back: no more slots will be started."""
+        return self._halted.is_set()
 
     # --- dirtiness -------------------------------------------------------------------------
 
@@ -172,23 +178,24 @@ class Updater:
 
     def _current(self, slot: Slot) -> Slot:
         """The slot's tasks as they are now: the slots were read when the update began, and
-        the orchestrators may have replaced a task since (its node drained, say)."""
+        the orchestrators may have replaced a task since (its node drained, say), or given
+        the slot up (empty then)."""
         view = self.store.view()
         first = slot[0]
         if is_global(self.service):
-            key = (self.service.ID, first.NodeID)
-            tasks = view.find(Task, "service_node", key) if first.NodeID else []
+            node = view.get(Node, first.NodeID) if first.NodeID else None
+            if node_fit(self.service, node) != NodeFit.HOST:
+                return []
+            tasks = view.find(Task, "service_node", (self.service.ID, first.NodeID))
         else:
             tasks = view.find(Task, "slot", (self.service.ID, first.Slot))
-        return sorted(
-            (t for t in tasks if t.DesiredState <= TaskState.RUNNING),
-            key=lambda t: (t.CreatedAt, t.ID),
-        )
+        live = self.restarts.updatable_tasks_in_slot(tasks, self.service)
+        return sorted(live, key=lambda t: (t.CreatedAt, t.ID))
 
     async def _update_slot(self, slot: Slot, settings: UpdateSettings) -> None:
-        slot = self._current(slot) or slot
-        if not self.is_slot_dirty(slot):
-            return  # brought up to date meanwhile
+        slot = self._current(slot)
+        if not slot or not self.is_slot_dirty(slot):
+            return  # given up, or brought up to date, meanwhile
         try:
             running = clean = None
             for t in slot:
@@ -291,7 +298,10 @@ class UpdateSupervisor:
         current = self._updates.get(service.ID)
         if current is not None:
             updater, task = current
-            if updater.service.Spec == service.Spec and not task.done():
+            # A halted (paused) update is replaced when the user updates the service again,
+            # even to the same spec: that is what resumes it.
+            resumed = updater.halted and service.UpdateStatus is None
+            if updater.service.Spec == service.Spec and not task.done() and not resumed:
                 return  # already working towards this spec
             task.cancel()
         updater = Updater(self.store, self.clock, self.restarts, service)
