@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeAvailability, TaskState
@@ -84,12 +85,12 @@ def plan_global_node(
     return plan
 
 
-class RestartAction:
+class RestartAction(Enum):
     RESTART = "restart"
     SHUTDOWN = "shutdown"
 
 
-def restart_action(service: Service, node: Node | None) -> str:
+def restart_action(service: Service, node: Node | None) -> RestartAction:
     """A global task stopped: restart it on its node if the node may still run it, else
     just shut it down."""
     fit = node_fit(service, node)
@@ -278,9 +279,10 @@ class GlobalOrchestrator:
         node = view.get(Node, node_id)
         if node is None:
             return
+        on_node = view.tasks_on_node(node_id)
         services = []
         for service in self._global_services(view):
-            tasks = [t for t in view.tasks_on_node(node_id) if t.ServiceID == service.ID]
+            tasks = [t for t in on_node if t.ServiceID == service.ID]
             services.append((service, self.restarts.updatable_tasks_in_slot(tasks, service)))
         plan = plan_global_node(node, services, lambda s, t: is_task_dirty(s, t, node))
         await self._apply(plan, {s.ID: s for s, _ in services})

@@ -58,10 +58,6 @@ def plan_restart(old: Task, node: Node | None) -> RestartPlan:
     return RestartPlan(delay, wait_stop)
 
 
-def restart_key(service: Service, task: Task) -> SlotKey:
-    return slot_key(service, task)
-
-
 @dataclass(eq=False)
 class _DelayedStart:
     new_id: str
@@ -94,7 +90,7 @@ class RestartSupervisor:
     # --- decisions -------------------------------------------------------------------------
 
     def should_restart(self, service: Service, task: Task) -> bool:
-        return should_restart(task, self.history.get(restart_key(service, task)))
+        return should_restart(task, self.history.get(slot_key(service, task)))
 
     def updatable_tasks_in_slot(self, slot: list[Task], service: Service) -> list[Task]:
         """The tasks of a slot the orchestrator keeps counting: those meant to run; or, if
@@ -142,7 +138,7 @@ class RestartSupervisor:
         node = tx.get(Node, current.NodeID) if current.NodeID else None
         plan = plan_restart(current, node)
         tx.create(replacement)
-        self.history.record(restart_key(service, replacement), replacement, now)
+        self.history.record(slot_key(service, replacement), replacement, now)
         self.delay_start(current, replacement.ID, plan.delay, plan.wait_stop)
         return replacement
 
@@ -248,7 +244,7 @@ class RestartSupervisor:
             service = view.get(Service, t.ServiceID) if t.ServiceID else None
             if service is None:
                 continue
-            by_slot.setdefault(restart_key(service, t), []).append(t)
+            by_slot.setdefault(slot_key(service, t), []).append(t)
             if t.DesiredState != TaskState.READY or t.Status.State > TaskState.COMPLETE:
                 continue
             if t.ID in self._pending:
