@@ -2,6 +2,7 @@
 
 from shoal.manager.allocator import Allocator
 from shoal.manager.manager import ComponentFactory, ServicerFactory
+from shoal.manager.orchestrator import orchestration_components
 from shoal.manager.scheduler import Scheduler
 
 
@@ -11,7 +12,9 @@ def manager_servicers() -> list[ServicerFactory]:
 
 
 def manager_components() -> list[ComponentFactory]:
-    """Reconcile loops that run while this manager leads."""
+    """Reconcile loops that run while this manager leads (built afresh each time it becomes
+    leader: they hold state)."""
     return [
+        lambda m: orchestration_components(m.store, m.clock),
         lambda m: [Allocator(m.store, m.clock), Scheduler(m.store, m.clock)],
     ]

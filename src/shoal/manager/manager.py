@@ -30,6 +30,7 @@ from shoal.ca.server import NodeCAServicer
 from shoal.clock import Clock
 from shoal.manager.allocator import allocate_endpoint
 from shoal.manager.controlapi.control import ControlAPI
+from shoal.manager.orchestrator import is_task_dirty
 from shoal.rpc import Transport
 from shoal.store import MemoryStore
 from shoal.store.local_log import LocalLog
@@ -95,7 +96,9 @@ class Manager:
         self.store = MemoryStore(clock=clock)
         self._log = LocalLog(self.store, config.state_dir)
         self.store.proposer = self._log
-        self.control = ControlAPI(self.store, clock, allocate_endpoint=allocate_endpoint)
+        self.control = ControlAPI(
+            self.store, clock, allocate_endpoint=allocate_endpoint, is_task_dirty=is_task_dirty
+        )
         self._server = None
         self._leader_tasks: list[asyncio.Task] = []
         self.port = 0
