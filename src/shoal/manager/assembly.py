@@ -1,6 +1,7 @@
 """Which services and components a manager runs: the one place that names them all."""
 
 from shoal.manager.allocator import Allocator
+from shoal.manager.dispatcher import Dispatcher
 from shoal.manager.manager import ComponentFactory, ServicerFactory
 from shoal.manager.orchestrator import orchestration_components
 from shoal.manager.scheduler import Scheduler
@@ -8,7 +9,7 @@ from shoal.manager.scheduler import Scheduler
 
 def manager_servicers() -> list[ServicerFactory]:
     """gRPC services a manager serves besides NodeCA."""
-    return []
+    return [lambda m: [Dispatcher(m.store, m.clock)]]
 
 
 def manager_components() -> list[ComponentFactory]:

@@ -154,12 +154,15 @@ class Manager:
         await self.store.update(lambda tx: (tx.create(cluster), tx.create(node)))
 
     async def _become_leader(self) -> None:
+        # Services with loops of their own (the dispatcher's) run them while leading too.
+        leading: list[Component] = [s for s in self.servicers if hasattr(s, "run")]  # type: ignore[misc]
         for factory in self.config.components:
-            for component in factory(self):
-                name = type(component).__name__
-                self._leader_tasks.append(
-                    asyncio.create_task(self._supervise(name, component), name=name)
-                )
+            leading.extend(factory(self))
+        for component in leading:
+            name = type(component).__name__
+            self._leader_tasks.append(
+                asyncio.create_task(self._supervise(name, component), name=name)
+            )
 
     async def _supervise(self, name: str, component: Component) -> None:
         """Run a component; if it fails, log it and start it again, so one bug does not
