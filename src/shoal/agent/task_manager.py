@@ -96,8 +96,10 @@ class TaskManager:
             except asyncio.CancelledError:
                 raise
             except TaskFailed as err:
+                # Swarm keeps the message of the step that failed ("started", "preparing")
+                # and puts the cause in Err.
                 self._set_status(
-                    failure_state(self.task.Status.State), self._fail_message(err), str(err)
+                    failure_state(self.task.Status.State), self.task.Status.Message, str(err)
                 )
                 continue
             except Exception as err:
