@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 T = TypeVar("T")
 
@@ -204,7 +205,7 @@ class LocalCluster:
         return node.get("/info")["Swarm"]["NodeID"]
 
     def tasks(self, service: str) -> list[dict]:
-        filters = json.dumps({"service": [service]})
+        filters = quote(json.dumps({"service": [service]}))
         return self.manager.get(f"/tasks?filters={filters}")
 
     def running_tasks(self, service: str) -> list[dict]:

@@ -61,6 +61,7 @@ def test_manager_restart_loses_nothing(cluster: LocalCluster):
         "3600",
     )
     wait_for(lambda: len(cluster.running_tasks("web")) == 3, what="3 running")
+    wait_for(lambda: len(cluster.running_tasks("idle")) == 3, what="one idle task per node")
     before = {s["Spec"]["Name"]: s["Version"]["Index"] for s in m.get("/services")}
     tasks_before = {t["ID"] for t in cluster.running_tasks("web")}
 

@@ -23,7 +23,7 @@ TIMEOUT = 30
 
 async def until(check, what=""):
     async def poll():
-        while not (result := check()):
+        while not (result := check()):  # noqa: ASYNC110 - polls state other tasks change
             await asyncio.sleep(0.02)
         return result
 
@@ -140,7 +140,9 @@ async def test_session_makes_the_node_ready_and_runs_a_task_to_completion(rig):
     ok = await rig.assign("sh", "-c", "exit 0")
     bad = await rig.assign("sh", "-c", "exit 3")
     await until(lambda: rig.task(ok).Status.State == TaskState.COMPLETE, "complete")
-    await until(lambda: rig.task(bad).Status.State == TaskState.FAILED, f"failed {rig.task(bad).Status}")
+    await until(
+        lambda: rig.task(bad).Status.State == TaskState.FAILED, f"failed {rig.task(bad).Status}"
+    )
     status = rig.task(bad).Status
     assert status.Err == "task: non-zero exit (3)"
     assert status.ContainerStatus.ExitCode == 3
