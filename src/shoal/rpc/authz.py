@@ -27,6 +27,7 @@ POLICY: dict[str, frozenset[str]] = {
     "/shoal.v1.NodeCA/IssueNodeCertificate": frozenset({JOINING, WORKER, MANAGER}),
     "/shoal.v1.Dispatcher/": frozenset({WORKER, MANAGER}),
     "/shoal.v1.LogBroker/": frozenset({WORKER, MANAGER}),
+    "/shoal.v1.Logs/": frozenset({MANAGER}),
     "/shoal.v1.Control/": frozenset({MANAGER}),
     "/shoal.v1.Raft/": frozenset({MANAGER}),
 }

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15shoal/rpc/shoal.proto\x12\x08shoal.v1\",\n\x0bManagerPeer\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x02 \x01(\t\"\x1d\n\x1bGetRootCACertificateRequest\"3\n\x1cGetRootCACertificateResponse\x12\x13\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0c\"\x8d\x01\n\x1bIssueNodeCertificateRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0b\n\x03\x63sr\x18\x02 \x01(\x0c\x12\x14\n\x0c\x61vailability\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\x0c\x12\x16\n\x0e\x61\x64vertise_addr\x18\x05 \x01(\t\x12\x0f\n\x07node_id\x18\x06 \x01(\t\"\xa0\x01\n\x1cIssueNodeCertificateResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x03 \x01(\x0c\x12\x0f\n\x07root_ca\x18\x04 \x01(\x0c\x12\x12\n\ncluster_id\x18\x05 \x01(\t\x12\'\n\x08managers\x18\x06 \x03(\x0b\x32\x15.shoal.v1.ManagerPeer\"=\n\x0eSessionRequest\x12\x13\n\x0b\x64\x65scription\x18\x01 \x01(\x0c\x12\x16\n\x0e\x61\x64vertise_addr\x18\x02 \x01(\t\"\x89\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\x0c\x12\'\n\x08managers\x18\x03 \x03(\x0b\x32\x15.shoal.v1.ManagerPeer\x12\x0f\n\x07root_ca\x18\x04 \x01(\x0c\x12\x1b\n\x13heartbeat_period_ms\x18\x05 \x01(\x03\"&\n\x10HeartbeatRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"&\n\x11HeartbeatResponse\x12\x11\n\tperiod_ms\x18\x01 \x01(\x03\"(\n\x12\x41ssignmentsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x98\x01\n\x12\x41ssignmentsMessage\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentsMessage.Type\x12\x14\n\x0cupdate_tasks\x18\x02 \x03(\x0c\x12\x14\n\x0cremove_tasks\x18\x03 \x03(\t\"%\n\x04Type\x12\x0c\n\x08\x43OMPLETE\x10\x00\x12\x0f\n\x0bINCREMENTAL\x10\x01\"3\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\x0c\"Z\n\x17UpdateTaskStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12+\n\x07updates\x18\x02 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"\x1a\n\x18UpdateTaskStatusResponse\"F\n\x0bLogSelector\x12\x13\n\x0bservice_ids\x18\x01 \x03(\t\x12\x10\n\x08task_ids\x18\x02 \x03(\t\x12\x10\n\x08node_ids\x18\x03 \x03(\t\"e\n\x16LogSubscriptionOptions\x12\x0e\n\x06\x66ollow\x18\x01 \x01(\x08\x12\x0c\n\x04tail\x18\x02 \x01(\x03\x12\r\n\x05since\x18\x03 \x01(\x0c\x12\x0e\n\x06stdout\x18\x04 \x01(\x08\x12\x0e\n\x06stderr\x18\x05 \x01(\x08\"\x8c\x01\n\x13SubscriptionMessage\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x08selector\x18\x02 \x01(\x0b\x32\x15.shoal.v1.LogSelector\x12\x31\n\x07options\x18\x03 \x01(\x0b\x32 .shoal.v1.LogSubscriptionOptions\x12\r\n\x05\x63lose\x18\x04 \x01(\x08\"\x1c\n\x1aListenSubscriptionsRequest\"s\n\nLogMessage\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x11\n\ttimestamp\x18\x04 \x01(\x0c\x12\x0e\n\x06stream\x18\x05 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\"d\n\x12PublishLogsMessage\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12&\n\x08messages\x18\x02 \x03(\x0b\x32\x14.shoal.v1.LogMessage\x12\r\n\x05\x63lose\x18\x03 \x01(\x08\"\x15\n\x13PublishLogsResponse\".\n\x0e\x43ontrolRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x02 \x01(\x0c\"!\n\x0f\x43ontrolResponse\x12\x0e\n\x06result\x18\x01 \x01(\x0c\x32\xd6\x01\n\x06NodeCA\x12\x65\n\x14GetRootCACertificate\x12%.shoal.v1.GetRootCACertificateRequest\x1a&.shoal.v1.GetRootCACertificateResponse\x12\x65\n\x14IssueNodeCertificate\x12%.shoal.v1.IssueNodeCertificateRequest\x1a&.shoal.v1.IssueNodeCertificateResponse2\xbb\x02\n\nDispatcher\x12?\n\x07Session\x12\x18.shoal.v1.SessionRequest\x1a\x18.shoal.v1.SessionMessage0\x01\x12\x44\n\tHeartbeat\x12\x1a.shoal.v1.HeartbeatRequest\x1a\x1b.shoal.v1.HeartbeatResponse\x12K\n\x0b\x41ssignments\x12\x1c.shoal.v1.AssignmentsRequest\x1a\x1c.shoal.v1.AssignmentsMessage0\x01\x12Y\n\x10UpdateTaskStatus\x12!.shoal.v1.UpdateTaskStatusRequest\x1a\".shoal.v1.UpdateTaskStatusResponse2\xb7\x01\n\tLogBroker\x12\\\n\x13ListenSubscriptions\x12$.shoal.v1.ListenSubscriptionsRequest\x1a\x1d.shoal.v1.SubscriptionMessage0\x01\x12L\n\x0bPublishLogs\x12\x1c.shoal.v1.PublishLogsMessage\x1a\x1d.shoal.v1.PublishLogsResponse(\x01\x32\x46\n\x07\x43ontrol\x12;\n\x04\x43\x61ll\x12\x18.shoal.v1.ControlRequest\x1a\x19.shoal.v1.ControlResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15shoal/rpc/shoal.proto\x12\x08shoal.v1\",\n\x0bManagerPeer\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x02 \x01(\t\"\x1d\n\x1bGetRootCACertificateRequest\"3\n\x1cGetRootCACertificateResponse\x12\x13\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0c\"\x8d\x01\n\x1bIssueNodeCertificateRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0b\n\x03\x63sr\x18\x02 \x01(\x0c\x12\x14\n\x0c\x61vailability\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\x0c\x12\x16\n\x0e\x61\x64vertise_addr\x18\x05 \x01(\t\x12\x0f\n\x07node_id\x18\x06 \x01(\t\"\xa0\x01\n\x1cIssueNodeCertificateResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x03 \x01(\x0c\x12\x0f\n\x07root_ca\x18\x04 \x01(\x0c\x12\x12\n\ncluster_id\x18\x05 \x01(\t\x12\'\n\x08managers\x18\x06 \x03(\x0b\x32\x15.shoal.v1.ManagerPeer\"=\n\x0eSessionRequest\x12\x13\n\x0b\x64\x65scription\x18\x01 \x01(\x0c\x12\x16\n\x0e\x61\x64vertise_addr\x18\x02 \x01(\t\"\x89\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\x0c\x12\'\n\x08managers\x18\x03 \x03(\x0b\x32\x15.shoal.v1.ManagerPeer\x12\x0f\n\x07root_ca\x18\x04 \x01(\x0c\x12\x1b\n\x13heartbeat_period_ms\x18\x05 \x01(\x03\"&\n\x10HeartbeatRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"&\n\x11HeartbeatResponse\x12\x11\n\tperiod_ms\x18\x01 \x01(\x03\"(\n\x12\x41ssignmentsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x98\x01\n\x12\x41ssignmentsMessage\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentsMessage.Type\x12\x14\n\x0cupdate_tasks\x18\x02 \x03(\x0c\x12\x14\n\x0cremove_tasks\x18\x03 \x03(\t\"%\n\x04Type\x12\x0c\n\x08\x43OMPLETE\x10\x00\x12\x0f\n\x0bINCREMENTAL\x10\x01\"3\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\x0c\"Z\n\x17UpdateTaskStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12+\n\x07updates\x18\x02 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"\x1a\n\x18UpdateTaskStatusResponse\"F\n\x0bLogSelector\x12\x13\n\x0bservice_ids\x18\x01 \x03(\t\x12\x10\n\x08task_ids\x18\x02 \x03(\t\x12\x10\n\x08node_ids\x18\x03 \x03(\t\"\x88\x01\n\x16LogSubscriptionOptions\x12\x0e\n\x06\x66ollow\x18\x01 \x01(\x08\x12\x11\n\x04tail\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x15\n\x08since_ns\x18\x03 \x01(\x03H\x01\x88\x01\x01\x12\x0e\n\x06stdout\x18\x04 \x01(\x08\x12\x0e\n\x06stderr\x18\x05 \x01(\x08\x42\x07\n\x05_tailB\x0b\n\t_since_ns\"\x8c\x01\n\x13SubscriptionMessage\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x08selector\x18\x02 \x01(\x0b\x32\x15.shoal.v1.LogSelector\x12\x31\n\x07options\x18\x03 \x01(\x0b\x32 .shoal.v1.LogSubscriptionOptions\x12\r\n\x05\x63lose\x18\x04 \x01(\x08\"\x1c\n\x1aListenSubscriptionsRequest\"%\n\x07LogAttr\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x98\x01\n\nLogMessage\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x14\n\x0ctimestamp_ns\x18\x04 \x01(\x03\x12\x0e\n\x06stream\x18\x05 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12 \n\x05\x61ttrs\x18\x07 \x03(\x0b\x32\x11.shoal.v1.LogAttr\"d\n\x12PublishLogsMessage\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12&\n\x08messages\x18\x02 \x03(\x0b\x32\x14.shoal.v1.LogMessage\x12\r\n\x05\x63lose\x18\x03 \x01(\x08\"\x15\n\x13PublishLogsResponse\"r\n\x14SubscribeLogsRequest\x12\'\n\x08selector\x18\x01 \x01(\x0b\x32\x15.shoal.v1.LogSelector\x12\x31\n\x07options\x18\x02 \x01(\x0b\x32 .shoal.v1.LogSubscriptionOptions\">\n\x14SubscribeLogsMessage\x12&\n\x08messages\x18\x01 \x03(\x0b\x32\x14.shoal.v1.LogMessage\".\n\x0e\x43ontrolRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x02 \x01(\x0c\"!\n\x0f\x43ontrolResponse\x12\x0e\n\x06result\x18\x01 \x01(\x0c\x32\xd6\x01\n\x06NodeCA\x12\x65\n\x14GetRootCACertificate\x12%.shoal.v1.GetRootCACertificateRequest\x1a&.shoal.v1.GetRootCACertificateResponse\x12\x65\n\x14IssueNodeCertificate\x12%.shoal.v1.IssueNodeCertificateRequest\x1a&.shoal.v1.IssueNodeCertificateResponse2\xbb\x02\n\nDispatcher\x12?\n\x07Session\x12\x18.shoal.v1.SessionRequest\x1a\x18.shoal.v1.SessionMessage0\x01\x12\x44\n\tHeartbeat\x12\x1a.shoal.v1.HeartbeatRequest\x1a\x1b.shoal.v1.HeartbeatResponse\x12K\n\x0b\x41ssignments\x12\x1c.shoal.v1.AssignmentsRequest\x1a\x1c.shoal.v1.AssignmentsMessage0\x01\x12Y\n\x10UpdateTaskStatus\x12!.shoal.v1.UpdateTaskStatusRequest\x1a\".shoal.v1.UpdateTaskStatusResponse2\xb7\x01\n\tLogBroker\x12\\\n\x13ListenSubscriptions\x12$.shoal.v1.ListenSubscriptionsRequest\x1a\x1d.shoal.v1.SubscriptionMessage0\x01\x12L\n\x0bPublishLogs\x12\x1c.shoal.v1.PublishLogsMessage\x1a\x1d.shoal.v1.PublishLogsResponse(\x01\x32Y\n\x04Logs\x12Q\n\rSubscribeLogs\x12\x1e.shoal.v1.SubscribeLogsRequest\x1a\x1e.shoal.v1.SubscribeLogsMessage0\x01\x32\x46\n\x07\x43ontrol\x12;\n\x04\x43\x61ll\x12\x18.shoal.v1.ControlRequest\x1a\x19.shoal.v1.ControlResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -63,28 +63,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATETASKSTATUSRESPONSE']._serialized_end=1123
   _globals['_LOGSELECTOR']._serialized_start=1125
   _globals['_LOGSELECTOR']._serialized_end=1195
-  _globals['_LOGSUBSCRIPTIONOPTIONS']._serialized_start=1197
-  _globals['_LOGSUBSCRIPTIONOPTIONS']._serialized_end=1298
-  _globals['_SUBSCRIPTIONMESSAGE']._serialized_start=1301
-  _globals['_SUBSCRIPTIONMESSAGE']._serialized_end=1441
-  _globals['_LISTENSUBSCRIPTIONSREQUEST']._serialized_start=1443
-  _globals['_LISTENSUBSCRIPTIONSREQUEST']._serialized_end=1471
-  _globals['_LOGMESSAGE']._serialized_start=1473
-  _globals['_LOGMESSAGE']._serialized_end=1588
-  _globals['_PUBLISHLOGSMESSAGE']._serialized_start=1590
-  _globals['_PUBLISHLOGSMESSAGE']._serialized_end=1690
-  _globals['_PUBLISHLOGSRESPONSE']._serialized_start=1692
-  _globals['_PUBLISHLOGSRESPONSE']._serialized_end=1713
-  _globals['_CONTROLREQUEST']._serialized_start=1715
-  _globals['_CONTROLREQUEST']._serialized_end=1761
-  _globals['_CONTROLRESPONSE']._serialized_start=1763
-  _globals['_CONTROLRESPONSE']._serialized_end=1796
-  _globals['_NODECA']._serialized_start=1799
-  _globals['_NODECA']._serialized_end=2013
-  _globals['_DISPATCHER']._serialized_start=2016
-  _globals['_DISPATCHER']._serialized_end=2331
-  _globals['_LOGBROKER']._serialized_start=2334
-  _globals['_LOGBROKER']._serialized_end=2517
-  _globals['_CONTROL']._serialized_start=2519
-  _globals['_CONTROL']._serialized_end=2589
+  _globals['_LOGSUBSCRIPTIONOPTIONS']._serialized_start=1198
+  _globals['_LOGSUBSCRIPTIONOPTIONS']._serialized_end=1334
+  _globals['_SUBSCRIPTIONMESSAGE']._serialized_start=1337
+  _globals['_SUBSCRIPTIONMESSAGE']._serialized_end=1477
+  _globals['_LISTENSUBSCRIPTIONSREQUEST']._serialized_start=1479
+  _globals['_LISTENSUBSCRIPTIONSREQUEST']._serialized_end=1507
+  _globals['_LOGATTR']._serialized_start=1509
+  _globals['_LOGATTR']._serialized_end=1546
+  _globals['_LOGMESSAGE']._serialized_start=1549
+  _globals['_LOGMESSAGE']._serialized_end=1701
+  _globals['_PUBLISHLOGSMESSAGE']._serialized_start=1703
+  _globals['_PUBLISHLOGSMESSAGE']._serialized_end=1803
+  _globals['_PUBLISHLOGSRESPONSE']._serialized_start=1805
+  _globals['_PUBLISHLOGSRESPONSE']._serialized_end=1826
+  _globals['_SUBSCRIBELOGSREQUEST']._serialized_start=1828
+  _globals['_SUBSCRIBELOGSREQUEST']._serialized_end=1942
+  _globals['_SUBSCRIBELOGSMESSAGE']._serialized_start=1944
+  _globals['_SUBSCRIBELOGSMESSAGE']._serialized_end=2006
+  _globals['_CONTROLREQUEST']._serialized_start=2008
+  _globals['_CONTROLREQUEST']._serialized_end=2054
+  _globals['_CONTROLRESPONSE']._serialized_start=2056
+  _globals['_CONTROLRESPONSE']._serialized_end=2089
+  _globals['_NODECA']._serialized_start=2092
+  _globals['_NODECA']._serialized_end=2306
+  _globals['_DISPATCHER']._serialized_start=2309
+  _globals['_DISPATCHER']._serialized_end=2624
+  _globals['_LOGBROKER']._serialized_start=2627
+  _globals['_LOGBROKER']._serialized_end=2810
+  _globals['_LOGS']._serialized_start=2812
+  _globals['_LOGS']._serialized_end=2901
+  _globals['_CONTROL']._serialized_start=2903
+  _globals['_CONTROL']._serialized_end=2973
 # @@protoc_insertion_point(module_scope)

@@ -144,18 +144,18 @@ class LogSelector(_message.Message):
     def __init__(self, service_ids: _Optional[_Iterable[str]] = ..., task_ids: _Optional[_Iterable[str]] = ..., node_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class LogSubscriptionOptions(_message.Message):
-    __slots__ = ("follow", "tail", "since", "stdout", "stderr")
+    __slots__ = ("follow", "tail", "since_ns", "stdout", "stderr")
     FOLLOW_FIELD_NUMBER: _ClassVar[int]
     TAIL_FIELD_NUMBER: _ClassVar[int]
-    SINCE_FIELD_NUMBER: _ClassVar[int]
+    SINCE_NS_FIELD_NUMBER: _ClassVar[int]
     STDOUT_FIELD_NUMBER: _ClassVar[int]
     STDERR_FIELD_NUMBER: _ClassVar[int]
     follow: bool
     tail: int
-    since: bytes
+    since_ns: int
     stdout: bool
     stderr: bool
-    def __init__(self, follow: _Optional[bool] = ..., tail: _Optional[int] = ..., since: _Optional[bytes] = ..., stdout: _Optional[bool] = ..., stderr: _Optional[bool] = ...) -> None: ...
+    def __init__(self, follow: _Optional[bool] = ..., tail: _Optional[int] = ..., since_ns: _Optional[int] = ..., stdout: _Optional[bool] = ..., stderr: _Optional[bool] = ...) -> None: ...
 
 class SubscriptionMessage(_message.Message):
     __slots__ = ("id", "selector", "options", "close")
@@ -173,21 +173,31 @@ class ListenSubscriptionsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class LogAttr(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: str
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
 class LogMessage(_message.Message):
-    __slots__ = ("service_id", "node_id", "task_id", "timestamp", "stream", "data")
+    __slots__ = ("service_id", "node_id", "task_id", "timestamp_ns", "stream", "data", "attrs")
     SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
-    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    ATTRS_FIELD_NUMBER: _ClassVar[int]
     service_id: str
     node_id: str
     task_id: str
-    timestamp: bytes
+    timestamp_ns: int
     stream: int
     data: bytes
-    def __init__(self, service_id: _Optional[str] = ..., node_id: _Optional[str] = ..., task_id: _Optional[str] = ..., timestamp: _Optional[bytes] = ..., stream: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+    attrs: _containers.RepeatedCompositeFieldContainer[LogAttr]
+    def __init__(self, service_id: _Optional[str] = ..., node_id: _Optional[str] = ..., task_id: _Optional[str] = ..., timestamp_ns: _Optional[int] = ..., stream: _Optional[int] = ..., data: _Optional[bytes] = ..., attrs: _Optional[_Iterable[_Union[LogAttr, _Mapping]]] = ...) -> None: ...
 
 class PublishLogsMessage(_message.Message):
     __slots__ = ("subscription_id", "messages", "close")
@@ -202,6 +212,20 @@ class PublishLogsMessage(_message.Message):
 class PublishLogsResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class SubscribeLogsRequest(_message.Message):
+    __slots__ = ("selector", "options")
+    SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    selector: LogSelector
+    options: LogSubscriptionOptions
+    def __init__(self, selector: _Optional[_Union[LogSelector, _Mapping]] = ..., options: _Optional[_Union[LogSubscriptionOptions, _Mapping]] = ...) -> None: ...
+
+class SubscribeLogsMessage(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[LogMessage]
+    def __init__(self, messages: _Optional[_Iterable[_Union[LogMessage, _Mapping]]] = ...) -> None: ...
 
 class ControlRequest(_message.Message):
     __slots__ = ("method", "args")

@@ -458,6 +458,81 @@ class LogBroker:
             _registered_method=True)
 
 
+class LogsStub:
+    """For a manager that does not hold the broker (a follower) to read logs from the one that does.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.SubscribeLogs = channel.unary_stream(
+                '/shoal.v1.Logs/SubscribeLogs',
+                request_serializer=shoal_dot_rpc_dot_shoal__pb2.SubscribeLogsRequest.SerializeToString,
+                response_deserializer=shoal_dot_rpc_dot_shoal__pb2.SubscribeLogsMessage.FromString,
+                _registered_method=True)
+
+
+class LogsServicer:
+    """For a manager that does not hold the broker (a follower) to read logs from the one that does.
+    """
+
+    def SubscribeLogs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_LogsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'SubscribeLogs': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeLogs,
+                    request_deserializer=shoal_dot_rpc_dot_shoal__pb2.SubscribeLogsRequest.FromString,
+                    response_serializer=shoal_dot_rpc_dot_shoal__pb2.SubscribeLogsMessage.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'shoal.v1.Logs', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('shoal.v1.Logs', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Logs:
+    """For a manager that does not hold the broker (a follower) to read logs from the one that does.
+    """
+
+    @staticmethod
+    def SubscribeLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.v1.Logs/SubscribeLogs',
+            shoal_dot_rpc_dot_shoal__pb2.SubscribeLogsRequest.SerializeToString,
+            shoal_dot_rpc_dot_shoal__pb2.SubscribeLogsMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class ControlStub:
     """Missing associated documentation comment in .proto file."""
 
