@@ -11,6 +11,7 @@ import grpc
 import grpc.aio
 
 from shoal.agent.exec.base import Controller
+from shoal.agent.logs import LogPublisher
 from shoal.agent.storage import AgentStorage
 from shoal.agent.task_manager import TaskManager, more_advanced
 from shoal.api.objects import NodeDescription, Task, TaskStatus
@@ -57,6 +58,7 @@ class Agent:
         self._report_wakeup = asyncio.Event()
         self._dirty = asyncio.Event()
         self.connected = asyncio.Event()
+        self.logs = LogPublisher(config.node_id, lambda: list(self.tasks.values()))
 
     # --- tasks ------------------------------------------------------------------------------
 
@@ -73,11 +75,13 @@ class Agent:
         tm = TaskManager(task.clone(), self.executor.controller(task), self._report, self.clock)
         self.tasks[task.ID] = tm
         tm.start()
+        self.logs.task_added(tm)
         self._dirty.set()
 
     async def _remove(self, task_id: str) -> None:
         tm = self.tasks.pop(task_id, None)
         self._unreported.pop(task_id, None)
+        self.logs.task_removed(task_id)
         if tm is not None:
             await tm.remove()
             self._dirty.set()
@@ -161,6 +165,7 @@ class Agent:
                 group.create_task(self._session_messages(stream))
                 group.create_task(self._assignments(stub, md))
                 group.create_task(self._reporter(stub, md))
+                group.create_task(self.logs.serve(pb_grpc.LogBrokerStub(channel), md))
         finally:
             await channel.close()
 

@@ -4,11 +4,13 @@ An ``Executor`` describes what the node can run and makes a ``Controller`` per t
 agent drives a controller through ``prepare``, ``start``, ``wait``, ``shutdown`` and
 ``remove`` as the task's state and desired state say (see ``lifecycle``)."""
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from shoal.api.objects import ContainerStatus, NodeDescription, Task
 from shoal.api.specs import EndpointPortConfig
+from shoal.logs.model import LogLine, LogOptions
 
 
 class TaskFailed(Exception):
@@ -69,6 +71,18 @@ class Controller(Protocol):
 
     def update(self, task: Task) -> None:
         """The task object changed (desired state, status); keep the newest copy."""
+        ...
+
+
+class ControllerLogs(Protocol):
+    """A controller whose task has logs (as swarmkit's exec.ControllerLogs; the agent checks
+    for ``logs`` and publishes nothing for a controller without it)."""
+
+    def logs(self, options: LogOptions) -> AsyncIterator[LogLine]:
+        """The task's log lines that ``options`` select, oldest first. With
+        ``options.follow``, wait for the task to start writing if it has not yet, and keep
+        yielding what it writes until it has stopped and everything is read; the caller may
+        also stop iterating at any time (the subscription ended, the task was removed)."""
         ...
 
 

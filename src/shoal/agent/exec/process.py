@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from shoal.agent.exec.base import ExitError, NodeContext, TaskFailed
@@ -22,6 +23,8 @@ from shoal.api.objects import ContainerStatus, Task
 from shoal.api.specs import SECOND, EndpointPortConfig
 from shoal.api.types import PortProtocol, PublishMode
 from shoal.errors import InvalidArgument
+from shoal.logs.jsonfile import read_log
+from shoal.logs.model import LogLine, LogOptions
 
 RUNTIME = "process"
 DEFAULT_STOP_GRACE = 10.0
@@ -104,6 +107,7 @@ class ProcessController:
         self.node = node
         self._proc: subprocess.Popen | None = None  # the shim, when this daemon started it
         self._exited: asyncio.Task | None = None
+        self._removed = False
 
     def update(self, task: Task) -> None:
         self.task = task
@@ -285,6 +289,7 @@ class ProcessController:
 
     async def remove(self) -> None:
         await self.terminate()
+        self._removed = True
         await asyncio.to_thread(shutil.rmtree, self.dir, True)
 
     async def close(self) -> None:
@@ -309,6 +314,19 @@ class ProcessController:
 
     def is_running(self) -> bool:
         return self._shim_alive() and self._exit() is None
+
+    # --- logs -------------------------------------------------------------------------------
+
+    def logs(self, options: LogOptions) -> AsyncIterator[LogLine]:
+        return read_log(self.dir / "log.json", options, self._log_complete)
+
+    def _log_complete(self) -> bool:
+        """Nothing more will be written to the log: the shim wrote the exit status (after
+        closing the log), died without writing it, or the task's directory is gone."""
+        if self._exit() is not None or self._removed:
+            return True
+        shim = self._shim()
+        return shim is not None and not pid_alive(shim["pid"], shim.get("start_time"))
 
 
 class ProcessExecutor:
