@@ -2,6 +2,7 @@
 
 from shoal.manager.allocator import Allocator
 from shoal.manager.dispatcher import Dispatcher
+from shoal.manager.logbroker import LogBroker
 from shoal.manager.manager import ComponentFactory, ServicerFactory
 from shoal.manager.orchestrator import orchestration_components
 from shoal.manager.scheduler import Scheduler
@@ -9,7 +10,7 @@ from shoal.manager.scheduler import Scheduler
 
 def manager_servicers() -> list[ServicerFactory]:
     """gRPC services a manager serves besides NodeCA."""
-    return [lambda m: [Dispatcher(m.store, m.clock)]]
+    return [lambda m: [Dispatcher(m.store, m.clock), LogBroker(m.store, m.clock)]]
 
 
 def manager_components() -> list[ComponentFactory]:
