@@ -85,7 +85,7 @@ def test_splitter_yields_each_complete_line_once_whatever_the_chunking(lines, cu
 
 def naive_tail_start(data: bytes, n: int) -> int:
     complete = data[: data.rfind(b"\n") + 1]
-    lines = complete.splitlines(keepends=True)
+    lines = [ln + b"\n" for ln in complete.split(b"\n")[:-1]]
     keep = lines[max(0, len(lines) - n) :] if n else []
     return len(complete) - sum(map(len, keep))
 
