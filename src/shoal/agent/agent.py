@@ -57,6 +57,7 @@ class Agent:
         self._unreported: dict[str, TaskStatus] = {}
         self._report_wakeup = asyncio.Event()
         self._dirty = asyncio.Event()
+        self._save_lock = asyncio.Lock()
         self.connected = asyncio.Event()
         self.logs = LogPublisher(config.node_id, lambda: list(self.tasks.values()))
 
@@ -230,8 +231,12 @@ class Agent:
             await self.clock.sleep(0.1)  # coalesce bursts of changes into one write
 
     async def _save(self) -> None:
-        snapshot = {tid: tm.task for tid, tm in self.tasks.items()}
-        await asyncio.to_thread(self._storage.save, snapshot)
+        # One save at a time (leave() and the persist loop may both save): two writers of
+        # the one temporary file would fail the second rename, and the newer snapshot must
+        # be the one that lands last.
+        async with self._save_lock:
+            snapshot = {tid: tm.task for tid, tm in self.tasks.items()}
+            await asyncio.to_thread(self._storage.save, snapshot)
 
     # --- leaving ----------------------------------------------------------------------------
 
