@@ -146,6 +146,11 @@ class LogPublisher:
         self._tasks = tasks
         self._active: dict[str, _Subscription] = {}
 
+    @property
+    def subscriptions(self) -> list[str]:
+        """IDs of the subscriptions this node is publishing for now."""
+        return list(self._active)
+
     async def serve(self, stub: pb_grpc.LogBrokerStub, metadata: tuple) -> None:
         stream = stub.ListenSubscriptions(pb.ListenSubscriptionsRequest(), metadata=metadata)
         try:

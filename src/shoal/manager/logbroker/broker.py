@@ -89,6 +89,11 @@ class LogBroker(pb_grpc.LogBrokerServicer, pb_grpc.LogsServicer):
         self._streams: dict[str, _Stream] = {}
         self._listeners: dict[str, _Listener] = {}
 
+    @property
+    def subscriptions(self) -> list[str]:
+        """IDs of the subscriptions being served now."""
+        return list(self._streams)
+
     def add_to_server(self, server: grpc.aio.Server) -> None:
         pb_grpc.add_LogBrokerServicer_to_server(self, server)
         pb_grpc.add_LogsServicer_to_server(self, server)
