@@ -94,6 +94,11 @@ class LogBroker(pb_grpc.LogBrokerServicer, pb_grpc.LogsServicer):
         """IDs of the subscriptions being served now."""
         return list(self._streams)
 
+    @property
+    def nodes_listening(self) -> list[str]:
+        """Nodes whose agents listen for subscriptions now."""
+        return sorted(self._listeners)
+
     def add_to_server(self, server: grpc.aio.Server) -> None:
         pb_grpc.add_LogBrokerServicer_to_server(self, server)
         pb_grpc.add_LogsServicer_to_server(self, server)
