@@ -1,0 +1,1 @@
+"""Helpers for clients of the Engine API (the shoal CLI, tests, scripts)."""
