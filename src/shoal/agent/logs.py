@@ -30,6 +30,11 @@ QUEUE_LINES = 4096
 _END = object()
 
 
+class SubscriptionsEnded(ConnectionError):
+    """The broker ended the stream of subscriptions: the session is over (as in swarmkit,
+    where this ends the session)."""
+
+
 class _Subscription:
     def __init__(
         self,
@@ -107,9 +112,10 @@ class _Subscription:
             await call.write(pb.PublishLogsMessage(subscription_id=self.id, close=True))
             await call.done_writing()
             await call
-        except grpc.aio.AioRpcError as err:
-            # The broker forgot the subscription (its client left) or the session broke.
-            log.debug("publishing logs for subscription %s ended: %s", self.id, err.details())
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as err:
+            # The broker forgot the subscription (its client left) or the session broke;
+            # writing to a call the broker has already ended says so too.
+            log.debug("publishing logs for subscription %s ended: %s", self.id, err)
         finally:
             call.cancel()
             for reader in self._readers.values():
@@ -157,7 +163,7 @@ class LogPublisher:
             while True:
                 msg = await stream.read()
                 if msg is grpc.aio.EOF:
-                    return
+                    raise SubscriptionsEnded("the manager closed the log subscriptions stream")
                 self._handle(msg, stub, metadata)
         except grpc.aio.AioRpcError as err:
             if err.code() != grpc.StatusCode.UNIMPLEMENTED:
