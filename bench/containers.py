@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.docker import testimage  # noqa: E402 - the test image, built the same way
+from tests.docker import testimage  # the test image, built the same way
 
 RESULTS = Path(__file__).parent / "results" / "containers.json"
 POLL = 0.05
@@ -52,7 +52,9 @@ class Client:
         conn.sock = sock
         try:
             data = json.dumps(body).encode() if body is not None else None
-            conn.request(method, API + path, body=data, headers={"Content-Type": "application/json"})
+            conn.request(
+                method, API + path, body=data, headers={"Content-Type": "application/json"}
+            )
             resp = conn.getresponse()
             raw = resp.read()
             try:
@@ -108,21 +110,27 @@ def run_case(label: str, swarm: Client, engine: Client, replicas: int, scale: in
     name = f"bench-{label}-{os.getpid()}-{int(time.time())}"
     t0 = time.monotonic()
     sid = swarm.ok("POST", "/services/create", spec(name, replicas))["ID"]
-    create = time.monotonic() - t0 + wait(
-        lambda: running(swarm, sid) >= replicas, f"{label}: {replicas} running"
+    create = (
+        time.monotonic()
+        - t0
+        + wait(lambda: running(swarm, sid) >= replicas, f"{label}: {replicas} running")
     )
     svc = swarm.ok("GET", f"/services/{sid}")
     body = svc["Spec"]
     body["Mode"]["Replicated"]["Replicas"] = scale
     t0 = time.monotonic()
     swarm.ok("POST", f"/services/{sid}/update?version={svc['Version']['Index']}", body)
-    scaled = time.monotonic() - t0 + wait(
-        lambda: running(swarm, sid) >= scale, f"{label}: {scale} running"
+    scaled = (
+        time.monotonic()
+        - t0
+        + wait(lambda: running(swarm, sid) >= scale, f"{label}: {scale} running")
     )
     t0 = time.monotonic()
     swarm.ok("DELETE", f"/services/{sid}")
-    removed = time.monotonic() - t0 + wait(
-        lambda: containers_of(engine, sid) == 0, f"{label}: containers gone"
+    removed = (
+        time.monotonic()
+        - t0
+        + wait(lambda: containers_of(engine, sid) == 0, f"{label}: containers gone")
     )
     return {"create": create, "scale": scaled, "remove": removed}
 

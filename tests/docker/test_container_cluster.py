@@ -100,6 +100,19 @@ def test_services_run_as_containers_on_a_shared_engine(cluster: LocalCluster, do
         what="a replacement running",
     )
 
+    # A worker's daemon dies and comes back: its container ran on, and is the same task's.
+    worker = cluster.nodes[2]
+    wid = cluster.node_id(worker)
+    [mine] = [t for t in cluster.running_tasks("web") if t["NodeID"] == wid]
+    cid = mine["Status"]["ContainerStatus"]["ContainerID"]
+    worker.kill()
+    assert {c["Id"]: c["State"] for c in containers(docker_engine, {wid})}[cid] == "running"
+    worker.start()
+    wait_for(lambda: m.get(f"/nodes/{wid}")["Status"]["State"] == "ready", what="worker back")
+    wait_for(lambda: len(cluster.running_tasks("web")) == 3, what="3 running")
+    [again] = [t for t in cluster.running_tasks("web") if t["NodeID"] == wid]
+    assert (again["ID"], again["Status"]["ContainerStatus"]["ContainerID"]) == (mine["ID"], cid)
+
     # Nothing left behind: service rm removes every container, history included.
     m.cli("service", "rm", "web")
     wait_for(lambda: not containers(docker_engine, node_ids), what="no containers left")

@@ -176,7 +176,7 @@ class ContainerController:
         return CONTAINER_UNHEALTHY
 
     async def wait(self) -> None:
-        insp = await self._inspect_existing()
+        insp = await self._inspect_when_answered()
         unhealthy: list[str] = []
         watcher = None
         if has_healthcheck(insp) and (insp.get("State") or {}).get("Running"):
@@ -190,6 +190,19 @@ class ContainerController:
         await self._refresh_quietly()
         if code != 0:
             raise ExitError(code, unhealthy[0] if unhealthy else None)
+
+    async def _inspect_when_answered(self) -> dict[str, Any]:
+        """Inspect the container, waiting for an engine that does not answer (a restarted
+        agent may find its engine restarting too)."""
+        while True:
+            try:
+                self._inspect = await self.engine.inspect(self.name)
+                return self._inspect
+            except EngineUnavailable as err:
+                log.info("task %s: engine unavailable (%s)", self.task.ID, err)
+                await self.clock.sleep(RETRY_PERIOD)
+            except EngineError as err:
+                raise TaskFailed(err.message) from None
 
     async def _wait_exit(self) -> int:
         """The container's exit code once it is not running. An engine that goes away
