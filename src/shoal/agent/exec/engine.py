@@ -55,7 +55,7 @@ def engine_host(configured: str | None = None) -> str:
 def _error(err: Exception) -> EngineError:
     if isinstance(err, aiodocker.DockerError):
         # aiodocker reports a failed connection as status 900.
-        if err.status == 900 or (err.status == 0 and "connect" in str(err.message).lower()):
+        if err.status == 900:
             return EngineUnavailable(str(err.message))
         message = err.message
         if isinstance(message, dict):
