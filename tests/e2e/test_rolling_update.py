@@ -70,12 +70,20 @@ def test_update_to_a_failing_command_rolls_back(cluster: LocalCluster):
     wait_for(lambda: len(cluster.running_tasks("web")) == 2, what="2 running")
     before = service(cluster, "web")["Spec"]
     cluster.manager.cli("service", "update", "-d", "--args", "-c 'exit 1'", "web")
-    wait_for(
-        lambda: (
-            (service(cluster, "web").get("UpdateStatus") or {}).get("State") == "rollback_completed"
-        ),
-        what="rollback completed",
-    )
+    seen = []
+
+    def rolled_back() -> bool:
+        seen.append(service(cluster, "web").get("UpdateStatus"))
+        return (seen[-1] or {}).get("State") == "rollback_completed"
+
+    try:
+        wait_for(rolled_back, what="rollback completed")
+    except AssertionError:
+        tasks = [
+            (t["Slot"], t["DesiredState"], t["Status"]["State"], t["Status"].get("Err"))
+            for t in cluster.tasks("web")
+        ]
+        raise AssertionError(f"update status {seen[-1]}; tasks {sorted(tasks)}") from None
     after = service(cluster, "web")["Spec"]
     assert (
         after["TaskTemplate"]["ContainerSpec"]["Args"]

@@ -8,6 +8,8 @@ from typing import Any
 import grpc
 
 from shoal import paths
+from shoal.agent.exec.engine import Engine
+from shoal.agent.exec.engine_monitor import EngineMonitor
 from shoal.api.ids import new_id
 from shoal.api.objects import NodeDescription
 from shoal.api.specs import SwarmSpec
@@ -53,11 +55,16 @@ class NodeDaemon:
         self._agent_task: asyncio.Task | None = None
         self._membership = asyncio.Lock()
         self.error = ""
+        # The Docker Engine this node runs container tasks on, while it answers.
+        self.engine_monitor: EngineMonitor | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.config.uses_engine:
+            self.engine_monitor = EngineMonitor(Engine(self.config.engine_host), self.clock)
+            await self.engine_monitor.start()
         self.state = self.swarm_dir.load()
         if self.state is not None:
             try:
@@ -68,6 +75,9 @@ class NodeDaemon:
 
     async def stop(self) -> None:
         await self._stop_swarm()
+        if self.engine_monitor is not None:
+            await self.engine_monitor.stop()
+            self.engine_monitor = None
 
     # --- what the API shows -----------------------------------------------------------------
 
@@ -94,7 +104,12 @@ class NodeDaemon:
     def description(self) -> NodeDescription:
         from shoal.agent.describe import describe_node  # the agent owns what a node reports
 
-        return describe_node(self.config.hostname, self.config.labels, self.config.runtimes)
+        return describe_node(
+            self.config.hostname,
+            self.config.labels,
+            self.config.runtimes,
+            self.engine_monitor.info if self.engine_monitor is not None else None,
+        )
 
     # --- init / join / leave ----------------------------------------------------------------
 
