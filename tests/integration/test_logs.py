@@ -126,12 +126,14 @@ def by_task(frames: list) -> dict[bytes, list[tuple[int, bytes]]]:
 @pytest.fixture
 async def node(tmp_path):
     sock_dir = Path(tempfile.mkdtemp(prefix="shoal-logs-"))  # short: unix socket paths are
-    n = Node(tmp_path / "state", sock_dir)
-    await n.start()
     try:
-        yield n
+        n = Node(tmp_path / "state", sock_dir)
+        await n.start()
+        try:
+            yield n
+        finally:
+            await n.close()
     finally:
-        await n.close()
         shutil.rmtree(sock_dir, ignore_errors=True)
 
 
