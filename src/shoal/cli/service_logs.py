@@ -1,37 +1,15 @@
 """``service logs``: read the Engine API's multiplexed log stream and print each line with the
 task prefix Docker puts in front ("web.1.abcdef123456@node1    | ...")."""
 
-import asyncio
-import struct
 import sys
 from typing import Any
 
 from shoal.cli.client import APIError, Client
 from shoal.cli.framework import CLIError
 from shoal.cli.tasks_table import NameResolver
+from shoal.client.logs import DaemonStreamError, LineParts, read_frames, since_param, split_line
 
-STDOUT, STDERR = 1, 2
-
-
-async def read_frames(resp: Any):  # type: ignore[no-untyped-def]
-    """(stream, payload) frames of Docker's multiplexed stream."""
-    while True:
-        try:
-            header = await resp.content.readexactly(8)
-        except asyncio.IncompleteReadError:
-            return
-        stream, length = header[0], struct.unpack(">I", header[4:8])[0]
-        payload = await resp.content.readexactly(length) if length else b""
-        yield stream, payload
-
-
-def _parse_details(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in text.split(","):
-        key, _, value = pair.partition("=")
-        if key:
-            out[key] = value
-    return out
+STDOUT = 1
 
 
 async def logs_command_body(client: Client, ref: str, flags: dict[str, Any]) -> None:
@@ -48,6 +26,12 @@ async def logs_command_body(client: Client, ref: str, flags: dict[str, Any]) -> 
                 raise
             raise CLIError(f"no such task or service: {ref}") from None
         path, replicas = f"/tasks/{task['ID']}/logs", 1
+    since = None
+    if flags.get("since"):
+        try:
+            since = since_param(flags["since"])
+        except ValueError as error:
+            raise CLIError(str(error)) from None
     params = {
         "stdout": "1",
         "stderr": "1",
@@ -55,18 +39,23 @@ async def logs_command_body(client: Client, ref: str, flags: dict[str, Any]) -> 
         "tail": flags["tail"],
         "timestamps": "1" if flags["timestamps"] else "0",
         "details": "1",
-        "since": flags.get("since") or None,
+        "since": since,
     }
     resp = await client.stream(path, params)
     names = NameResolver(client, not flags["no_resolve"])
     width = len(str(replicas))
     try:
-        async for stream, payload in read_frames(resp):
-            line = payload.decode(errors="replace")
-            text = _format_line(line, flags, await _prefix_parts(names, line, flags), width)
+        async for stream, payload in read_frames(resp.content):
+            try:
+                parts = split_line(payload, flags["timestamps"])
+            except ValueError as error:
+                raise CLIError(str(error)) from None
+            text = await _format(names, parts, flags, width)
             target = sys.stdout if stream == STDOUT else sys.stderr
             target.write(text if text.endswith("\n") else text + "\n")
             target.flush()
+    except DaemonStreamError as error:
+        raise CLIError(str(error)) from None
     finally:
         resp.release()
 
@@ -74,33 +63,6 @@ async def logs_command_body(client: Client, ref: str, flags: dict[str, Any]) -> 
 def _replicas(service: dict) -> int:
     mode = (service.get("Spec") or {}).get("Mode") or {}
     return int((mode.get("Replicated") or {}).get("Replicas") or 1)
-
-
-def _split(line: str, timestamps: bool) -> tuple[str, str, str]:
-    """(timestamp, details, message) of one line as the daemon sends it with details=1."""
-    ts = ""
-    if timestamps:
-        ts, _, line = line.partition(" ")
-    details, _, message = line.partition(" ")
-    return ts, details, message
-
-
-async def _prefix_parts(names: NameResolver, line: str, flags: dict[str, Any]) -> dict[str, str]:
-    _, details, _ = _split(line, flags["timestamps"])
-    attrs = _parse_details(details)
-    service_id = attrs.get("com.docker.swarm.service.id", "")
-    node_id = attrs.get("com.docker.swarm.node.id", "")
-    task_id = attrs.get("com.docker.swarm.task.id", "")
-    task: dict = {}
-    if task_id:
-        task = await _task(names, task_id)
-    return {
-        "service": await names.resolve("service", service_id),
-        "node": await names.resolve("node", node_id),
-        "task": task_id,
-        "slot": str(task.get("Slot") or "") or node_id,
-        "details": details,
-    }
 
 
 async def _task(names: NameResolver, task_id: str) -> dict:
@@ -113,22 +75,21 @@ async def _task(names: NameResolver, task_id: str) -> dict:
     return cache[task_id]
 
 
-def _format_line(line: str, flags: dict[str, Any], parts: dict[str, str], width: int) -> str:
-    ts, details, message = _split(line, flags["timestamps"])
+async def _format(names: NameResolver, parts: LineParts, flags: dict[str, Any], width: int) -> str:
+    message = parts.message.decode(errors="replace")
     if flags["raw"]:
         return message
-    name = f"{parts['service']}.{parts['slot']}"
+    task = await _task(names, parts.task_id)
+    slot = str(task.get("Slot") or "")
+    name = await names.resolve("service", parts.service_id)
+    name += f".{slot}" if slot else f".{parts.node_id}"
     if not flags["no_task_ids"]:
-        name += "." + (parts["task"] if flags["no_trunc"] else parts["task"][:12])
-    pad = " " * max(0, width - len(parts["slot"])) if parts["slot"].isdigit() else ""
-    prefix = f"{name}@{parts['node']}{pad}"
+        name += "." + (parts.task_id if flags["no_trunc"] else parts.task_id[:12])
+    pad = " " * max(0, width - len(slot)) if slot else ""
+    prefix = f"{name}@{await names.resolve('node', parts.node_id)}{pad}"
     body = message
     if flags["details"]:
-        extra = ",".join(
-            f"{k}={v}"
-            for k, v in _parse_details(details).items()
-            if not k.startswith("com.docker.swarm.")
-        )
-        body = f"{extra} {message}" if extra else f" {message}"
+        extra = ",".join(f"{k}={v}" for k, v in parts.details.items())
+        body = f"{extra} {message}"
     text = f"{prefix}    | {body}"
-    return f"{ts} {text}" if ts else text
+    return f"{parts.timestamp} {text}" if parts.timestamp else text

@@ -29,9 +29,19 @@ async def read_json(request: web.Request) -> Any:
     if not raw:
         return {}
     try:
-        return json.loads(raw)
+        return _without_nulls(json.loads(raw))
     except json.JSONDecodeError as err:
         raise InvalidArgument(f"invalid JSON: {err.msg}") from None
+
+
+def _without_nulls(value: Any) -> Any:
+    """Go clients send null for empty maps and lists ("Labels": null): to Go that is the
+    empty value, so the field is simply left out here."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def query_bool(request: web.Request, name: str) -> bool:
