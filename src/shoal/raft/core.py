@@ -96,6 +96,7 @@ class Core:
         self.heartbeat_elapsed = 0
         self.randomized_timeout = self.cfg.election_tick
         self.lead_transferee = NONE
+        self._timeout_now_term = 0
         self.pending_conf_index = 0
         self.msgs: list[Message] = []
         self.read_states: list[ReadState] = []
@@ -332,6 +333,13 @@ class Core:
             if e.type is EntryType.CONF_CHANGE:
                 self._apply_conf_change(codec.decode_conf_change(e.data))
             self.log.applied = e.index
+        if (
+            self._timeout_now_term == self.term
+            and self.role is Role.FOLLOWER
+            and not self._unapplied_conf_change()
+        ):
+            self._timeout_now_term = 0
+            self._hup(transfer=True)
 
     # --- snapshots --------------------------------------------------------------------------
 
@@ -405,13 +413,15 @@ class Core:
         if self.role is Role.LEADER or not self.promotable():
             return
         # A committed but unapplied configuration change may remove us or change the quorum.
-        for e in self.log.committed_to_apply(_NO_LIMIT):
-            if e.type is EntryType.CONF_CHANGE:
-                return
+        if self._unapplied_conf_change():
+            return
         if self.cfg.pre_vote and not transfer:
             self._campaign(pre=True, transfer=False)
         else:
             self._campaign(pre=False, transfer=transfer)
+
+    def _unapplied_conf_change(self) -> bool:
+        return any(e.type is EntryType.CONF_CHANGE for e in self.log.committed_to_apply(_NO_LIMIT))
 
     def _campaign(self, pre: bool, transfer: bool) -> None:
         if pre:
@@ -491,6 +501,7 @@ class Core:
         )
         self.votes = {}
         self.lead_transferee = NONE
+        self._timeout_now_term = 0
         self.pending_conf_index = 0
         self.prs = {}
         self.reads = []
@@ -522,10 +533,9 @@ class Core:
         if self.id not in self.prs:
             self.prs[self.id] = Progress(next=last + 1)
         self.prs[self.id].match = last
-        # No configuration change until everything in our log, including anything from an
-        # earlier term, is applied: our no-op must commit first.
-        self.pending_conf_index = last
-        self._append_and_broadcast(EntryType.NORMAL, b"")
+        # No configuration change until everything in our log is applied, including our no-op:
+        # a change from an earlier term may still be in flight until then.
+        self.pending_conf_index = self._append_and_broadcast(EntryType.NORMAL, b"")
 
     # --- replication --------------------------------------------------------------------------
 
@@ -667,7 +677,12 @@ class Core:
             self.lead = m.from_
             self._handle_snapshot(m)
         elif m.type is MT.TIMEOUT_NOW:
-            self._hup(transfer=True)
+            if self._unapplied_conf_change():
+                # Typically the very change that removed the old leader, committed but not
+                # yet applied here: campaign once it is.
+                self._timeout_now_term = self.term
+            else:
+                self._hup(transfer=True)
         elif m.type is MT.READ_INDEX_RESP:
             self.read_states.append(ReadState(m.context, m.index))
 

@@ -15,8 +15,10 @@ from shoal.raft.storage import MemoryStorage
 from shoal.raft.types import (
     ConfChange,
     ConfChangeType,
+    Entry,
     EntryType,
     Message,
+    PersistentState,
     RaftConfig,
     ReadState,
     Role,
@@ -36,12 +38,15 @@ class Cluster:
         ids: Iterable[int] = (1, 2, 3),
         cfg: RaftConfig | None = None,
         seed: int = 0,
+        states: dict[int, PersistentState] | None = None,
     ) -> None:
         self.cfg = cfg or config()
         self.seed = seed
         ids = list(ids)
         state = bootstrap({i: b"" for i in ids})
-        self.storage: dict[int, MemoryStorage] = {i: MemoryStorage(state) for i in ids}
+        self.storage: dict[int, MemoryStorage] = {
+            i: MemoryStorage((states or {}).get(i, state)) for i in ids
+        }
         self.cores: dict[int, Core] = {}
         self.applied: dict[int, list[bytes]] = {}
         self.read_states: dict[int, list[ReadState]] = {}
@@ -176,3 +181,20 @@ class Cluster:
 
 def conf_entry(kind: ConfChangeType, node: int) -> bytes:
     return codec.encode_conf_change(ConfChange(kind, node))
+
+
+def grow(state: PersistentState, term: int, n: int, data: str = "x") -> PersistentState:
+    """``state`` with ``n`` more entries of ``term`` (and its term raised to at least it)."""
+    last = state.offset + len(state.entries)
+    entries = [
+        Entry(last + k, term, EntryType.NORMAL, f"{data}{last + k}".encode())
+        for k in range(1, n + 1)
+    ]
+    hs = state.hard_state
+    return PersistentState(
+        type(hs)(max(hs.term, term), hs.vote, hs.commit),
+        state.snapshot,
+        state.offset,
+        state.offset_term,
+        [*state.entries, *entries],
+    )
