@@ -19,11 +19,14 @@ import sqlite3
 import struct
 import threading
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from shoal.raft import codec
 from shoal.raft.types import Entry, EntryType, HardState, PersistentState, Snapshot
+
+T = TypeVar("T")
 
 _SNAP_MAGIC = b"SHOALSNP"
 _SNAP_HEADER = struct.Struct("!8sIQ")  # magic, crc32 of body, body length
@@ -238,26 +241,30 @@ class SQLiteStorage:
 
 
 class AsyncStorage:
-    """A ``Storage`` whose blocking calls run in a worker thread, one at a time."""
+    """A ``Storage`` whose blocking calls run in a worker thread, one at a time.
+    ``threaded=False`` calls it inline (a MemoryStorage in tests: no thread to wait for)."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, threaded: bool = True) -> None:
         self.storage = storage
+        self.threaded = threaded
         self._lock = asyncio.Lock()
 
-    async def load(self) -> PersistentState:
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         async with self._lock:
-            return await asyncio.to_thread(self.storage.load)
+            if self.threaded:
+                return await asyncio.to_thread(fn, *args)
+            return fn(*args)
+
+    async def load(self) -> PersistentState:
+        return await self._call(self.storage.load)
 
     async def save(
         self, hard_state: HardState | None, entries: list[Entry], snapshot: Snapshot | None = None
     ) -> None:
-        async with self._lock:
-            await asyncio.to_thread(self.storage.save, hard_state, entries, snapshot)
+        await self._call(self.storage.save, hard_state, entries, snapshot)
 
     async def save_snapshot(self, snapshot: Snapshot, offset: tuple[int, int]) -> None:
-        async with self._lock:
-            await asyncio.to_thread(self.storage.save_snapshot, snapshot, offset)
+        await self._call(self.storage.save_snapshot, snapshot, offset)
 
     async def close(self) -> None:
-        async with self._lock:
-            await asyncio.to_thread(self.storage.close)
+        await self._call(self.storage.close)
