@@ -212,8 +212,10 @@ class RaftNode:
         fut = asyncio.get_running_loop().create_future()
 
         def do(core: Core) -> None:
+            if fut.done():
+                return  # the caller gave up before we got to it: propose nothing
             if core.term != term or not core.is_leader:
-                fut.set_exception(NotLeader(core.leader))
+                _settle(fut, NotLeader(core.leader))
                 return
             index = core.propose(data)
             self._proposals[index] = (term, fut)
@@ -226,6 +228,8 @@ class RaftNode:
         fut = asyncio.get_running_loop().create_future()
 
         def do(core: Core) -> None:
+            if fut.done():
+                return
             index = core.propose_conf_change(change)
             self._conf_waiters[index] = (core.term, fut)
 
@@ -257,7 +261,7 @@ class RaftNode:
             if target[0] == NONE:
                 raise ProposalDropped("raft: no voter to transfer leadership to")
             core.transfer_leadership(target[0])
-            fut.set_result(None)
+            _settle(fut)
 
         self._submit(do, fut)
         await fut
@@ -278,7 +282,7 @@ class RaftNode:
 
         def do(core: Core) -> None:
             core.campaign()
-            fut.set_result(None)
+            _settle(fut)
 
         self._submit(do, fut)
         await fut
@@ -287,16 +291,16 @@ class RaftNode:
 
     def _submit(self, fn: Callable[[Core], None], fut: asyncio.Future[None] | None = None) -> None:
         if self._failure is not None or self._stopped:
-            if fut is not None and not fut.done():
-                fut.set_exception(self._failure or NotLeader(NONE, "raft: node stopped"))
+            if fut is not None:
+                _settle(fut, self._failure or NotLeader(NONE, "raft: node stopped"))
             return
 
         def guarded(core: Core) -> None:
             try:
                 fn(core)
             except RaftError as err:
-                if fut is not None and not fut.done():
-                    fut.set_exception(err)
+                if fut is not None:
+                    _settle(fut, err)
 
         self._inbox.append(guarded)
         self._wake.set()
@@ -313,8 +317,7 @@ class RaftNode:
         for ctx, (t, fut) in list(self._reads.items()):
             if t <= deadline:
                 del self._reads[ctx]
-                if not fut.done():
-                    fut.set_exception(ProposalDropped("raft: read index timed out"))
+                _settle(fut, ProposalDropped("raft: read index timed out"))
 
     async def _wait_tick_or_change(self) -> None:
         self._leader_changed.clear()
@@ -346,7 +349,11 @@ class RaftNode:
         if rd.must_persist:
             await self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
         if rd.messages:
-            self.transport.send(rd.messages)
+            try:
+                self.transport.send(rd.messages)
+            except Exception:
+                # Delivery is best effort; raft resends what matters.
+                log.exception("raft %d: transport failed to queue messages", self.id)
         if rd.snapshot is not None:
             self.sm.restore(rd.snapshot.data)
             self._snap_index = rd.snapshot.index
@@ -358,13 +365,8 @@ class RaftNode:
             waiter = self._proposals.pop(e.index, None) or self._conf_waiters.pop(e.index, None)
             if waiter is not None:
                 term, fut = waiter
-                if not fut.done():
-                    if term == e.term:
-                        fut.set_result(None)
-                    else:
-                        fut.set_exception(
-                            ProposalDropped("raft: entry overwritten by a new leader")
-                        )
+                overwritten = ProposalDropped("raft: entry overwritten by a new leader")
+                _settle(fut, None if term == e.term else overwritten)
         for rs in rd.read_states:
             pending = self._reads.pop(rs.context, None)
             if pending is not None:
@@ -396,13 +398,11 @@ class RaftNode:
         self._signal_leadership(False)
         lost = CommitUnknown()
         for _, fut in list(self._proposals.values()) + list(self._conf_waiters.values()):
-            if not fut.done():
-                fut.set_exception(lost)
+            _settle(fut, lost)
         self._proposals.clear()
         self._conf_waiters.clear()
         for _, fut in self._reads.values():
-            if not fut.done():
-                fut.set_exception(NotLeader(core.leader, "raft: leader changed during a read"))
+            _settle(fut, NotLeader(core.leader, "raft: leader changed during a read"))
         self._reads.clear()
 
     def _signal_leadership(self, leading: bool) -> None:
@@ -417,8 +417,7 @@ class RaftNode:
         still = []
         for index, fut in self._read_ready:
             if core.log.applied >= index:
-                if not fut.done():
-                    fut.set_result(None)
+                _settle(fut)
             else:
                 still.append((index, fut))
         self._read_ready = still
@@ -435,12 +434,21 @@ class RaftNode:
         futs += [f for _, f in self._reads.values()]
         futs += [f for _, f in self._read_ready]
         for fut in futs:
-            if not fut.done():
-                fut.set_exception(err)
+            _settle(fut, err)
         self._proposals.clear()
         self._conf_waiters.clear()
         self._reads.clear()
         self._read_ready.clear()
+
+
+def _settle(fut: asyncio.Future[None], error: BaseException | None = None) -> None:
+    """Resolve ``fut`` unless its waiter gave up (cancelled) already."""
+    if fut.done():
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(error)
 
 
 def _is_empty(state: PersistentState) -> bool:

@@ -185,3 +185,17 @@ def test_pre_vote_grant_changes_neither_term_nor_vote():
     assert core.term == t and core.vote == 0
     resp = core.msgs[-1]
     assert resp.type is MessageType.PRE_VOTE_RESP and not resp.reject and resp.term == t + 1
+
+
+def test_a_vote_survives_a_restart():
+    c = Cluster((1, 2, 3), cfg=config(pre_vote=False))
+    t = c.cores[3].term + 1
+    c.cores[3].step(Message(MessageType.VOTE, 3, 1, term=t, index=10, log_term=5))
+    c.flush(3)  # persisted, and the grant sent
+    c.crash(3)
+    c.start(3)
+    c.settle()
+    core = c.cores[3]
+    assert (core.term, core.vote) == (t, 1)
+    core.step(Message(MessageType.VOTE, 3, 2, term=t, index=10, log_term=5))
+    assert core.msgs[-1].type is MessageType.VOTE_RESP and core.msgs[-1].reject

@@ -280,3 +280,32 @@ async def test_with_sqlite_storage_in_a_thread(tmp_path):
     st = SQLiteStorage(tmp_path).load()
     assert st.entries[-1].data == b"a=1"
     assert st.hard_state.commit == st.entries[-1].index
+
+
+async def test_a_cancelled_proposal_is_not_proposed_and_the_node_lives_on(cluster):
+    await cluster.start_all()
+    leader = await cluster.leader_ready()
+    last = leader.core.log.last_index()
+    task = asyncio.ensure_future(leader.propose(b"never=1"))
+    await asyncio.sleep(0)
+    task.cancel()
+    await cluster.run(0.5)
+    assert leader.core.log.last_index() == last
+    await cluster.propose(leader, "after=1")
+    assert cluster.sms[leader.id].data == {"after": "1"}
+
+
+async def test_a_failing_transport_does_not_stop_the_node(cluster):
+    await cluster.start_all()
+    leader = await cluster.leader_ready()
+
+    def broken(messages):
+        raise OSError("connection reset")
+
+    good = leader.transport
+    leader.transport = type("T", (), {"send": staticmethod(broken)})()
+    pending = asyncio.ensure_future(leader.propose(b"a=1"))
+    await cluster.run(0.3)
+    leader.transport = good
+    await cluster.until(pending.done)
+    await pending
