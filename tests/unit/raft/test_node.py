@@ -309,3 +309,43 @@ async def test_a_failing_transport_does_not_stop_the_node(cluster):
     leader.transport = good
     await cluster.until(pending.done)
     await pending
+
+
+async def test_nodes_over_queued_transports():
+    from shoal.raft.transport import QueuedTransport
+
+    c = Cluster()
+    nodes = {}
+
+    def make_deliver(src):
+        async def deliver(peer, payloads):
+            if peer in c.net.cut or src in c.net.cut:
+                raise ConnectionError("cut")
+            for p in payloads:
+                nodes[peer].step(codec.decode_message(p))
+
+        return deliver
+
+    transports = {}
+    for i in (1, 2, 3):
+        t = transports[i] = QueuedTransport(make_deliver(i))
+        c.sms[i] = KV()
+        node = RaftNode(
+            i,
+            AsyncStorage(c.disks[i], threaded=False),
+            t,
+            c.sms[i],
+            c.clock,
+            rng=random.Random(i),
+        )
+        t.attach(node)
+        nodes[i] = c.net.nodes[i] = node
+        await node.start(c.boot)
+    try:
+        leader = await c.leader_ready()
+        await c.propose(leader, "a=1")
+        await c.until(lambda: all(sm.data.get("a") == "1" for sm in c.sms.values()))
+    finally:
+        await c.stop_all()
+        for t in transports.values():
+            await t.close()
