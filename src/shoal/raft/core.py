@@ -260,7 +260,12 @@ class Core:
             elif m.type in (MT.APP, MT.HEARTBEAT, MT.SNAP):
                 self._become_follower(m.term, m.from_)
             else:
+                # Not from a leader: our election timer keeps running (the Raft paper's rule;
+                # etcd restarts it). Otherwise candidates whose logs are too stale to win keep
+                # restarting the timers of those that could, and no leader emerges.
+                elapsed = self.election_elapsed
                 self._become_follower(m.term, NONE)
+                self.election_elapsed = elapsed
         elif m.term < self.term:
             if (self.cfg.check_quorum or self.cfg.pre_vote) and m.type in (MT.HEARTBEAT, MT.APP):
                 # A deposed leader that cannot hear the new one would otherwise keep its

@@ -79,6 +79,7 @@ class Params:
     election_tick: int  # short: many elections, many split votes
     pre_vote: bool
     check_quorum: bool
+    max_inflight: int  # 2: flow control kicks in constantly
 
     @classmethod
     def draw(cls, rng: random.Random) -> "Params":
@@ -111,6 +112,7 @@ class Params:
             election_tick=rng.choice((10, 10, 3)),
             pre_vote=rng.random() < 0.7,
             check_quorum=rng.random() < 0.7,
+            max_inflight=rng.choice((256, 256, 2)),
         )
 
 
@@ -157,6 +159,7 @@ class Simulation:
             heartbeat_tick=1,
             pre_vote=self.p.pre_vote,
             check_quorum=self.p.check_quorum,
+            max_inflight=self.p.max_inflight,
             max_size_per_msg=self.p.max_size,
             snapshot_timeout_ticks=30,
             stall_ticks=5,

@@ -199,3 +199,22 @@ def test_a_vote_survives_a_restart():
     assert (core.term, core.vote) == (t, 1)
     core.step(Message(MessageType.VOTE, 3, 2, term=t, index=10, log_term=5))
     assert core.msgs[-1].type is MessageType.VOTE_RESP and core.msgs[-1].reject
+
+
+def test_a_refused_stale_candidate_does_not_restart_the_election_timer():
+    # Without pre-vote a candidate too stale to win still bumps terms; if that restarted
+    # everyone's timer, the nodes that could win might never time out first.
+    c = Cluster((1, 2, 3), cfg=config(pre_vote=False, check_quorum=False))
+    c.elect(1)
+    c.isolate(3)
+    c.propose(1, "a")
+    c.crash(1)
+    c.heal()
+    c.tick(2, 5)
+    before = c.cores[2].election_elapsed
+    c.campaign(3)
+    assert c.cores[2].term == c.cores[3].term  # it took the new term ...
+    assert c.cores[2].vote == 0  # ... refused the vote ...
+    assert c.cores[2].election_elapsed == before  # ... and kept counting
+    c.tick(2, 25)
+    assert c.cores[2].role is Role.LEADER
