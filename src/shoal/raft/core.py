@@ -717,7 +717,11 @@ class Core:
         else:
             self.log.restore(snap)
             self.conf = snap.conf
-        self._send(MT.APP_RESP, m.from_, index=self.log.last_index())
+            self._send(MT.APP_RESP, m.from_, index=self.log.last_index())
+            return
+        # Only what is committed is known to match the leader: entries past it may be a
+        # deposed leader's, and must not be counted as replicated.
+        self._send(MT.APP_RESP, m.from_, index=self.log.committed)
 
     # --- reads --------------------------------------------------------------------------------
 

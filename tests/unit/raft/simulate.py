@@ -65,6 +65,7 @@ class Params:
     drop: float
     dup: float
     long_delay: float  # chance a message is held back for a long time (reordering)
+    replay: float  # chance a message is delivered again much later (a stale duplicate)
     max_size: int
     snapshot_interval: int
     keep: int
@@ -98,6 +99,7 @@ class Params:
             drop=rng.choice((0.0, 0.01, 0.05, 0.15)),
             dup=rng.choice((0.0, 0.02, 0.1)),
             long_delay=rng.choice((0.0, 0.02, 0.1)),
+            replay=rng.choice((0.0, 0.005, 0.03)),
             max_size=rng.choice((1, 300, 1 << 20)),
             snapshot_interval=rng.choice((7, 25, 100000)),
             keep=rng.choice((0, 3, 20)),
@@ -172,6 +174,7 @@ class Simulation:
         self.next_id = self.p.n + 1
         self.cut: set[tuple[int, int]] = set()
         self.drop, self.dup, self.long_delay = self.p.drop, self.p.dup, self.p.long_delay
+        self.replay = self.p.replay
         # checks
         self.leaders_by_term: dict[int, int] = {}
         self.committed: dict[int, tuple[int, int, bytes]] = {}  # index -> (term, type, data)
@@ -422,6 +425,9 @@ class Simulation:
             if self.rng.random() < self.long_delay:
                 delay += self.rng.uniform(1, 8)
             self.at(self.now + delay, self._deliver, m, node.incarnation)
+        if self.rng.random() < self.replay:
+            # Long after: whatever it says is stale by then. Nobody hears how it went.
+            self.at(self.now + self.rng.uniform(5, 100), self._deliver, m, -1)
 
     def _deliver(self, m: Message, sender_incarnation: int) -> None:
         sender = self.nodes[m.from_]
@@ -686,7 +692,7 @@ class Simulation:
         self.chaos = False
         self.trace("=== chaos over: heal, restart, quiet network ===")
         self.cut = set()
-        self.drop = self.dup = self.long_delay = 0.0
+        self.drop = self.dup = self.long_delay = self.replay = 0.0
         for i in sorted(self.nodes):
             node = self.nodes[i]
             node.crash_at = None

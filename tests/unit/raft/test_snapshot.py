@@ -2,7 +2,7 @@
 
 import pytest
 
-from shoal.raft.types import MessageType, ProgressState
+from shoal.raft.types import ConfState, Message, MessageType, ProgressState, Snapshot
 from tests.unit.raft.harness import Cluster
 
 
@@ -118,3 +118,23 @@ def test_stale_snapshot_is_ignored():
     follower.step(Message(MessageType.SNAP, 2, 1, term=follower.term, snapshot=snap))
     assert follower.log.committed == committed
     assert follower.log.pending_snapshot is None
+
+
+def test_an_ignored_snapshot_acknowledges_only_the_commit_index():
+    # 3 holds entries of a deposed leader past its commit index; a late snapshot must not
+    # make the leader count them as replicated.
+    from shoal.raft.core import bootstrap
+    from tests.unit.raft.harness import grow
+
+    boot = bootstrap({1: b"", 2: b"", 3: b""})
+    stale = grow(grow(boot, 2, 5), 3, 10, "stale")  # 4..8 committed (t2), 9..18 stale (t3)
+    stale.hard_state = type(stale.hard_state)(3, 0, 8)
+    c = Cluster((1, 2, 3), states={3: stale})
+    follower = c.cores[3]
+    snap = Snapshot(5, 2, ConfState(frozenset({1, 2, 3})), b"[]")
+    for s_ in (snap, Snapshot(8, 2, ConfState(frozenset({1, 2, 3})), b"[]")):
+        follower.msgs.clear()
+        follower.step(Message(MessageType.SNAP, 3, 1, term=follower.term, snapshot=s_))
+        (resp,) = follower.msgs
+        assert resp.type is MessageType.APP_RESP and resp.index == 8
+    assert follower.log.last_index() == 18  # nothing was thrown away
