@@ -159,3 +159,24 @@ async def test_local_log_ignores_torn_last_line(tmp_path):
     again = MemoryStore()
     LocalLog(again, tmp_path).load()
     assert [s.Spec.Name for s in again.view().services()] == ["web"]
+
+
+async def test_cancelled_writer_still_commits_what_it_proposed(tmp_path):
+    import asyncio
+
+    store = MemoryStore()
+    log = LocalLog(store, tmp_path)
+    store.proposer = log
+    log.load()
+    writer = asyncio.ensure_future(store.update(lambda tx: tx.create(make_service("web"))))
+    await asyncio.sleep(0)  # the proposal is on its way to the log
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    # The next write waits for the first to finish, and both are in memory and on disk.
+    await store.update(lambda tx: tx.create(make_service("db")))
+    assert sorted(s.Spec.Name for s in store.view().services()) == ["db", "web"]
+    log.close()
+    again = MemoryStore()
+    LocalLog(again, tmp_path).load()
+    assert again.snapshot() == store.snapshot()

@@ -279,9 +279,7 @@ _ServiceStatus = ServiceStatus
 
 class Service(StoredObject):
     KIND: ClassVar[str] = "service"
-    INTERNAL: ClassVar[frozenset[str]] = frozenset(
-        {"SpecVersion", "PreviousSpecVersion", "PendingDelete"}
-    )
+    INTERNAL: ClassVar[frozenset[str]] = frozenset({"SpecVersion", "PendingDelete"})
 
     Spec: _ServiceSpec = Field(default_factory=_ServiceSpec)
     PreviousSpec: _ServiceSpec | None = None
@@ -290,7 +288,6 @@ class Service(StoredObject):
     ServiceStatus: _ServiceStatus | None = None
     # shoal's own: the version at which Spec last changed (tasks record it as SpecVersion).
     SpecVersion: _Version | None = None
-    PreviousSpecVersion: _Version | None = None
     PendingDelete: bool | None = None
 
     @property

@@ -210,7 +210,7 @@ _EndpointPortConfig = EndpointPortConfig
 
 
 class EndpointSpec(Model):
-    Mode: _EndpointMode = EndpointMode.VIP
+    Mode: _EndpointMode | None = None  # vip when unset, as Docker
     Ports: list[_EndpointPortConfig] | None = None
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import grpc
 
+from shoal import paths
 from shoal.api.ids import new_id
 from shoal.api.objects import NodeDescription
 from shoal.api.specs import SwarmSpec
@@ -97,13 +98,20 @@ class NodeDaemon:
 
     # --- init / join / leave ----------------------------------------------------------------
 
+    def _requested_listen_addr(self, req: dict[str, Any]) -> str:
+        """The address to serve the swarm on. Docker's CLI always sends 0.0.0.0:2377 when the
+        user gave no --listen-addr; the daemon's own --listen-addr is the better default then,
+        since several shoal daemons on one machine each have their own."""
+        requested = req.get("ListenAddr") or ""
+        if requested in ("", f"0.0.0.0:{paths.DEFAULT_PORT}"):
+            return self.config.listen_addr
+        return requested
+
     async def init(self, req: dict[str, Any]) -> str:
         async with self._membership:
             if self.state is not None:
                 raise Unavailable(SWARM_EXISTS)
-            listen_host, listen_port = resolve_listen_addr(
-                req.get("ListenAddr") or self.config.listen_addr
-            )
+            listen_host, listen_port = resolve_listen_addr(self._requested_listen_addr(req))
             default_host = resolve_listen_addr(self.config.listen_addr)[0]
             adv_host, adv_port = resolve_advertise_addr(
                 req.get("AdvertiseAddr") or "",
@@ -171,9 +179,7 @@ class NodeDaemon:
                 parsed = tokens.parse(token)
             except ValueError:
                 raise InvalidArgument(tokens.INVALID_TOKEN) from None
-            listen_host, listen_port = resolve_listen_addr(
-                req.get("ListenAddr") or self.config.listen_addr
-            )
+            listen_host, listen_port = resolve_listen_addr(self._requested_listen_addr(req))
             default_host = resolve_listen_addr(self.config.listen_addr)[0]
             adv_host, adv_port = resolve_advertise_addr(
                 req.get("AdvertiseAddr") or "",
@@ -232,7 +238,8 @@ class NodeDaemon:
                 pb.GetRootCACertificateRequest(), timeout=JOIN_TIMEOUT
             )
             if tokens.ca_digest(ca.certificate) != ca_digest:
-                raise InvalidArgument("remote CA does not match fingerprint")
+                expected = f"{int(ca_digest, 36):064x}"
+                raise InvalidArgument(f"remote CA does not match fingerprint. Expected: {expected}")
             return await stub.IssueNodeCertificate(
                 pb.IssueNodeCertificateRequest(
                     token=token,

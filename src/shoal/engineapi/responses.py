@@ -46,3 +46,7 @@ def query_int(request: web.Request, name: str, default: int = 0) -> int:
         return int(value)
     except ValueError:
         raise InvalidArgument(f"invalid {name} value: {value}") from None
+
+
+# The node daemon behind the API (typed as Any to keep this module free of the daemon).
+DAEMON: web.AppKey[Any] = web.AppKey("daemon")

@@ -2,35 +2,19 @@
 
 import logging
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from shoal.engineapi import nodes, services, swarm, system, tasks
-from shoal.engineapi.responses import error_response, json_response
+from shoal.engineapi.responses import DAEMON, error_response, json_response
 from shoal.errors import ShoalError
 
 if TYPE_CHECKING:
     from shoal.daemon.node import NodeDaemon
 
 log = logging.getLogger(__name__)
-
-_VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
-
-
-@web.middleware
-async def strip_version(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    """Docker clients put the API version in the path (/v1.47/services); serve both forms."""
-    m = _VERSION_PREFIX.match(request.rel_url.path)
-    if m:
-        request = request.clone(rel_url=request.rel_url.with_path(m.group(2)))
-        match = await request.app.router.resolve(request)
-        request._match_info = match  # type: ignore[attr-defined]
-        match.add_app(request.app)
-        handler = match.handler
-    return await handler(request)
 
 
 @web.middleware
@@ -50,10 +34,33 @@ async def docker_errors(request: web.Request, handler):  # type: ignore[no-untyp
         return json_response({"message": str(err) or type(err).__name__}, status=500)
 
 
+class _VersionedRoutes:
+    """Registers each route twice: Docker clients put the API version in the path
+    (/v1.47/services), and plain paths (/services) are accepted too."""
+
+    _PREFIX = r"/{api_version:v[0-9]+\.[0-9]+}"
+
+    def __init__(self, router: web.UrlDispatcher) -> None:
+        self._router = router
+
+    def add_route(self, method: str, path: str, handler) -> None:  # type: ignore[no-untyped-def]
+        self._router.add_route(method, path, handler)
+        self._router.add_route(method, self._PREFIX + path, handler)
+
+    def add_get(self, path: str, handler) -> None:  # type: ignore[no-untyped-def]
+        self.add_route("GET", path, handler)
+
+    def add_post(self, path: str, handler) -> None:  # type: ignore[no-untyped-def]
+        self.add_route("POST", path, handler)
+
+    def add_delete(self, path: str, handler) -> None:  # type: ignore[no-untyped-def]
+        self.add_route("DELETE", path, handler)
+
+
 def build_app(daemon: "NodeDaemon") -> web.Application:
-    app = web.Application(middlewares=[docker_errors, strip_version])
-    app["daemon"] = daemon
-    r = app.router
+    app = web.Application(middlewares=[docker_errors])
+    app[DAEMON] = daemon
+    r = _VersionedRoutes(app.router)
     r.add_route("GET", "/_ping", system.ping)
     r.add_route("HEAD", "/_ping", system.ping)
     r.add_get("/version", system.version)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 import shoal
 from shoal.api.types import NodeRole
-from shoal.engineapi.responses import json_response
+from shoal.engineapi.responses import DAEMON, json_response
 from shoal.engineapi.version import API_VERSION, MIN_API_VERSION
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def ping_headers(daemon: "NodeDaemon") -> dict[str, str]:
 
 
 async def ping(request: web.Request) -> web.Response:
-    daemon = request.app["daemon"]
+    daemon = request.app[DAEMON]
     body = "" if request.method == "HEAD" else "OK"
     return web.Response(text=body, content_type="text/plain", headers=ping_headers(daemon))
 
@@ -109,7 +109,7 @@ def swarm_info(daemon: "NodeDaemon") -> dict[str, Any]:
 
 
 async def info(request: web.Request) -> web.Response:
-    daemon: NodeDaemon = request.app["daemon"]
+    daemon: NodeDaemon = request.app[DAEMON]
     cfg = daemon.config
     runtimes = {name: {"path": name} for name in cfg.runtimes}
     return json_response(

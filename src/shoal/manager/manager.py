@@ -28,7 +28,9 @@ from shoal.ca import tokens
 from shoal.ca.rootca import RootCAMaterial
 from shoal.ca.server import NodeCAServicer
 from shoal.clock import Clock
+from shoal.manager.allocator import allocate_endpoint
 from shoal.manager.controlapi.control import ControlAPI
+from shoal.manager.orchestrator import is_task_dirty
 from shoal.rpc import Transport
 from shoal.store import MemoryStore
 from shoal.store.local_log import LocalLog
@@ -94,7 +96,9 @@ class Manager:
         self.store = MemoryStore(clock=clock)
         self._log = LocalLog(self.store, config.state_dir)
         self.store.proposer = self._log
-        self.control = ControlAPI(self.store, clock)
+        self.control = ControlAPI(
+            self.store, clock, allocate_endpoint=allocate_endpoint, is_task_dirty=is_task_dirty
+        )
         self._server = None
         self._leader_tasks: list[asyncio.Task] = []
         self.port = 0
@@ -150,12 +154,15 @@ class Manager:
         await self.store.update(lambda tx: (tx.create(cluster), tx.create(node)))
 
     async def _become_leader(self) -> None:
+        # Services with loops of their own (the dispatcher's) run them while leading too.
+        leading: list[Component] = [s for s in self.servicers if hasattr(s, "run")]  # type: ignore[misc]
         for factory in self.config.components:
-            for component in factory(self):
-                name = type(component).__name__
-                self._leader_tasks.append(
-                    asyncio.create_task(self._supervise(name, component), name=name)
-                )
+            leading.extend(factory(self))
+        for component in leading:
+            name = type(component).__name__
+            self._leader_tasks.append(
+                asyncio.create_task(self._supervise(name, component), name=name)
+            )
 
     async def _supervise(self, name: str, component: Component) -> None:
         """Run a component; if it fails, log it and start it again, so one bug does not

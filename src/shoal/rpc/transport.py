@@ -5,6 +5,8 @@ from dataclasses import dataclass
 import grpc
 import grpc.aio
 
+from shoal.ca.join_ca import JOIN_SERVER_NAME, JoinMaterial
+
 # Large enough for a big assignment set; snapshots are streamed in chunks rather than sent
 # whole, so no single message approaches it.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -46,25 +48,45 @@ class PeerIdentity:
     verified: bool = False
 
 
-class Transport:
-    """Builds gRPC servers and channels for one node. ``tls`` None means in the clear."""
+MANAGER_SERVER_NAME = "swarm-manager"
 
-    def __init__(self, tls: TLSMaterial | None = None, node_id: str = "") -> None:
+
+class Transport:
+    """Builds gRPC servers and channels for one node. ``tls`` None means in the clear.
+
+    With TLS, a server requires a client certificate from every caller (see
+    shoal.ca.join_ca for how a joining node without one gets through) and an ``authorizer``
+    interceptor decides per RPC; a channel presents the node's certificate and accepts only a
+    server whose certificate names it a manager of this cluster's CA."""
+
+    def __init__(
+        self,
+        tls: TLSMaterial | None = None,
+        node_id: str = "",
+        join: JoinMaterial | None = None,
+        authorizer: grpc.aio.ServerInterceptor | None = None,
+    ) -> None:
         self.tls = tls
         self.node_id = node_id
+        self.join = join
+        self.authorizer = authorizer
 
     def server(self) -> grpc.aio.Server:
-        return grpc.aio.server(options=_SERVER_OPTIONS)
+        interceptors = [self.authorizer] if self.authorizer is not None else None
+        return grpc.aio.server(options=_SERVER_OPTIONS, interceptors=interceptors)
 
     def add_port(self, server: grpc.aio.Server, addr: str) -> int:
         """Listen on ``addr``; returns the bound port (useful with port 0)."""
         if self.tls is None:
             return server.add_insecure_port(addr)
+        pairs = [(self.tls.key, self.tls.cert)]
+        roots = self.tls.ca
+        if self.join is not None:
+            # Chosen by the server name a client asks for (SNI): swarm-join for joiners.
+            pairs.append((self.join.key, self.join.cert))
+            roots = roots + self.join.ca_cert
         creds = grpc.ssl_server_credentials(
-            [(self.tls.key, self.tls.cert)],
-            root_certificates=self.tls.ca,
-            # Joining nodes have no certificate yet; each RPC checks its caller itself.
-            require_client_auth=False,
+            pairs, root_certificates=roots, require_client_auth=True
         )
         return server.add_secure_port(addr, creds)
 
@@ -76,20 +98,42 @@ class Transport:
             private_key=self.tls.key,
             certificate_chain=self.tls.cert,
         )
-        return grpc.aio.secure_channel(addr, creds, options=_OPTIONS)
+        options = [*_OPTIONS, ("grpc.ssl_target_name_override", MANAGER_SERVER_NAME)]
+        return grpc.aio.secure_channel(addr, creds, options=options)
+
+    @staticmethod
+    def joining_channel(
+        addr: str, join: JoinMaterial, trusted_root: bytes | None = None
+    ) -> grpc.aio.Channel:
+        """A channel for a node that has no certificate yet, presenting a join certificate.
+        Without ``trusted_root`` it reaches the server's join certificate (enough to fetch the
+        root CA); with it, the server must prove it is a manager under that root."""
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=trusted_root or join.ca_cert,
+            private_key=join.key,
+            certificate_chain=join.cert,
+        )
+        name = MANAGER_SERVER_NAME if trusted_root else JOIN_SERVER_NAME
+        options = [*_OPTIONS, ("grpc.ssl_target_name_override", name)]
+        return grpc.aio.secure_channel(addr, creds, options=options)
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         """Call metadata naming this node (used only while TLS is off)."""
-        return ((NODE_ID_METADATA, self.node_id),) if self.node_id else ()
+        return ((NODE_ID_METADATA, self.node_id),) if self.node_id and self.tls is None else ()
 
 
 def peer_identity(context: grpc.aio.ServicerContext) -> PeerIdentity | None:
-    """Who is calling: from the verified client certificate when there is one, else from the
-    caller's metadata (only ever trusted while TLS is off)."""
-    auth = context.auth_context() or {}
-    cn = auth.get("x509_common_name")
-    if cn:
-        return PeerIdentity(node_id=cn[0].decode(), verified=True)
+    """Who is calling: from the verified client certificate when there is one (a joining
+    node's join certificate names nobody: None), else from the caller's metadata (only ever
+    trusted while TLS is off)."""
+    from shoal.rpc.authz import JOINING, certificate_peer
+
+    peer = certificate_peer(context)
+    if peer is not None:
+        if peer.role == JOINING:
+            return None
+        role = {"swarm-manager": "manager", "swarm-worker": "worker"}.get(peer.role)
+        return PeerIdentity(peer.node_id, role, peer.cluster_id, verified=True)
     for key, value in context.invocation_metadata() or ():
         if key == NODE_ID_METADATA and value:
             return PeerIdentity(node_id=value)

@@ -283,20 +283,36 @@ class MemoryStore:
         """Run ``fn`` in a transaction and commit what it changed; return what ``fn`` returned.
 
         ``fn`` is synchronous, so no other write interleaves with it; writes are committed one
-        at a time, in order. If ``fn`` raises, nothing is committed."""
-        async with self._write_lock:
+        at a time, in order. If ``fn`` raises, nothing is committed. Once a proposal is handed
+        to the proposer it runs to the end even if the caller is cancelled: a write made
+        durable must also be applied, or the log and the tables would disagree."""
+        await self._write_lock.acquire()
+        try:
             tx = Tx(self, self.version + 1)
             result = fn(tx)
-            if tx.changes:
-                await self.proposer.propose(Proposal(tx.version, tx.changes))
+        except BaseException:
+            self._write_lock.release()
+            raise
+        if not tx.changes:
+            self._write_lock.release()
             return result
+        await asyncio.shield(asyncio.ensure_future(self._commit(Proposal(tx.version, tx.changes))))
+        return result
+
+    async def _commit(self, proposal: Proposal) -> None:
+        """Propose, then let the next writer in (the lock is held since the transaction)."""
+        try:
+            await self.proposer.propose(proposal)
+        finally:
+            self._write_lock.release()
 
     async def batch(self, fns: Iterable[Callable[[Tx], Any]]) -> None:
         """Run many small updates, committing them in proposals of up to
         ``MAX_CHANGES_PER_PROPOSAL`` changes. A function that raises is skipped alone."""
         pending = list(fns)
         while pending:
-            async with self._write_lock:
+            await self._write_lock.acquire()
+            try:
                 tx = Tx(self, self.version + 1)
                 while pending and len(tx) < MAX_CHANGES_PER_PROPOSAL:
                     fn = pending.pop(0)
@@ -305,8 +321,15 @@ class MemoryStore:
                         fn(tx)
                     except Exception:
                         tx._changes = saved
-                if tx.changes:
-                    await self.proposer.propose(Proposal(tx.version, tx.changes))
+            except BaseException:
+                self._write_lock.release()
+                raise
+            if not tx.changes:
+                self._write_lock.release()
+                continue
+            await asyncio.shield(
+                asyncio.ensure_future(self._commit(Proposal(tx.version, tx.changes)))
+            )
 
     def apply(self, proposal: Proposal) -> None:
         """Apply a committed proposal to the tables and tell the watchers. Called by the

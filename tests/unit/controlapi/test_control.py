@@ -7,7 +7,14 @@ from shoal.api.types import NodeRole, NodeState, TaskState
 from shoal.ca import tokens
 from shoal.ca.rootca import create_root_ca
 from shoal.clock import FakeClock
-from shoal.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, OutOfSequence
+from shoal.errors import (
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OutOfSequence,
+    ShoalError,
+)
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.controlapi.filters import Filters
 from shoal.store import MemoryStore
@@ -49,7 +56,7 @@ async def test_create_and_find_by_id_name_prefix(control):
     assert control.get_service("web").ID == svc.ID
     assert control.get_service(svc.ID[:5]).ID == svc.ID
     assert svc.Spec.TaskTemplate.Runtime == "container"
-    assert svc.SpecVersion is not None and svc.SpecVersion.Index == svc.Version.Index
+    assert svc.SpecVersion is not None and svc.SpecVersion.Index == 0  # as swarmkit
 
 
 async def test_create_without_name_gets_a_random_one(control):
@@ -85,15 +92,6 @@ async def test_duplicate_name_conflict_and_nothing_changes(control):
             spec(
                 TaskTemplate={
                     "ContainerSpec": {"Image": "alpine"},
-                    "Placement": {"Constraints": ["node.role=manager"]},
-                }
-            ),
-            "constraint expected one operator from ==, !=",
-        ),
-        (
-            spec(
-                TaskTemplate={
-                    "ContainerSpec": {"Image": "alpine"},
                     "Resources": {"Reservations": {"MemoryBytes": 1024}},
                 }
             ),
@@ -105,6 +103,26 @@ async def test_invalid_specs_are_refused(control, data, message):
     with pytest.raises(InvalidArgument) as err:
         await control.create_service(data)
     assert str(err.value) == f"rpc error: code = InvalidArgument desc = {message}"
+    assert control.list_services() == []
+
+
+async def test_constraint_and_enum_errors_in_dockers_words(control):
+    bad = spec(
+        TaskTemplate={
+            "ContainerSpec": {"Image": "alpine"},
+            "Placement": {"Constraints": ["node.role=manager"]},
+        }
+    )
+    with pytest.raises(ShoalError) as err:
+        await control.create_service(bad)
+    assert str(err.value) == (
+        "rpc error: code = Unknown desc = constraint expected one operator from ==, !="
+    )
+    bad = spec(
+        TaskTemplate={"ContainerSpec": {"Image": "alpine"}, "RestartPolicy": {"Condition": "bogus"}}
+    )
+    with pytest.raises(InvalidArgument, match=r'^invalid RestartCondition: "bogus"$'):
+        await control.create_service(bad)
     assert control.list_services() == []
 
 

@@ -11,9 +11,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from shoal.api.ids import new_id
-from shoal.api.objects import Cluster, Node, Service, ServiceStatus, Task, UpdateStatus
+from shoal.api.objects import Cluster, Node, Service, ServiceStatus, Task
 from shoal.api.specs import SECOND, NodeSpec, ServiceSpec, SwarmSpec
-from shoal.api.types import NodeRole, NodeState, TaskState, UpdateState
+from shoal.api.types import NodeRole, NodeState, TaskState
 from shoal.ca import tokens
 from shoal.clock import Clock
 from shoal.errors import (
@@ -32,6 +32,7 @@ from shoal.manager.controlapi.defaults import with_defaults
 from shoal.manager.controlapi.filters import Filters
 from shoal.manager.controlapi.names import random_name
 from shoal.manager.controlapi.validate import validate_service_spec
+from shoal.manager.orchestrator import apply_spec_update, begin_rollback, new_service_spec_version
 from shoal.store import MemoryStore, ReadTx, Tx
 
 MIN_CERT_EXPIRY = 3600 * SECOND
@@ -42,11 +43,25 @@ EndpointAllocator = Callable[[Tx, Service], None]
 DirtyCheck = Callable[[Service, Task, Node | None], bool]
 
 
+# Docker's daemon names a bad enum value after the Go type it failed to convert to.
+_ENUM_NAMES = {
+    "Condition": "RestartCondition",
+    "Role": "Role",
+    "Availability": "Availability",
+    "Type": "MountType",
+}
+
+
 def _parse(model: type, data: Any, what: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
+        field = str(first["loc"][-1]) if first["loc"] else ""
+        if first["type"] == "enum" and field in _ENUM_NAMES:
+            raise InvalidArgument(f'invalid {_ENUM_NAMES[field]}: "{first["input"]}"') from None
+        if first["type"] == "enum" and field == "Mode":
+            raise InvalidArgument(f'invalid resolution mode: "{first["input"]}"') from None
         loc = ".".join(str(p) for p in first["loc"])
         raise InvalidArgument(f"invalid {what}: {loc}: {first['msg']}") from None
 
@@ -204,7 +219,7 @@ class ControlAPI:
         if new_spec.TaskTemplate.Runtime is None:
             new_spec.TaskTemplate.Runtime = "container"
         validate_service_spec(new_spec)
-        service = Service(ID=new_id(), Spec=new_spec)
+        service = new_service_spec_version(Service(ID=new_id(), Spec=new_spec))
 
         def fn(tx: Tx) -> Service:
             if tx.service_by_name(new_spec.Name) is not None:
@@ -214,11 +229,7 @@ class ControlAPI:
                     f"service {new_spec.Name} already exists",
                 )
             self.allocate_endpoint(tx, service)
-            tx.create(service)
-            # Tasks made from this spec record the version it was stored at. (The object is
-            # still this transaction's own, so setting a field after create is safe.)
-            service.SpecVersion = service.Version.model_copy()
-            return service
+            return tx.create(service)
 
         return await self._update(fn)
 
@@ -273,35 +284,20 @@ class ControlAPI:
             current = tx.get(Service, service_id)
             if current is None:
                 raise swarm_error(NotFound, f"service {service_id} not found")
-            svc = current.clone()
-            svc.Version.Index = version
-            now = self.clock.now()
             if rollback:
-                if svc.PreviousSpec is None:
-                    raise swarm_error(
-                        FailedPrecondition, f"service {service_id} does not have a previous spec"
-                    )
-                svc.Spec, svc.PreviousSpec = svc.PreviousSpec, svc.Spec
-                svc.SpecVersion, svc.PreviousSpecVersion = (
-                    svc.PreviousSpecVersion,
-                    svc.SpecVersion,
-                )
-                svc.UpdateStatus = UpdateStatus(
-                    State=UpdateState.ROLLBACK_STARTED,
-                    Message="manually requested rollback",
-                    StartedAt=now,
-                )
+                try:
+                    svc = begin_rollback(current, self.clock.now())
+                except FailedPrecondition as err:
+                    raise swarm_error(FailedPrecondition, err.message) from None
             else:
                 assert new_spec is not None
                 if current.Spec.Mode.is_global != new_spec.Mode.is_global:
                     raise swarm_error(Unimplemented, "service mode change is not allowed")
                 if current.Spec.Name != new_spec.Name:
                     raise swarm_error(Unimplemented, "renaming services is not supported")
-                svc.PreviousSpec = svc.Spec
-                svc.PreviousSpecVersion = svc.SpecVersion
-                svc.Spec = new_spec
-                svc.SpecVersion = svc.Version.model_copy()
-                svc.UpdateStatus = None
+                svc = apply_spec_update(current, new_spec)
+            # The client's version decides whether this write is in sequence.
+            svc.Version.Index = version
             self.allocate_endpoint(tx, svc)
             tx.update(svc)
             return svc

@@ -4,7 +4,7 @@ import re
 
 from shoal.api.specs import ServiceSpec
 from shoal.api.types import PublishMode, Runtime
-from shoal.errors import InvalidArgument, Unimplemented, swarm_error
+from shoal.errors import InvalidArgument, ShoalError, Unimplemented, swarm_error
 from shoal.manager import constraint
 
 _DNS_NAME = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
@@ -84,7 +84,8 @@ def validate_service_spec(spec: ServiceSpec) -> None:
     try:
         constraint.parse(task.Placement.Constraints)
     except constraint.ConstraintError as err:
-        raise _bad(str(err)) from None
+        # swarmkit passes the parser's error on unwrapped, so Docker shows code Unknown.
+        raise swarm_error(ShoalError, str(err)) from None
 
     for uc in (spec.UpdateConfig, spec.RollbackConfig):
         if uc is None:

@@ -1,0 +1,250 @@
+"""The agent: keeps a session with a manager's dispatcher, runs what is assigned to this
+node, and reports task status back. Tasks keep running while no manager is reachable."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import grpc.aio
+
+from shoal.agent.exec.base import Controller
+from shoal.agent.storage import AgentStorage
+from shoal.agent.task_manager import TaskManager, more_advanced
+from shoal.api.objects import NodeDescription, Task, TaskStatus
+from shoal.clock import Clock
+from shoal.rpc import Transport, pb, pb_grpc
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 5.0
+REPORT_BATCH = 200
+
+
+class SessionEnded(Exception):
+    pass
+
+
+class TaskExecutor:
+    """What the agent needs of its executor(s): a controller for a task, by its runtime."""
+
+    def controller(self, task: Task) -> Controller: ...
+
+
+@dataclass
+class AgentConfig:
+    node_id: str
+    advertise_addr: str  # host:port this node advertises
+    managers: list[str]  # host:port of managers to try, in order
+    state_dir: Path
+    transport: Transport
+    description: Callable[[], NodeDescription]
+    on_managers: Callable[[list[str]], None] = field(default=lambda addrs: None)
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, executor: TaskExecutor, clock: Clock) -> None:
+        self.config = config
+        self.executor = executor
+        self.clock = clock
+        self.managers = list(config.managers)
+        self.tasks: dict[str, TaskManager] = {}
+        self.session_id = ""
+        self._storage = AgentStorage(config.state_dir)
+        self._unreported: dict[str, TaskStatus] = {}
+        self._report_wakeup = asyncio.Event()
+        self._dirty = asyncio.Event()
+        self.connected = asyncio.Event()
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def _report(self, task: Task) -> None:
+        self._unreported[task.ID] = task.Status
+        self._report_wakeup.set()
+        self._dirty.set()
+
+    def _upsert(self, task: Task) -> None:
+        tm = self.tasks.get(task.ID)
+        if tm is not None:
+            tm.update(task)
+            return
+        tm = TaskManager(task.clone(), self.executor.controller(task), self._report, self.clock)
+        self.tasks[task.ID] = tm
+        tm.start()
+        self._dirty.set()
+
+    async def _remove(self, task_id: str) -> None:
+        tm = self.tasks.pop(task_id, None)
+        self._unreported.pop(task_id, None)
+        if tm is not None:
+            await tm.remove()
+            self._dirty.set()
+
+    def _restore(self) -> None:
+        """Pick up the tasks a previous run of this agent had (their processes may still run)."""
+        for task in self._storage.load().values():
+            self._upsert(task)
+
+    async def _apply(self, msg: pb.AssignmentsMessage) -> None:
+        assigned = [Task.model_validate_json(raw) for raw in msg.update_tasks]
+        if msg.type == pb.AssignmentsMessage.COMPLETE:
+            wanted = {t.ID for t in assigned}
+            gone = [tid for tid in self.tasks if tid not in wanted]
+        else:
+            gone = list(msg.remove_tasks)
+        for task in assigned:
+            stored = self.tasks.get(task.ID)
+            if stored is None:
+                self._upsert(task)
+            else:
+                stored.update(task)
+        await asyncio.gather(*(self._remove(tid) for tid in gone))
+
+    # --- the session ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._restore()
+        persister = asyncio.create_task(self._persist_loop(), name="agent persist")
+        try:
+            backoff = 0.1
+            attempt = 0
+            while True:
+                addr = self.managers[attempt % len(self.managers)]
+                try:
+                    await self._session(addr)
+                    backoff = 0.1
+                except Exception as err:  # the session broke; tasks run on, we try again
+                    cause = err.exceptions[0] if isinstance(err, ExceptionGroup) else err
+                    if isinstance(cause, grpc.aio.AioRpcError | SessionEnded | OSError):
+                        log.info("session with %s ended: %s", addr, cause)
+                    else:
+                        log.exception("session with %s failed", addr)
+                finally:
+                    self.connected.clear()
+                    self.session_id = ""
+                attempt += 1
+                await self.clock.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+        finally:
+            persister.cancel()
+            await asyncio.gather(persister, return_exceptions=True)
+            await self._save()
+
+    async def _session(self, addr: str) -> None:
+        transport = self.config.transport
+        channel = transport.channel(addr)
+        try:
+            stub = pb_grpc.DispatcherStub(channel)
+            md = transport.metadata()
+            stream = stub.Session(
+                pb.SessionRequest(
+                    description=self.config.description().model_dump_json().encode(),
+                    advertise_addr=self.config.advertise_addr,
+                ),
+                metadata=md,
+            )
+            first = await stream.read()
+            if first is grpc.aio.EOF:
+                raise SessionEnded("dispatcher closed the session")
+            self.session_id = first.session_id
+            self._learn_managers(first)
+            # Whatever the manager heard before, tell it where each task is now.
+            for tm in self.tasks.values():
+                self._unreported[tm.task.ID] = tm.task.Status
+            self._report_wakeup.set()
+            self.connected.set()
+            log.info("session %s with %s", self.session_id, addr)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._heartbeats(stub, md, first.heartbeat_period_ms / 1000))
+                group.create_task(self._session_messages(stream))
+                group.create_task(self._assignments(stub, md))
+                group.create_task(self._reporter(stub, md))
+        finally:
+            await channel.close()
+
+    def _learn_managers(self, msg: pb.SessionMessage) -> None:
+        addrs = [m.addr for m in msg.managers if m.addr]
+        if addrs and addrs != self.managers:
+            self.managers = addrs
+            self.config.on_managers(addrs)
+
+    async def _heartbeats(self, stub: pb_grpc.DispatcherStub, md: tuple, period: float) -> None:
+        while True:
+            await self.clock.sleep(period)
+            resp = await stub.Heartbeat(
+                pb.HeartbeatRequest(session_id=self.session_id), metadata=md, timeout=period * 2
+            )
+            period = (resp.period_ms or period * 1000) / 1000
+
+    async def _session_messages(self, stream: grpc.aio.UnaryStreamCall) -> None:
+        while True:
+            msg = await stream.read()
+            if msg is grpc.aio.EOF:
+                raise SessionEnded("dispatcher closed the session")
+            self._learn_managers(msg)
+
+    async def _assignments(self, stub: pb_grpc.DispatcherStub, md: tuple) -> None:
+        stream = stub.Assignments(pb.AssignmentsRequest(session_id=self.session_id), metadata=md)
+        while True:
+            msg = await stream.read()
+            if msg is grpc.aio.EOF:
+                raise SessionEnded("assignments stream closed")
+            await self._apply(msg)
+
+    async def _reporter(self, stub: pb_grpc.DispatcherStub, md: tuple) -> None:
+        while True:
+            await self._report_wakeup.wait()
+            self._report_wakeup.clear()
+            while self._unreported:
+                batch = dict(list(self._unreported.items())[:REPORT_BATCH])
+                await stub.UpdateTaskStatus(
+                    pb.UpdateTaskStatusRequest(
+                        session_id=self.session_id,
+                        updates=[
+                            pb.TaskStatusUpdate(task_id=tid, status=st.model_dump_json().encode())
+                            for tid, st in batch.items()
+                        ],
+                    ),
+                    metadata=md,
+                    timeout=30,
+                )
+                for tid, st in batch.items():
+                    # Only forget what was sent: a newer status may have arrived meanwhile.
+                    if self._unreported.get(tid) is st:
+                        del self._unreported[tid]
+
+    # --- persistence ------------------------------------------------------------------------
+
+    async def _persist_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            await self._save()
+            await self.clock.sleep(0.1)  # coalesce bursts of changes into one write
+
+    async def _save(self) -> None:
+        snapshot = {tid: tm.task for tid, tm in self.tasks.items()}
+        await asyncio.to_thread(self._storage.save, snapshot)
+
+    # --- leaving ----------------------------------------------------------------------------
+
+    async def leave(self) -> None:
+        """Stop and remove every task (``swarm leave``)."""
+        for tm in list(self.tasks.values()):
+            await tm.stop()
+        await asyncio.gather(
+            *(self._retire(tid) for tid in list(self.tasks)), return_exceptions=True
+        )
+        await self._save()
+
+    async def _retire(self, task_id: str) -> None:
+        tm = self.tasks[task_id]
+        try:
+            await tm.controller.shutdown()
+        finally:
+            await self._remove(task_id)
+
+
+__all__ = ["Agent", "AgentConfig", "more_advanced"]

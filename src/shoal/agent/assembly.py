@@ -1,0 +1,40 @@
+"""Building a node's agent from the daemon's settings and swarm state."""
+
+import platform
+from typing import TYPE_CHECKING
+
+from shoal.agent.agent import Agent, AgentConfig
+from shoal.agent.describe import describe_node
+from shoal.agent.exec.base import NodeContext
+from shoal.agent.exec.process import ProcessExecutor
+from shoal.daemon.swarm_state import SwarmState
+from shoal.rpc import Transport
+
+if TYPE_CHECKING:
+    from shoal.daemon.node import NodeDaemon
+
+
+def build_agent(daemon: "NodeDaemon", state: SwarmState) -> Agent:
+    cfg = daemon.config
+    node = NodeContext(
+        node_id=state.NodeID,
+        hostname=cfg.hostname,
+        addr=state.AdvertiseAddr.rsplit(":", 1)[0].strip("[]"),
+        platform_os="linux",
+        platform_arch=platform.machine(),
+        labels=dict(cfg.labels),
+    )
+    executor = ProcessExecutor(daemon.swarm_dir.worker_dir / "tasks", node)
+    return Agent(
+        AgentConfig(
+            node_id=state.NodeID,
+            advertise_addr=state.AdvertiseAddr,
+            managers=list(state.RemoteManagers) or [state.AdvertiseAddr],
+            state_dir=daemon.swarm_dir.worker_dir,
+            transport=Transport(node_id=state.NodeID),
+            description=lambda: describe_node(cfg.hostname, cfg.labels, cfg.runtimes),
+            on_managers=daemon.remember_managers,
+        ),
+        executor,
+        daemon.clock,
+    )

@@ -1,0 +1,357 @@
+"""``shoal service create|ls|ps|inspect|scale|update|rollback|rm|logs``."""
+
+from typing import Any
+
+import click
+
+from shoal.cli import golang
+from shoal.cli.client import APIError, Client
+from shoal.cli.framework import CLIError, docker_command, err, out, with_client
+from shoal.cli.humanize import natural_key, strip_digest, truncate_id
+from shoal.cli.listing import parse_filters, print_inspect, print_list
+from shoal.cli.pretty_service import print_service_pretty
+from shoal.cli.progress import wait_for_convergence
+from shoal.cli.service_flags import COMMON, CREATE, UPDATE, apply_update, build_create_spec
+from shoal.cli.service_logs import logs_command_body
+from shoal.cli.tasks_table import port_text, print_tasks
+
+
+@click.group("service")
+def service_group() -> None:
+    """Manage Swarm services"""
+
+
+def _is_process(spec: dict) -> bool:
+    return ((spec.get("TaskTemplate") or {}).get("Runtime") or "container") == "process"
+
+
+def _registry_warning(spec: dict) -> None:
+    # Docker asks a registry for the image's digest; with none to ask (shoal never does), it
+    # warns that nodes may run different versions of a tag. A process has no image at all.
+    if _is_process(spec):
+        return
+    image = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", "")
+    err(
+        f"image {image} could not be accessed on a registry to record\n"
+        f"its digest. Each node will access {image} independently,\n"
+        "possibly leading to different nodes running different\n"
+        "versions of the image.\n"
+    )
+
+
+@docker_command(
+    service_group,
+    "create",
+    "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+    min_args=1,
+    max_args=None,
+    context_settings={"allow_interspersed_args": False},
+)
+@CREATE
+@COMMON
+@with_client
+async def service_create(client: Client, args: tuple[str, ...], **flags: Any) -> None:
+    """Create a new service"""
+    spec = build_create_spec(flags, list(args))
+    resp = await client.post("/services/create", spec)
+    if not flags["no_resolve_image"]:
+        _registry_warning(spec)
+    for warning in (resp or {}).get("Warnings") or []:
+        err(warning)
+    service_id = resp["ID"]
+    out(service_id)
+    if not flags["detach"]:
+        await wait_for_convergence(client, service_id, quiet=flags["quiet"])
+
+
+SERVICE_TABLE = "table {{.ID}}\t{{.Name}}\t{{.Mode}}\t{{.Replicas}}\t{{.Image}}\t{{.Ports}}"
+SERVICE_HEADERS = {
+    "ID": "ID",
+    "Name": "NAME",
+    "Mode": "MODE",
+    "Replicas": "REPLICAS",
+    "Image": "IMAGE",
+    "Ports": "PORTS",
+}
+
+
+def _mode(spec: dict) -> str:
+    mode = spec.get("Mode") or {}
+    for key, name in (
+        ("Replicated", "replicated"),
+        ("Global", "global"),
+        ("ReplicatedJob", "replicated-job"),
+        ("GlobalJob", "global-job"),
+    ):
+        if key in mode:
+            return name
+    return ""
+
+
+def _replicas(service: dict) -> str:
+    status = service.get("ServiceStatus") or {}
+    running, desired = status.get("RunningTasks", 0), status.get("DesiredTasks", 0)
+    text = f"{running}/{desired}"
+    spec = service.get("Spec") or {}
+    max_replicas = ((spec.get("TaskTemplate") or {}).get("Placement") or {}).get("MaxReplicas")
+    if max_replicas:
+        text += f" (max {max_replicas} per node)"
+    mode = spec.get("Mode") or {}
+    if "ReplicatedJob" in mode or "GlobalJob" in mode:
+        text += f" ({status.get('CompletedTasks', 0)}/{desired} completed)"
+    return text
+
+
+def _ingress_ports(service: dict) -> str:
+    ports = [
+        p
+        for p in (service.get("Endpoint") or {}).get("Ports") or []
+        if (p.get("PublishMode") or "ingress") == "ingress"
+    ]
+    return port_text(ports, ", ")
+
+
+@docker_command(service_group, "ls", "[OPTIONS]")
+@click.option(
+    "-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided"
+)
+@click.option("--format", "fmt", help="Format output using a custom template")
+@click.option("-q", "--quiet", is_flag=True, help="Only display IDs")
+@with_client
+async def service_ls(
+    client: Client, filters: tuple[str, ...], fmt: str | None, quiet: bool
+) -> None:
+    """List services"""
+    services = await client.services(parse_filters(filters), status=not quiet)
+    services.sort(key=lambda s: natural_key(s["Spec"]["Name"]))
+    rows = []
+    for s in services:
+        image = ((s["Spec"].get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", "")
+        rows.append(
+            {
+                "ID": truncate_id(s["ID"]),
+                "Image": strip_digest(image),
+                "Mode": _mode(s["Spec"]),
+                "Name": s["Spec"]["Name"],
+                "Ports": _ingress_ports(s),
+                "Replicas": _replicas(s),
+            }
+        )
+    print_list(rows, fmt, SERVICE_TABLE, SERVICE_HEADERS, quiet=quiet)
+
+
+async def _find_service(client: Client, ref: str) -> dict:
+    try:
+        return await client.service(ref)
+    except APIError as error:
+        if error.status == 404:
+            raise CLIError(f"no such service: {ref}") from None
+        raise
+
+
+@docker_command(service_group, "ps", "[OPTIONS] SERVICE [SERVICE...]", min_args=1, max_args=None)
+@click.option(
+    "-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided"
+)
+@click.option("--format", "fmt", help="Pretty-print tasks using a Go template")
+@click.option("--no-resolve", is_flag=True, help="Do not map IDs to Names")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate output")
+@click.option("-q", "--quiet", is_flag=True, help="Only display task IDs")
+@with_client
+async def service_ps(
+    client: Client,
+    args: tuple[str, ...],
+    filters: tuple[str, ...],
+    fmt: str | None,
+    no_resolve: bool,
+    no_trunc: bool,
+    quiet: bool,
+) -> None:
+    """List the tasks of one or more services"""
+    ids: list[str] = []
+    missing: list[str] = []
+    for ref in args:
+        try:
+            ids.append((await _find_service(client, ref))["ID"])
+        except CLIError:
+            missing.append(ref)
+    tasks: list[dict] = []
+    if ids:
+        tasks = await client.tasks({**parse_filters(filters), "service": ids})
+    if ids or not missing:
+        # service ps -q prints whole IDs (node ps -q does not): Docker's asymmetry
+        await print_tasks(client, tasks, fmt, quiet, no_trunc or quiet, resolve=not no_resolve)
+    if missing:
+        raise CLIError("\n".join(f"no such service: {m}" for m in missing))
+
+
+@docker_command(
+    service_group, "inspect", "[OPTIONS] SERVICE [SERVICE...]", min_args=1, max_args=None
+)
+@click.option("-f", "--format", "fmt", help="Format output using a custom template")
+@click.option("--pretty", is_flag=True, help="Print the information in a human friendly format")
+@with_client
+async def service_inspect(
+    client: Client, args: tuple[str, ...], fmt: str | None, pretty: bool
+) -> None:
+    """Display detailed information on one or more services"""
+    found: list[dict] = []
+    errors: list[str] = []
+    for ref in args:
+        try:
+            found.append(await _find_service(client, ref))
+        except CLIError as error:
+            errors.append(f"Error: {error.message}")
+    if pretty:
+        for service in found:
+            print_service_pretty(service)
+    else:
+        print_inspect(found, fmt)
+    if errors:
+        raise CLIError("\n".join(errors))
+
+
+async def _post_update(client: Client, service: dict, spec: dict, **params: Any) -> dict:
+    return await client.post(
+        f"/services/{service['ID']}/update", spec, version=service["Version"]["Index"], **params
+    )
+
+
+@docker_command(
+    service_group, "scale", "SERVICE=REPLICAS [SERVICE=REPLICAS...]", min_args=1, max_args=None
+)
+@click.option(
+    "-d",
+    "--detach",
+    is_flag=True,
+    help="Exit immediately instead of waiting for the service to converge",
+)
+@click.pass_context
+def service_scale(ctx: click.Context, args: tuple[str, ...], detach: bool) -> None:
+    """Scale one or multiple replicated services"""
+    for arg in args:
+        name, eq, _ = arg.partition("=")
+        if not eq or not name:
+            raise CLIError(
+                f"invalid scale specifier '{arg}'.\nSee '{ctx.command_path} --help'.\n\n"
+                f"Usage:  {ctx.command_path} SERVICE=REPLICAS [SERVICE=REPLICAS...]\n\n"
+                "Scale one or multiple replicated services"
+            )
+    _scale(args, detach)
+
+
+@with_client
+async def _scale(client: Client, args: tuple[str, ...], detach: bool) -> None:
+    errors: list[str] = []
+    scaled: list[str] = []
+    for arg in args:
+        name, _, value = arg.partition("=")
+        try:
+            replicas = golang.parse_uint(value)
+        except golang.GoError as error:
+            errors.append(f"{name}: invalid replicas value {value}: {error}")
+            continue
+        try:
+            service = await client.request("GET", f"/services/{name}")
+            spec = service["Spec"]
+            mode = spec.get("Mode") or {}
+            if "Replicated" in mode:
+                mode["Replicated"]["Replicas"] = replicas
+            elif "ReplicatedJob" in mode:
+                mode["ReplicatedJob"]["TotalCompletions"] = replicas
+            else:
+                errors.append(
+                    f"{name}: scale can only be used with replicated or replicated-job mode"
+                )
+                continue
+            await _post_update(client, service, spec)
+            out(f"{name} scaled to {replicas}")
+            scaled.append(service["ID"])
+        except APIError as error:
+            errors.append(f"{name}: {error}")
+    if not detach:
+        for service_id in scaled:
+            await wait_for_convergence(client, service_id)
+    if errors:
+        raise CLIError("\n".join(errors))
+
+
+@docker_command(service_group, "update", "[OPTIONS] SERVICE", min_args=1, max_args=1)
+@UPDATE
+@COMMON
+@with_client
+async def service_update(client: Client, args: tuple[str, ...], **flags: Any) -> None:
+    """Update a service"""
+    ref = args[0]
+    service = await client.request("GET", f"/services/{ref}")
+    spec = service["Spec"]
+    params: dict[str, Any] = {}
+    if flags["rollback"]:
+        params["rollback"] = "previous"
+    else:
+        apply_update(spec, flags)
+    resp = await _post_update(client, service, spec, **params)
+    if flags.get("image") and not flags["no_resolve_image"]:
+        _registry_warning(spec)
+    for warning in (resp or {}).get("Warnings") or []:
+        err(warning)
+    out(ref)
+    if not flags["detach"]:
+        await wait_for_convergence(client, service["ID"], quiet=flags["quiet"])
+
+
+@docker_command(service_group, "rollback", "[OPTIONS] SERVICE", min_args=1, max_args=1)
+@click.option(
+    "-d",
+    "--detach",
+    is_flag=True,
+    help="Exit immediately instead of waiting for the service to converge",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Suppress progress output")
+@with_client
+async def service_rollback(
+    client: Client, args: tuple[str, ...], detach: bool, quiet: bool
+) -> None:
+    """Revert changes to a service's configuration"""
+    ref = args[0]
+    service = await client.request("GET", f"/services/{ref}")
+    await _post_update(client, service, service["Spec"], rollback="previous")
+    out(ref)
+    if not detach:
+        await wait_for_convergence(client, service["ID"], quiet=quiet)
+
+
+@docker_command(service_group, "rm", "SERVICE [SERVICE...]", min_args=1, max_args=None)
+@with_client
+async def service_rm(client: Client, args: tuple[str, ...]) -> None:
+    """Remove one or more services"""
+    errors = []
+    for ref in args:
+        try:
+            await client.delete(f"/services/{ref}")
+            out(ref)
+        except APIError as error:
+            errors.append(str(error))
+    if errors:
+        raise CLIError("\n".join(errors))
+
+
+@docker_command(service_group, "logs", "[OPTIONS] SERVICE|TASK", min_args=1, max_args=1)
+@click.option("--details", is_flag=True, help="Show extra details provided to logs")
+@click.option("-f", "--follow", is_flag=True, help="Follow log output")
+@click.option("--no-resolve", is_flag=True, help="Do not map IDs to Names in output")
+@click.option("--no-task-ids", is_flag=True, help="Do not include task IDs in output")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate output")
+@click.option("--raw", is_flag=True, help="Do not neatly format logs")
+@click.option(
+    "--since",
+    help="Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)",
+)
+@click.option(
+    "-n", "--tail", default="all", help="Number of lines to show from the end of the logs"
+)
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
+@with_client
+async def service_logs(client: Client, args: tuple[str, ...], **flags: Any) -> None:
+    """Fetch the logs of a service or task"""
+    await logs_command_body(client, args[0], flags)

@@ -1,0 +1,82 @@
+"""Lists as Docker prints them: a ``table`` format through the tab writer with a header row,
+``json`` as one object per line, any other Go template verbatim, ``-q`` as IDs only."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from shoal.cli.framework import CLIError, out
+from shoal.cli.gotemplate import Template, TemplateError
+from shoal.cli.tabwriter import render
+
+
+def parse_filters(values: tuple[str, ...] | list[str]) -> dict[str, list[str]]:
+    """--filter name=value, repeatable, into Docker's filter map."""
+    filters: dict[str, list[str]] = {}
+    for value in values:
+        if "=" not in value:
+            raise CLIError("bad format of filter (expected name=value)")
+        key, _, val = value.partition("=")
+        filters.setdefault(key.strip().lower(), []).append(val.strip())
+    return filters
+
+
+def template(source: str) -> Template:
+    try:
+        return Template(source)
+    except TemplateError as error:
+        raise CLIError(f"template parsing error: {error}") from None
+
+
+def normalize_format(fmt: str | None, default: str) -> str:
+    if not fmt or fmt == "table":
+        return default
+    if fmt == "json":
+        return "{{json .}}"
+    return fmt
+
+
+def print_list(
+    rows: list[Mapping[str, Any]],
+    fmt: str | None,
+    default: str,
+    headers: Mapping[str, str],
+    quiet: bool = False,
+) -> None:
+    if quiet:
+        fmt = "{{.ID}}"
+    fmt = normalize_format(fmt, default)
+    is_table = fmt.startswith("table")
+    if is_table:
+        fmt = fmt[len("table") :].strip(" ")
+    fmt = fmt.replace("\\t", "\t").replace("\\n", "\n")
+    tmpl = template(fmt)
+    try:
+        if is_table:
+            lines = [tmpl.execute(headers)] + [tmpl.execute(row) for row in rows]
+            text = render([ln for line in lines for ln in line.split("\n")])
+            out(text, end="")
+        else:
+            for row in rows:
+                out(tmpl.execute(row))
+    except TemplateError as error:
+        raise CLIError(f"template: {error}") from None
+
+
+def print_inspect(items: list[Any], fmt: str | None) -> None:
+    """``inspect``: an indented JSON array, or a template per item."""
+    import json
+
+    if fmt:
+        fmt = "{{json .}}" if fmt == "json" else fmt
+        tmpl = template(fmt.replace("\\t", "\t").replace("\\n", "\n"))
+        for item in items:
+            try:
+                out(tmpl.execute(item))
+            except TemplateError as error:
+                raise CLIError(f'template: executing "" at <{fmt}>: {error}') from None
+        return
+    if not items:
+        out("[]")
+        return
+    text = json.dumps(items, indent=4, ensure_ascii=False)
+    out(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))

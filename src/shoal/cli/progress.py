@@ -1,0 +1,253 @@
+"""Converge progress for ``service create|update|scale|rollback``, drawn as Docker's CLI draws
+it and computed the same way: poll the service, its up-to-date tasks and the nodes every
+200 ms; count running tasks per slot (or per node for global services); once all run, wait
+the update monitor period to see that they stay up, then say the service converged.
+
+On a terminal each line is redrawn in place with a bar per task; otherwise each message is
+one line, and per-task state bars are left out (as Docker does)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from shoal.cli.client import Client
+from shoal.cli.framework import CLIError
+from shoal.cli.humanize import truncate_id
+
+STATE_ORDER = {
+    "new": 1,
+    "allocated": 2,
+    "pending": 3,
+    "assigned": 4,
+    "accepted": 5,
+    "preparing": 6,
+    "ready": 7,
+    "starting": 8,
+    "running": 9,
+    "complete": 10,
+    "shutdown": 11,
+    "failed": 12,
+    "rejected": 13,
+}
+RUNNING = STATE_ORDER["running"]
+MAX_PROGRESS = 9
+MAX_PROGRESS_BARS = 20
+# the widest state a task line can show: every non-terminal state, and "complete"
+LONGEST_STATE = max(len(s) for s, n in STATE_ORDER.items() if n <= RUNNING or s == "complete")
+POLL = 0.2
+DEFAULT_MONITOR = 5.0
+
+
+def terminal(state: str) -> bool:
+    return STATE_ORDER.get(state, 0) > RUNNING
+
+
+def trunc_error(message: str) -> str:
+    message = message.replace("\n", " ")
+    return message[:74] + "…" if len(message) > 75 else message
+
+
+class ProgressWriter:
+    """jsonmessage's rendering of progress messages, one line per ID."""
+
+    def __init__(self, stream: TextIO, quiet: bool = False) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.tty = stream.isatty()
+        self.width = shutil.get_terminal_size((0, 0)).columns if self.tty else 0
+        self.lines: dict[str, int] = {}
+
+    def write(self, ident: str, action: str, current: int = 0, total: int = 0) -> None:
+        if self.quiet:
+            return
+        if not self.tty:
+            if total:  # bars are for terminals only
+                return
+            self.stream.write(f"{ident}: {action}\n")
+            self.stream.flush()
+            return
+        if ident not in self.lines:
+            self.lines[ident] = len(self.lines)
+            self.stream.write("\n")
+        diff = len(self.lines) - self.lines[ident]
+        bar = self._bar(current, total)
+        self.stream.write(f"\x1b[{diff}A\x1b[2K\r{ident}: {action} {bar}\r\x1b[{diff}B")
+        self.stream.flush()
+
+    def _bar(self, current: int, total: int) -> str:
+        if total <= 0 or self.width <= 110:
+            return ""
+        filled = min(50, int(current / total * 100) // 2)
+        return f"[{'=' * filled}>{' ' * (50 - filled)}] "
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+
+@dataclass
+class SlotProgress:
+    """Progress over slots (replicated) or nodes (global)."""
+
+    writer: ProgressWriter
+    global_mode: bool
+    initialized: bool = False
+    done: bool = False
+    slot_map: dict[int, int] = field(default_factory=dict)
+
+    def _overall(self, running: int, total: int, rollback: bool) -> None:
+        text = f"{running} out of {total} tasks"
+        if rollback:
+            text = f"rolling back update: {text}"
+        self.writer.write("overall progress", text)
+
+    def update(self, service: dict, tasks: list[dict], active: set[str], rollback: bool) -> bool:
+        if self.global_mode:
+            return self._update_global(tasks, active, rollback)
+        replicas = ((service["Spec"].get("Mode") or {}).get("Replicated") or {}).get(
+            "Replicas"
+        ) or 0
+        if not self.initialized:
+            self._overall(0, replicas, rollback)
+            if replicas <= MAX_PROGRESS_BARS:
+                for i in range(1, replicas + 1):
+                    self.writer.write(f"{i}/{replicas}", " ")
+            self.initialized = True
+        by_slot = _favoured(tasks, lambda t: t.get("Slot", 0), active)
+        if self.done and any(t["Status"]["State"] != "running" for t in by_slot.values()):
+            self.done = False
+        running = 0
+        for slot, task in by_slot.items():
+            mapped = self.slot_map.setdefault(slot, len(self.slot_map) + 1)
+            if not terminal(task["DesiredState"]) and task["Status"]["State"] == "running":
+                running += 1
+            if not self.done and replicas <= MAX_PROGRESS_BARS and mapped <= replicas:
+                self._task_line(f"{mapped}/{replicas}", task)
+        if not self.done:
+            self._overall(running, replicas, rollback)
+            self.done = running == replicas
+        return running == replicas
+
+    def _update_global(self, tasks: list[dict], active: set[str], rollback: bool) -> bool:
+        by_node = _favoured(tasks, lambda t: t.get("NodeID", ""), None)
+        count = len(by_node)
+        if not self.initialized:
+            if count == 0:
+                self.writer.write("overall progress", "waiting for new tasks")
+                return False
+            self._overall(0, count, rollback)
+            self.initialized = True
+        if self.done and any(t["Status"]["State"] != "running" for t in by_node.values()):
+            self.done = False
+        running = 0
+        for node_id, task in by_node.items():
+            if node_id not in active:
+                continue
+            if not terminal(task["DesiredState"]) and task["Status"]["State"] == "running":
+                running += 1
+            if not self.done and count <= MAX_PROGRESS_BARS:
+                self._task_line(truncate_id(node_id), task)
+        if not self.done:
+            self._overall(running, count, rollback)
+            self.done = running == count
+        return running == count
+
+    def _task_line(self, ident: str, task: dict) -> None:
+        status = task["Status"]
+        if status.get("Err"):
+            self.writer.write(ident, trunc_error(status["Err"]))
+        elif not terminal(task["DesiredState"]) and not terminal(status["State"]):
+            state = status["State"]
+            self.writer.write(ident, state.ljust(LONGEST_STATE), STATE_ORDER[state], MAX_PROGRESS)
+
+
+def _favoured(tasks: list[dict], key, active: set[str] | None) -> dict:  # type: ignore[no-untyped-def]
+    """One task per slot (or node): the lowest desired state wins, then the lowest observed
+    state (a start-first update has two tasks in a slot for a while)."""
+    chosen: dict = {}
+    for task in tasks:
+        desired = STATE_ORDER.get(task.get("DesiredState", ""), 0)
+        observed = STATE_ORDER.get((task.get("Status") or {}).get("State", ""), 0)
+        if not desired or not observed:
+            continue
+        k = key(task)
+        existing = chosen.get(k)
+        if existing is not None:
+            e_desired = STATE_ORDER[existing["DesiredState"]]
+            if e_desired < desired:
+                continue
+            if e_desired == desired and STATE_ORDER[existing["Status"]["State"]] <= observed:
+                continue
+        if active is not None and task.get("NodeID") and task["NodeID"] not in active:
+            continue
+        chosen[k] = task
+    return chosen
+
+
+async def wait_for_convergence(
+    client: Client, service_id: str, quiet: bool = False, stream: TextIO | None = None
+) -> None:
+    writer = ProgressWriter(stream or sys.stdout, quiet=quiet)
+    progress: SlotProgress | None = None
+    converged = False
+    converged_at: float | None = None
+    rollback = False
+    final_message: str | None = None
+    monitor = DEFAULT_MONITOR
+    while True:
+        service = await client.request("GET", f"/services/{service_id}")
+        spec = service["Spec"]
+        configured = (spec.get("UpdateConfig") or {}).get("Monitor")
+        if configured:
+            monitor = configured / 1e9
+        if progress is None:
+            mode = spec.get("Mode") or {}
+            if "Replicated" not in mode and "Global" not in mode:
+                return  # jobs: nothing to converge to here
+            progress = SlotProgress(writer, global_mode="Global" in mode)
+        status = service.get("UpdateStatus") or {}
+        state = status.get("State")
+        if state == "updating":
+            rollback = False
+        elif state == "completed" and not converged:
+            return
+        elif state == "paused":
+            raise CLIError(f"service update paused: {status.get('Message', '')}")
+        elif state == "rollback_started":
+            if not rollback and status.get("Message"):
+                writer.write("rollback", status["Message"])
+            rollback = True
+        elif state == "rollback_paused":
+            raise CLIError(f"service rollback paused: {status.get('Message', '')}")
+        elif state == "rollback_completed":
+            if not converged:
+                final_message = f"rollback: {status.get('Message', '')}"
+            rollback = True
+        if converged and converged_at is not None and time.monotonic() - converged_at >= monitor:
+            writer.write("verify", f"Service {service_id} converged")
+            if final_message:
+                writer.message(final_message)
+            return
+        tasks = await client.tasks({"service": [service["ID"]], "_up-to-date": ["true"]})
+        nodes = await client.nodes()
+        active = {n["ID"] for n in nodes if (n.get("Status") or {}).get("State") != "down"}
+        converged = progress.update(service, tasks, active, rollback)
+        if converged:
+            if converged_at is None:
+                converged_at = time.monotonic()
+            wait = monitor - (time.monotonic() - converged_at)
+            if wait >= 0:
+                writer.write(
+                    "verify", f"Waiting {int(wait) + 1} seconds to verify that tasks are stable..."
+                )
+        else:
+            if converged_at is not None:
+                writer.write("verify", "Detected task failure")
+            converged_at = None
+        await asyncio.sleep(POLL)

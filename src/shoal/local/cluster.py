@@ -1,0 +1,216 @@
+"""Starting, joining and stopping the daemons of a local cluster."""
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from shoal import paths
+
+START_TIMEOUT = 30.0
+
+
+@dataclass
+class LocalNode:
+    name: str
+    host: str
+    port: int
+    root: Path
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "shoal.sock"
+
+    @property
+    def addr(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "daemon.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "daemon.log"
+
+
+def default_dir() -> Path:
+    return paths.default_state_dir() / "local"
+
+
+def node_names(managers: int, workers: int) -> list[str]:
+    return [f"manager{i + 1}" for i in range(managers)] + [f"worker{i + 1}" for i in range(workers)]
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_port(hosts: list[str]) -> int:
+    """Swarm's port 2377 if every node address has it free (a Docker swarm on this machine
+    may hold it on all addresses), else one free port that all of them have."""
+    if all(_bindable(h, paths.DEFAULT_PORT) for h in hosts):
+        return paths.DEFAULT_PORT
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind((hosts[0], 0))
+            port = s.getsockname()[1]
+        if all(_bindable(h, port) for h in hosts):
+            return port
+    raise RuntimeError("no free port common to the local cluster's addresses")
+
+
+def plan(root: Path, managers: int, workers: int) -> list[LocalNode]:
+    names = node_names(managers, workers)
+    hosts = [f"127.0.0.{i + 1}" for i in range(len(names))]
+    port = choose_port(hosts)
+    return [LocalNode(n, h, port, root / n) for n, h in zip(names, hosts, strict=True)]
+
+
+def start_daemon(node: LocalNode, runtimes: list[str]) -> None:
+    node.root.mkdir(parents=True, exist_ok=True)
+    args = [
+        sys.executable,
+        "-m",
+        "shoal",
+        "daemon",
+        "--state-dir",
+        str(node.root / "state"),
+        "--socket",
+        str(node.socket),
+        "--listen-addr",
+        node.addr,
+        "--hostname",
+        node.name,
+    ]
+    for runtime in runtimes:
+        args += ["--runtime", runtime]
+    with open(node.log_file, "ab") as log:
+        proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # the cluster outlives the command that started it
+        )
+    node.pid_file.write_text(str(proc.pid))
+
+
+class API:
+    """Just enough of the Engine API to bring a cluster up."""
+
+    def __init__(self, sock: Path) -> None:
+        self._session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock)))
+
+    async def call(self, method: str, path: str, body: Any = None) -> Any:
+        async with self._session.request(method, "http://shoal" + path, json=body) as resp:
+            text = await resp.text()
+            data = json.loads(text) if text.strip() else None
+            if resp.status >= 400:
+                raise RuntimeError((data or {}).get("message", text))
+            return data
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+async def wait_ready(node: LocalNode) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            api = API(node.socket)
+            try:
+                await api.call("GET", "/_ping")
+                return
+            finally:
+                await api.close()
+        except (aiohttp.ClientError, OSError, RuntimeError):
+            if time.monotonic() > deadline:
+                tail = node.log_file.read_text()[-2000:] if node.log_file.exists() else ""
+                raise RuntimeError(f"{node.name} did not start:\n{tail}") from None
+            await asyncio.sleep(0.1)
+
+
+async def form_swarm(nodes: list[LocalNode], managers: int) -> None:
+    await asyncio.gather(*(wait_ready(n) for n in nodes))
+    first = API(nodes[0].socket)
+    try:
+        await first.call(
+            "POST", "/swarm/init", {"ListenAddr": nodes[0].addr, "AdvertiseAddr": nodes[0].host}
+        )
+        tokens = (await first.call("GET", "/swarm"))["JoinTokens"]
+    finally:
+        await first.close()
+    for i, node in enumerate(nodes[1:], start=1):
+        api = API(node.socket)
+        try:
+            token = tokens["Manager"] if i < managers else tokens["Worker"]
+            await api.call(
+                "POST",
+                "/swarm/join",
+                {
+                    "ListenAddr": node.addr,
+                    "AdvertiseAddr": node.host,
+                    "RemoteAddrs": [nodes[0].addr],
+                    "JoinToken": token,
+                },
+            )
+        finally:
+            await api.close()
+
+
+def running_pids(root: Path) -> list[int]:
+    pids = []
+    for pid_file in sorted(root.glob("*/daemon.pid")):
+        try:
+            pid = int(pid_file.read_text())
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError, PermissionError):
+            continue
+        pids.append(pid)
+    return pids
+
+
+async def leave_all(root: Path) -> None:
+    """Have every node leave (workers first), so each stops and removes its tasks."""
+    socks = sorted(root.glob("*/shoal.sock"), key=lambda p: not p.parent.name.startswith("worker"))
+    for sock in socks:
+        api = API(sock)
+        try:
+            await api.call("POST", "/swarm/leave?force=1")
+        except (aiohttp.ClientError, OSError, RuntimeError):
+            pass  # not running, or not in a swarm any more
+        finally:
+            await api.close()
+
+
+def stop_all(root: Path, timeout: float = 30.0) -> int:
+    """SIGTERM every daemon of the cluster, then SIGKILL what is left; returns how many."""
+    pids = running_pids(root)
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and running_pids(root):
+        time.sleep(0.1)
+    for pid in running_pids(root):
+        os.kill(pid, signal.SIGKILL)
+    return len(pids)
+
+
+def remove(root: Path) -> None:
+    shutil.rmtree(root, ignore_errors=True)

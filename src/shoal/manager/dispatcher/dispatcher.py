@@ -1,0 +1,329 @@
+"""The Dispatcher gRPC service and the loops behind it."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+import grpc.aio
+
+from shoal.api.ids import new_id
+from shoal.api.objects import Node, NodeDescription, Task, TaskStatus
+from shoal.api.specs import SECOND
+from shoal.api.types import NodeRole, NodeState, TaskState
+from shoal.clock import Clock
+from shoal.manager.dispatcher.heartbeats import HeartbeatDeadlines
+from shoal.rpc import pb, pb_grpc, peer_identity
+from shoal.store import MemoryStore, Subscription, Tx
+
+log = logging.getLogger(__name__)
+
+STATUS_FLUSH_INTERVAL = 0.1
+ASSIGNMENT_BATCH_WINDOW = 0.05
+CHECK_INTERVAL = 0.25
+
+
+@dataclass
+class AgentSession:
+    id: str
+    node_id: str
+    outbox: asyncio.Queue = field(default_factory=asyncio.Queue)  # SessionMessages, None ends
+    subscriptions: list[Subscription] = field(default_factory=list)
+    closed: bool = False
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.outbox.put_nowait(None)
+        for sub in self.subscriptions:
+            sub.close()
+
+
+def _host(addr: str) -> str:
+    return addr.rsplit(":", 1)[0].strip("[]") if ":" in addr else addr
+
+
+class Dispatcher(pb_grpc.DispatcherServicer):
+    def __init__(self, store: MemoryStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self.sessions: dict[str, AgentSession] = {}
+        self.deadlines = HeartbeatDeadlines()
+        self._statuses: dict[str, tuple[str, TaskStatus]] = {}
+        self._statuses_waiting = asyncio.Event()
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        pb_grpc.add_DispatcherServicer_to_server(self, server)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def heartbeat_period(self) -> float:
+        cluster = self.store.view().cluster()
+        ns = cluster.Spec.Dispatcher.HeartbeatPeriod if cluster else 5 * SECOND
+        return max(ns, SECOND // 10) / SECOND
+
+    def _managers(self) -> list[pb.ManagerPeer]:
+        return [
+            pb.ManagerPeer(node_id=n.ID, addr=n.ManagerStatus.Addr)
+            for n in self.store.view().nodes()
+            if n.Role == NodeRole.MANAGER and n.ManagerStatus and n.ManagerStatus.Addr
+        ]
+
+    async def _caller(self, context: grpc.aio.ServicerContext) -> str:
+        peer = peer_identity(context)
+        if peer is None or self.store.view().get(Node, peer.node_id) is None:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "node not registered")
+        assert peer is not None
+        return peer.node_id
+
+    async def _session_of(self, context: grpc.aio.ServicerContext, session_id: str) -> AgentSession:
+        node_id = await self._caller(context)
+        session = self.sessions.get(node_id)
+        if session is None or session.id != session_id or session.closed:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "session invalid")
+        assert session is not None
+        return session
+
+    # --- Session ----------------------------------------------------------------------------
+
+    async def Session(self, request, context) -> AsyncIterator[pb.SessionMessage]:  # type: ignore[no-untyped-def]
+        node_id = await self._caller(context)
+        description = (
+            NodeDescription.model_validate_json(request.description)
+            if request.description
+            else None
+        )
+        addr = _host(request.advertise_addr) if request.advertise_addr else ""
+        old = self.sessions.pop(node_id, None)
+        if old is not None:
+            old.close()
+        session = AgentSession(id=new_id(), node_id=node_id)
+        self.sessions[node_id] = session
+        node = await self._mark_ready(node_id, description, addr)
+        period = self.heartbeat_period()
+        self.deadlines.beat(node_id, self.clock.monotonic(), period)
+        try:
+            yield pb.SessionMessage(
+                session_id=session.id,
+                node=node.model_dump_json().encode() if node else b"",
+                managers=self._managers(),
+                heartbeat_period_ms=int(period * 1000),
+            )
+            while True:
+                msg = await session.outbox.get()
+                if msg is None:
+                    return
+                yield msg
+        finally:
+            session.close()
+            if self.sessions.get(node_id) is session:
+                del self.sessions[node_id]
+
+    async def _mark_ready(
+        self, node_id: str, description: NodeDescription | None, addr: str
+    ) -> Node | None:
+        def fn(tx: Tx) -> Node | None:
+            node = tx.get(Node, node_id)
+            if node is None:
+                return None
+            changed = node.clone()
+            changed.Status.State = NodeState.READY
+            changed.Status.Message = None
+            if addr:
+                changed.Status.Addr = addr
+            if description is not None:
+                changed.Description = description
+            if changed.Status != node.Status or changed.Description != node.Description:
+                return tx.update(changed)
+            return node
+
+        return await self.store.update(fn)
+
+    # --- Heartbeat --------------------------------------------------------------------------
+
+    async def Heartbeat(self, request, context):  # type: ignore[no-untyped-def]
+        session = await self._session_of(context, request.session_id)
+        period = self.heartbeat_period()
+        self.deadlines.beat(session.node_id, self.clock.monotonic(), period)
+        return pb.HeartbeatResponse(period_ms=int(period * 1000))
+
+    # --- Assignments ------------------------------------------------------------------------
+
+    async def Assignments(self, request, context) -> AsyncIterator[pb.AssignmentsMessage]:  # type: ignore[no-untyped-def]
+        session = await self._session_of(context, request.session_id)
+        node_id = session.node_id
+
+        def concerns(ev) -> bool:  # type: ignore[no-untyped-def]
+            return ev.obj.NodeID == node_id or (ev.old is not None and ev.old.NodeID == node_id)
+
+        view, sub = self.store.view_and_watch(kinds={"task"}, filt=concerns)
+        session.subscriptions.append(sub)
+        sent: dict[str, Task] = {}
+        initial = [t for t in view.tasks_on_node(node_id) if t.Status.State >= TaskState.ASSIGNED]
+        for t in initial:
+            sent[t.ID] = t
+        yield pb.AssignmentsMessage(
+            type=pb.AssignmentsMessage.COMPLETE,
+            update_tasks=[t.model_dump_json().encode() for t in initial],
+        )
+        try:
+            while True:
+                try:
+                    first = await sub.get()
+                except StopAsyncIteration:
+                    return
+                events = [first]
+                # Gather what else changes in a short window: one message for many tasks.
+                await self.clock.sleep(ASSIGNMENT_BATCH_WINDOW)
+                while (ev := sub.get_nowait()) is not None:
+                    events.append(ev)
+                updates: dict[str, Task] = {}
+                removes: set[str] = set()
+                for ev in events:
+                    if ev.is_commit:
+                        continue
+                    task: Task = ev.obj  # type: ignore[assignment]
+                    mine = ev.action != "remove" and task.NodeID == node_id
+                    if not mine or task.Status.State < TaskState.ASSIGNED:
+                        if task.ID in sent:
+                            removes.add(task.ID)
+                            updates.pop(task.ID, None)
+                        continue
+                    prev = sent.get(task.ID)
+                    # The agent's own status reports come back here: don't echo them.
+                    if (
+                        prev is None
+                        or prev.DesiredState != task.DesiredState
+                        or prev.Spec != task.Spec
+                    ):
+                        updates[task.ID] = task
+                        removes.discard(task.ID)
+                for tid in removes:
+                    sent.pop(tid, None)
+                for tid, t in updates.items():
+                    sent[tid] = t
+                if updates or removes:
+                    yield pb.AssignmentsMessage(
+                        type=pb.AssignmentsMessage.INCREMENTAL,
+                        update_tasks=[t.model_dump_json().encode() for t in updates.values()],
+                        remove_tasks=sorted(removes),
+                    )
+        finally:
+            sub.close()
+
+    # --- UpdateTaskStatus -------------------------------------------------------------------
+
+    async def UpdateTaskStatus(self, request, context):  # type: ignore[no-untyped-def]
+        session = await self._session_of(context, request.session_id)
+        for u in request.updates:
+            self._statuses[u.task_id] = (session.node_id, TaskStatus.model_validate_json(u.status))
+        self._statuses_waiting.set()
+        return pb.UpdateTaskStatusResponse()
+
+    async def _flush_statuses(self) -> None:
+        pending, self._statuses = self._statuses, {}
+
+        def apply(task_id: str, node_id: str, status: TaskStatus):  # type: ignore[no-untyped-def]
+            def fn(tx: Tx) -> None:
+                task = tx.get(Task, task_id)
+                # Only the node a task is assigned to may report on it, and only forward.
+                if task is None or task.NodeID != node_id:
+                    return
+                if status.State < task.Status.State or status == task.Status:
+                    return
+                changed = task.clone()
+                changed.Status = status
+                tx.update(changed)
+
+            return fn
+
+        await self.store.batch([apply(tid, nid, st) for tid, (nid, st) in pending.items()])
+
+    # --- the leader's loops -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Expire silent nodes, write status batches, tell agents about manager changes."""
+        now = self.clock.monotonic()
+        period = self.heartbeat_period()
+        # After a manager restart, give every node that was up a heartbeat period's grace to
+        # come back before calling it down.
+        for node in self.store.view().nodes():
+            if node.Status.State != NodeState.DOWN and node.ID not in self.sessions:
+                self.deadlines.beat(node.ID, now, period)
+        tasks = [
+            asyncio.create_task(self._expiry_loop()),
+            asyncio.create_task(self._status_loop()),
+            asyncio.create_task(self._node_watch()),
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            await self.clock.sleep(CHECK_INTERVAL)
+            for node_id in self.deadlines.expired(self.clock.monotonic()):
+                session = self.sessions.pop(node_id, None)
+                if session is not None:
+                    session.close()
+                await self._mark_down(node_id, "heartbeat failure")
+
+    async def _mark_down(self, node_id: str, message: str) -> None:
+        def fn(tx: Tx) -> None:
+            node = tx.get(Node, node_id)
+            if node is None or node.Status.State == NodeState.DOWN:
+                return
+            changed = node.clone()
+            changed.Status.State = NodeState.DOWN
+            changed.Status.Message = message
+            tx.update(changed)
+
+        await self.store.update(fn)
+
+    async def _status_loop(self) -> None:
+        while True:
+            await self._statuses_waiting.wait()
+            self._statuses_waiting.clear()
+            await self._flush_statuses()
+            await self.clock.sleep(STATUS_FLUSH_INTERVAL)
+
+    async def _node_watch(self) -> None:
+        """A deleted node's session ends; a change in the manager set reaches every agent."""
+        with self.store.watch(kinds={"node"}) as sub:
+            async for ev in sub:
+                if ev.is_commit:
+                    continue
+                node: Node = ev.obj  # type: ignore[assignment]
+                if ev.action == "create" and node.ID not in self.deadlines:
+                    # A node that joined must open a session within the grace period.
+                    self.deadlines.beat(node.ID, self.clock.monotonic(), self.heartbeat_period())
+                if ev.action == "remove":
+                    self.deadlines.forget(node.ID)
+                    session = self.sessions.pop(node.ID, None)
+                    if session is not None:
+                        session.close()
+                old: Node | None = ev.old  # type: ignore[assignment]
+                if node.Role == NodeRole.MANAGER or (
+                    old is not None and old.Role == NodeRole.MANAGER
+                ):
+                    if (
+                        old is None
+                        or old.ManagerStatus != node.ManagerStatus
+                        or old.Role != node.Role
+                        or ev.action == "remove"
+                    ):
+                        msg = pb.SessionMessage(managers=self._managers())
+                        for session in list(self.sessions.values()):
+                            with contextlib.suppress(Exception):
+                                session.outbox.put_nowait(msg)
+
+    async def close(self) -> None:
+        for session in list(self.sessions.values()):
+            session.close()
+        self.sessions.clear()

@@ -1,0 +1,351 @@
+"""The restart supervisor: replaces stopped tasks under their restart policy and starts the
+replacements once their restart delay has passed and the task they replace has stopped.
+
+Orchestrators call ``restart`` inside a store transaction. The replacement is created with
+DesiredState ``ready`` (the agent may prepare it, not start it); a delayed start then moves it
+to ``running`` once (a) the policy's Delay has passed and (b) the old task has stopped, its node
+is down or gone, or ``old_task_timeout`` has passed. ``run()`` drives those delayed starts and
+must be running for them to finish.
+"""
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from shoal.api.objects import Node, Service, Task
+from shoal.api.types import NodeAvailability, NodeState, TaskState
+from shoal.clock import Clock
+from shoal.manager.orchestrator.restart_policy import (
+    RestartHistory,
+    restart_policy,
+    should_restart,
+)
+from shoal.manager.orchestrator.task import (
+    SlotKey,
+    is_global,
+    new_task,
+    newest,
+    slot_key,
+    spec_version_index,
+)
+from shoal.manager.orchestrator.update_status import rollback_in_progress
+from shoal.manager.orchestrator.waiting import first_of, write
+from shoal.store import MemoryStore, ReadTx, Subscription, Tx
+
+log = logging.getLogger(__name__)
+
+OLD_TASK_TIMEOUT = 60.0  # seconds a replacement waits at most for the task it replaces
+
+
+@dataclass(frozen=True)
+class RestartPlan:
+    """How to start a replacement: after ``delay`` seconds, and (if ``wait_stop``) once the
+    old task has stopped."""
+
+    delay: float
+    wait_stop: bool
+
+
+def plan_restart(old: Task, node: Node | None) -> RestartPlan:
+    """Swarm's rules: no delay when the old task's node is drained (the user asked for the
+    move); no waiting for the old task when it has already stopped or its node is down."""
+    policy = restart_policy(old.Spec)
+    drained = node is not None and node.Spec.Availability == NodeAvailability.DRAIN
+    delay = 0.0 if drained else policy.delay_seconds
+    node_down = node is not None and node.Status.State == NodeState.DOWN
+    wait_stop = not (node_down or old.Status.State > TaskState.RUNNING)
+    return RestartPlan(delay, wait_stop)
+
+
+@dataclass(eq=False)
+class _DelayedStart:
+    new_id: str
+    old_id: str | None
+    old_node_id: str | None
+    delay: float
+    wait_for_old: bool
+    started: float  # clock.monotonic() when scheduled
+    done: asyncio.Future
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+    # Another restart of the task being started was asked for meanwhile: do it afterwards.
+    restart_after: bool = False
+
+
+class RestartSupervisor:
+    def __init__(
+        self, store: MemoryStore, clock: Clock, *, old_task_timeout: float = OLD_TASK_TIMEOUT
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.old_task_timeout = old_task_timeout
+        self.history = RestartHistory()
+        self._pending: dict[str, _DelayedStart] = {}
+        self._by_old_task: dict[str, set[_DelayedStart]] = {}
+        self._by_old_node: dict[str, set[_DelayedStart]] = {}
+        self._background: set[asyncio.Task] = set()
+        self._sub: Subscription | None = None
+
+    # --- decisions -------------------------------------------------------------------------
+
+    def should_restart(self, service: Service, task: Task) -> bool:
+        return should_restart(task, self.history.get(slot_key(service, task)))
+
+    def updatable_tasks_in_slot(self, slot: list[Task], service: Service) -> list[Task]:
+        """The tasks of a slot the orchestrator keeps counting: those meant to run; or, if
+        none is, the newest one when it is not to be restarted (a slot whose task completed
+        under ``--restart-condition none`` is still a replica; an update may still replace
+        it). Empty for a slot to be dropped. During a rollback such slots are dropped, so
+        the rollback converges."""
+        runnable = [t for t in slot if t.DesiredState <= TaskState.RUNNING]
+        if runnable or not slot:
+            return runnable
+        if rollback_in_progress(service):
+            return []
+        last = newest(slot)
+        assert last is not None
+        if not self.should_restart(service, last):
+            return [last]
+        return []
+
+    # --- restarting ------------------------------------------------------------------------
+
+    def restart(self, tx: Tx, service: Service, task: Task) -> Task | None:
+        """Shut ``task`` down and, if its policy says so, create its replacement (desired
+        ``ready``) and schedule its start. Returns the replacement."""
+        current = tx.get(Task, task.ID)
+        if current is None or current.DesiredState > TaskState.RUNNING:
+            return None
+        pending = self._pending.get(current.ID)
+        if pending is not None:
+            # The task is itself a replacement still in its restart delay: restart it once
+            # that delay is over, so a task failing at once cannot restart in a tight loop.
+            pending.restart_after = True
+            return None
+        old = current.clone()
+        old.DesiredState = TaskState.SHUTDOWN
+        tx.update(old)
+        if not self.should_restart(service, current):
+            return None
+        now = self.clock.now()
+        if is_global(service):
+            replacement = new_task(
+                service, now=now, node_id=current.NodeID, desired=TaskState.READY
+            )
+        else:
+            replacement = new_task(service, now=now, slot=current.Slot, desired=TaskState.READY)
+        node = tx.get(Node, current.NodeID) if current.NodeID else None
+        plan = plan_restart(current, node)
+        tx.create(replacement)
+        self.history.record(slot_key(service, replacement), replacement, now)
+        self.delay_start(current, replacement.ID, plan.delay, plan.wait_stop)
+        return replacement
+
+    def delay_start(
+        self, old: Task | None, new_task_id: str, delay: float, wait_stop: bool
+    ) -> asyncio.Future:
+        """Move ``new_task_id`` to desired ``running`` after ``delay`` seconds and, if
+        ``wait_stop``, once ``old`` has stopped. Replaces any delayed start already scheduled
+        for it. The returned future is done when the start was written (or abandoned)."""
+        self._ensure_watch()
+        previous = self._pending.get(new_task_id)
+        if previous is not None:
+            self._cancel_entry(previous)
+        loop = asyncio.get_running_loop()
+        entry = _DelayedStart(
+            new_id=new_task_id,
+            old_id=old.ID if old is not None else None,
+            old_node_id=old.NodeID if old is not None else None,
+            delay=max(0.0, delay),
+            wait_for_old=wait_stop and old is not None and old.Status.State <= TaskState.RUNNING,
+            started=self.clock.monotonic(),
+            done=loop.create_future(),
+        )
+        self._pending[new_task_id] = entry
+        if entry.wait_for_old:
+            assert entry.old_id is not None
+            self._by_old_task.setdefault(entry.old_id, set()).add(entry)
+            if entry.old_node_id:
+                self._by_old_node.setdefault(entry.old_node_id, set()).add(entry)
+        entry.task = loop.create_task(self._delayed_start(entry))
+        return entry.done
+
+    @staticmethod
+    def start_now(tx: Tx, task_id: str) -> None:
+        """Let a replacement start: desired ``ready`` -> ``running``."""
+        t = tx.get(Task, task_id)
+        if t is None or t.DesiredState >= TaskState.RUNNING:
+            return
+        started = t.clone()
+        started.DesiredState = TaskState.RUNNING
+        tx.update(started)
+
+    def cancel(self, task_id: str) -> None:
+        """Abandon the delayed start of ``task_id`` (it was deleted, say)."""
+        entry = self._pending.get(task_id)
+        if entry is not None:
+            self._cancel_entry(entry)
+
+    def cancel_all(self) -> None:
+        for entry in list(self._pending.values()):
+            self._cancel_entry(entry)
+        for t in list(self._background):
+            t.cancel()
+
+    def clear_service_history(self, service_id: str) -> None:
+        self.history.clear_service(service_id)
+
+    def pending_start(self, task_id: str) -> asyncio.Future | None:
+        """The future of the delayed start scheduled for ``task_id``, if there is one."""
+        entry = self._pending.get(task_id)
+        return entry.done if entry is not None else None
+
+    def pending(self) -> set[str]:
+        """IDs of tasks waiting for their delayed start."""
+        return set(self._pending)
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        sub = self._ensure_watch()
+        try:
+            self._recover(self.store.view())
+            async for ev in sub:
+                if ev.is_commit or ev.obj is None:
+                    continue
+                if ev.kind == "task":
+                    waiting = self._by_old_task.get(ev.obj.ID, ())
+                elif ev.kind == "node":
+                    waiting = self._by_old_node.get(ev.obj.ID, ())
+                else:
+                    continue
+                for entry in waiting:
+                    entry.changed.set()
+        finally:
+            self._sub = None
+            sub.close()
+            self.cancel_all()
+
+    def _ensure_watch(self) -> Subscription:
+        # Subscribed as soon as a delayed start may wait on the store, so no event after it
+        # is missed even if run() has not started yet.
+        if self._sub is None:
+            self._sub = self.store.watch(kinds={"task", "node"})
+        return self._sub
+
+    def _recover(self, view: ReadTx) -> None:
+        """What a new leader finds: replacements left in desired ``ready`` are started once
+        what is left of their delay has passed; the restart history of each slot is rebuilt
+        from the tasks made for the current spec."""
+        now = self.clock.now()
+        by_slot: dict[SlotKey, list[Task]] = {}
+        for t in view.list(Task):
+            service = view.get(Service, t.ServiceID) if t.ServiceID else None
+            if service is None:
+                continue
+            by_slot.setdefault(slot_key(service, t), []).append(t)
+            if t.DesiredState != TaskState.READY or t.Status.State > TaskState.COMPLETE:
+                continue
+            if t.ID in self._pending:
+                continue
+            delay = restart_policy(t.Spec).delay_seconds
+            left = (t.Status.Timestamp + dt.timedelta(seconds=delay) - now).total_seconds()
+            self.delay_start(None, t.ID, max(0.0, min(delay, left)), False)
+        for key, tasks in by_slot.items():
+            if key in self.history:
+                continue
+            latest = max((spec_version_index(t.SpecVersion) or 0) for t in tasks)
+            current = sorted(
+                (t for t in tasks if (spec_version_index(t.SpecVersion) or 0) == latest),
+                key=lambda t: (t.CreatedAt, t.ID),
+            )
+            for t in current[1:]:
+                self.history.record(key, t, t.CreatedAt)
+
+    # --- delayed starts --------------------------------------------------------------------
+
+    async def _delayed_start(self, entry: _DelayedStart) -> None:
+        cancelled = False
+        try:
+            # Counted from when the start was scheduled, not from when this coroutine runs.
+            left = entry.started + entry.delay - self.clock.monotonic()
+            if left > 0:
+                await self.clock.sleep(left)
+            if entry.wait_for_old:
+                await self._until_old_task_stopped(entry)
+            await write(self.store, lambda tx: self.start_now(tx, entry.new_id))
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        except Exception:
+            log.exception("starting task %s failed", entry.new_id)
+        finally:
+            self._forget(entry)
+            if not entry.done.done():
+                entry.done.set_result(None)
+            if entry.restart_after and not cancelled:
+                self._spawn(self._restart_later(entry.new_id))
+
+    async def _until_old_task_stopped(self, entry: _DelayedStart) -> None:
+        deadline = entry.started + self.old_task_timeout
+        while not self._old_task_stopped(entry):
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
+                return
+            entry.changed.clear()
+            await first_of(entry.changed.wait(), self.clock.sleep(left))
+
+    def _old_task_stopped(self, entry: _DelayedStart) -> bool:
+        view = self.store.view()
+        assert entry.old_id is not None
+        old = view.get(Task, entry.old_id)
+        if old is None or old.Status.State > TaskState.RUNNING:
+            return True
+        if old.NodeID:
+            node = view.get(Node, old.NodeID)
+            if node is None or node.Status.State == NodeState.DOWN:
+                return True
+        return False
+
+    async def _restart_later(self, task_id: str) -> None:
+        def fn(tx: Tx) -> None:
+            t = tx.get(Task, task_id)
+            if t is None or t.DesiredState > TaskState.RUNNING:
+                return
+            service = tx.get(Service, t.ServiceID)
+            if service is None:
+                return
+            self.restart(tx, service, t)
+
+        try:
+            await write(self.store, fn)
+        except Exception:
+            log.exception("restarting task %s after its delay failed", task_id)
+
+    def _spawn(self, coro) -> None:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._background.add(t)
+        t.add_done_callback(self._background.discard)
+
+    def _cancel_entry(self, entry: _DelayedStart) -> None:
+        self._forget(entry)
+        if entry.task is not None:
+            entry.task.cancel()
+        if not entry.done.done():
+            entry.done.set_result(None)
+
+    def _forget(self, entry: _DelayedStart) -> None:
+        if self._pending.get(entry.new_id) is entry:
+            del self._pending[entry.new_id]
+        for index, key in (
+            (self._by_old_task, entry.old_id),
+            (self._by_old_node, entry.old_node_id),
+        ):
+            if key is None:
+                continue
+            bucket = index.get(key)
+            if bucket is not None:
+                bucket.discard(entry)
+                if not bucket:
+                    del index[key]

@@ -1,0 +1,214 @@
+"""The task reaper: deletes task history beyond the cluster's TaskHistoryRetentionLimit per
+slot (per node for global services), tasks with desired ``remove`` once they stopped (or if
+they never got to a node), and tasks whose service no longer exists.
+
+The limit counts every task of the slot, the current one included: with 5, a slot shows its
+running task and 4 older ones (swarmkit's taskreaper). A negative limit keeps all history; 0
+keeps none but the tasks still running. When the restart policy limits attempts, at least
+MaxAttempts + 1 tasks are kept instead, so the restart history can be rebuilt by a new leader.
+"""
+
+import logging
+from collections.abc import Callable
+
+from shoal.api.objects import Cluster, Node, Service, Task
+from shoal.api.types import NodeState, TaskState
+from shoal.clock import Clock
+from shoal.manager.orchestrator.restart_policy import restart_policy
+from shoal.manager.orchestrator.task import SlotKey, is_global, task_timestamp
+from shoal.manager.orchestrator.waiting import write_batch
+from shoal.store import Event, MemoryStore, ReadTx, Tx
+from shoal.store.proposal import Action
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETENTION = 5
+
+
+# --- decisions -------------------------------------------------------------------------------
+
+
+def retention_limit(cluster: Cluster | None) -> int:
+    if cluster is None:
+        return DEFAULT_RETENTION
+    limit = cluster.Spec.Orchestration.TaskHistoryRetentionLimit
+    return 0 if limit is None else limit
+
+
+def slot_retention(limit: int, service: Service) -> int:
+    policy = restart_policy(service.Spec.TaskTemplate)
+    if policy.max_attempts > 0:
+        return policy.max_attempts + 1
+    return limit
+
+
+def is_stopped(task: Task) -> bool:
+    return task.Status.State > TaskState.RUNNING
+
+
+def node_lost(node: Node | None) -> bool:
+    return node is None or node.Status.State == NodeState.DOWN
+
+
+def abandoned(task: Task, node: Node | None) -> bool:
+    """A task retired by the orchestrator on a node that is down or gone: its agent cannot
+    report it stopped. If the node comes back, its agent drops a task no longer in the store."""
+    return task.DesiredState > TaskState.RUNNING and bool(task.NodeID) and node_lost(node)
+
+
+def will_never_run(task: Task) -> bool:
+    return task.Status.State < TaskState.ASSIGNED and task.DesiredState > TaskState.RUNNING
+
+
+def removable(task: Task, node: Node | None = None) -> bool:
+    """A task given desired ``remove`` that may go now: stopped, never sent to a node, or on
+    a node that is down or gone."""
+    return task.DesiredState == TaskState.REMOVE and (
+        task.Status.State < TaskState.ASSIGNED
+        or task.Status.State >= TaskState.COMPLETE
+        or abandoned(task, node)
+    )
+
+
+def history_to_delete(
+    tasks: list[Task], keep: int, lost: Callable[[Task], bool] = lambda t: False
+) -> tuple[list[Task], int]:
+    """(tasks to delete, number still running) for one slot holding ``tasks``: the oldest
+    stopped ones (or ``lost``: retired on a node that is gone) until at most ``keep`` remain.
+    Running tasks are never deleted. A negative ``keep`` keeps everything."""
+    if keep < 0 or len(tasks) <= keep:
+        return [], 0
+
+    def done(t: Task) -> bool:
+        return is_stopped(t) or will_never_run(t) or lost(t)
+
+    running = sum(1 for t in tasks if not done(t))
+    excess = len(tasks) - keep
+    doomed = []
+    for t in sorted(tasks, key=task_timestamp):
+        if len(doomed) == excess:
+            break
+        if done(t):
+            doomed.append(t)
+    return doomed, running
+
+
+# --- the loop --------------------------------------------------------------------------------
+
+
+class TaskReaper:
+    def __init__(self, store: MemoryStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self.limit = DEFAULT_RETENTION
+        self._dirty: set[SlotKey] = set()
+        self._cleanup: set[str] = set()
+        self._maybe_removable: set[str] = set()
+        self._lost_nodes: set[str] = set()
+
+    async def run(self) -> None:
+        view, sub = self.store.view_and_watch(kinds={"task", "cluster", "node"})
+        try:
+            self._init(view)
+            await self._tick()
+            async for ev in sub:
+                if ev.is_commit:
+                    await self._tick()
+                else:
+                    self._handle(ev)
+        finally:
+            sub.close()
+
+    def _init(self, view: ReadTx) -> None:
+        self.limit = retention_limit(view.cluster())
+        services = {s.ID for s in view.services()}
+        for t in view.list(Task):
+            if t.ServiceID and t.ServiceID not in services:
+                # Its service went while no leader was there to retire its tasks.
+                self._cleanup.add(t.ID)
+            elif not t.ServiceID and t.Status.State >= TaskState.ORPHANED:
+                self._cleanup.add(t.ID)
+            elif removable(t, view.get(Node, t.NodeID) if t.NodeID else None):
+                self._cleanup.add(t.ID)
+            elif t.ServiceID:
+                self._dirty.add(SlotKey(t.ServiceID, t.Slot, t.NodeID))
+
+    def _handle(self, ev: Event) -> None:
+        obj = ev.obj
+        if isinstance(obj, Cluster):
+            if ev.action != Action.REMOVE:
+                self.limit = retention_limit(obj)
+            return
+        if isinstance(obj, Node):
+            if ev.action == Action.REMOVE or node_lost(obj):
+                self._lost_nodes.add(obj.ID)
+            return
+        if not isinstance(obj, Task):
+            return
+        if ev.action == Action.CREATE:
+            self._dirty.add(SlotKey(obj.ServiceID, obj.Slot, obj.NodeID))
+        elif ev.action == Action.UPDATE:
+            if not obj.ServiceID and obj.Status.State >= TaskState.ORPHANED:
+                self._cleanup.add(obj.ID)
+            elif obj.DesiredState == TaskState.REMOVE:
+                self._maybe_removable.add(obj.ID)
+
+    async def _tick(self) -> None:
+        if not (self._dirty or self._cleanup or self._maybe_removable or self._lost_nodes):
+            return
+        try:
+            doomed = self._collect(self.store.view())
+            fns = [(lambda tx, i=i: _delete(tx, i)) for i in sorted(doomed)]
+            await write_batch(self.store, fns)
+        except Exception:
+            log.exception("task reaper: cleanup failed")
+
+    def _collect(self, view: ReadTx) -> set[str]:
+        doomed = set(self._cleanup)
+        self._cleanup = set()
+
+        def node_of(t: Task) -> Node | None:
+            return view.get(Node, t.NodeID) if t.NodeID else None
+
+        for task_id in self._maybe_removable:
+            t = view.get(Task, task_id)
+            if t is not None and removable(t, node_of(t)):
+                doomed.add(t.ID)
+        self._maybe_removable = set()
+        for node_id in self._lost_nodes:
+            node = view.get(Node, node_id)
+            if not node_lost(node):
+                continue  # back already
+            for t in view.tasks_on_node(node_id):
+                if removable(t, node):
+                    doomed.add(t.ID)
+                elif t.ServiceID and abandoned(t, node):
+                    self._dirty.add(SlotKey(t.ServiceID, t.Slot, t.NodeID))
+        self._lost_nodes = set()
+
+        def lost(t: Task) -> bool:
+            return abandoned(t, node_of(t))
+
+        still_dirty: set[SlotKey] = set()
+        for key in self._dirty:
+            service = view.get(Service, key.service_id)
+            if service is None:
+                continue
+            if is_global(service):
+                on_node = view.tasks_on_node(key.node_id or "")
+                tasks = [t for t in on_node if t.ServiceID == key.service_id]
+            else:
+                tasks = view.find(Task, "slot", (key.service_id, key.slot))
+            delete, running = history_to_delete(tasks, slot_retention(self.limit, service), lost)
+            doomed.update(t.ID for t in delete)
+            # Two tasks still running in one slot (a replacement and the task it replaces):
+            # look again once one has stopped.
+            if running > 1:
+                still_dirty.add(key)
+        self._dirty = still_dirty
+        return doomed
+
+
+def _delete(tx: Tx, task_id: str) -> None:
+    if tx.get(Task, task_id) is not None:
+        tx.delete(Task, task_id)

@@ -1,0 +1,238 @@
+"""Real shoal daemons on this machine for end-to-end tests: each node its own process,
+state dir, unix socket and loopback address (127.0.0.1, 127.0.0.2...), driven through the
+real CLI and the HTTP API."""
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+T = TypeVar("T")
+
+WAIT_TIMEOUT = float(os.environ.get("SHOAL_E2E_TIMEOUT", "60"))
+
+
+def wait_for(
+    check: Callable[[], T], timeout: float = WAIT_TIMEOUT, interval: float = 0.1, what: str = ""
+) -> T:
+    """Poll until ``check`` returns something truthy; the timeout only guards against a hang."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as err:  # the condition may not be checkable yet
+            last_error = err
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what or check}; last error: {last_error}")
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 30) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+@dataclass
+class APIResponse:
+    status: int
+    body: Any
+
+
+@dataclass
+class Node:
+    name: str
+    host: str
+    root: Path
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "shoal.sock"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def addr(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "daemon.log"
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = free_port(self.host)
+        log = open(self.log_file, "ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "shoal",
+                "daemon",
+                "--state-dir",
+                str(self.state_dir),
+                "--socket",
+                str(self.socket),
+                "--listen-addr",
+                self.addr,
+                "--hostname",
+                self.name,
+                *self.extra_args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        wait_for(self._pings, what=f"{self.name} API")
+
+    def _pings(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited: {self.log_file.read_text()[-2000:]}")
+        return self.api("GET", "/_ping").status == 200
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the daemon gets no chance to clean up (its tasks' processes survive)."""
+        self.stop(signal.SIGKILL)
+
+    def api(self, method: str, path: str, body: Any = None) -> APIResponse:
+        conn = UnixHTTPConnection(str(self.socket))
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            conn.request(method, path, body=payload, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            try:
+                data = json.loads(raw) if raw else None
+            except json.JSONDecodeError:
+                data = raw.decode()
+            return APIResponse(resp.status, data)
+        finally:
+            conn.close()
+
+    def get(self, path: str) -> Any:
+        resp = self.api("GET", path)
+        if resp.status >= 400:
+            raise RuntimeError(f"GET {path}: {resp.status} {resp.body}")
+        return resp.body
+
+    def cli(
+        self, *args: str, check: bool = True, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run ``shoal -H unix://<this node> ARGS``: the real CLI, as a user would."""
+        result = subprocess.run(
+            [sys.executable, "-m", "shoal", "-H", f"unix://{self.socket}", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **(env or {})},
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"shoal {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+
+class LocalCluster:
+    """Several daemons on loopback addresses of their own."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.nodes: list[Node] = []
+
+    def add(self, name: str, extra_args: list[str] | None = None) -> Node:
+        host = f"127.0.0.{len(self.nodes) + 1}"
+        node = Node(name=name, host=host, root=self.root / name, extra_args=extra_args or [])
+        self.nodes.append(node)
+        node.start()
+        return node
+
+    @property
+    def manager(self) -> Node:
+        return self.nodes[0]
+
+    def init(self, *extra: str) -> str:
+        out = self.manager.cli("swarm", "init", "--advertise-addr", self.manager.host, *extra)
+        return out.stdout
+
+    def join_worker(self, node: Node) -> None:
+        token = self.manager.cli("swarm", "join-token", "-q", "worker").stdout.strip()
+        node.cli("swarm", "join", "--token", token, self.manager.addr)
+
+    def node_id(self, node: Node) -> str:
+        return node.get("/info")["Swarm"]["NodeID"]
+
+    def tasks(self, service: str) -> list[dict]:
+        filters = quote(json.dumps({"service": [service]}))
+        return self.manager.get(f"/tasks?filters={filters}")
+
+    def running_tasks(self, service: str) -> list[dict]:
+        return [
+            t
+            for t in self.tasks(service)
+            if t["Status"]["State"] == "running" and t["DesiredState"] == "running"
+        ]
+
+    def close(self) -> None:
+        for node in reversed(self.nodes):
+            with contextlib.suppress(Exception):
+                if node.proc is not None and node.proc.poll() is None and node.socket.exists():
+                    node.api("POST", "/swarm/leave?force=1")
+            node.stop()
+
+
+@contextlib.contextmanager
+def local_cluster(
+    root: Path, workers: int = 2, init_args: tuple[str, ...] = ()
+) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(root)
+    try:
+        cluster.add("manager1")
+        cluster.init(*init_args)
+        for i in range(workers):
+            cluster.join_worker(cluster.add(f"worker{i + 1}"))
+        yield cluster
+    finally:
+        cluster.close()
