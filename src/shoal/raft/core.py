@@ -190,7 +190,7 @@ class Core:
         self._check_can_propose()
         if self.pending_conf_index > self.log.applied:
             raise ProposalDropped("raft: a configuration change is already in progress")
-        problem = _conf_change_problem(self.conf, cc)
+        problem = conf_change_problem(self.conf, cc)
         if problem:
             raise ProposalDropped(f"raft: {problem}")
         index = self._append_and_broadcast(EntryType.CONF_CHANGE, codec.encode_conf_change(cc))
@@ -764,7 +764,7 @@ class Core:
     # --- configuration --------------------------------------------------------------------------
 
     def _apply_conf_change(self, cc: ConfChange) -> None:
-        if _conf_change_problem(self.conf, cc):
+        if conf_change_problem(self.conf, cc):
             return  # refused deterministically on every node
         voters, learners = set(self.conf.voters), set(self.conf.learners)
         if cc.type is ConfChangeType.ADD_LEARNER:
@@ -816,7 +816,8 @@ class Core:
         return SoftState(self.lead, self.role)
 
 
-def _conf_change_problem(conf: ConfState, cc: ConfChange) -> str:
+def conf_change_problem(conf: ConfState, cc: ConfChange) -> str:
+    """Why raft refuses ``cc`` under ``conf`` (every node alike), or "" if it applies."""
     if cc.node_id == NONE:
         return "configuration change for node 0"
     if cc.type is ConfChangeType.ADD_LEARNER:
@@ -857,7 +858,7 @@ def conf_at_end(state: PersistentState) -> ConfState:
         if e.index <= snap_index or e.type is not EntryType.CONF_CHANGE:
             continue
         cc = codec.decode_conf_change(e.data)
-        if _conf_change_problem(ConfState(frozenset(voters), frozenset(learners)), cc):
+        if conf_change_problem(ConfState(frozenset(voters), frozenset(learners)), cc):
             continue
         if cc.type is ConfChangeType.ADD_LEARNER:
             learners.add(cc.node_id)

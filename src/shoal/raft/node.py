@@ -116,6 +116,8 @@ class RaftNode:
         self._signalled_leader = False
         self._leader_changed = asyncio.Event()
         self._snap_index = 0
+        self._applied = asyncio.Event()  # set whenever entries were applied
+        self._restart_commit = 0
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -128,6 +130,7 @@ class RaftNode:
             await self.storage.save(initial.hard_state, initial.entries, initial.snapshot)
             state = await self.storage.load()
         self.core = Core(self.id, self.config, self._rng, state)
+        self._restart_commit = state.hard_state.commit
         if state.snapshot is not None:
             self.sm.restore(state.snapshot.data)
             self._snap_index = state.snapshot.index
@@ -135,10 +138,22 @@ class RaftNode:
             asyncio.create_task(self._run(), name=f"raft-{self.id}"),
             asyncio.create_task(self._ticker(), name=f"raft-{self.id}-tick"),
         ]
+        self._wake.set()  # apply what the disk says is committed without waiting for a tick
+
+    async def wait_applied(self, index: int | None = None) -> None:
+        """Wait until entries up to ``index`` are applied here; by default, everything the
+        disk said was committed when the node started (the state before a restart)."""
+        target = self._restart_commit if index is None else index
+        while self.core is not None and self.core.log.applied < target:
+            if self._failure is not None or self._stopped:
+                raise self._failure or NotLeader(NONE, "raft: node stopped")
+            self._applied.clear()
+            await self._applied.wait()
 
     async def stop(self) -> None:
         self._stopped = True
         self._wake.set()
+        self._applied.set()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -344,6 +359,7 @@ class RaftNode:
             log.exception("raft node %d stopped", self.id)
             self._failure = StorageFailed(f"raft: node stopped: {err}")
             self._fail_all(self._failure)
+            self._applied.set()
 
     async def _handle_ready(self, core: Core, rd: Ready) -> None:
         if rd.must_persist:
@@ -373,6 +389,8 @@ class RaftNode:
                 self._read_ready.append((rs.index, pending[1]))
         was_removed = core.removed
         core.advance(rd)
+        if rd.committed_entries or rd.snapshot is not None:
+            self._applied.set()
         if rd.soft_state is not None:
             self._on_soft_state(core)
         if (
