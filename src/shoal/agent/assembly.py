@@ -34,6 +34,7 @@ def build_agent(daemon: "NodeDaemon", state: SwarmState) -> Agent:
             transport=Transport(node_id=state.NodeID),
             description=lambda: describe_node(cfg.hostname, cfg.labels, cfg.runtimes),
             on_managers=daemon.remember_managers,
+            on_node=daemon.node_changed,
         ),
         executor,
         daemon.clock,

@@ -9,9 +9,9 @@ import grpc
 
 from shoal import paths
 from shoal.api.ids import new_id
-from shoal.api.objects import NodeDescription
+from shoal.api.objects import Node, NodeDescription
 from shoal.api.specs import SwarmSpec
-from shoal.api.types import NodeAvailability, NodeRole
+from shoal.api.types import NodeAvailability, NodeRole, Reachability
 from shoal.ca import tokens
 from shoal.ca.certificates import new_node_key
 from shoal.ca.rootca import create_root_ca
@@ -52,6 +52,7 @@ class NodeDaemon:
         self.agent: Any = None
         self._agent_task: asyncio.Task | None = None
         self._membership = asyncio.Lock()
+        self._role_tasks: set[asyncio.Task] = set()
         self.error = ""
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -195,12 +196,6 @@ class NodeDaemon:
                 remote, parsed.ca_digest, token, key.csr_pem, advertise, req
             )
             role = NodeRole(resp.role)
-            if role == NodeRole.MANAGER:
-                # Needs Raft to replicate the store; until then a second manager cannot join.
-                raise Unavailable(
-                    "joining as a manager needs replicated managers, which this version of "
-                    "shoal does not have yet; join with the worker token"
-                )
             self.swarm_dir.save_certificates(key.key_pem, resp.certificate, resp.root_ca)
             self.state = SwarmState(
                 NodeID=resp.node_id,
@@ -259,12 +254,8 @@ class NodeDaemon:
         async with self._membership:
             if self.state is None:
                 raise Unavailable(NO_SWARM)
-            if self.state.Role == NodeRole.MANAGER and not force:
-                raise Unavailable(
-                    "You are attempting to leave the swarm on a node that is participating as a "
-                    "manager. Removing the last manager erases all current state of the swarm. "
-                    "Use `--force` to ignore this message. "
-                )
+            if self.manager is not None and not force:
+                raise Unavailable(self._manager_leave_warning())
             if self.agent is not None:
                 try:
                     await self.agent.leave()
@@ -275,27 +266,119 @@ class NodeDaemon:
             self.state = None
             self.error = ""
 
+    def _manager_leave_warning(self) -> str:
+        """Docker's refusal to let a manager leave without --force, with its quorum sums."""
+        assert self.manager is not None
+        msg = "You are attempting to leave the swarm on a node that is participating as a manager. "
+        if self.manager.replica.leader_member() is not None:
+            reachable = unreachable = 0
+            for n in self.manager.store.view().nodes():
+                if n.ManagerStatus is None:
+                    continue
+                if n.ManagerStatus.Reachability == Reachability.REACHABLE:
+                    reachable += 1
+                elif n.ManagerStatus.Reachability == Reachability.UNREACHABLE:
+                    unreachable += 1
+            if reachable - 2 <= unreachable:  # removing this manager loses the quorum
+                if reachable == 1 and unreachable == 0:
+                    return msg + (
+                        "Removing the last manager erases all current state of the swarm. "
+                        "Use `--force` to ignore this message. "
+                    )
+                msg += (
+                    f"Removing this node leaves {reachable - 1} managers out of "
+                    f"{reachable + unreachable}. Without a Raft quorum your swarm will be "
+                    "inaccessible. "
+                )
+        else:
+            msg += "Doing so may lose the consensus of your cluster. "
+        return msg + (
+            "The only way to restore a swarm that has lost consensus is to reinitialize it with "
+            "`--force-new-cluster`. Use `--force` to suppress this message."
+        )
+
+    # --- promotion and demotion -------------------------------------------------------------
+
+    def node_changed(self, node: Node) -> None:
+        """The managers' view of this node (from the agent's session): start a manager when
+        it was promoted, stop ours when it was demoted."""
+        if self.state is None or node.ID != self.state.NodeID:
+            return
+        if node.Role == NodeRole.MANAGER and self.manager is None:
+            self._spawn(self._promoted(), "promotion")
+        elif node.Role == NodeRole.WORKER and self.manager is not None:
+            # Raft removes the member first; a manager that was down while it happened
+            # learns it here.
+            if self.manager.replica.log.member_by_node(node.ID) is None:
+                self._spawn(self._demoted(), "demotion")
+
+    def _manager_removed(self) -> None:
+        self._spawn(self._demoted(), "demotion")
+
+    def _spawn(self, coro, name: str) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(coro, name=name)
+        self._role_tasks.add(task)
+        task.add_done_callback(self._role_tasks.discard)
+
+    async def _promoted(self) -> None:
+        async with self._membership:
+            if self.state is None or self.manager is not None:
+                return
+            log.info("promoted: starting a manager")
+            self.state.Role = NodeRole.MANAGER
+            try:
+                await self._start_manager(None)
+            except Exception:
+                log.exception("could not start the manager after promotion")
+                if self.manager is not None:
+                    await self.manager.stop()
+                    self.manager = None
+                self.state.Role = NodeRole.WORKER
+                return
+            self.swarm_dir.save(self.state)
+
+    async def _demoted(self) -> None:
+        async with self._membership:
+            if self.state is None or self.manager is None:
+                return
+            log.info("demoted: stopping the manager")
+            manager, self.manager = self.manager, None
+            await manager.stop()
+            import shutil
+
+            await asyncio.to_thread(shutil.rmtree, self.swarm_dir.manager_dir, True)
+            self.state.Role = NodeRole.WORKER
+            self.swarm_dir.save(self.state)
+
     # --- running the swarm parts ------------------------------------------------------------
 
     async def _run_swarm(self, bootstrap: Bootstrap | None) -> None:
         assert self.state is not None
         if self.state.Role == NodeRole.MANAGER:
-            from shoal.manager.assembly import manager_components, manager_servicers
-
-            self.manager = Manager(
-                ManagerConfig(
-                    state_dir=self.swarm_dir.manager_dir,
-                    node_id=self.state.NodeID,
-                    listen_addr=self.state.ListenAddr,
-                    advertise_addr=self.state.AdvertiseAddr,
-                    transport=Transport(node_id=self.state.NodeID),
-                    components=manager_components(),
-                    servicers=manager_servicers(),
-                ),
-                self.clock,
-            )
-            await self.manager.start(bootstrap)
+            await self._start_manager(bootstrap)
         await self._start_agent()
+
+    async def _start_manager(self, bootstrap: Bootstrap | None) -> None:
+        assert self.state is not None
+        from shoal.manager.assembly import manager_components, manager_servicers
+
+        self.manager = Manager(
+            ManagerConfig(
+                state_dir=self.swarm_dir.manager_dir,
+                node_id=self.state.NodeID,
+                listen_addr=self.state.ListenAddr,
+                advertise_addr=self.state.AdvertiseAddr,
+                transport=Transport(node_id=self.state.NodeID),
+                components=manager_components(),
+                servicers=manager_servicers(),
+                # Without raft state yet (joined with the manager token, or promoted), it
+                # asks these managers for a seat.
+                join_addrs=[a for a in self.state.RemoteManagers if a != self.state.AdvertiseAddr],
+            ),
+            self.clock,
+        )
+        self.manager.on_removed = self._manager_removed
+        await self.manager.start(bootstrap)
 
     async def _start_agent(self) -> None:
         assert self.state is not None

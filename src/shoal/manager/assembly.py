@@ -9,7 +9,7 @@ from shoal.manager.scheduler import Scheduler
 
 def manager_servicers() -> list[ServicerFactory]:
     """gRPC services a manager serves besides NodeCA."""
-    return [lambda m: [Dispatcher(m.store, m.clock)]]
+    return [lambda m: [Dispatcher(m.store, m.clock, redirect=m.leader_redirect)]]
 
 
 def manager_components() -> list[ComponentFactory]:
