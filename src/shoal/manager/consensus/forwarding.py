@@ -14,7 +14,7 @@ import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
@@ -76,6 +76,51 @@ def _writes(control: ControlAPI) -> set[str]:
     }
 
 
+T = TypeVar("T")
+
+
+def _never_reached(err: grpc.aio.AioRpcError) -> bool:
+    """The call failed before reaching the leader (it is down): safe to make again."""
+    return err.code() == grpc.StatusCode.UNAVAILABLE and "connect" in (err.details() or "")
+
+
+class _TryAgain(Exception):
+    pass
+
+
+async def on_leader(
+    replica: Replica,
+    clock: Clock,
+    local: Callable[[], Awaitable[T]],
+    remote: Callable[[grpc.aio.Channel], Awaitable[T]],
+    wait: float = LEADER_WAIT,
+) -> T:
+    """Run ``local()`` if this manager leads, else ``remote(channel)`` against the leader.
+    While the leader cannot be reached (it died, and the election that replaces it has not
+    ended yet) try again, for up to ``wait`` seconds; then fail with Swarm's no-leader error.
+    ``remote`` may raise ``_TryAgain`` (the leader it reached had just lost leadership)."""
+    deadline = clock.monotonic() + wait
+    while True:
+        if replica.is_leader:
+            try:
+                return await local()
+            except NotLeader:
+                pass  # lost leadership before proposing: nothing happened; go to the new one
+        channel = await replica.leader_channel(max(0.0, deadline - clock.monotonic()))
+        if channel is not None:
+            try:
+                return await remote(channel)
+            except grpc.aio.AioRpcError as err:
+                if not _never_reached(err):
+                    raise from_rpc_error(err) from None
+                log.debug("leader unreachable (%s); waiting for the next one", err.details())
+            except _TryAgain:
+                pass
+        if clock.monotonic() >= deadline:
+            raise NoLeader()
+        await clock.sleep(0.05)
+
+
 class RoutedControl:
     """What the engine API uses on a manager in place of the ``ControlAPI`` itself."""
 
@@ -99,32 +144,22 @@ class RoutedControl:
         self, name: str, local: Callable[..., Awaitable[Any]], args: tuple, kwargs: dict
     ) -> Any:
         payload = json.dumps({"Args": list(args), "Kwargs": kwargs}).encode()
-        for _attempt in range(3):
-            if self._replica.is_leader:
-                try:
-                    return await local(*args, **kwargs)
-                except NotLeader:
-                    pass  # lost leadership before proposing: nothing happened; go to the new one
-            channel = await self._replica.leader_channel(LEADER_WAIT)
-            if channel is None:
-                continue  # this manager has just become the leader
-            try:
-                resp = await pb_grpc.ControlStub(channel).Call(
-                    pb.ControlRequest(method=name, args=payload),
-                    timeout=CALL_TIMEOUT,
-                    metadata=self._replica.transport.metadata(),
-                )
-            except grpc.aio.AioRpcError as err:
-                raise from_rpc_error(err) from None
+
+        async def remote(channel: grpc.aio.Channel) -> Any:
+            resp = await pb_grpc.ControlStub(channel).Call(
+                pb.ControlRequest(method=name, args=payload),
+                timeout=CALL_TIMEOUT,
+                metadata=self._replica.transport.metadata(),
+            )
             answer = json.loads(resp.result)
             if answer.get("NotLeader"):
-                await self._clock.sleep(0.1)
-                continue
+                raise _TryAgain()
             await self._catch_up(int(answer.get("Applied", 0)))
             if "Error" in answer:
                 raise decode_error(answer["Error"])
             return decode_value(answer["Result"])
-        raise NoLeader()
+
+        return await on_leader(self._replica, self._clock, lambda: local(*args, **kwargs), remote)
 
     async def _catch_up(self, index: int) -> None:
         node = self._replica.node
@@ -177,12 +212,12 @@ class ForwardingNodeCA(NodeCAServicer):
 
     @rpc_errors
     async def IssueNodeCertificate(self, request, context):  # type: ignore[no-untyped-def]
-        channel = await self._replica.leader_channel(LEADER_WAIT)
-        if channel is None:
-            return await NodeCAServicer.IssueNodeCertificate.__wrapped__(self, request, context)  # type: ignore[attr-defined]
-        try:
-            return await pb_grpc.NodeCAStub(channel).IssueNodeCertificate(
+        issue = NodeCAServicer.IssueNodeCertificate.__wrapped__  # type: ignore[attr-defined]
+        return await on_leader(
+            self._replica,
+            self._clock,
+            lambda: issue(self, request, context),
+            lambda channel: pb_grpc.NodeCAStub(channel).IssueNodeCertificate(
                 request, timeout=CALL_TIMEOUT, metadata=self._replica.transport.metadata()
-            )
-        except grpc.aio.AioRpcError as err:
-            raise from_rpc_error(err) from None
+            ),
+        )

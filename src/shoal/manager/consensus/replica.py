@@ -35,7 +35,7 @@ from shoal.raft.members import RaftMember, encode_context
 from shoal.raft.node import RaftNode
 from shoal.raft.storage import SQLiteStorage
 from shoal.raft.transport import QueuedTransport
-from shoal.raft.types import NONE, ConfChange, ConfChangeType, RaftConfig, RaftError
+from shoal.raft.types import NONE, ConfChange, ConfChangeType, NotLeader, RaftConfig
 from shoal.rpc import Transport, from_rpc_error, pb, pb_grpc
 from shoal.store import MemoryStore
 from shoal.store.replicated_log import ReplicatedLog
@@ -281,7 +281,7 @@ class Replica:
 
     def _leader_node(self) -> RaftNode:
         if self.node is None or not self.node.leader_ready:
-            raise RaftError("raft: this manager is not the leader")
+            raise NotLeader(self.leader_id)
         return self.node
 
     def can_remove(self, raft_id: int) -> bool:

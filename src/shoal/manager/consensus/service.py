@@ -9,10 +9,11 @@ import grpc.aio
 from shoal.api.objects import Node
 from shoal.api.types import NodeRole
 from shoal.errors import PermissionDenied
+from shoal.manager.consensus.forwarding import on_leader
 from shoal.manager.consensus.peers import join_chunks
 from shoal.manager.consensus.replica import Replica
 from shoal.raft import codec
-from shoal.rpc import from_rpc_error, pb, pb_grpc, peer_identity, rpc_errors
+from shoal.rpc import pb, pb_grpc, peer_identity, rpc_errors
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +62,16 @@ class RaftService(pb_grpc.RaftServicer):
         forwarded = caller.node_id != request.node_id
         if forwarded and caller.verified and caller.role != "manager":
             raise PermissionDenied(f"node {caller.node_id} may not join raft for another node")
-        channel = await self.replica.leader_channel(FORWARD_TIMEOUT)
-        if channel is not None:
-            try:
-                return await pb_grpc.RaftStub(channel).Join(
-                    request,
-                    timeout=FORWARD_TIMEOUT,
-                    metadata=self.replica.transport.metadata(),
-                )
-            except grpc.aio.AioRpcError as err:
-                raise from_rpc_error(err) from None
+        return await on_leader(
+            self.replica,
+            self.replica.clock,
+            lambda: self._join(request),
+            lambda channel: pb_grpc.RaftStub(channel).Join(
+                request, timeout=FORWARD_TIMEOUT, metadata=self.replica.transport.metadata()
+            ),
+        )
+
+    async def _join(self, request: pb.JoinRaftRequest) -> pb.JoinRaftResponse:
         node = self.replica.store.view().get(Node, request.node_id)
         if node is None or node.Role != NodeRole.MANAGER:
             raise PermissionDenied(f"node {request.node_id} is not a manager")
