@@ -307,10 +307,10 @@ class NodeDaemon:
         if node.Role == NodeRole.MANAGER and self.manager is None:
             self._spawn(self._promoted(), "promotion")
         elif node.Role == NodeRole.WORKER and self.manager is not None:
-            # Raft removes the member first; a manager that was down while it happened
-            # learns it here.
-            if self.manager.replica.log.member_by_node(node.ID) is None:
-                self._spawn(self._demoted(), "demotion")
+            # The leader sets the role only once raft has removed the member, and a removed
+            # member may never hear that its removal committed (it is no longer sent the
+            # log): this is how it learns, also when it was down while it happened.
+            self._spawn(self._demoted(), "demotion")
 
     def _manager_removed(self) -> None:
         self._spawn(self._demoted(), "demotion")
