@@ -18,6 +18,7 @@ election timeout of ElectionTick (10) ticks is 1 to 2 s here, 10 to 20 s in Swar
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TICK = 0.1
 JOIN_TIMEOUT = 20.0
+VOTER_WAIT = 60.0  # how long ``join`` waits to become a voter before returning anyway
 # Swarmkit's wording when no leader can be found.
 NO_LEADER = (
     "The swarm does not have a leader. It's possible that too few managers are online. "
@@ -132,13 +134,25 @@ class Replica:
             await self.node.wait_leader_change()
 
     async def join(self, remotes: list[str]) -> None:
-        """Ask the cluster (any manager in ``remotes``) to add this manager, then start."""
+        """Ask the cluster (any manager in ``remotes``) to add this manager, start, and wait
+        until the leader has made it a voter (as ``swarm join`` returns in Swarm once the
+        manager is a full raft member): until then, the cluster's fault tolerance is that of
+        the managers it had before."""
         resp = await self._request_join(remotes)
         self.raft_id = resp.raft_id
         self._save_id(self.raft_id)
         await self._start(None)
-        assert self.peers is not None
+        assert self.peers is not None and self.node is not None
         self.peers.seed([RaftMember(m.raft_id, m.node_id, m.addr) for m in resp.members])
+        deadline = self.clock.monotonic() + VOTER_WAIT
+        while self.raft_id not in self.node.conf.voters:
+            remaining = deadline - self.clock.monotonic()
+            if remaining <= 0:
+                log.warning("still a learner after %.0f s; carrying on catching up", VOTER_WAIT)
+                return
+            with contextlib.suppress(TimeoutError):
+                next_entry = self.node.wait_applied(self.node.status().applied + 1)
+                await asyncio.wait_for(next_entry, min(remaining, 1.0))
 
     async def restart(self) -> None:
         """Start from what is on disk, and replay the committed log into the store."""

@@ -11,7 +11,8 @@ As swarmkit's role manager does, and a little more, each pass:
   leader removes it), then sets Role to worker;
 - a deleted node's raft member is removed;
 - every manager node's ManagerStatus (Leader, Reachability, Addr) says what raft says, so
-  ``node ls`` on any manager shows Leader / Reachable / Unreachable.
+  ``node ls`` on any manager shows Leader / Reachable / Unreachable (and Unknown for a
+  manager still catching up as a learner).
 
 Anything that cannot be done now (no quorum to spare, a change in progress) is retried on
 the next pass.
@@ -118,11 +119,14 @@ class RoleManager:
         if member is None or self.replica.node is None:
             return None
         leader = member.raft_id == self.replica.leader_id
-        reachable = leader or bool(self.replica.node.reachable(member.raft_id))
+        if member.raft_id in self.replica.node.conf.learners:
+            reachability = Reachability.UNKNOWN  # still catching up; not yet a voter
+        elif leader or self.replica.node.reachable(member.raft_id):
+            reachability = Reachability.REACHABLE
+        else:
+            reachability = Reachability.UNREACHABLE
         return ManagerStatus(
-            Leader=True if leader else None,
-            Reachability=Reachability.REACHABLE if reachable else Reachability.UNREACHABLE,
-            Addr=member.addr,
+            Leader=True if leader else None, Reachability=reachability, Addr=member.addr
         )
 
     async def _report_manager_status(self) -> None:
