@@ -253,3 +253,39 @@ def test_a_killed_follower_recovers_from_its_disk(managers: Managers):
     wait_for(lambda: len(service_names(follower)) == 10, what="the follower caught up")
     assert follower.get("/info")["Swarm"]["LocalNodeState"] == "active"
     assert managers.leader(follower) is leader
+
+
+def test_force_new_cluster_recovers_a_swarm_that_lost_its_quorum(managers: Managers):
+    m1, m2, m3 = three_managers(managers)
+    assert m1.api("POST", "/services/create", service_body("kept")).status == 201
+    wait_for(lambda: "kept" in service_names(m2) and "kept" in service_names(m3))
+    m2.kill()
+    m3.kill()
+    # (A write caught as the leader steps down fails with "lost leadership before the entry
+    # committed"; once it has, with Swarm's no-leader message.)
+    wait_for(
+        lambda: (
+            m1.api("POST", "/services/create", service_body("x"))
+            .body["message"]
+            .startswith("The swarm does not have a leader.")
+        ),
+        what="no leader",
+    )
+    assert m1.api("GET", "/nodes").status == 503  # reads too: the state may be stale
+
+    out = m1.cli("swarm", "init", "--force-new-cluster", "--advertise-addr", m1.host)
+    assert out.returncode == 0
+    wait_for(lambda: managers.manager_status(m1)["m1"] == "Leader", what="m1 leads alone")
+    assert "kept" in service_names(m1)  # the state survived
+    assert m1.api("POST", "/services/create", service_body("after")).status == 201
+    # The new cluster grows again: a new manager joins it.
+    m4 = managers.add("m4")
+    managers.join(m4, "manager", m1)
+    wait_for(
+        lambda: (
+            managers.manager_status(m1)["m1"] == "Leader"
+            and managers.manager_status(m1)["m4"] == "Reachable"
+        ),
+        what="m4 a reachable manager",
+    )
+    assert {"kept", "after"} <= service_names(m4)

@@ -111,6 +111,8 @@ class NodeDaemon:
     async def init(self, req: dict[str, Any]) -> str:
         async with self._membership:
             if self.state is not None:
+                if req.get("ForceNewCluster"):
+                    return await self._force_new_cluster()
                 raise Unavailable(SWARM_EXISTS)
             listen_host, listen_port = resolve_listen_addr(self._requested_listen_addr(req))
             default_host = resolve_listen_addr(self.config.listen_addr)[0]
@@ -167,6 +169,26 @@ class NodeDaemon:
                 raise
             self.swarm_dir.save(self.state)
             return node_id
+
+    async def _force_new_cluster(self) -> str:
+        """``swarm init --force-new-cluster`` on a manager: restart it as the only manager of
+        its swarm, with all the swarm's state (a swarm that lost its raft quorum comes back
+        from one surviving manager). Workers stay; the other managers are out of raft."""
+        assert self.state is not None
+        if self.state.Role != NodeRole.MANAGER:
+            raise Unavailable(NOT_A_MANAGER)
+        await self._stop_swarm()
+        self.error = ""
+        self.state.RemoteManagers = [self.state.AdvertiseAddr]
+        self.swarm_dir.save(self.state)
+        try:
+            await self._start_manager(None, force_new_cluster=True)
+            await self._start_agent()
+        except Exception as err:
+            log.exception("could not force a new cluster")
+            self.error = str(err)
+            raise
+        return self.state.NodeID
 
     async def join(self, req: dict[str, Any]) -> None:
         async with self._membership:
@@ -358,7 +380,9 @@ class NodeDaemon:
             await self._start_manager(bootstrap)
         await self._start_agent()
 
-    async def _start_manager(self, bootstrap: Bootstrap | None) -> None:
+    async def _start_manager(
+        self, bootstrap: Bootstrap | None, force_new_cluster: bool = False
+    ) -> None:
         assert self.state is not None
         from shoal.manager.assembly import manager_components, manager_servicers
 
@@ -378,7 +402,7 @@ class NodeDaemon:
             self.clock,
         )
         self.manager.on_removed = self._manager_removed
-        await self.manager.start(bootstrap)
+        await self.manager.start(bootstrap, force_new_cluster=force_new_cluster)
 
     async def _start_agent(self) -> None:
         assert self.state is not None

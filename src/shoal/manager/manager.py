@@ -155,7 +155,11 @@ class Manager:
             return ""
         return member.addr
 
-    async def start(self, bootstrap: Bootstrap | None = None) -> None:
+    async def start(
+        self, bootstrap: Bootstrap | None = None, force_new_cluster: bool = False
+    ) -> None:
+        """Start serving: a new swarm (``bootstrap``), a manager that was a raft member before
+        (``force_new_cluster``: as the only member of a new raft cluster), or one joining."""
         # The RPC server first: a joining manager must hear the leader as soon as it is added.
         server = self.config.transport.server()
         self.servicers = [
@@ -175,6 +179,8 @@ class Manager:
         if bootstrap is not None:
             await self.replica.bootstrap()
             await self._bootstrap(bootstrap)
+        elif force_new_cluster:
+            await self.replica.force_new_cluster()
         elif self.replica.has_state():
             await self.replica.restart()
         elif self.config.join_addrs:

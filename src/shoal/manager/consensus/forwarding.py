@@ -1,7 +1,8 @@
 """Control API calls on any manager: reads from its own store, writes on the leader.
 
 Every manager holds the whole store (followers apply the same log), so reads are served
-where they arrive. Writes must be proposed by the leader: on a follower, ``RoutedControl``
+where they arrive (while a leader is known: a manager cut off from the others refuses, as
+Swarm does, rather than serve state that may be stale). Writes must be proposed by the leader: on a follower, ``RoutedControl``
 sends the call (method name and JSON arguments) to the leader's ``Control.Call``, which runs
 it on its ``ControlAPI`` and answers with the result (or the error, with its class, so the
 user sees the same message and HTTP status as on the leader) and the raft index applied
@@ -25,7 +26,7 @@ from shoal.ca.server import NodeCAServicer
 from shoal.clock import Clock
 from shoal.manager.consensus.replica import NoLeader, Replica
 from shoal.manager.controlapi.control import ControlAPI
-from shoal.raft.types import NotLeader
+from shoal.raft.types import NONE, NotLeader
 from shoal.rpc import from_rpc_error, pb, pb_grpc, rpc_errors
 from shoal.store import MemoryStore
 
@@ -133,6 +134,11 @@ class RoutedControl:
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._local, name)
         if name not in self._write_names:
+            if callable(attr) and not name.startswith("_"):
+                # Reads: this manager's store, unless no leader is known (the state may be
+                # stale: Swarm refuses then too).
+                if self._replica.leader_id == NONE:
+                    raise NoLeader()
             return attr
 
         async def routed(*args: Any, **kwargs: Any) -> Any:

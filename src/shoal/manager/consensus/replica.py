@@ -32,6 +32,7 @@ from shoal.clock import Clock
 from shoal.errors import Unavailable
 from shoal.manager.consensus.peers import RaftPeers
 from shoal.raft.core import bootstrap as bootstrap_state
+from shoal.raft.core import force_new_cluster
 from shoal.raft.members import RaftMember, encode_context
 from shoal.raft.node import RaftNode
 from shoal.raft.storage import SQLiteStorage
@@ -160,6 +161,30 @@ class Replica:
         await self._start(None)
         assert self.node is not None
         await self.node.wait_applied()
+        if self.node.conf.voters == {self.raft_id}:
+            # The only voter: no one to wait for, lead at once (as swarmkit does).
+            await self.node.campaign()
+            while not self.node.leader_ready:
+                await self.node.wait_leader_change()
+
+    async def force_new_cluster(self) -> None:
+        """``swarm init --force-new-cluster``: rewrite this manager's raft log so that it is
+        the only member (everything it holds counts as committed; the others are removed by
+        entries of a new term), then restart from it and lead. The store keeps all its state."""
+        raft_id = self._load_id()
+
+        def rewrite() -> None:
+            storage = SQLiteStorage(self._raft_dir)
+            try:
+                state = storage.load()
+                new = force_new_cluster(state, raft_id)
+                appended = new.entries[len(state.entries) :]
+                storage.save(new.hard_state, appended)
+            finally:
+                storage.close()
+
+        await asyncio.to_thread(rewrite)
+        await self.restart()  # the only voter now: it leads at once
 
     async def _request_join(self, remotes: list[str]) -> pb.JoinRaftResponse:
         last: Exception | None = None
