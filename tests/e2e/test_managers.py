@@ -2,11 +2,13 @@
 no acknowledged write lost; managers join with the manager token, are promoted and demoted,
 and leave as Docker says they may. Addresses 127.0.44.x (raft's corner of loopback)."""
 
+import json
 import re
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -289,3 +291,38 @@ def test_force_new_cluster_recovers_a_swarm_that_lost_its_quorum(managers: Manag
         what="m4 a reachable manager",
     )
     assert {"kept", "after"} <= service_names(m4)
+
+
+def test_a_worker_follows_the_leader_and_keeps_its_tasks(managers: Managers):
+    m1, m2, m3 = three_managers(managers)
+    worker = managers.add("w1")
+    managers.join(worker, "worker", m2)
+    wid = managers.node_id(worker)
+    leader = managers.leader(m1)
+    survivor = next(n for n in (m1, m2, m3) if n is not leader)
+    create = [
+        "service",
+        "create",
+        "-d",
+        "--runtime",
+        "process",
+        "--constraint",
+        "node.role==worker",
+        "--name",
+    ]
+    survivor.cli(*create, "before", "sleep", "3600")
+
+    def running(service: str) -> list[dict]:
+        tasks = survivor.get(f"/tasks?filters={quote(json.dumps({'service': [service]}))}")
+        return [t for t in tasks if t["Status"]["State"] == "running" and t["NodeID"] == wid]
+
+    [task] = wait_for(lambda: running("before"), what="a task on the worker")
+    leader.kill()
+    # The worker's session moves to the new leader: it stays ready, its task is the same,
+    # and it takes new work.
+    survivor.cli(*create, "after", "sleep", "3600")
+    wait_for(lambda: running("after"), what="new work reaches the worker")
+    assert [t["ID"] for t in running("before")] == [task["ID"]]
+    assert survivor.get(f"/nodes/{wid}")["Status"]["State"] == "ready"
+    managers_seen = {rm["Addr"] for rm in worker.get("/info")["Swarm"]["RemoteManagers"]}
+    assert managers_seen == {m1.addr, m2.addr, m3.addr}

@@ -133,6 +133,7 @@ class Manager:
         self._leader_tasks: list[asyncio.Task] = []
         self._started = False  # leader components wait for the store to be current
         self._closing: set[asyncio.Future] = set()
+        self._settings_task: asyncio.Task | None = None
         self.port = 0
         self.servicers: list[Servicer] = []
         # Set by the daemon: this manager was removed from raft (demoted).
@@ -188,8 +189,27 @@ class Manager:
         else:
             raise RuntimeError(f"manager state in {self.config.state_dir} has no raft state")
         self._started = True
+        self._settings_task = asyncio.create_task(self._follow_settings(), name="raft-settings")
         if self.replica.is_leader:
             self._start_leading()
+
+    async def _follow_settings(self) -> None:
+        """Keep raft's snapshot settings as the Cluster says, on every manager."""
+        view, sub = self.store.view_and_watch(kinds={"cluster"})
+        with sub:
+            cluster = view.cluster()
+            while True:
+                if cluster is not None:
+                    raft = cluster.Spec.Raft
+                    self.replica.follow_settings(
+                        raft.SnapshotInterval, raft.LogEntriesForSlowFollowers
+                    )
+                try:
+                    ev = await sub.get()
+                except StopAsyncIteration:
+                    return  # the store closed
+                if not ev.is_commit:
+                    cluster = ev.obj  # type: ignore[assignment]
 
     async def _bootstrap(self, b: Bootstrap) -> None:
         ca = b.root_ca.cert_pem
@@ -276,6 +296,8 @@ class Manager:
                 await self.clock.sleep(1.0)
 
     async def stop(self) -> None:
+        if self._settings_task is not None:
+            self._settings_task.cancel()
         tasks = list(self._leader_tasks)
         self._leader_tasks.clear()
         for task in tasks:

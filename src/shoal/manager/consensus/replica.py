@@ -239,6 +239,15 @@ class Replica:
                 if raft_id not in members:
                     self._queue.remove_peer(raft_id)
 
+    def follow_settings(self, snapshot_interval: int, keep_entries: int) -> None:
+        """The Cluster's Raft settings that apply while running (``swarm update
+        --snapshot-interval``): the raft node reads them at its next snapshot. As in swarmkit,
+        election and heartbeat ticks are this manager's own and do not follow the Cluster."""
+        if snapshot_interval > 0:
+            self.config.snapshot_interval = snapshot_interval
+        if keep_entries >= 0:
+            self.config.keep_entries = keep_entries
+
     # --- who leads --------------------------------------------------------------------------
 
     @property
