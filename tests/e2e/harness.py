@@ -221,6 +221,20 @@ class LocalCluster:
                 if node.proc is not None and node.proc.poll() is None and node.socket.exists():
                     node.api("POST", "/swarm/leave?force=1")
             node.stop()
+        kill_tasks_under(self.root)
+
+
+def kill_tasks_under(root: Path) -> None:
+    """Task processes outlive their daemon by design; a test that killed a node leaves them
+    running. Kill every process started from this cluster's directories."""
+    import psutil
+
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if any(str(root) in arg for arg in proc.info["cmdline"] or []):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.kill()
 
 
 @contextlib.contextmanager

@@ -1,11 +1,25 @@
 """Common pieces of every stored object: the base model, versions and metadata."""
 
 import datetime as _dt
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 EPOCH = _dt.datetime(1, 1, 1, tzinfo=_dt.UTC)
+
+
+def rfc3339nano(t: _dt.datetime) -> str:
+    """A time as Go's RFC3339Nano writes it: UTC as "Z", no trailing zeros in the fraction
+    (Docker's clients re-encode what they read, so this is what they print)."""
+    t = t.astimezone(_dt.UTC) if t.tzinfo else t.replace(tzinfo=_dt.UTC)
+    text = f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    if t.microsecond:
+        text += f".{t.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+# Every timestamp of the API model: a datetime that serializes as Go's RFC3339Nano.
+Timestamp = Annotated[_dt.datetime, PlainSerializer(rfc3339nano, when_used="json")]
 
 
 def utcnow() -> _dt.datetime:
@@ -52,5 +66,5 @@ class Meta(Model):
 
     ID: str = ""
     Version: _Version = Field(default_factory=_Version)
-    CreatedAt: _dt.datetime = EPOCH
-    UpdatedAt: _dt.datetime = EPOCH
+    CreatedAt: Timestamp = EPOCH
+    UpdatedAt: Timestamp = EPOCH

@@ -4,12 +4,11 @@ Each carries Docker's fields under Docker's names, plus a few fields of our own 
 Docker API does not show (listed in ``INTERNAL``; ``to_api`` leaves them out).
 """
 
-import datetime as _dt
 from typing import Any, ClassVar
 
 from pydantic import Field
 
-from shoal.api.base import EPOCH, Annotations, Model, Version
+from shoal.api.base import EPOCH, Annotations, Model, Timestamp, Version
 from shoal.api.specs import (
     EndpointPortConfig,
     EndpointSpec,
@@ -26,6 +25,7 @@ from shoal.api.types import (
     UpdateState,
 )
 
+_Timestamp = Timestamp  # TaskStatus has a field of that name
 _NodeRole = NodeRole
 _NodeState = NodeState
 _Reachability = Reachability
@@ -50,8 +50,8 @@ class StoredObject(Model):
 
     ID: str = ""
     Version: _Version = Field(default_factory=_Version)
-    CreatedAt: _dt.datetime = EPOCH
-    UpdatedAt: _dt.datetime = EPOCH
+    CreatedAt: Timestamp = EPOCH
+    UpdatedAt: Timestamp = EPOCH
 
     def to_api(self) -> dict[str, Any]:
         """The object as the Docker Engine API returns it."""
@@ -195,7 +195,7 @@ _PortStatus = PortStatus
 
 
 class TaskStatus(Model):
-    Timestamp: _dt.datetime = EPOCH
+    Timestamp: _Timestamp = EPOCH
     State: _TaskState = TaskState.NEW
     Message: str = ""
     Err: str | None = None
@@ -260,8 +260,8 @@ _Endpoint = Endpoint
 
 class UpdateStatus(Model):
     State: _UpdateState | None = None
-    StartedAt: _dt.datetime | None = None
-    CompletedAt: _dt.datetime | None = None
+    StartedAt: _Timestamp | None = None
+    CompletedAt: _Timestamp | None = None
     Message: str | None = None
 
 

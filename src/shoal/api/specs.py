@@ -69,15 +69,16 @@ class ContainerSpec(Model):
     Dir: str | None = None
     User: str | None = None
     Groups: list[str] | None = None
+    # The order of Docker's struct, so JSON reads the same as Docker's.
+    Init: bool | None = None
+    StopSignal: str | None = None
     TTY: bool | None = None
     OpenStdin: bool | None = None
     ReadOnly: bool | None = None
     Mounts: list[_Mount] | None = None
-    StopSignal: str | None = None
     StopGracePeriod: int | None = None
-    HealthCheck: _HealthConfig | None = None
+    Healthcheck: _HealthConfig | None = None
     Hosts: list[str] | None = None
-    Init: bool | None = None
     Isolation: str | None = None
 
 

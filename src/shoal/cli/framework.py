@@ -183,6 +183,9 @@ def report(error: BaseException) -> int:
     if isinstance(error, click.BadOptionUsage) and "requires an argument" in error.message:
         name = error.option_name
         return _flag_error(f"flag needs an argument: {name}", error.ctx)
+    if isinstance(error, click.ClickException) and not isinstance(error, click.UsageError):
+        err(f"Error: {error.format_message()}")
+        return error.exit_code
     if isinstance(error, click.UsageError):
         return _flag_error(
             error.message if isinstance(error, FlagError) else error.format_message(), error.ctx

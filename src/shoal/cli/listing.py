@@ -62,6 +62,17 @@ def print_list(
         raise CLIError(f"template: {error}") from None
 
 
+def go_numbers(value: Any) -> Any:
+    """Whole floats as integers: Go prints a float64 0 as 0, Python as 0.0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [go_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: go_numbers(v) for k, v in value.items()}
+    return value
+
+
 def print_inspect(items: list[Any], fmt: str | None) -> None:
     """``inspect``: an indented JSON array, or a template per item."""
     import json
@@ -78,5 +89,5 @@ def print_inspect(items: list[Any], fmt: str | None) -> None:
     if not items:
         out("[]")
         return
-    text = json.dumps(items, indent=4, ensure_ascii=False)
+    text = json.dumps(go_numbers(items), indent=4, ensure_ascii=False)
     out(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))

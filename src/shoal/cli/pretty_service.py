@@ -66,7 +66,7 @@ def print_service_pretty(service: dict) -> None:
         lines.append(f" Max Replicas Per Node:   {placement['MaxReplicas']}")
     _update_config(lines, "UpdateConfig", "Update order:      ", spec.get("UpdateConfig"))
     _update_config(lines, "RollbackConfig", "Rollback order:    ", spec.get("RollbackConfig"))
-    if task.get("Runtime"):
+    if task.get("Runtime") == "process":  # shoal's own runtime; containers print as Docker's
         lines.append(f"Runtime:\t{task['Runtime']}")
     lines.append("ContainerSpec:")
     lines.append(f" Image:\t\t{cs.get('Image', '')}")
@@ -76,7 +76,8 @@ def print_service_pretty(service: dict) -> None:
         lines.append(" Env:\t\t" + "".join(f"{e} " for e in cs["Env"]))
     if cs.get("Dir"):
         lines.append(f" Dir:\t\t{cs['Dir']}")
-    lines.append(f" Init:\t\t{'true' if cs.get('Init') else 'false'}")
+    if cs.get("Init") is not None:
+        lines.append(f" Init:\t\t{'true' if cs['Init'] else 'false'}")
     if cs.get("User"):
         lines.append(f" User: {cs['User']}")
     mounts = cs.get("Mounts") or []
@@ -104,12 +105,12 @@ def print_service_pretty(service: dict) -> None:
             if limit and block.get("Pids"):
                 lines.append(f"  PIDs:\t\t{block['Pids']}")
     endpoint = service.get("Endpoint") or {}
-    espec = spec.get("EndpointSpec") or endpoint.get("Spec") or {}
-    lines.append(f"Endpoint Mode:\t{espec.get('Mode') or 'vip'}")
-    ports = espec.get("Ports") or []
+    espec = spec.get("EndpointSpec") or {}
+    lines.append(f"Endpoint Mode:\t{espec.get('Mode') or ''}")
+    ports = endpoint.get("Ports") or []
     if ports:
         lines.append("Ports:")
-        for p in endpoint.get("Ports") or ports:
+        for p in ports:
             lines.append(f" PublishedPort = {p.get('PublishedPort', 0)}")
             lines.append(f"  Protocol = {p.get('Protocol', 'tcp')}")
             lines.append(f"  TargetPort = {p.get('TargetPort', 0)}")

@@ -9,7 +9,7 @@ one line, and per-task state bars are left out (as Docker does)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -59,8 +59,15 @@ class ProgressWriter:
         self.stream = stream
         self.quiet = quiet
         self.tty = stream.isatty()
-        self.width = shutil.get_terminal_size((0, 0)).columns if self.tty else 0
+        self.width = self._terminal_width() if self.tty else 0
         self.lines: dict[str, int] = {}
+
+    def _terminal_width(self) -> int:
+        # The terminal's own size, as Docker asks for it (not $COLUMNS).
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return 0
 
     def write(self, ident: str, action: str, current: int = 0, total: int = 0) -> None:
         if self.quiet:

@@ -444,9 +444,12 @@ def build_create_spec(f: dict[str, Any], argv: list[str]) -> dict:
     else:
         replicas = f.get("replicas")
         spec["Mode"] = {"Replicated": {"Replicas": 1 if replicas is None else replicas}}
+    # Docker's CLI always sends these two, so services look the same whichever CLI made them.
+    cs["Init"] = bool(f.get("init"))
+    spec["EndpointSpec"] = {"Mode": (f.get("endpoint_mode") or "vip").lower()}
     ports = _flatten(f["publish"])
     if ports:
-        spec["EndpointSpec"] = {"Mode": "vip", "Ports": ports}
+        spec["EndpointSpec"]["Ports"] = ports
     apply_common(spec, f)
     return spec
 

@@ -10,8 +10,12 @@ from shoal.errors import ShoalError
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     # Docker's encoder ends every JSON body with a newline.
+    # The content type carries no charset, as Docker's: Docker's client only decodes an error
+    # body whose type is exactly "application/json".
     body = json.dumps(data, separators=(",", ":")) + "\n"
-    return web.Response(text=body, status=status, content_type="application/json")
+    return web.Response(
+        body=body.encode(), status=status, headers={"Content-Type": "application/json"}
+    )
 
 
 def error_response(err: ShoalError) -> web.Response:

@@ -120,7 +120,10 @@ class API:
     async def call(self, method: str, path: str, body: Any = None) -> Any:
         async with self._session.request(method, "http://shoal" + path, json=body) as resp:
             text = await resp.text()
-            data = json.loads(text) if text.strip() else None
+            try:
+                data = json.loads(text) if text.strip() else None
+            except ValueError:  # /_ping answers "OK"
+                data = text
             if resp.status >= 400:
                 raise RuntimeError((data or {}).get("message", text))
             return data

@@ -129,12 +129,16 @@ async def test_constraint_and_enum_errors_in_dockers_words(control):
 async def test_unknown_and_ambiguous_references(control):
     with pytest.raises(NotFound, match=r"^service nope not found$"):
         control.get_service("nope")
-    a = await control.create_service(spec("a"))
-    b = await control.create_service(spec("b"))
-    common = next(i for i in range(25) if a.ID[i] != b.ID[i])
-    if common:
-        with pytest.raises(InvalidArgument, match="is ambiguous"):
-            control.get_service(a.ID[:common])
+    # 37 IDs over 36 possible first characters: two must share one (names with a dash can
+    # never be mistaken for an ID prefix).
+    ids = [(await control.create_service(spec(f"svc-{i}"))).ID for i in range(37)]
+    firsts = [i[0] for i in ids]
+    shared = next(c for c in firsts if firsts.count(c) > 1)
+    with pytest.raises(InvalidArgument, match="is ambiguous"):
+        control.get_service(shared)
+    unique = next((c for c in firsts if firsts.count(c) == 1), None)
+    if unique is not None:
+        assert control.get_service(unique).ID == ids[firsts.index(unique)]
 
 
 async def test_update_with_stale_version_is_out_of_sequence(control):

@@ -248,3 +248,17 @@ async def test_cancel_abandons_the_start(store, clock, running):
     await clock.advance(10)
     await settle(store)
     assert store.view().get(Task, new.ID).DesiredState == TaskState.READY
+
+
+async def test_a_start_does_not_wait_for_a_task_that_never_reached_a_node(store, clock, running):
+    # An update replacing a slot whose task is still pending (never scheduled) has nothing
+    # to wait for: no node runs it, so no node will report it stopped.
+    sup = RestartSupervisor(store, clock)
+    svc = service()
+    old = task(svc, slot=1, node_id=None, state=TaskState.PENDING)
+    new = task(svc, slot=1, node_id=None, state=TaskState.NEW, desired=TaskState.READY)
+    await put(store, svc, old, new)
+    await running.start(sup)
+    await store.update(lambda tx: sup.delay_start(old, new.ID, 0, True))
+    await settle(store)
+    assert store.view().get(Task, new.ID).DesiredState == TaskState.RUNNING

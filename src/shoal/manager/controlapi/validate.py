@@ -54,8 +54,8 @@ def validate_service_spec(spec: ServiceSpec) -> None:
         if mounts.count(target) > 1:
             raise _bad(f"ContainerSpec: duplicate mount point: {target}")
 
-    if cs.HealthCheck is not None:
-        hc = cs.HealthCheck
+    if cs.Healthcheck is not None:
+        hc = cs.Healthcheck
         for field in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
             value = getattr(hc, field)
             if value and value < MIN_HEALTH_DURATION_NS:

@@ -302,6 +302,8 @@ class RestartSupervisor:
         old = view.get(Task, entry.old_id)
         if old is None or old.Status.State > TaskState.RUNNING:
             return True
+        if not old.NodeID or old.Status.State < TaskState.ASSIGNED:
+            return True  # never given to a node: nothing runs that could be stopped
         if old.NodeID:
             node = view.get(Node, old.NodeID)
             if node is None or node.Status.State == NodeState.DOWN:

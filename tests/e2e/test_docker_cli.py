@@ -1,0 +1,91 @@
+"""The real Docker CLI drives a shoal cluster, and shoal's CLI prints what it prints."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import LocalCluster, local_cluster, wait_for
+
+DOCKER = shutil.which("docker")
+pytestmark = pytest.mark.skipif(DOCKER is None, reason="no docker CLI on this machine")
+
+COMMANDS = [
+    ["node", "ls"],
+    ["node", "ls", "-q"],
+    ["node", "ls", "--format", "json"],
+    ["node", "inspect", "--pretty", "self"],
+    # (raw `node inspect` differs on purpose: shoal's node description also lists the
+    # runtimes the node offers, which Docker's CLI drops when it decodes the node)
+    ["node", "ps", "worker1"],
+    ["service", "ls"],
+    ["service", "ps", "web"],
+    ["service", "ps", "--no-trunc", "web"],
+    ["service", "ps", "-q", "web"],
+    ["service", "inspect", "web"],
+    ["service", "inspect", "--pretty", "web"],
+    ["service", "inspect", "--format", "{{.Spec.Name}} {{json .Spec.Labels}}", "web"],
+    ["swarm", "join-token", "worker"],
+    ["service", "ps", "nosuch"],
+    ["service", "inspect", "nosuch"],
+    ["node", "inspect", "nosuch"],
+    ["service", "rm", "nosuch"],
+    ["service", "scale", "web=abc"],
+    ["node", "update", "--availability", "bogus", "worker1"],
+    ["service", "create", "--replicas", "abc", "busybox"],
+]
+
+
+def run(argv: list[str], socket: str) -> tuple[str, str, int]:
+    env = {**os.environ, "DOCKER_HOST": f"unix://{socket}", "DOCKER_CLI_HINTS": "false"}
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    return result.stdout, result.stderr, result.returncode
+
+
+def as_docker(text: str) -> str:
+    return text.replace("shoal swarm join", "docker swarm join").replace("shoal ", "docker ")
+
+
+@pytest.fixture(scope="module")
+def swarm():
+    """One cluster for every comparison, with a container service made by Docker's CLI and a
+    process service made by shoal's."""
+    root = Path(tempfile.mkdtemp(prefix="shoal-docker-", dir="/tmp"))
+    with local_cluster(root, workers=2) as c:
+        m = c.manager
+        create = [DOCKER, "service", "create", "-d", "--name", "web", "--replicas", "2"]
+        run([*create, "--label", "tier=front", "busybox", "sleep", "100"], str(m.socket))
+        m.cli(
+            "service",
+            "create",
+            "-d",
+            "--runtime",
+            "process",
+            "--name",
+            "proc",
+            "-p",
+            "8080:80",
+            "sleep",
+            "1000",
+        )
+        wait_for(lambda: len(c.running_tasks("proc")) == 1, what="proc running")
+        yield c
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids="-".join)
+def test_shoal_prints_what_docker_prints(swarm: LocalCluster, args):
+    m = swarm.manager
+    # Relative times may cross a second between the two runs: compare a few times.
+    for _ in range(3):
+        docker = run([DOCKER, *args], str(m.socket))
+        shoal = m.cli(*args, check=False)
+        ours = (as_docker(shoal.stdout), as_docker(shoal.stderr), shoal.returncode)
+        if ours == docker:
+            break
+        time.sleep(0.3)
+    assert ours == docker
