@@ -79,6 +79,10 @@ class QueuedTransport:
             peer.queue.append((codec.encode_message(m), m.type is MessageType.SNAP))
             peer.wake.set()
 
+    def peer_ids(self) -> list[int]:
+        """The peers this transport has a queue for."""
+        return list(self._peers)
+
     def remove_peer(self, node_id: int) -> None:
         """Forget a peer removed from the cluster (its queue and sender)."""
         peer = self._peers.pop(node_id, None)

@@ -235,7 +235,7 @@ class Replica:
         if self.peers is not None:
             self.peers.update(members)
         if self._queue is not None:
-            for raft_id in list(self._queue._peers):
+            for raft_id in self._queue.peer_ids():
                 if raft_id not in members:
                     self._queue.remove_peer(raft_id)
 
