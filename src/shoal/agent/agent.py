@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 5.0
 REPORT_BATCH = 200
+DESCRIBE_PERIOD = 20.0  # how often to look for changes in what the node reports
 # A manager that is not the leader refuses a session and names the leader in this trailing
 # metadata key (shoal.manager.dispatcher): the agent goes there next.
 LEADER_METADATA = "x-shoal-leader"
@@ -107,6 +108,12 @@ class Agent:
             else:
                 stored.update(task)
         await asyncio.gather(*(self._remove(tid) for tid in gone))
+        if msg.type == pb.AssignmentsMessage.COMPLETE:
+            # The whole set is known: anything an executor still holds for other tasks
+            # (containers left by an agent that stopped before removing them) goes.
+            reconcile = getattr(self.executor, "reconcile", None)
+            if reconcile is not None:
+                await reconcile(set(self.tasks))
 
     # --- the session ------------------------------------------------------------------------
 
@@ -149,9 +156,10 @@ class Agent:
         try:
             stub = pb_grpc.DispatcherStub(channel)
             md = transport.metadata()
+            description = self.config.description()
             stream = stub.Session(
                 pb.SessionRequest(
-                    description=self.config.description().model_dump_json().encode(),
+                    description=description.model_dump_json().encode(),
                     advertise_addr=self.config.advertise_addr,
                 ),
                 metadata=md,
@@ -173,6 +181,7 @@ class Agent:
                 group.create_task(self._session_messages(stream))
                 group.create_task(self._assignments(stub, md))
                 group.create_task(self._reporter(stub, md))
+                group.create_task(self._watch_description(description))
         finally:
             await channel.close()
 
@@ -189,6 +198,14 @@ class Agent:
                 pb.HeartbeatRequest(session_id=self.session_id), metadata=md, timeout=period * 2
             )
             period = (resp.period_ms or period * 1000) / 1000
+
+    async def _watch_description(self, sent: NodeDescription) -> None:
+        """A new session tells the manager when what the node reports changes (its engine
+        came or went, as swarmkit's agent does)."""
+        while True:
+            await self.clock.sleep(DESCRIBE_PERIOD)
+            if self.config.description() != sent:
+                raise SessionEnded("node description changed")
 
     async def _session_messages(self, stream: grpc.aio.UnaryStreamCall) -> None:
         while True:

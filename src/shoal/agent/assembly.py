@@ -1,12 +1,13 @@
 """Building a node's agent from the daemon's settings and swarm state."""
 
 import platform
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shoal.agent.agent import Agent, AgentConfig
-from shoal.agent.describe import describe_node
 from shoal.agent.exec.base import NodeContext
+from shoal.agent.exec.container import ContainerExecutor
 from shoal.agent.exec.process import ProcessExecutor
+from shoal.agent.exec.runtimes import RuntimeExecutor
 from shoal.daemon.swarm_state import SwarmState
 from shoal.rpc import Transport
 
@@ -24,7 +25,13 @@ def build_agent(daemon: "NodeDaemon", state: SwarmState) -> Agent:
         platform_arch=platform.machine(),
         labels=dict(cfg.labels),
     )
-    executor = ProcessExecutor(daemon.swarm_dir.worker_dir / "tasks", node)
+    executors: dict[str, Any] = {
+        "process": ProcessExecutor(daemon.swarm_dir.worker_dir / "tasks", node)
+    }
+    if daemon.engine_monitor is not None:
+        # Even while the engine does not answer: its tasks wait for it, and fail with
+        # Docker's own error if it never comes back.
+        executors["container"] = ContainerExecutor(daemon.engine_monitor.engine, node, daemon.clock)
     return Agent(
         AgentConfig(
             node_id=state.NodeID,
@@ -32,10 +39,10 @@ def build_agent(daemon: "NodeDaemon", state: SwarmState) -> Agent:
             managers=list(state.RemoteManagers) or [state.AdvertiseAddr],
             state_dir=daemon.swarm_dir.worker_dir,
             transport=Transport(node_id=state.NodeID),
-            description=lambda: describe_node(cfg.hostname, cfg.labels, cfg.runtimes),
+            description=daemon.description,
             on_managers=daemon.remember_managers,
             on_node=daemon.node_changed,
         ),
-        executor,
+        RuntimeExecutor(executors),
         daemon.clock,
     )

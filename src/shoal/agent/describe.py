@@ -1,7 +1,12 @@
-"""What a node reports about itself: hostname, platform, resources, engine, runtimes."""
+"""What a node reports about itself: hostname, platform, resources, engine, runtimes.
+
+With a Docker Engine, the engine's own facts are reported, as a Swarm node reports them
+(moby's executor Describe): its version, labels, plugins, CPUs, memory and platform. The
+hostname stays the node's own, since several nodes may share one engine."""
 
 import os
 import platform
+from typing import Any
 
 import psutil
 
@@ -14,20 +19,73 @@ from shoal.api.objects import (
     Platform,
 )
 
+CONTAINER = "container"
 
-def describe_node(hostname: str, labels: dict[str, str], runtimes: list[str]) -> NodeDescription:
+
+def engine_plugins(info: dict[str, Any]) -> list[EnginePlugin]:
+    """The engine's plugins as Swarm lists them: volume, network (with the built-in
+    ``overlay`` always), authorization and log drivers, sorted by type then name."""
+    plugins = info.get("Plugins") or {}
+    found: set[tuple[str, str]] = set()
+    for kind in ("Volume", "Network", "Authorization", "Log"):
+        names = list(plugins.get(kind) or [])
+        if kind == "Network":
+            names.append("overlay")
+        found.update((kind, name) for name in names)
+    return [EnginePlugin(Type=t, Name=n) for t, n in sorted(found)]
+
+
+def engine_labels(info: dict[str, Any]) -> dict[str, str]:
+    labels = {}
+    for item in info.get("Labels") or []:
+        key, sep, value = item.partition("=")
+        if sep:  # the last value of a key wins, as in Swarm
+            labels[key] = value
+    return labels
+
+
+def describe_node(
+    hostname: str,
+    labels: dict[str, str],
+    runtimes: list[str],
+    engine_info: dict[str, Any] | None = None,
+) -> NodeDescription:
+    """``engine_info`` is the engine's /info while it is reachable: without it the node
+    does not offer the container runtime."""
+    offered = [r for r in runtimes if r != CONTAINER or engine_info is not None]
+    runtime_plugins = [EnginePlugin(Type="Runtime", Name=r) for r in offered]
+    if engine_info is None:
+        return NodeDescription(
+            Hostname=hostname,
+            # Docker reports the kernel's names: "linux", "x86_64".
+            Platform=Platform(Architecture=platform.machine(), OS=platform.system().lower()),
+            Resources=NodeResources(
+                NanoCPUs=(os.cpu_count() or 1) * 1_000_000_000,
+                MemoryBytes=psutil.virtual_memory().total,
+            ),
+            Engine=EngineDescription(
+                EngineVersion=shoal.__version__,
+                Labels=dict(labels) or None,
+                Plugins=runtime_plugins or None,
+            ),
+            Runtimes=offered,
+        )
+    merged = engine_labels(engine_info)
+    merged.update(labels)  # the node's own labels win over its engine's
     return NodeDescription(
         Hostname=hostname,
-        # Docker reports the kernel's names: "linux", "x86_64".
-        Platform=Platform(Architecture=platform.machine(), OS=platform.system().lower()),
+        Platform=Platform(
+            Architecture=engine_info.get("Architecture") or platform.machine(),
+            OS=engine_info.get("OSType") or platform.system().lower(),
+        ),
         Resources=NodeResources(
-            NanoCPUs=(os.cpu_count() or 1) * 1_000_000_000,
-            MemoryBytes=psutil.virtual_memory().total,
+            NanoCPUs=int(engine_info.get("NCPU") or os.cpu_count() or 1) * 1_000_000_000,
+            MemoryBytes=int(engine_info.get("MemTotal") or psutil.virtual_memory().total),
         ),
         Engine=EngineDescription(
-            EngineVersion=shoal.__version__,
-            Labels=dict(labels) or None,
-            Plugins=[EnginePlugin(Type="Runtime", Name=r) for r in runtimes] or None,
+            EngineVersion=str(engine_info.get("ServerVersion") or ""),
+            Labels=merged or None,
+            Plugins=engine_plugins(engine_info) + runtime_plugins,
         ),
-        Runtimes=list(runtimes),
+        Runtimes=offered,
     )

@@ -69,6 +69,28 @@ class TaskManager:
         elif step is Step.SHUTDOWN:
             await self.controller.shutdown()
 
+    async def _perform_unless_changed(self, step: Step) -> bool:
+        """Perform the step; False if it was abandoned because the task moved on."""
+        waiter = asyncio.ensure_future(self._perform(step))
+        try:
+            while not waiter.done():
+                self._changed.clear()
+                changed = asyncio.ensure_future(self._changed.wait())
+                try:
+                    await asyncio.wait({waiter, changed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
+                if not waiter.done() and (
+                    next_step(self.task.DesiredState, self.task.Status.State) is not step
+                ):
+                    return False
+        finally:
+            if not waiter.done():  # abandoned, or the task manager itself stops
+                waiter.cancel()
+                await asyncio.gather(waiter, return_exceptions=True)
+        waiter.result()
+        return True
+
     async def _run(self) -> None:
         while True:
             step = next_step(self.task.DesiredState, self.task.Status.State)
@@ -77,20 +99,12 @@ class TaskManager:
                 await self._changed.wait()
                 continue
             try:
-                if step is Step.WAIT:
-                    # Waiting can last forever: give way when the desired state changes.
-                    self._changed.clear()
-                    waiter = asyncio.ensure_future(self._perform(step))
-                    changed = asyncio.ensure_future(self._changed.wait())
-                    done, _ = await asyncio.wait(
-                        {waiter, changed}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    changed.cancel()
-                    if waiter not in done:
-                        waiter.cancel()
-                        await asyncio.gather(waiter, return_exceptions=True)
+                if step in (Step.WAIT, Step.START):
+                    # Waiting can last forever, and so can starting (a container is started
+                    # once it is healthy): give way when the task's next step changes (its
+                    # desired state did), not on every copy of the task that arrives.
+                    if not await self._perform_unless_changed(step):
                         continue
-                    waiter.result()
                 else:
                     await self._perform(step)
             except asyncio.CancelledError:

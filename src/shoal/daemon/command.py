@@ -68,7 +68,14 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     "--runtime",
     "runtimes",
     multiple=True,
-    help="Runtimes to offer: process, container (default: process)",
+    help="Runtimes to offer: process, container (default: both; container only while a "
+    "Docker Engine answers)",
+)
+@click.option(
+    "--engine-host",
+    default=None,
+    help="Docker Engine for container tasks, e.g. unix:///var/run/docker.sock "
+    "(default: $DOCKER_HOST, else Docker's socket); 'none' for no engine",
 )
 @click.option("-D", "--debug", is_flag=True, help="Enable debug logging")
 def daemon_command(
@@ -78,6 +85,7 @@ def daemon_command(
     hostname: str | None,
     labels: tuple[str, ...],
     runtimes: tuple[str, ...],
+    engine_host: str | None,
     debug: bool,
 ) -> None:
     """Run a shoal node (the equivalent of dockerd in swarm mode)."""
@@ -94,4 +102,5 @@ def daemon_command(
         config.hostname = hostname
     if runtimes:
         config.runtimes = list(runtimes)
+    config.engine_host = engine_host
     asyncio.run(run_daemon(config))

@@ -17,6 +17,13 @@ class DaemonConfig:
     listen_addr: str = f"0.0.0.0:{paths.DEFAULT_PORT}"
     hostname: str = field(default_factory=_socket.gethostname)
     labels: dict[str, str] = field(default_factory=dict)
-    # Which runtimes this node offers: "process" always; "container" when it has a Docker
-    # Engine (the docker runtime).
-    runtimes: list[str] = field(default_factory=lambda: ["process"])
+    # Which runtimes this node may offer: "process" always; "container" only while its
+    # Docker Engine answers.
+    runtimes: list[str] = field(default_factory=lambda: ["process", "container"])
+    # The Docker Engine for container tasks ("unix:///path", "tcp://host:port"); None means
+    # $DOCKER_HOST or Docker's own socket, "none" no engine at all.
+    engine_host: str | None = None
+
+    @property
+    def uses_engine(self) -> bool:
+        return "container" in self.runtimes and (self.engine_host or "").lower() != "none"

@@ -8,6 +8,8 @@ from typing import Any
 import grpc
 
 from shoal import paths
+from shoal.agent.exec.engine import Engine
+from shoal.agent.exec.engine_monitor import EngineMonitor
 from shoal.api.ids import new_id
 from shoal.api.objects import Node, NodeDescription
 from shoal.api.specs import SwarmSpec
@@ -54,11 +56,16 @@ class NodeDaemon:
         self._membership = asyncio.Lock()
         self._role_tasks: set[asyncio.Task] = set()
         self.error = ""
+        # The Docker Engine this node runs container tasks on, while it answers.
+        self.engine_monitor: EngineMonitor | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.config.uses_engine:
+            self.engine_monitor = EngineMonitor(Engine(self.config.engine_host), self.clock)
+            await self.engine_monitor.start()
         self.state = self.swarm_dir.load()
         if self.state is not None:
             try:
@@ -69,6 +76,9 @@ class NodeDaemon:
 
     async def stop(self) -> None:
         await self._stop_swarm()
+        if self.engine_monitor is not None:
+            await self.engine_monitor.stop()
+            self.engine_monitor = None
 
     # --- what the API shows -----------------------------------------------------------------
 
@@ -95,7 +105,12 @@ class NodeDaemon:
     def description(self) -> NodeDescription:
         from shoal.agent.describe import describe_node  # the agent owns what a node reports
 
-        return describe_node(self.config.hostname, self.config.labels, self.config.runtimes)
+        return describe_node(
+            self.config.hostname,
+            self.config.labels,
+            self.config.runtimes,
+            self.engine_monitor.info if self.engine_monitor is not None else None,
+        )
 
     # --- init / join / leave ----------------------------------------------------------------
 

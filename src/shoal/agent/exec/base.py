@@ -22,8 +22,12 @@ class TaskFailed(Exception):
 class ExitError(TaskFailed):
     """The task's process exited with a non-zero code (or was killed by a signal)."""
 
-    def __init__(self, exit_code: int) -> None:
-        super().__init__(f"task: non-zero exit ({exit_code})", exit_code)
+    def __init__(self, exit_code: int, cause: str | None = None) -> None:
+        # Swarm's wording, with the cause when it is known ("...: dockerexec: unhealthy
+        # container").
+        message = f"task: non-zero exit ({exit_code})"
+        super().__init__(f"{message}: {cause}" if cause else message, exit_code)
+        self.cause = cause
 
 
 @dataclass

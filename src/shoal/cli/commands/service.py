@@ -39,6 +39,17 @@ def _registry_warning(spec: dict) -> None:
     )
 
 
+def _tag_image(spec: dict) -> None:
+    """Docker's CLI names the image it resolved with its tag: busybox -> busybox:latest."""
+    if _is_process(spec):
+        return
+    cs = spec["TaskTemplate"]["ContainerSpec"]
+    image = cs.get("Image", "")
+    last = image.rsplit("/", 1)[-1]
+    if image and "@" not in image and ":" not in last:
+        cs["Image"] = image + ":latest"
+
+
 @docker_command(
     service_group,
     "create",
@@ -53,6 +64,8 @@ def _registry_warning(spec: dict) -> None:
 async def service_create(client: Client, args: tuple[str, ...], **flags: Any) -> None:
     """Create a new service"""
     spec = build_create_spec(flags, list(args))
+    if not flags["no_resolve_image"]:
+        _tag_image(spec)
     resp = await client.post("/services/create", spec)
     if not flags["no_resolve_image"]:
         _registry_warning(spec)
@@ -290,6 +303,8 @@ async def service_update(client: Client, args: tuple[str, ...], **flags: Any) ->
         params["rollback"] = "previous"
     else:
         apply_update(spec, flags)
+    if flags.get("image") and not flags["no_resolve_image"]:
+        _tag_image(spec)
     resp = await _post_update(client, service, spec, **params)
     if flags.get("image") and not flags["no_resolve_image"]:
         _registry_warning(spec)
