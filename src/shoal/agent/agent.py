@@ -14,7 +14,7 @@ from shoal.agent.exec.base import Controller
 from shoal.agent.logs import LogPublisher
 from shoal.agent.storage import AgentStorage
 from shoal.agent.task_manager import TaskManager, more_advanced
-from shoal.api.objects import NodeDescription, Task, TaskStatus
+from shoal.api.objects import Node, NodeDescription, Task, TaskStatus
 from shoal.clock import Clock
 from shoal.rpc import Transport, pb, pb_grpc
 
@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 5.0
 REPORT_BATCH = 200
 DESCRIBE_PERIOD = 20.0  # how often to look for changes in what the node reports
+# A manager that is not the leader refuses a session and names the leader in this trailing
+# metadata key (shoal.manager.dispatcher): the agent goes there next.
+LEADER_METADATA = "x-shoal-leader"
 
 
 class SessionEnded(Exception):
@@ -44,6 +47,8 @@ class AgentConfig:
     transport: Transport
     description: Callable[[], NodeDescription]
     on_managers: Callable[[list[str]], None] = field(default=lambda addrs: None)
+    # The managers' view of this node (its role may change: promote, demote).
+    on_node: Callable[[Node], None] = field(default=lambda node: None)
 
 
 class Agent:
@@ -54,6 +59,7 @@ class Agent:
         self.managers = list(config.managers)
         self.tasks: dict[str, TaskManager] = {}
         self.session_id = ""
+        self._next_manager = ""  # a manager to try before the rotation (the leader's hint)
         self._storage = AgentStorage(config.state_dir)
         self._unreported: dict[str, TaskStatus] = {}
         self._report_wakeup = asyncio.Event()
@@ -123,7 +129,8 @@ class Agent:
             backoff = 0.1
             attempt = 0
             while True:
-                addr = self.managers[attempt % len(self.managers)]
+                addr = self._next_manager or self.managers[attempt % len(self.managers)]
+                self._next_manager = ""
                 try:
                     await self._session(addr)
                     backoff = 0.1
@@ -133,11 +140,15 @@ class Agent:
                         log.info("session with %s ended: %s", addr, cause)
                     else:
                         log.exception("session with %s failed", addr)
+                    leader = _leader_hint(cause)
+                    if leader and leader != addr:
+                        self._next_manager = leader
+                        backoff = 0.1
                 finally:
                     self.connected.clear()
                     self.session_id = ""
                 attempt += 1
-                await self.clock.sleep(backoff)
+                await self.clock.sleep(0.0 if self._next_manager else backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
         finally:
             persister.cancel()
@@ -163,6 +174,7 @@ class Agent:
                 raise SessionEnded("dispatcher closed the session")
             self.session_id = first.session_id
             self._learn_managers(first)
+            self._learn_node(first)
             # Whatever the manager heard before, tell it where each task is now.
             for tm in self.tasks.values():
                 self._unreported[tm.task.ID] = tm.task.Status
@@ -207,6 +219,11 @@ class Agent:
             if msg is grpc.aio.EOF:
                 raise SessionEnded("dispatcher closed the session")
             self._learn_managers(msg)
+            self._learn_node(msg)
+
+    def _learn_node(self, msg: pb.SessionMessage) -> None:
+        if msg.node:
+            self.config.on_node(Node.model_validate_json(msg.node))
 
     async def _assignments(self, stub: pb_grpc.DispatcherStub, md: tuple) -> None:
         stream = stub.Assignments(pb.AssignmentsRequest(session_id=self.session_id), metadata=md)
@@ -272,6 +289,16 @@ class Agent:
             await tm.controller.shutdown()
         finally:
             await self._remove(task_id)
+
+
+def _leader_hint(err: BaseException) -> str:
+    """The leader's address a manager named when it refused the session, if any."""
+    if not isinstance(err, grpc.aio.AioRpcError):
+        return ""
+    for key, value in err.trailing_metadata() or ():
+        if key == LEADER_METADATA and isinstance(value, str):
+            return value
+    return ""
 
 
 __all__ = ["Agent", "AgentConfig", "more_advanced"]

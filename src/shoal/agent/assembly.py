@@ -41,6 +41,7 @@ def build_agent(daemon: "NodeDaemon", state: SwarmState) -> Agent:
             transport=Transport(node_id=state.NodeID),
             description=daemon.description,
             on_managers=daemon.remember_managers,
+            on_node=daemon.node_changed,
         ),
         RuntimeExecutor(executors),
         daemon.clock,

@@ -11,9 +11,9 @@ from shoal import paths
 from shoal.agent.exec.engine import Engine
 from shoal.agent.exec.engine_monitor import EngineMonitor
 from shoal.api.ids import new_id
-from shoal.api.objects import NodeDescription
+from shoal.api.objects import Node, NodeDescription
 from shoal.api.specs import SwarmSpec
-from shoal.api.types import NodeAvailability, NodeRole
+from shoal.api.types import NodeAvailability, NodeRole, Reachability
 from shoal.ca import tokens
 from shoal.ca.certificates import new_node_key
 from shoal.ca.rootca import create_root_ca
@@ -54,6 +54,7 @@ class NodeDaemon:
         self.agent: Any = None
         self._agent_task: asyncio.Task | None = None
         self._membership = asyncio.Lock()
+        self._role_tasks: set[asyncio.Task] = set()
         self.error = ""
         # The Docker Engine this node runs container tasks on, while it answers.
         self.engine_monitor: EngineMonitor | None = None
@@ -125,6 +126,8 @@ class NodeDaemon:
     async def init(self, req: dict[str, Any]) -> str:
         async with self._membership:
             if self.state is not None:
+                if req.get("ForceNewCluster"):
+                    return await self._force_new_cluster()
                 raise Unavailable(SWARM_EXISTS)
             listen_host, listen_port = resolve_listen_addr(self._requested_listen_addr(req))
             default_host = resolve_listen_addr(self.config.listen_addr)[0]
@@ -182,6 +185,26 @@ class NodeDaemon:
             self.swarm_dir.save(self.state)
             return node_id
 
+    async def _force_new_cluster(self) -> str:
+        """``swarm init --force-new-cluster`` on a manager: restart it as the only manager of
+        its swarm, with all the swarm's state (a swarm that lost its raft quorum comes back
+        from one surviving manager). Workers stay; the other managers are out of raft."""
+        assert self.state is not None
+        if self.state.Role != NodeRole.MANAGER:
+            raise Unavailable(NOT_A_MANAGER)
+        await self._stop_swarm()
+        self.error = ""
+        self.state.RemoteManagers = [self.state.AdvertiseAddr]
+        self.swarm_dir.save(self.state)
+        try:
+            await self._start_manager(None, force_new_cluster=True)
+            await self._start_agent()
+        except Exception as err:
+            log.exception("could not force a new cluster")
+            self.error = str(err)
+            raise
+        return self.state.NodeID
+
     async def join(self, req: dict[str, Any]) -> None:
         async with self._membership:
             if self.state is not None:
@@ -210,12 +233,6 @@ class NodeDaemon:
                 remote, parsed.ca_digest, token, key.csr_pem, advertise, req
             )
             role = NodeRole(resp.role)
-            if role == NodeRole.MANAGER:
-                # Needs Raft to replicate the store; until then a second manager cannot join.
-                raise Unavailable(
-                    "joining as a manager needs replicated managers, which this version of "
-                    "shoal does not have yet; join with the worker token"
-                )
             self.swarm_dir.save_certificates(key.key_pem, resp.certificate, resp.root_ca)
             self.state = SwarmState(
                 NodeID=resp.node_id,
@@ -274,12 +291,8 @@ class NodeDaemon:
         async with self._membership:
             if self.state is None:
                 raise Unavailable(NO_SWARM)
-            if self.state.Role == NodeRole.MANAGER and not force:
-                raise Unavailable(
-                    "You are attempting to leave the swarm on a node that is participating as a "
-                    "manager. Removing the last manager erases all current state of the swarm. "
-                    "Use `--force` to ignore this message. "
-                )
+            if self.manager is not None and not force:
+                raise Unavailable(self._manager_leave_warning())
             if self.agent is not None:
                 try:
                     await self.agent.leave()
@@ -290,27 +303,121 @@ class NodeDaemon:
             self.state = None
             self.error = ""
 
+    def _manager_leave_warning(self) -> str:
+        """Docker's refusal to let a manager leave without --force, with its quorum sums."""
+        assert self.manager is not None
+        msg = "You are attempting to leave the swarm on a node that is participating as a manager. "
+        if self.manager.replica.leader_member() is not None:
+            reachable = unreachable = 0
+            for n in self.manager.store.view().nodes():
+                if n.ManagerStatus is None:
+                    continue
+                if n.ManagerStatus.Reachability == Reachability.REACHABLE:
+                    reachable += 1
+                elif n.ManagerStatus.Reachability == Reachability.UNREACHABLE:
+                    unreachable += 1
+            if reachable - 2 <= unreachable:  # removing this manager loses the quorum
+                if reachable == 1 and unreachable == 0:
+                    return msg + (
+                        "Removing the last manager erases all current state of the swarm. "
+                        "Use `--force` to ignore this message. "
+                    )
+                msg += (
+                    f"Removing this node leaves {reachable - 1} managers out of "
+                    f"{reachable + unreachable}. Without a Raft quorum your swarm will be "
+                    "inaccessible. "
+                )
+        else:
+            msg += "Doing so may lose the consensus of your cluster. "
+        return msg + (
+            "The only way to restore a swarm that has lost consensus is to reinitialize it with "
+            "`--force-new-cluster`. Use `--force` to suppress this message."
+        )
+
+    # --- promotion and demotion -------------------------------------------------------------
+
+    def node_changed(self, node: Node) -> None:
+        """The managers' view of this node (from the agent's session): start a manager when
+        it was promoted, stop ours when it was demoted."""
+        if self.state is None or node.ID != self.state.NodeID:
+            return
+        if node.Role == NodeRole.MANAGER and self.manager is None:
+            self._spawn(self._promoted(), "promotion")
+        elif node.Role == NodeRole.WORKER and self.manager is not None:
+            # The leader sets the role only once raft has removed the member, and a removed
+            # member may never hear that its removal committed (it is no longer sent the
+            # log): this is how it learns, also when it was down while it happened.
+            self._spawn(self._demoted(), "demotion")
+
+    def _manager_removed(self) -> None:
+        self._spawn(self._demoted(), "demotion")
+
+    def _spawn(self, coro, name: str) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(coro, name=name)
+        self._role_tasks.add(task)
+        task.add_done_callback(self._role_tasks.discard)
+
+    async def _promoted(self) -> None:
+        async with self._membership:
+            if self.state is None or self.manager is not None:
+                return
+            log.info("promoted: starting a manager")
+            self.state.Role = NodeRole.MANAGER
+            try:
+                await self._start_manager(None)
+            except Exception:
+                log.exception("could not start the manager after promotion")
+                if self.manager is not None:
+                    await self.manager.stop()
+                    self.manager = None
+                self.state.Role = NodeRole.WORKER
+                return
+            self.swarm_dir.save(self.state)
+
+    async def _demoted(self) -> None:
+        async with self._membership:
+            if self.state is None or self.manager is None:
+                return
+            log.info("demoted: stopping the manager")
+            manager, self.manager = self.manager, None
+            await manager.stop()
+            import shutil
+
+            await asyncio.to_thread(shutil.rmtree, self.swarm_dir.manager_dir, True)
+            self.state.Role = NodeRole.WORKER
+            self.swarm_dir.save(self.state)
+
     # --- running the swarm parts ------------------------------------------------------------
 
     async def _run_swarm(self, bootstrap: Bootstrap | None) -> None:
         assert self.state is not None
         if self.state.Role == NodeRole.MANAGER:
-            from shoal.manager.assembly import manager_components, manager_servicers
-
-            self.manager = Manager(
-                ManagerConfig(
-                    state_dir=self.swarm_dir.manager_dir,
-                    node_id=self.state.NodeID,
-                    listen_addr=self.state.ListenAddr,
-                    advertise_addr=self.state.AdvertiseAddr,
-                    transport=Transport(node_id=self.state.NodeID),
-                    components=manager_components(),
-                    servicers=manager_servicers(),
-                ),
-                self.clock,
-            )
-            await self.manager.start(bootstrap)
+            await self._start_manager(bootstrap)
         await self._start_agent()
+
+    async def _start_manager(
+        self, bootstrap: Bootstrap | None, force_new_cluster: bool = False
+    ) -> None:
+        assert self.state is not None
+        from shoal.manager.assembly import manager_components, manager_servicers
+
+        self.manager = Manager(
+            ManagerConfig(
+                state_dir=self.swarm_dir.manager_dir,
+                node_id=self.state.NodeID,
+                listen_addr=self.state.ListenAddr,
+                advertise_addr=self.state.AdvertiseAddr,
+                transport=Transport(node_id=self.state.NodeID),
+                components=manager_components(),
+                servicers=manager_servicers(),
+                # Without raft state yet (joined with the manager token, or promoted), it
+                # asks these managers for a seat.
+                join_addrs=[a for a in self.state.RemoteManagers if a != self.state.AdvertiseAddr],
+            ),
+            self.clock,
+        )
+        self.manager.on_removed = self._manager_removed
+        await self.manager.start(bootstrap, force_new_cluster=force_new_cluster)
 
     async def _start_agent(self) -> None:
         assert self.state is not None

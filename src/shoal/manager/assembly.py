@@ -10,7 +10,12 @@ from shoal.manager.scheduler import Scheduler
 
 def manager_servicers() -> list[ServicerFactory]:
     """gRPC services a manager serves besides NodeCA."""
-    return [lambda m: [Dispatcher(m.store, m.clock), LogBroker(m.store, m.clock)]]
+    return [
+        lambda m: [
+            Dispatcher(m.store, m.clock, redirect=m.leader_redirect),
+            LogBroker(m.store, m.clock),
+        ]
+    ]
 
 
 def manager_components() -> list[ComponentFactory]:

@@ -1,5 +1,12 @@
-"""A manager: the store and its log, the node-to-node RPC server, the control API, and the
-components that run while this manager leads (orchestrators, scheduler, allocator...)."""
+"""A manager: the store replicated through raft, the node-to-node RPC server, the control
+API, and the components that run while this manager leads (orchestrators, scheduler,
+allocator, the dispatcher's loops, the role manager).
+
+Leadership comes and goes with raft: leader-only components start when this manager's raft
+node is leader with its store current, and are cancelled when it loses leadership (they are
+built afresh each time, as they hold state). On a follower, control API writes and
+certificate requests go to the leader, and agents are sent to the leader's dispatcher.
+"""
 
 import asyncio
 import base64
@@ -26,14 +33,17 @@ from shoal.api.specs import NodeSpec, SwarmSpec
 from shoal.api.types import NodeAvailability, NodeRole, NodeState, Reachability
 from shoal.ca import tokens
 from shoal.ca.rootca import RootCAMaterial
-from shoal.ca.server import NodeCAServicer
 from shoal.clock import Clock
+from shoal.errors import FailedPrecondition, NotFound, swarm_error
 from shoal.manager.allocator import allocate_endpoint
+from shoal.manager.consensus.forwarding import ControlService, ForwardingNodeCA, RoutedControl
+from shoal.manager.consensus.replica import DEFAULT_TICK, Replica
+from shoal.manager.consensus.roles import RoleManager
+from shoal.manager.consensus.service import RaftService
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.orchestrator import is_task_dirty
 from shoal.rpc import Transport
 from shoal.store import MemoryStore
-from shoal.store.local_log import LocalLog
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +97,10 @@ class ManagerConfig:
     # Added by the components' packages; the manager itself knows none of them.
     components: list[ComponentFactory] = field(default_factory=list)
     servicers: list[ServicerFactory] = field(default_factory=list)
+    # Managers to ask for a seat in raft when this manager has no raft state yet (it joined
+    # with the manager token, or was promoted).
+    join_addrs: list[str] = field(default_factory=list)
+    raft_tick: float = DEFAULT_TICK
 
 
 class Manager:
@@ -94,28 +108,66 @@ class Manager:
         self.config = config
         self.clock = clock
         self.store = MemoryStore(clock=clock)
-        self._log = LocalLog(self.store, config.state_dir)
-        self.store.proposer = self._log
-        self.control = ControlAPI(
-            self.store, clock, allocate_endpoint=allocate_endpoint, is_task_dirty=is_task_dirty
+        self.replica = Replica(
+            self.store,
+            config.state_dir,
+            config.node_id,
+            config.advertise_addr,
+            config.transport,
+            clock,
+            tick=config.raft_tick,
         )
+        self.replica.on_leadership = self._leadership_changed
+        self.replica.on_removed = lambda: self.on_removed()
+        # The control API itself (the leader runs it), and what the engine API uses: reads
+        # here, writes on the leader.
+        self.control_api = ControlAPI(
+            self.store,
+            clock,
+            allocate_endpoint=allocate_endpoint,
+            is_task_dirty=is_task_dirty,
+            check_demotion=self._check_demotion,
+        )
+        self.control = RoutedControl(self.control_api, self.replica, clock)
         self._server = None
         self._leader_tasks: list[asyncio.Task] = []
+        self._started = False  # leader components wait for the store to be current
+        self._closing: set[asyncio.Future] = set()
+        self._settings_task: asyncio.Task | None = None
         self.port = 0
         self.servicers: list[Servicer] = []
+        # Set by the daemon: this manager was removed from raft (demoted).
+        self.on_removed: Callable[[], None] = lambda: None
 
     @property
     def node_id(self) -> str:
         return self.config.node_id
 
-    async def start(self, bootstrap: Bootstrap | None = None) -> None:
-        await asyncio.to_thread(self._log.load)
-        if bootstrap is not None:
-            await self._bootstrap(bootstrap)
-        elif self.store.view().cluster() is None:
-            raise RuntimeError(f"manager state in {self.config.state_dir} has no cluster")
+    @property
+    def is_leader(self) -> bool:
+        return self.replica.is_leader
+
+    def leader_redirect(self) -> str | None:
+        """None while this manager leads; else the leader's address ("" if none is known)."""
+        if self.replica.is_leader:
+            return None
+        member = self.replica.leader_member()
+        if member is None or member.raft_id == self.replica.raft_id:
+            return ""
+        return member.addr
+
+    async def start(
+        self, bootstrap: Bootstrap | None = None, force_new_cluster: bool = False
+    ) -> None:
+        """Start serving: a new swarm (``bootstrap``), a manager that was a raft member before
+        (``force_new_cluster``: as the only member of a new raft cluster), or one joining."""
+        # The RPC server first: a joining manager must hear the leader as soon as it is added.
         server = self.config.transport.server()
-        self.servicers = [NodeCAServicer(self.store, self.clock)]
+        self.servicers = [
+            ForwardingNodeCA(self.store, self.clock, self.replica),
+            RaftService(self.replica),
+            ControlService(self.control_api, self.replica),
+        ]
         for factory in self.config.servicers:
             self.servicers.extend(factory(self))
         for servicer in self.servicers:
@@ -125,8 +177,39 @@ class Manager:
             raise OSError(f"failed to listen on {self.config.listen_addr}")
         await server.start()
         self._server = server
-        # A single manager is always the leader (Raft makes this a decision later).
-        await self._become_leader()
+        if bootstrap is not None:
+            await self.replica.bootstrap()
+            await self._bootstrap(bootstrap)
+        elif force_new_cluster:
+            await self.replica.force_new_cluster()
+        elif self.replica.has_state():
+            await self.replica.restart()
+        elif self.config.join_addrs:
+            await self.replica.join(self.config.join_addrs)
+        else:
+            raise RuntimeError(f"manager state in {self.config.state_dir} has no raft state")
+        self._started = True
+        self._settings_task = asyncio.create_task(self._follow_settings(), name="raft-settings")
+        if self.replica.is_leader:
+            self._start_leading()
+
+    async def _follow_settings(self) -> None:
+        """Keep raft's snapshot settings as the Cluster says, on every manager."""
+        view, sub = self.store.view_and_watch(kinds={"cluster"})
+        with sub:
+            cluster = view.cluster()
+            while True:
+                if cluster is not None:
+                    raft = cluster.Spec.Raft
+                    self.replica.follow_settings(
+                        raft.SnapshotInterval, raft.LogEntriesForSlowFollowers
+                    )
+                try:
+                    ev = await sub.get()
+                except StopAsyncIteration:
+                    return  # the store closed
+                if not ev.is_commit:
+                    cluster = ev.obj  # type: ignore[assignment]
 
     async def _bootstrap(self, b: Bootstrap) -> None:
         ca = b.root_ca.cert_pem
@@ -153,15 +236,50 @@ class Manager:
         )
         await self.store.update(lambda tx: (tx.create(cluster), tx.create(node)))
 
-    async def _become_leader(self) -> None:
+    def _leadership_changed(self, leading: bool) -> None:
+        """Called by raft (in its loop) when this manager gains or loses leadership."""
+        if leading:
+            log.info("this manager is now the raft leader")
+            self._start_leading()
+        else:
+            log.info("this manager is no longer the raft leader")
+            self._stop_leading()
+
+    def _start_leading(self) -> None:
+        if self._leader_tasks or not self._started or not self.replica.is_leader:
+            return
         # Services with loops of their own (the dispatcher's) run them while leading too.
         leading: list[Component] = [s for s in self.servicers if hasattr(s, "run")]  # type: ignore[misc]
+        leading.append(RoleManager(self.store, self.replica, self.clock))
         for factory in self.config.components:
             leading.extend(factory(self))
         for component in leading:
             name = type(component).__name__
             self._leader_tasks.append(
                 asyncio.create_task(self._supervise(name, component), name=name)
+            )
+
+    def _stop_leading(self) -> None:
+        for task in self._leader_tasks:
+            task.cancel()
+        self._leader_tasks.clear()
+        # Agents' sessions were with this manager's dispatcher: end them, so they go to the
+        # new leader.
+        for servicer in self.servicers:
+            close = getattr(servicer, "close", None)
+            if close is not None:
+                task = asyncio.ensure_future(close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+
+    def _check_demotion(self, node_id: str) -> None:
+        member = self.replica.log.member_by_node(node_id)
+        if member is None:
+            raise swarm_error(NotFound, "can't find manager in raft memberlist")
+        if not self.replica.can_remove(member.raft_id):
+            raise swarm_error(
+                FailedPrecondition,
+                "can't remove member from the raft: this would result in a loss of quorum",
             )
 
     async def _supervise(self, name: str, component: Component) -> None:
@@ -178,16 +296,19 @@ class Manager:
                 await self.clock.sleep(1.0)
 
     async def stop(self) -> None:
-        for task in self._leader_tasks:
-            task.cancel()
-        await asyncio.gather(*self._leader_tasks, return_exceptions=True)
+        if self._settings_task is not None:
+            self._settings_task.cancel()
+        tasks = list(self._leader_tasks)
         self._leader_tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for servicer in self.servicers:
             close = getattr(servicer, "close", None)
             if close is not None:
                 await close()
+        await self.replica.stop()
         if self._server is not None:
             await self._server.stop(grace=1.0)
             self._server = None
         self.store.close()
-        self._log.close()

@@ -603,3 +603,121 @@ class Control:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class RaftStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Send = channel.stream_unary(
+                '/shoal.v1.Raft/Send',
+                request_serializer=shoal_dot_rpc_dot_shoal__pb2.RaftChunk.SerializeToString,
+                response_deserializer=shoal_dot_rpc_dot_shoal__pb2.RaftSendResponse.FromString,
+                _registered_method=True)
+        self.Join = channel.unary_unary(
+                '/shoal.v1.Raft/Join',
+                request_serializer=shoal_dot_rpc_dot_shoal__pb2.JoinRaftRequest.SerializeToString,
+                response_deserializer=shoal_dot_rpc_dot_shoal__pb2.JoinRaftResponse.FromString,
+                _registered_method=True)
+
+
+class RaftServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def Send(self, request_iterator, context):
+        """Raft messages from one manager to another, in order, as one stream per batch.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Join(self, request, context):
+        """A manager asks to join the raft membership: the leader adds it as a learner (promoted to
+        voter once it has caught up). A follower forwards the request to the leader.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RaftServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Send': grpc.stream_unary_rpc_method_handler(
+                    servicer.Send,
+                    request_deserializer=shoal_dot_rpc_dot_shoal__pb2.RaftChunk.FromString,
+                    response_serializer=shoal_dot_rpc_dot_shoal__pb2.RaftSendResponse.SerializeToString,
+            ),
+            'Join': grpc.unary_unary_rpc_method_handler(
+                    servicer.Join,
+                    request_deserializer=shoal_dot_rpc_dot_shoal__pb2.JoinRaftRequest.FromString,
+                    response_serializer=shoal_dot_rpc_dot_shoal__pb2.JoinRaftResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'shoal.v1.Raft', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('shoal.v1.Raft', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Raft:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Send(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/shoal.v1.Raft/Send',
+            shoal_dot_rpc_dot_shoal__pb2.RaftChunk.SerializeToString,
+            shoal_dot_rpc_dot_shoal__pb2.RaftSendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Join(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Raft/Join',
+            shoal_dot_rpc_dot_shoal__pb2.JoinRaftRequest.SerializeToString,
+            shoal_dot_rpc_dot_shoal__pb2.JoinRaftResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -90,16 +90,23 @@ class Transport:
         )
         return server.add_secure_port(addr, creds)
 
-    def channel(self, addr: str) -> grpc.aio.Channel:
+    def channel(
+        self, addr: str, options: tuple[tuple[str, int | str], ...] = ()
+    ) -> grpc.aio.Channel:
+        """A channel to ``addr``; ``options`` are gRPC options to add to the defaults."""
         if self.tls is None:
-            return grpc.aio.insecure_channel(addr, options=_OPTIONS)
+            return grpc.aio.insecure_channel(addr, options=[*_OPTIONS, *options])
         creds = grpc.ssl_channel_credentials(
             root_certificates=self.tls.ca,
             private_key=self.tls.key,
             certificate_chain=self.tls.cert,
         )
-        options = [*_OPTIONS, ("grpc.ssl_target_name_override", MANAGER_SERVER_NAME)]
-        return grpc.aio.secure_channel(addr, creds, options=options)
+        all_options = [
+            *_OPTIONS,
+            *options,
+            ("grpc.ssl_target_name_override", MANAGER_SERVER_NAME),
+        ]
+        return grpc.aio.secure_channel(addr, creds, options=all_options)
 
     @staticmethod
     def joining_channel(

@@ -41,6 +41,9 @@ MIN_CERT_EXPIRY = 3600 * SECOND
 # membership); each defaults to doing nothing so the control API stands on its own in tests.
 EndpointAllocator = Callable[[Tx, Service], None]
 DirtyCheck = Callable[[Service, Task, Node | None], bool]
+# Raises (with swarmkit's message) when demoting this node must not go ahead: it is no raft
+# member, or removing it would lose the raft quorum.
+DemotionCheck = Callable[[str], None]
 
 
 # Docker's daemon names a bad enum value after the Go type it failed to convert to.
@@ -80,11 +83,13 @@ class ControlAPI:
         clock: Clock,
         allocate_endpoint: EndpointAllocator | None = None,
         is_task_dirty: DirtyCheck | None = None,
+        check_demotion: DemotionCheck | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.allocate_endpoint = allocate_endpoint or (lambda tx, svc: None)
         self.is_task_dirty = is_task_dirty or (lambda svc, task, node: False)
+        self.check_demotion = check_demotion or (lambda node_id: None)
 
     async def _update(self, fn: Callable[[Tx], Any]) -> Any:
         try:
@@ -181,6 +186,7 @@ class ControlAPI:
                     raise swarm_error(
                         FailedPrecondition, "attempting to demote the last manager of the swarm"
                     )
+                self.check_demotion(node_id)
             node = current.clone()
             node.Version.Index = version
             node.Spec = new_spec

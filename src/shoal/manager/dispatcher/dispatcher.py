@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -23,6 +23,14 @@ log = logging.getLogger(__name__)
 STATUS_FLUSH_INTERVAL = 0.1
 ASSIGNMENT_BATCH_WINDOW = 0.05
 CHECK_INTERVAL = 0.25
+# Sent (as trailing metadata) with the refusal of a manager that does not lead: where the
+# leader is, so the agent goes there next.
+LEADER_METADATA = "x-shoal-leader"
+NOT_LEADER = "dispatcher is stopped: this manager is not the leader"
+
+# None when this manager may serve agents (it leads); otherwise the leader's address to send
+# them to ("" when no leader is known).
+Redirect = Callable[[], str | None]
 
 
 @dataclass
@@ -47,9 +55,10 @@ def _host(addr: str) -> str:
 
 
 class Dispatcher(pb_grpc.DispatcherServicer):
-    def __init__(self, store: MemoryStore, clock: Clock) -> None:
+    def __init__(self, store: MemoryStore, clock: Clock, redirect: Redirect | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.redirect: Redirect = redirect or (lambda: None)
         self.sessions: dict[str, AgentSession] = {}
         self.deadlines = HeartbeatDeadlines()
         self._statuses: dict[str, tuple[str, TaskStatus]] = {}
@@ -73,6 +82,13 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         ]
 
     async def _caller(self, context: grpc.aio.ServicerContext) -> str:
+        leader = self.redirect()
+        if leader is not None:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                NOT_LEADER,
+                trailing_metadata=((LEADER_METADATA, leader),),
+            )
         peer = peer_identity(context)
         if peer is None or self.store.view().get(Node, peer.node_id) is None:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "node not registered")
@@ -309,6 +325,10 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                     if session is not None:
                         session.close()
                 old: Node | None = ev.old  # type: ignore[assignment]
+                if old is not None and old.Role != node.Role and node.ID in self.sessions:
+                    # Promoted or demoted: the node's daemon starts or stops its manager.
+                    own = self.sessions[node.ID]
+                    own.outbox.put_nowait(pb.SessionMessage(node=node.model_dump_json().encode()))
                 if node.Role == NodeRole.MANAGER or (
                     old is not None and old.Role == NodeRole.MANAGER
                 ):

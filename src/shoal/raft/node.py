@@ -1,0 +1,479 @@
+"""The asyncio driver: one ``Core``, its storage, a transport and the application's state
+machine, moved along by a tick loop on an injectable clock.
+
+Every change to the core happens in one task (``_run``), between Readies: requests from
+other tasks (proposals, received messages, ticks) are queued and handled there, so a Ready is
+always persisted, sent, applied and advanced before the core moves again. The order within a
+Ready is the one Raft needs: durable write (one SQLite transaction, fsynced) -> messages out
+-> snapshot restored and entries applied -> advance.
+
+The store's proposer (issue 4 wiring) is a thin adapter over ``propose``: encode the
+Proposal, ``await node.propose(data)``; ``apply`` of the state machine decodes each committed
+entry and calls ``store.apply``; ``snapshot``/``restore`` are the store's.
+"""
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from shoal.clock import Clock
+from shoal.raft import codec
+from shoal.raft.core import Core
+from shoal.raft.storage import AsyncStorage, Storage
+from shoal.raft.types import (
+    NONE,
+    CommitUnknown,
+    ConfChange,
+    ConfState,
+    EntryType,
+    Message,
+    NotLeader,
+    PersistentState,
+    ProposalDropped,
+    RaftConfig,
+    RaftError,
+    Ready,
+    Status,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Transport(Protocol):
+    def send(self, messages: list[Message]) -> None:
+        """Queue messages for delivery, without blocking; delivery is best effort. Report a
+        failed delivery with ``RaftNode.report_unreachable`` and the outcome of sending a
+        snapshot (SNAP) with ``RaftNode.report_snapshot``."""
+        ...
+
+
+class StateMachine(Protocol):
+    def apply(self, index: int, data: bytes) -> None:
+        """A committed entry; called once per entry, in log order (the leader's no-ops are
+        skipped)."""
+        ...
+
+    def apply_conf_change(self, index: int, change: ConfChange) -> None:
+        """A committed membership change (the transport learns or forgets a peer here)."""
+        ...
+
+    def snapshot(self) -> bytes:
+        """The state after everything applied so far."""
+        ...
+
+    def restore(self, data: bytes) -> None:
+        """Replace the state by a snapshot's."""
+        ...
+
+
+class StorageFailed(RaftError):
+    def __init__(self, message: str = "raft: storage failed; the node stopped") -> None:
+        super().__init__(message)
+
+
+class RaftNode:
+    def __init__(
+        self,
+        node_id: int,
+        storage: Storage | AsyncStorage,
+        transport: Transport,
+        state_machine: StateMachine,
+        clock: Clock,
+        tick_interval: float = 0.1,
+        config: RaftConfig | None = None,
+        rng: random.Random | None = None,
+        on_leadership: Callable[[bool], None] | None = None,
+        on_removed: Callable[[], None] | None = None,
+    ) -> None:
+        self.id = node_id
+        self.storage = storage if isinstance(storage, AsyncStorage) else AsyncStorage(storage)
+        self.transport = transport
+        self.sm = state_machine
+        self.clock = clock
+        self.tick_interval = tick_interval
+        self.config = config or RaftConfig()
+        self._rng = rng or random.Random()
+        self.on_leadership = on_leadership
+        self.on_removed = on_removed
+        self.core: Core | None = None
+        self._inbox: deque[Callable[[Core], None]] = deque()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
+        self._failure: BaseException | None = None
+        self._proposals: dict[int, tuple[int, asyncio.Future[None]]] = {}
+        self._conf_waiters: dict[int, tuple[int, asyncio.Future[None]]] = {}
+        self._read_seq = 0
+        self._reads: dict[int, tuple[int, asyncio.Future[None]]] = {}  # ctx -> (tick, fut)
+        self._read_ready: list[tuple[int, asyncio.Future[None]]] = []
+        self._ticks = 0
+        self._ready_term = 0  # the term in which this leader has applied its no-op
+        self._noop_index = 0
+        self._signalled_leader = False
+        self._leader_changed = asyncio.Event()
+        self._snap_index = 0
+        self._applied = asyncio.Event()  # set whenever entries were applied
+        self._restart_commit = 0
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self, initial: PersistentState | None = None) -> None:
+        """Load the persisted state and start. ``initial`` is written first if storage is
+        empty: ``core.bootstrap(...)`` for a founder, nothing for a joining node (the leader
+        sends it the log)."""
+        state = await self.storage.load()
+        if initial is not None and _is_empty(state):
+            await self.storage.save(initial.hard_state, initial.entries, initial.snapshot)
+            state = await self.storage.load()
+        self.core = Core(self.id, self.config, self._rng, state)
+        self._restart_commit = state.hard_state.commit
+        if state.snapshot is not None:
+            self.sm.restore(state.snapshot.data)
+            self._snap_index = state.snapshot.index
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"raft-{self.id}"),
+            asyncio.create_task(self._ticker(), name=f"raft-{self.id}-tick"),
+        ]
+        self._wake.set()  # apply what the disk says is committed without waiting for a tick
+
+    async def wait_applied(self, index: int | None = None) -> None:
+        """Wait until entries up to ``index`` are applied here; by default, everything the
+        disk said was committed when the node started (the state before a restart)."""
+        target = self._restart_commit if index is None else index
+        while self.core is not None and self.core.log.applied < target:
+            if self._failure is not None or self._stopped:
+                raise self._failure or NotLeader(NONE, "raft: node stopped")
+            self._applied.clear()
+            await self._applied.wait()
+
+    async def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+        self._applied.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+        self._fail_all(NotLeader(NONE, "raft: node stopped"))
+        await self.storage.close()
+
+    # --- inputs from the transport ---------------------------------------------------------------
+
+    def step(self, msg: Message) -> None:
+        """A message from a peer (decoded with ``codec.decode_message``)."""
+        self._submit(lambda core: core.step(msg))
+
+    def report_unreachable(self, node_id: int) -> None:
+        self._submit(lambda core: core.report_unreachable(node_id))
+
+    def report_snapshot(self, node_id: int, ok: bool) -> None:
+        self._submit(lambda core: core.report_snapshot(node_id, ok))
+
+    # --- queries --------------------------------------------------------------------------------
+
+    @property
+    def leader(self) -> int:
+        return self.core.leader if self.core else NONE
+
+    @property
+    def is_leader(self) -> bool:
+        return self.core is not None and self.core.is_leader
+
+    @property
+    def leader_ready(self) -> bool:
+        """Leader, and everything committed before its term is applied here: the state
+        machine is current, so writes built on it are safe to propose."""
+        return self.core is not None and self.core.is_leader and self._ready_term == self.core.term
+
+    @property
+    def term(self) -> int:
+        return self.core.term if self.core else 0
+
+    @property
+    def conf(self) -> ConfState:
+        return self.core.conf if self.core else ConfState()
+
+    @property
+    def removed(self) -> bool:
+        return self.core is not None and self.core.removed
+
+    def status(self) -> Status:
+        assert self.core is not None
+        return self.core.status()
+
+    def reachable(self, node_id: int) -> bool | None:
+        return self.core.reachable(node_id) if self.core else None
+
+    async def wait_leader_change(self) -> None:
+        """Return at the next change of leader (or of this node's leadership readiness)."""
+        self._leader_changed.clear()
+        await self._leader_changed.wait()
+
+    # --- requests -------------------------------------------------------------------------------
+
+    async def propose(self, data: bytes) -> None:
+        """Commit ``data`` through the log; returns once it is applied here. Raises NotLeader
+        (nothing happened), ProposalDropped (nothing happened), CommitUnknown (leadership was
+        lost after the entry was appended: it may still commit)."""
+        if not self.leader_ready:
+            raise NotLeader(self.leader)
+        term = self._ready_term
+        fut = asyncio.get_running_loop().create_future()
+
+        def do(core: Core) -> None:
+            if fut.done():
+                return  # the caller gave up before we got to it: propose nothing
+            if core.term != term or not core.is_leader:
+                _settle(fut, NotLeader(core.leader))
+                return
+            index = core.propose(data)
+            self._proposals[index] = (term, fut)
+
+        self._submit(do, fut)
+        await fut
+
+    async def propose_conf_change(self, change: ConfChange) -> None:
+        """Propose a membership change; returns once it is applied here."""
+        fut = asyncio.get_running_loop().create_future()
+
+        def do(core: Core) -> None:
+            if fut.done():
+                return
+            index = core.propose_conf_change(change)
+            self._conf_waiters[index] = (core.term, fut)
+
+        self._submit(do, fut)
+        await fut
+
+    async def read_barrier(self) -> None:
+        """Wait until this node's state machine reflects every write committed before the
+        call (ReadIndex): a read made after it is linearizable. Works on followers too."""
+        fut = asyncio.get_running_loop().create_future()
+        self._read_seq += 1
+        ctx = self._read_seq
+
+        def do(core: Core) -> None:
+            core.read_index(ctx)
+            self._reads[ctx] = (self._ticks, fut)
+
+        self._submit(do, fut)
+        await fut
+
+    async def transfer_leadership(self, to: int = NONE) -> int:
+        """Hand leadership to ``to`` (by default the best placed voter) and wait until someone
+        else leads; returns the new leader. Raises if the transfer times out."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        target = [to]
+
+        def do(core: Core) -> None:
+            target[0] = to or core.best_transferee()
+            if target[0] == NONE:
+                raise ProposalDropped("raft: no voter to transfer leadership to")
+            core.transfer_leadership(target[0])
+            _settle(fut)
+
+        self._submit(do, fut)
+        await fut
+        while True:
+            core = self.core
+            assert core is not None
+            if core.leader not in (NONE, self.id):
+                return core.leader
+            if core.is_leader and core.lead_transferee == NONE:
+                raise ProposalDropped(f"raft: leadership transfer to {target[0]} timed out")
+            if self._stopped:
+                raise NotLeader(NONE, "raft: node stopped")
+            await self._wait_tick_or_change()
+
+    async def campaign(self) -> None:
+        """Start an election now (e.g. the first manager, instead of waiting a timeout)."""
+        fut = asyncio.get_running_loop().create_future()
+
+        def do(core: Core) -> None:
+            core.campaign()
+            _settle(fut)
+
+        self._submit(do, fut)
+        await fut
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def _submit(self, fn: Callable[[Core], None], fut: asyncio.Future[None] | None = None) -> None:
+        if self._failure is not None or self._stopped:
+            if fut is not None:
+                _settle(fut, self._failure or NotLeader(NONE, "raft: node stopped"))
+            return
+
+        def guarded(core: Core) -> None:
+            try:
+                fn(core)
+            except RaftError as err:
+                if fut is not None:
+                    _settle(fut, err)
+
+        self._inbox.append(guarded)
+        self._wake.set()
+
+    async def _ticker(self) -> None:
+        while not self._stopped:
+            await self.clock.sleep(self.tick_interval)
+            self._submit(self._tick)
+
+    def _tick(self, core: Core) -> None:
+        self._ticks += 1
+        core.tick()
+        deadline = self._ticks - 2 * self.config.election_tick
+        for ctx, (t, fut) in list(self._reads.items()):
+            if t <= deadline:
+                del self._reads[ctx]
+                _settle(fut, ProposalDropped("raft: read index timed out"))
+
+    async def _wait_tick_or_change(self) -> None:
+        self._leader_changed.clear()
+        changed = asyncio.ensure_future(self._leader_changed.wait())
+        ticked = asyncio.ensure_future(self.clock.sleep(self.tick_interval))
+        _, pending = await asyncio.wait({changed, ticked}, return_when=asyncio.FIRST_COMPLETED)
+        for p in pending:
+            p.cancel()
+
+    async def _run(self) -> None:
+        core = self.core
+        assert core is not None
+        try:
+            while not self._stopped:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._inbox:
+                    self._inbox.popleft()(core)
+                while core.has_ready():
+                    await self._handle_ready(core, core.ready())
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.exception("raft node %d stopped", self.id)
+            self._failure = StorageFailed(f"raft: node stopped: {err}")
+            self._fail_all(self._failure)
+            self._applied.set()
+
+    async def _handle_ready(self, core: Core, rd: Ready) -> None:
+        if rd.must_persist:
+            await self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
+        if rd.messages:
+            try:
+                self.transport.send(rd.messages)
+            except Exception:
+                # Delivery is best effort; raft resends what matters.
+                log.exception("raft %d: transport failed to queue messages", self.id)
+        if rd.snapshot is not None:
+            self.sm.restore(rd.snapshot.data)
+            self._snap_index = rd.snapshot.index
+        for e in rd.committed_entries:
+            if e.type is EntryType.CONF_CHANGE:
+                self.sm.apply_conf_change(e.index, codec.decode_conf_change(e.data))
+            elif e.data:
+                self.sm.apply(e.index, e.data)
+            waiter = self._proposals.pop(e.index, None) or self._conf_waiters.pop(e.index, None)
+            if waiter is not None:
+                term, fut = waiter
+                overwritten = ProposalDropped("raft: entry overwritten by a new leader")
+                _settle(fut, None if term == e.term else overwritten)
+        for rs in rd.read_states:
+            pending = self._reads.pop(rs.context, None)
+            if pending is not None:
+                self._read_ready.append((rs.index, pending[1]))
+        was_removed = core.removed
+        core.advance(rd)
+        if rd.committed_entries or rd.snapshot is not None:
+            self._applied.set()
+        if rd.soft_state is not None:
+            self._on_soft_state(core)
+        if (
+            core.is_leader
+            and self._ready_term != core.term
+            and core.log.applied >= self._noop_index
+        ):
+            self._ready_term = core.term
+            self._signal_leadership(True)
+        self._serve_reads(core)
+        if core.removed and not was_removed and self.on_removed is not None:
+            self.on_removed()
+        if core.log.applied - self._snap_index >= self.config.snapshot_interval:
+            await self._snapshot(core)
+
+    def _on_soft_state(self, core: Core) -> None:
+        self._leader_changed.set()
+        if core.is_leader:
+            # Ready for writes once the no-op of this term (the last entry now) is applied.
+            self._noop_index = core.log.last_index()
+            return
+        self._ready_term = 0
+        self._signal_leadership(False)
+        lost = CommitUnknown()
+        for _, fut in list(self._proposals.values()) + list(self._conf_waiters.values()):
+            _settle(fut, lost)
+        self._proposals.clear()
+        self._conf_waiters.clear()
+        for _, fut in self._reads.values():
+            _settle(fut, NotLeader(core.leader, "raft: leader changed during a read"))
+        self._reads.clear()
+
+    def _signal_leadership(self, leading: bool) -> None:
+        if leading == self._signalled_leader:
+            return
+        self._signalled_leader = leading
+        self._leader_changed.set()
+        if self.on_leadership is not None:
+            self.on_leadership(leading)
+
+    def _serve_reads(self, core: Core) -> None:
+        still = []
+        for index, fut in self._read_ready:
+            if core.log.applied >= index:
+                _settle(fut)
+            else:
+                still.append((index, fut))
+        self._read_ready = still
+
+    async def _snapshot(self, core: Core) -> None:
+        snap = core.create_snapshot(self.sm.snapshot())
+        offset = core.compact(max(0, snap.index - self.config.keep_entries))
+        await self.storage.save_snapshot(snap, offset)
+        self._snap_index = snap.index
+
+    def _fail_all(self, err: BaseException) -> None:
+        futs = [f for _, f in self._proposals.values()]
+        futs += [f for _, f in self._conf_waiters.values()]
+        futs += [f for _, f in self._reads.values()]
+        futs += [f for _, f in self._read_ready]
+        for fut in futs:
+            _settle(fut, err)
+        self._proposals.clear()
+        self._conf_waiters.clear()
+        self._reads.clear()
+        self._read_ready.clear()
+
+
+def _settle(fut: asyncio.Future[None], error: BaseException | None = None) -> None:
+    """Resolve ``fut`` unless its waiter gave up (cancelled) already."""
+    if fut.done():
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(error)
+
+
+def _is_empty(state: PersistentState) -> bool:
+    return (
+        not state.entries
+        and state.snapshot is None
+        and state.hard_state.term == 0
+        and state.offset == 0
+        and state.hard_state.commit == 0
+    )

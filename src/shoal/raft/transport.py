@@ -1,0 +1,126 @@
+"""The sending half of a raft transport, independent of how bytes travel.
+
+``QueuedTransport.send`` (called by ``RaftNode`` with a Ready's messages) never blocks: it
+encodes each message and puts it on its peer's queue. One task per peer drains that queue in
+batches through ``deliver(peer, payloads)`` - the gRPC call the wiring supplies - so a slow
+or dead peer delays nobody else and messages to one peer keep their order. Failures go back
+to the node: ``report_unreachable`` when a batch could not be delivered (the leader then
+probes that follower again rather than streaming blindly), ``report_snapshot`` when a batch
+carrying a snapshot was (or was not) delivered. A full queue drops its oldest messages: raft
+resends whatever matters, and memory stays bounded.
+
+The receiving half is one line in the gRPC handler:
+``node.step(codec.decode_message(payload))`` for each payload, after checking that the
+caller's certificate belongs to the member the message claims to come from.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from shoal.raft import codec
+from shoal.raft.types import Message, MessageType
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[int, list[bytes]], Awaitable[None]]
+
+
+class Reporter(Protocol):
+    def report_unreachable(self, node_id: int) -> None: ...
+
+    def report_snapshot(self, node_id: int, ok: bool) -> None: ...
+
+
+class _Peer:
+    def __init__(self) -> None:
+        self.queue: deque[tuple[bytes, bool]] = deque()  # (payload, is_snapshot)
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+
+class QueuedTransport:
+    def __init__(
+        self,
+        deliver: Deliver,
+        max_queue: int = 4096,
+        max_batch_bytes: int = 4 << 20,
+    ) -> None:
+        self._deliver = deliver
+        self._max_queue = max_queue
+        self._max_batch_bytes = max_batch_bytes
+        self._peers: dict[int, _Peer] = {}
+        self._reporter: Reporter | None = None
+        self._closed = False
+        self.dropped = 0
+
+    def attach(self, reporter: Reporter) -> None:
+        """Where to report failures: the RaftNode using this transport."""
+        self._reporter = reporter
+
+    def send(self, messages: list[Message]) -> None:
+        if self._closed:
+            return
+        for m in messages:
+            peer = self._peers.get(m.to)
+            if peer is None:
+                peer = self._peers[m.to] = _Peer()
+                peer.task = asyncio.get_running_loop().create_task(
+                    self._drain(m.to, peer), name=f"raft-send-{m.to}"
+                )
+            if len(peer.queue) >= self._max_queue:
+                _, was_snapshot = peer.queue.popleft()
+                self.dropped += 1
+                if was_snapshot and self._reporter is not None:
+                    self._reporter.report_snapshot(m.to, False)
+            peer.queue.append((codec.encode_message(m), m.type is MessageType.SNAP))
+            peer.wake.set()
+
+    def peer_ids(self) -> list[int]:
+        """The peers this transport has a queue for."""
+        return list(self._peers)
+
+    def remove_peer(self, node_id: int) -> None:
+        """Forget a peer removed from the cluster (its queue and sender)."""
+        peer = self._peers.pop(node_id, None)
+        if peer is not None and peer.task is not None:
+            peer.task.cancel()
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = [p.task for p in self._peers.values() if p.task is not None]
+        self._peers.clear()
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    async def _drain(self, node_id: int, peer: _Peer) -> None:
+        while True:
+            await peer.wake.wait()
+            peer.wake.clear()
+            while peer.queue:
+                batch, size, snapshots = [], 0, 0
+                while peer.queue and (
+                    not batch or size + len(peer.queue[0][0]) <= self._max_batch_bytes
+                ):
+                    payload, is_snap = peer.queue.popleft()
+                    batch.append(payload)
+                    size += len(payload)
+                    snapshots += is_snap
+                try:
+                    await self._deliver(node_id, batch)
+                    ok = True
+                except asyncio.CancelledError:
+                    raise
+                except Exception as err:
+                    ok = False
+                    log.debug("raft: delivery to %d failed: %s", node_id, err)
+                    if self._reporter is not None:
+                        self._reporter.report_unreachable(node_id)
+                if snapshots and self._reporter is not None:
+                    self._reporter.report_snapshot(node_id, ok)

@@ -1,0 +1,108 @@
+"""The store's commit step when managers replicate: proposals go through the Raft log.
+
+``ReplicatedLog`` is both halves of the store's bond with a ``RaftNode``:
+
+- the ``Proposer``: ``propose`` encodes a transaction's changes as one log entry and returns
+  once raft has committed it and applied it here (only the leader accepts proposals);
+- the raft state machine: every manager, leader or follower, applies each committed entry to
+  its store through ``MemoryStore.apply``, in log order, and learns the raft membership (who
+  each member is and where it listens) from the configuration changes in the same log.
+
+Snapshots (taken by the raft node every ``snapshot_interval`` entries) hold the whole store
+and the membership, so a manager far behind, or restarting, installs one and replays only the
+entries after it.
+"""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from shoal.errors import Unavailable
+from shoal.raft.core import conf_change_problem
+from shoal.raft.members import RaftMember, decode_context
+from shoal.raft.node import RaftNode
+from shoal.raft.types import ConfChange, ConfChangeType, ConfState
+from shoal.store.memory import MemoryStore
+from shoal.store.proposal import Proposal
+
+MembersChanged = Callable[[dict[int, RaftMember]], None]
+
+
+def encode_proposal(proposal: Proposal) -> bytes:
+    return json.dumps(proposal.encode(), separators=(",", ":")).encode()
+
+
+def decode_proposal(data: bytes) -> Proposal:
+    return Proposal.decode(json.loads(data))
+
+
+class ReplicatedLog:
+    def __init__(self, store: MemoryStore, on_members: MembersChanged | None = None) -> None:
+        self.store = store
+        self.node: RaftNode | None = None
+        self.members: dict[int, RaftMember] = {}
+        self.conf = ConfState()
+        self.on_members = on_members
+
+    def attach(self, node: RaftNode) -> None:
+        self.node = node
+
+    def member_by_node(self, node_id: str) -> RaftMember | None:
+        for m in self.members.values():
+            if m.node_id == node_id:
+                return m
+        return None
+
+    # --- Proposer -----------------------------------------------------------------------------
+
+    async def propose(self, proposal: Proposal) -> None:
+        if self.node is None:
+            raise Unavailable("raft is not running on this manager")
+        await self.node.propose(encode_proposal(proposal))
+
+    # --- raft state machine -------------------------------------------------------------------
+
+    def apply(self, index: int, data: bytes) -> None:
+        self.store.apply(decode_proposal(data))
+
+    def apply_conf_change(self, index: int, change: ConfChange) -> None:
+        # The raft core refuses some changes (every node alike); mirror it exactly, so the
+        # membership here always matches the configuration raft is using.
+        if conf_change_problem(self.conf, change):
+            return
+        voters, learners = set(self.conf.voters), set(self.conf.learners)
+        if change.type is ConfChangeType.REMOVE:
+            voters.discard(change.node_id)
+            learners.discard(change.node_id)
+            self.members.pop(change.node_id, None)
+        else:
+            if change.type is ConfChangeType.ADD_LEARNER:
+                learners.add(change.node_id)
+            else:
+                learners.discard(change.node_id)
+                voters.add(change.node_id)
+            named = decode_context(change.node_id, change.context)
+            if named.node_id or change.node_id not in self.members:
+                self.members[change.node_id] = named
+        self.conf = ConfState(frozenset(voters), frozenset(learners))
+        self._members_changed()
+
+    def snapshot(self) -> bytes:
+        data: dict[str, Any] = {
+            "Store": self.store.snapshot(),
+            "Members": [m.to_json() for m in self.members.values()],
+            "Voters": sorted(self.conf.voters),
+            "Learners": sorted(self.conf.learners),
+        }
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    def restore(self, data: bytes) -> None:
+        snap = json.loads(data)
+        self.store.restore(snap["Store"])
+        self.members = {m.raft_id: m for m in map(RaftMember.from_json, snap["Members"])}
+        self.conf = ConfState(frozenset(snap["Voters"]), frozenset(snap["Learners"]))
+        self._members_changed()
+
+    def _members_changed(self) -> None:
+        if self.on_members is not None:
+            self.on_members(dict(self.members))

@@ -1,0 +1,351 @@
+"""The asyncio driver: proposals return once applied, reads are linearizable, leadership
+changes fail what they must, snapshots and restarts, on a FakeClock."""
+
+import asyncio
+import random
+
+import pytest
+
+from shoal.clock import FakeClock
+from shoal.raft import codec
+from shoal.raft.core import bootstrap
+from shoal.raft.node import RaftNode
+from shoal.raft.storage import AsyncStorage, MemoryStorage, SQLiteStorage
+from shoal.raft.types import (
+    CommitUnknown,
+    ConfChange,
+    ConfChangeType,
+    Message,
+    NotLeader,
+    RaftConfig,
+)
+
+
+class KV:
+    """A state machine: a dict of key=value strings."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+        self.applied: list[int] = []
+        self.changes: list[ConfChange] = []
+
+    def apply(self, index: int, data: bytes) -> None:
+        k, _, v = data.decode().partition("=")
+        self.data[k] = v
+        self.applied.append(index)
+
+    def apply_conf_change(self, index: int, change: ConfChange) -> None:
+        self.changes.append(change)
+
+    def snapshot(self) -> bytes:
+        return repr(sorted(self.data.items())).encode()
+
+    def restore(self, data: bytes) -> None:
+        self.data = dict(eval(data.decode()))
+
+
+class Net:
+    """Delivers messages through the codec on the next loop iteration."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[int, RaftNode] = {}
+        self.cut: set[int] = set()
+
+    def transport(self, i: int) -> "Net.T":
+        return Net.T(self, i)
+
+    class T:
+        def __init__(self, net: "Net", i: int) -> None:
+            self.net, self.i = net, i
+
+        def send(self, messages: list[Message]) -> None:
+            loop = asyncio.get_running_loop()
+            for m in messages:
+                loop.call_soon(self.net.deliver, codec.encode_message(m), m.to)
+
+    def deliver(self, raw: bytes, to: int) -> None:
+        m = codec.decode_message(raw)
+        if to in self.cut or m.from_ in self.cut or to not in self.nodes:
+            return
+        self.nodes[to].step(m)
+
+
+class Cluster:
+    def __init__(self, ids=(1, 2, 3), cfg: RaftConfig | None = None) -> None:
+        self.clock = FakeClock()
+        self.net = Net()
+        self.cfg = cfg or RaftConfig()
+        self.boot = bootstrap({i: b"" for i in ids})
+        self.disks = {i: MemoryStorage() for i in ids}
+        self.sms: dict[int, KV] = {}
+        self.leadership: dict[int, list[bool]] = {i: [] for i in ids}
+
+    async def start(self, i: int, founder: bool = True) -> RaftNode:
+        self.disks.setdefault(i, MemoryStorage())
+        self.leadership.setdefault(i, [])
+        sm = self.sms[i] = KV()
+        node = RaftNode(
+            i,
+            AsyncStorage(self.disks[i], threaded=False),
+            self.net.transport(i),
+            sm,
+            self.clock,
+            tick_interval=0.1,
+            config=self.cfg,
+            rng=random.Random(i),
+            on_leadership=self.leadership[i].append,
+        )
+        self.net.nodes[i] = node
+        await node.start(self.boot if founder else None)
+        return node
+
+    async def start_all(self) -> None:
+        for i in sorted(self.disks):
+            await self.start(i)
+
+    async def stop(self, i: int) -> None:
+        node = self.net.nodes.pop(i)
+        await node.stop()
+
+    async def stop_all(self) -> None:
+        for i in list(self.net.nodes):
+            await self.stop(i)
+
+    async def run(self, seconds: float) -> None:
+        for _ in range(round(seconds / 0.1)):
+            await self.clock.advance(0.1)
+            for _ in range(10):
+                await asyncio.sleep(0)
+
+    async def until(self, cond, seconds: float = 20.0) -> None:
+        for _ in range(round(seconds / 0.1)):
+            if cond():
+                return
+            await self.run(0.1)
+        assert cond(), "condition not reached"
+
+    def leader(self) -> RaftNode:
+        ready = [n for n in self.net.nodes.values() if n.leader_ready]
+        assert len(ready) == 1
+        return ready[0]
+
+    async def leader_ready(self) -> RaftNode:
+        await self.until(lambda: sum(n.leader_ready for n in self.net.nodes.values()) == 1)
+        return self.leader()
+
+    async def propose(self, node: RaftNode, data: str) -> None:
+        task = asyncio.ensure_future(node.propose(data.encode()))
+        await self.until(task.done)
+        await task
+
+
+@pytest.fixture
+async def cluster():
+    c = Cluster()
+    yield c
+    await c.stop_all()
+
+
+async def test_a_leader_is_elected_and_proposals_apply_everywhere(cluster):
+    await cluster.start_all()
+    leader = await cluster.leader_ready()
+    assert cluster.leadership[leader.id] == [True]
+    for k in range(5):
+        await cluster.propose(leader, f"k{k}=v{k}")
+    # applied on the leader when propose returns
+    assert cluster.sms[leader.id].data == {f"k{k}": f"v{k}" for k in range(5)}
+    await cluster.until(lambda: all(len(sm.applied) == 5 for sm in cluster.sms.values()))
+    assert len({repr(sm.data) for sm in cluster.sms.values()}) == 1
+
+
+async def test_followers_refuse_proposals(cluster):
+    await cluster.start_all()
+    leader = await cluster.leader_ready()
+    follower = next(n for n in cluster.net.nodes.values() if n is not leader)
+    with pytest.raises(NotLeader) as err:
+        await follower.propose(b"x=1")
+    assert err.value.leader == leader.id
+
+
+async def test_read_barrier_on_a_follower_sees_acknowledged_writes(cluster):
+    await cluster.start_all()
+    leader = await cluster.leader_ready()
+    follower = next(n for n in cluster.net.nodes.values() if n is not leader)
+    cluster.net.cut.add(follower.id)
+    await cluster.propose(leader, "a=1")  # the follower has not got it
+    assert "a" not in cluster.sms[follower.id].data
+    cluster.net.cut.clear()
+    barrier = asyncio.ensure_future(follower.read_barrier())
+    await cluster.until(barrier.done)
+    await barrier
+    assert cluster.sms[follower.id].data["a"] == "1"
+
+
+async def test_partitioned_leader_fails_pending_proposals_and_others_take_over(cluster):
+    await cluster.start_all()
+    old = await cluster.leader_ready()
+    cluster.net.cut.add(old.id)
+    pending = asyncio.ensure_future(old.propose(b"lost=1"))
+    await cluster.until(pending.done)
+    with pytest.raises(CommitUnknown):
+        await pending
+    assert cluster.leadership[old.id] == [True, False]
+    await cluster.until(
+        lambda: any(n.leader_ready for n in cluster.net.nodes.values() if n is not old)
+    )
+    new = next(n for n in cluster.net.nodes.values() if n.leader_ready)
+    await cluster.propose(new, "b=2")
+    cluster.net.cut.clear()
+    await cluster.until(lambda: cluster.sms[old.id].data.get("b") == "2")
+    assert "lost" not in cluster.sms[old.id].data
+
+
+async def test_transfer_leadership_returns_the_new_leader(cluster):
+    await cluster.start_all()
+    old = await cluster.leader_ready()
+    task = asyncio.ensure_future(old.transfer_leadership())
+    await cluster.until(task.done)
+    new_id = await task
+    assert new_id != old.id
+    await cluster.until(lambda: cluster.net.nodes[new_id].leader_ready)
+    await cluster.propose(cluster.net.nodes[new_id], "after=1")
+
+
+async def test_snapshots_are_taken_and_a_restart_restores_them():
+    c = Cluster(cfg=RaftConfig(snapshot_interval=5, keep_entries=2))
+    try:
+        await c.start_all()
+        leader = await c.leader_ready()
+        for k in range(12):
+            await c.propose(leader, f"k{k}={k}")
+        await c.until(lambda: all(len(sm.applied) == 12 for sm in c.sms.values()))
+        st = c.disks[2].load()
+        assert st.snapshot is not None and st.snapshot.index >= 10
+        assert st.offset == st.snapshot.index - 2
+        await c.stop(2)
+        await c.start(2)
+        assert c.sms[2].data["k7"] == "7"  # from the snapshot, before any replay
+        await c.until(lambda: c.sms[2].data.get("k11") == "11")
+    finally:
+        await c.stop_all()
+
+
+async def test_a_new_member_joins_as_learner_and_is_promoted():
+    c = Cluster(ids=(1, 2, 3), cfg=RaftConfig(snapshot_interval=4, keep_entries=0))
+    try:
+        await c.start_all()
+        leader = await c.leader_ready()
+        for k in range(6):
+            await c.propose(leader, f"k{k}={k}")
+        await c.start(4, founder=False)
+
+        async def change(kind):
+            task = asyncio.ensure_future(leader.propose_conf_change(ConfChange(kind, 4)))
+            await c.until(task.done)
+            await task
+
+        await change(ConfChangeType.ADD_LEARNER)
+        await c.until(lambda: c.sms[4].data.get("k5") == "5")  # caught up (from a snapshot)
+        await change(ConfChangeType.ADD_VOTER)
+        await c.until(lambda: c.net.nodes[4].conf.voters == {1, 2, 3, 4})
+        assert [ch.node_id for ch in c.sms[leader.id].changes[-2:]] == [4, 4]
+    finally:
+        await c.stop_all()
+
+
+async def test_with_sqlite_storage_in_a_thread(tmp_path):
+    clock = FakeClock()
+    sm = KV()
+    node = RaftNode(
+        1,
+        SQLiteStorage(tmp_path),
+        Net().transport(1),
+        sm,
+        clock,
+        config=RaftConfig(),
+        rng=random.Random(1),
+    )
+    await node.start(bootstrap({1: b""}))
+    try:
+        for _ in range(400):
+            if node.leader_ready:
+                break
+            await clock.advance(0.1)
+            await asyncio.sleep(0.001)  # let the storage thread finish; no time is asserted
+        assert node.leader_ready
+        await node.propose(b"a=1")
+        assert sm.data == {"a": "1"}
+    finally:
+        await node.stop()
+    st = SQLiteStorage(tmp_path).load()
+    assert st.entries[-1].data == b"a=1"
+    assert st.hard_state.commit == st.entries[-1].index
+
+
+async def test_a_cancelled_proposal_is_not_proposed_and_the_node_lives_on(cluster):
+    await cluster.start_all()
+    leader = await cluster.leader_ready()
+    last = leader.core.log.last_index()
+    task = asyncio.ensure_future(leader.propose(b"never=1"))
+    await asyncio.sleep(0)
+    task.cancel()
+    await cluster.run(0.5)
+    assert leader.core.log.last_index() == last
+    await cluster.propose(leader, "after=1")
+    assert cluster.sms[leader.id].data == {"after": "1"}
+
+
+async def test_a_failing_transport_does_not_stop_the_node(cluster):
+    await cluster.start_all()
+    leader = await cluster.leader_ready()
+
+    def broken(messages):
+        raise OSError("connection reset")
+
+    good = leader.transport
+    leader.transport = type("T", (), {"send": staticmethod(broken)})()
+    pending = asyncio.ensure_future(leader.propose(b"a=1"))
+    await cluster.run(0.3)
+    leader.transport = good
+    await cluster.until(pending.done)
+    await pending
+
+
+async def test_nodes_over_queued_transports():
+    from shoal.raft.transport import QueuedTransport
+
+    c = Cluster()
+    nodes = {}
+
+    def make_deliver(src):
+        async def deliver(peer, payloads):
+            if peer in c.net.cut or src in c.net.cut:
+                raise ConnectionError("cut")
+            for p in payloads:
+                nodes[peer].step(codec.decode_message(p))
+
+        return deliver
+
+    transports = {}
+    for i in (1, 2, 3):
+        t = transports[i] = QueuedTransport(make_deliver(i))
+        c.sms[i] = KV()
+        node = RaftNode(
+            i,
+            AsyncStorage(c.disks[i], threaded=False),
+            t,
+            c.sms[i],
+            c.clock,
+            rng=random.Random(i),
+        )
+        t.attach(node)
+        nodes[i] = c.net.nodes[i] = node
+        await node.start(c.boot)
+    try:
+        leader = await c.leader_ready()
+        await c.propose(leader, "a=1")
+        await c.until(lambda: all(sm.data.get("a") == "1" for sm in c.sms.values()))
+    finally:
+        await c.stop_all()
+        for t in transports.values():
+            await t.close()

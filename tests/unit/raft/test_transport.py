@@ -1,0 +1,89 @@
+"""QueuedTransport: order per peer, isolation between peers, failure reports, bounded queues."""
+
+import asyncio
+
+from shoal.raft import codec
+from shoal.raft.transport import QueuedTransport
+from shoal.raft.types import ConfState, Message, MessageType, Snapshot
+
+
+class Reports:
+    def __init__(self) -> None:
+        self.unreachable: list[int] = []
+        self.snapshots: list[tuple[int, bool]] = []
+
+    def report_unreachable(self, node_id: int) -> None:
+        self.unreachable.append(node_id)
+
+    def report_snapshot(self, node_id: int, ok: bool) -> None:
+        self.snapshots.append((node_id, ok))
+
+
+def hb(to: int, n: int) -> Message:
+    return Message(MessageType.HEARTBEAT, to, 1, term=1, commit=n)
+
+
+async def spin(n: int = 20) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_messages_arrive_in_order_per_peer_and_a_stuck_peer_blocks_nobody():
+    got: dict[int, list[int]] = {2: [], 3: []}
+    stuck = asyncio.Event()
+
+    async def deliver(peer, payloads):
+        if peer == 3:
+            await stuck.wait()
+        got[peer].extend(codec.decode_message(p).commit for p in payloads)
+
+    t = QueuedTransport(deliver)
+    t.send([hb(2, 1), hb(3, 1), hb(2, 2)])
+    t.send([hb(2, 3)])
+    await spin()
+    assert got == {2: [1, 2, 3], 3: []}
+    stuck.set()
+    await spin()
+    assert got[3] == [1]
+    await t.close()
+
+
+async def test_failures_are_reported_and_snapshots_acknowledged():
+    fail = {2}
+
+    async def deliver(peer, payloads):
+        if peer in fail:
+            raise ConnectionError("refused")
+
+    r = Reports()
+    t = QueuedTransport(deliver)
+    t.attach(r)
+    snap = Snapshot(5, 1, ConfState(frozenset({1, 2, 3})), b"s")
+    t.send([Message(MessageType.SNAP, 2, 1, term=1, snapshot=snap), hb(3, 1)])
+    await spin()
+    assert r.unreachable == [2]
+    assert r.snapshots == [(2, False)]
+    fail.clear()
+    t.send([Message(MessageType.SNAP, 2, 1, term=1, snapshot=snap)])
+    await spin()
+    assert r.snapshots == [(2, False), (2, True)]
+    await t.close()
+
+
+async def test_a_full_queue_drops_the_oldest():
+    release = asyncio.Event()
+    got: list[int] = []
+
+    async def deliver(peer, payloads):
+        await release.wait()
+        got.extend(codec.decode_message(p).commit for p in payloads)
+
+    t = QueuedTransport(deliver, max_queue=3, max_batch_bytes=1)  # one message per batch
+    t.send([hb(2, 0)])
+    await spin()  # 0 is being delivered
+    t.send([hb(2, n) for n in range(1, 6)])
+    assert t.dropped == 2
+    release.set()
+    await spin(50)
+    assert got == [0, 3, 4, 5]
+    await t.close()
