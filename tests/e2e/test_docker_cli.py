@@ -89,3 +89,25 @@ def test_shoal_prints_what_docker_prints(swarm: LocalCluster, args):
             break
         time.sleep(0.3)
     assert ours == docker
+
+
+def test_docker_cli_forms_a_swarm(short_tmp):
+    cluster = LocalCluster(short_tmp)
+    try:
+        manager, worker = cluster.add("manager1"), cluster.add("worker1")
+        out, err, status = run(
+            [DOCKER, "swarm", "init", "--advertise-addr", manager.host], str(manager.socket)
+        )
+        assert status == 0, err
+        assert out.startswith("Swarm initialized: current node (")
+        token, _, _ = run([DOCKER, "swarm", "join-token", "-q", "worker"], str(manager.socket))
+        out, err, status = run(
+            [DOCKER, "swarm", "join", "--token", token.strip(), manager.addr], str(worker.socket)
+        )
+        assert (out, err, status) == ("This node joined a swarm as a worker.\n", "", 0)
+        listed, _, _ = run(
+            [DOCKER, "node", "ls", "--format", "{{.Hostname}} {{.Status}}"], str(manager.socket)
+        )
+        assert sorted(listed.split("\n")[:-1]) == ["manager1 Ready", "worker1 Ready"]
+    finally:
+        cluster.close()
