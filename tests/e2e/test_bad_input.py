@@ -98,6 +98,12 @@ def test_bad_flag_values(swarm):
     )
 
 
+def test_unknown_network(swarm):
+    assert refused(swarm, "service", "create", "-d", "--network", "my-network", "busybox") == (
+        "Error response from daemon: network my-network not found\n"
+    )
+
+
 def test_duplicate_name(swarm):
     assert refused(swarm, *whoami_args("web", 1)) == (
         "Error response from daemon: rpc error: code = AlreadyExists desc = "

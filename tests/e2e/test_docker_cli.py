@@ -37,6 +37,8 @@ COMMANDS = [
     ["service", "scale", "web=abc"],
     ["node", "update", "--availability", "bogus", "worker1"],
     ["service", "create", "--replicas", "abc", "busybox"],
+    ["service", "create", "-d", "--network", "my-network", "busybox"],
+    ["network", "ls", "-q"],
 ]
 
 

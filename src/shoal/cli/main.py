@@ -6,6 +6,7 @@ import sys
 import click
 
 import shoal
+from shoal.cli.commands.network import network_group
 from shoal.cli.commands.node import node_group
 from shoal.cli.commands.service import service_group
 from shoal.cli.commands.swarm import swarm_group
@@ -65,6 +66,7 @@ def cli(ctx: click.Context, host: str | None, debug: bool) -> None:
 cli.add_command(swarm_group)
 cli.add_command(node_group)
 cli.add_command(service_group)
+cli.add_command(network_group)
 cli.add_command(info_command)
 cli.add_command(version_command)
 

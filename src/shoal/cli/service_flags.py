@@ -288,6 +288,7 @@ CREATE = _options(
         help="Attach a filesystem mount to the service",
     ),
     click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image"),
+    click.option("--network", "networks", multiple=True, help="Network attachments"),
 )
 
 UPDATE = _options(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from shoal.engineapi import logs, nodes, services, swarm, system, tasks
+from shoal.engineapi import logs, networks, nodes, services, swarm, system, tasks
 from shoal.engineapi.responses import DAEMON, error_response, json_response
 from shoal.errors import ShoalError
 
@@ -84,6 +84,10 @@ def build_app(daemon: "NodeDaemon") -> web.Application:
     r.add_post("/services/{id}/update", services.update)
     r.add_delete("/services/{id}", services.remove)
     r.add_get("/services/{id}/logs", logs.service_logs)
+
+    r.add_get("/networks", networks.list_networks)
+    r.add_post("/networks/create", networks.create)
+    r.add_get("/networks/{id}", networks.inspect)
 
     r.add_get("/tasks", tasks.list_tasks)
     r.add_get("/tasks/{id}", tasks.inspect)

@@ -64,6 +64,10 @@ def _tag_image(spec: dict) -> None:
 async def service_create(client: Client, args: tuple[str, ...], **flags: Any) -> None:
     """Create a new service"""
     spec = build_create_spec(flags, list(args))
+    for network in flags["networks"]:
+        # Docker's CLI resolves each network by name first; the daemon says if it is missing.
+        found = await client.get(f"/networks/{network}")
+        spec["TaskTemplate"].setdefault("Networks", []).append({"Target": found["Id"]})
     if not flags["no_resolve_image"]:
         _tag_image(spec)
     resp = await client.post("/services/create", spec)
