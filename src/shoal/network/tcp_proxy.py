@@ -45,21 +45,38 @@ def _reset(transport: asyncio.BaseTransport) -> None:
 class _Side(asyncio.Protocol):
     """One socket of a spliced pair. ``peer`` is the other side's transport."""
 
-    __slots__ = ("conn", "eof", "peer", "transport")
+    __slots__ = ("conn", "early", "eof", "peer", "transport")
 
     def __init__(self, conn: _Connection) -> None:
         self.conn = conn
         self.transport: asyncio.Transport | None = None
         self.peer: asyncio.Transport | None = None
         self.eof = False
+        # What arrived before the pair was linked: a backend that speaks first can be read
+        # before the coroutine that connected it resumes, and uvloop may deliver client
+        # data despite pause_reading in connection_made.
+        self.early: list[bytes] = []
 
     def data_received(self, data: bytes) -> None:
-        self.peer.write(data)  # type: ignore[union-attr]
+        peer = self.peer
+        if peer is None:
+            self.early.append(data)
+            return
+        peer.write(data)
 
     def eof_received(self) -> bool:
         self.eof = True
-        self.conn.half_closed(self)
+        if self.peer is not None:  # else passed on when linked
+            self.conn.half_closed(self)
         return True  # keep the other direction open
+
+    def link(self, peer: asyncio.Transport) -> None:
+        self.peer = peer
+        if self.early:
+            peer.writelines(self.early)
+            self.early.clear()
+        if self.eof and peer.can_write_eof():
+            peer.write_eof()
 
     def pause_writing(self) -> None:
         # Our side's buffer is full: stop reading the side that fills it.
@@ -135,8 +152,11 @@ class _Connection:
 
     def _link(self, side: _BackendSide) -> None:
         self.backend = side
-        self.client.peer = side.transport
-        side.peer = self.client.transport
+        self.client.link(side.transport)  # type: ignore[arg-type]
+        side.link(self.client.transport)  # type: ignore[arg-type]
+        if self.client.eof and side.eof:
+            self.close()
+            return
         self.client.transport.resume_reading()  # type: ignore[union-attr]
 
     def half_closed(self, side: _Side) -> None:
@@ -151,6 +171,8 @@ class _Connection:
     def lost(self, side: _Side, exc: Exception | None) -> None:
         other = self.backend if side is self.client else self.client
         if not self.closed and other is not None and other.transport is not None:
+            if side.early and exc is None:  # a backend that spoke and left before linking
+                other.transport.writelines(side.early)
             if exc is None:
                 other.transport.close()  # after sending what is buffered
             else:

@@ -418,3 +418,49 @@ async def test_udp_refusing_backend_is_skipped_on_retry() -> None:
     c.transport.close()  # type: ignore[union-attr]
     live.transport.close()  # type: ignore[union-attr]
     await dp.stop()
+
+
+async def say_bye(_b, _r, w) -> None:  # type: ignore[no-untyped-def]
+    w.write(b"bye")
+    w.close()
+
+
+async def test_a_backend_that_speaks_and_leaves_at_once(mesh: UserspaceDataPath) -> None:
+    backend = await Backend("b", say_bye).start()
+    port = free_port(NODE)
+    await mesh.apply(tcp_table(port, backend))
+    for _ in range(20):
+        r, w = await asyncio.open_connection(NODE, port)
+        assert await r.read(-1) == b"bye"
+        w.close()
+    await backend.stop()
+
+
+def test_the_proxy_works_on_uvloop() -> None:
+    """uvloop is optional (a modest gain, see bench/mesh.py); it delivers data the proxy
+    asked not to read yet, which the proxy must hold rather than lose."""
+    uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed (optional)")
+
+    async def scenario() -> None:
+        dp = UserspaceDataPath(MeshConfig(addresses=[NODE]))
+        await dp.start()
+        backend = await Backend("b", echo).start()
+        port = free_port(NODE)
+        await dp.apply(tcp_table(port, backend))
+        for i in range(50):
+            r, w = await asyncio.open_connection(NODE, port)
+            w.write(b"early %d" % i)  # sent before the proxy has a backend
+            w.write_eof()
+            assert await r.read(-1) == b"early %d" % i
+            w.close()
+        bye = await Backend("bye", say_bye).start()
+        await dp.apply(tcp_table(port, bye))
+        for _ in range(50):
+            r, w = await asyncio.open_connection(NODE, port)
+            assert await r.read(-1) == b"bye"
+            w.close()
+        await bye.stop()
+        await backend.stop()
+        await dp.stop()
+
+    uvloop.run(scenario())
