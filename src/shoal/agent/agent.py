@@ -2,6 +2,7 @@
 node, and reports task status back. Tasks keep running while no manager is reachable."""
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ class AgentConfig:
     on_managers: Callable[[list[str]], None] = field(default=lambda addrs: None)
     # The managers' view of this node (its role may change: promote, demote).
     on_node: Callable[[Node], None] = field(default=lambda node: None)
+    # The routing mesh's table (RoutingTable JSON) whenever the managers say it changed.
+    on_routes: Callable[[list], None] = field(default=lambda routes: None)
 
 
 class Agent:
@@ -100,6 +103,8 @@ class Agent:
             self._upsert(task)
 
     async def _apply(self, msg: pb.AssignmentsMessage) -> None:
+        if msg.routes:
+            self.config.on_routes(json.loads(msg.routes))
         assigned = [Task.model_validate_json(raw) for raw in msg.update_tasks]
         if msg.type == pb.AssignmentsMessage.COMPLETE:
             wanted = {t.ID for t in assigned}

@@ -42,6 +42,7 @@ def build_agent(daemon: "NodeDaemon", state: SwarmState) -> Agent:
             description=daemon.description,
             on_managers=daemon.remember_managers,
             on_node=daemon.node_changed,
+            on_routes=daemon.routes_changed,
         ),
         RuntimeExecutor(executors),
         daemon.clock,

@@ -77,6 +77,20 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     help="Docker Engine for container tasks, e.g. unix:///var/run/docker.sock "
     "(default: $DOCKER_HOST, else Docker's socket); 'none' for no engine",
 )
+@click.option(
+    "--mesh-data-path",
+    type=click.Choice(["auto", "nftables", "userspace"]),
+    default="auto",
+    show_default=True,
+    help="Routing mesh data path: nftables in the kernel where possible, or userspace",
+)
+@click.option(
+    "--mesh-addr",
+    "mesh_addresses",
+    multiple=True,
+    help="Address published ports answer on (repeatable; default: a specific --listen-addr's "
+    "IP, else every address)",
+)
 @click.option("-D", "--debug", is_flag=True, help="Enable debug logging")
 def daemon_command(
     state_dir: Path | None,
@@ -86,6 +100,8 @@ def daemon_command(
     labels: tuple[str, ...],
     runtimes: tuple[str, ...],
     engine_host: str | None,
+    mesh_data_path: str,
+    mesh_addresses: tuple[str, ...],
     debug: bool,
 ) -> None:
     """Run a shoal node (the equivalent of dockerd in swarm mode)."""
@@ -103,4 +119,6 @@ def daemon_command(
     if runtimes:
         config.runtimes = list(runtimes)
     config.engine_host = engine_host
+    config.mesh_data_path = mesh_data_path
+    config.mesh_addresses = list(mesh_addresses) or None
     asyncio.run(run_daemon(config))

@@ -23,6 +23,11 @@ class DaemonConfig:
     # The Docker Engine for container tasks ("unix:///path", "tcp://host:port"); None means
     # $DOCKER_HOST or Docker's own socket, "none" no engine at all.
     engine_host: str | None = None
+    # The routing mesh: "auto" (nftables where the kernel and rights allow, else userspace),
+    # or one forced; and the addresses published ports answer on (None: the address of a
+    # specific --listen-addr, else every address of the host).
+    mesh_data_path: str = "auto"
+    mesh_addresses: list[str] | None = None
 
     @property
     def uses_engine(self) -> bool:

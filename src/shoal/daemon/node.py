@@ -20,6 +20,7 @@ from shoal.ca.rootca import create_root_ca
 from shoal.clock import Clock, SystemClock
 from shoal.daemon.addresses import join_host_port, resolve_advertise_addr, resolve_listen_addr
 from shoal.daemon.config import DaemonConfig
+from shoal.daemon.mesh import NodeMesh
 from shoal.daemon.swarm_state import SwarmDir, SwarmState
 from shoal.errors import (
     NO_SWARM,
@@ -32,6 +33,7 @@ from shoal.errors import (
 )
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.manager import Bootstrap, Manager, ManagerConfig
+from shoal.network.datapath import MeshConfig
 from shoal.rpc import Transport, from_rpc_error, pb, pb_grpc
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class NodeDaemon:
         self.error = ""
         # The Docker Engine this node runs container tasks on, while it answers.
         self.engine_monitor: EngineMonitor | None = None
+        self.mesh: NodeMesh | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -105,9 +108,13 @@ class NodeDaemon:
     def description(self) -> NodeDescription:
         from shoal.agent.describe import describe_node  # the agent owns what a node reports
 
+        labels = dict(self.config.labels)
+        if self.mesh is not None and self.mesh.name:
+            # Which routing-mesh data path serves this node's published ports.
+            labels["com.shoal.mesh.datapath"] = self.mesh.name
         return describe_node(
             self.config.hostname,
-            self.config.labels,
+            labels,
             self.config.runtimes,
             self.engine_monitor.info if self.engine_monitor is not None else None,
         )
@@ -393,6 +400,7 @@ class NodeDaemon:
         assert self.state is not None
         if self.state.Role == NodeRole.MANAGER:
             await self._start_manager(bootstrap)
+        await self._start_mesh()
         await self._start_agent()
 
     async def _start_manager(
@@ -419,6 +427,28 @@ class NodeDaemon:
         self.manager.on_removed = self._manager_removed
         await self.manager.start(bootstrap, force_new_cluster=force_new_cluster)
 
+    async def _start_mesh(self) -> None:
+        assert self.state is not None
+        addresses = self.config.mesh_addresses
+        if addresses is None:
+            host = resolve_listen_addr(self.state.ListenAddr)[0]
+            if host not in ("0.0.0.0", "::"):
+                addresses = [host]
+        self.mesh = NodeMesh(
+            MeshConfig(data_path=self.config.mesh_data_path, addresses=addresses),  # type: ignore[arg-type]
+            self.state.NodeID,
+            self.clock,
+        )
+        try:
+            await self.mesh.start()
+        except Exception:
+            log.exception("routing mesh did not start; published ports answer only on task nodes")
+            self.mesh = None
+
+    def routes_changed(self, table_json: list) -> None:
+        if self.mesh is not None:
+            self.mesh.offer(table_json)
+
     async def _start_agent(self) -> None:
         assert self.state is not None
         from shoal.agent.assembly import build_agent
@@ -438,6 +468,9 @@ class NodeDaemon:
             await asyncio.gather(self._agent_task, return_exceptions=True)
             self._agent_task = None
         self.agent = None
+        if self.mesh is not None:
+            await self.mesh.stop()
+            self.mesh = None
         if self.manager is not None:
             await self.manager.stop()
             self.manager = None

@@ -98,7 +98,7 @@ class AssignmentsRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class AssignmentsMessage(_message.Message):
-    __slots__ = ("type", "update_tasks", "remove_tasks")
+    __slots__ = ("type", "update_tasks", "remove_tasks", "routes")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         COMPLETE: _ClassVar[AssignmentsMessage.Type]
@@ -108,10 +108,12 @@ class AssignmentsMessage(_message.Message):
     TYPE_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TASKS_FIELD_NUMBER: _ClassVar[int]
     REMOVE_TASKS_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
     type: AssignmentsMessage.Type
     update_tasks: _containers.RepeatedScalarFieldContainer[bytes]
     remove_tasks: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, type: _Optional[_Union[AssignmentsMessage.Type, str]] = ..., update_tasks: _Optional[_Iterable[bytes]] = ..., remove_tasks: _Optional[_Iterable[str]] = ...) -> None: ...
+    routes: bytes
+    def __init__(self, type: _Optional[_Union[AssignmentsMessage.Type, str]] = ..., update_tasks: _Optional[_Iterable[bytes]] = ..., remove_tasks: _Optional[_Iterable[str]] = ..., routes: _Optional[bytes] = ...) -> None: ...
 
 class TaskStatusUpdate(_message.Message):
     __slots__ = ("task_id", "status")

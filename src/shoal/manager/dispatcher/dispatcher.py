@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from shoal.api.specs import SECOND
 from shoal.api.types import NodeRole, NodeState, TaskState
 from shoal.clock import Clock
 from shoal.manager.dispatcher.heartbeats import HeartbeatDeadlines
+from shoal.manager.dispatcher.routes import ingress_routes
 from shoal.rpc import pb, pb_grpc, peer_identity
 from shoal.store import MemoryStore, Subscription, Tx
 
@@ -173,17 +175,21 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         node_id = session.node_id
 
         def concerns(ev) -> bool:  # type: ignore[no-untyped-def]
-            return ev.obj.NodeID == node_id or (ev.old is not None and ev.old.NodeID == node_id)
+            # Every task, service and node change may move the routing mesh; this node's
+            # own tasks are also its assignments.
+            return True
 
-        view, sub = self.store.view_and_watch(kinds={"task"}, filt=concerns)
+        view, sub = self.store.view_and_watch(kinds={"task", "service", "node"}, filt=concerns)
         session.subscriptions.append(sub)
         sent: dict[str, Task] = {}
         initial = [t for t in view.tasks_on_node(node_id) if t.Status.State >= TaskState.ASSIGNED]
         for t in initial:
             sent[t.ID] = t
+        routes = ingress_routes(view)
         yield pb.AssignmentsMessage(
             type=pb.AssignmentsMessage.COMPLETE,
             update_tasks=[t.model_dump_json().encode() for t in initial],
+            routes=json.dumps(routes.to_json()).encode(),
         )
         try:
             while True:
@@ -199,9 +205,9 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                 updates: dict[str, Task] = {}
                 removes: set[str] = set()
                 for ev in events:
-                    if ev.is_commit:
+                    if ev.is_commit or not isinstance(ev.obj, Task):
                         continue
-                    task: Task = ev.obj  # type: ignore[assignment]
+                    task: Task = ev.obj
                     mine = ev.action != "remove" and task.NodeID == node_id
                     if not mine or task.Status.State < TaskState.ASSIGNED:
                         if task.ID in sent:
@@ -221,11 +227,15 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                     sent.pop(tid, None)
                 for tid, t in updates.items():
                     sent[tid] = t
-                if updates or removes:
+                new_routes = ingress_routes(self.store.view())
+                changed_routes = new_routes != routes
+                routes = new_routes
+                if updates or removes or changed_routes:
                     yield pb.AssignmentsMessage(
                         type=pb.AssignmentsMessage.INCREMENTAL,
                         update_tasks=[t.model_dump_json().encode() for t in updates.values()],
                         remove_tasks=sorted(removes),
+                        routes=json.dumps(routes.to_json()).encode() if changed_routes else b"",
                     )
         finally:
             sub.close()

@@ -1,0 +1,69 @@
+"""The routing mesh end to end: a published port answers on every node, spread over the
+service's running tasks wherever they run."""
+
+import socket
+import sys
+import urllib.request
+
+from tests.e2e.conftest import WHOAMI
+from tests.e2e.harness import LocalCluster, wait_for
+
+
+def free_on_all(hosts: list[str]) -> int:
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind((hosts[0], 0))
+            port = s.getsockname()[1]
+        try:
+            for host in hosts[1:]:
+                with socket.socket() as s:
+                    s.bind((host, port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no port free on every node address")
+
+
+def who(host: str, port: int) -> str:
+    with urllib.request.urlopen(f"http://{host}:{port}/", timeout=5) as resp:
+        return resp.read().decode().split()[0]
+
+
+def test_published_port_answers_on_every_node_and_spreads(cluster: LocalCluster):
+    m = cluster.manager
+    hosts = [n.host for n in cluster.nodes]
+    port = free_on_all(hosts)
+    # Tasks on two of the three nodes: the third must still answer.
+    m.cli("node", "update", "--availability", "drain", "worker2")
+    m.cli(
+        "service",
+        "create",
+        "-d",
+        "--runtime",
+        "process",
+        "--name",
+        "web",
+        "--replicas",
+        "3",
+        "-p",
+        f"{port}:80",
+        "--env",
+        "WHOAMI={{.Service.Name}}.{{.Task.Slot}}",
+        sys.executable,
+        WHOAMI,
+    )
+    wait_for(lambda: len(cluster.running_tasks("web")) == 3, what="3 running")
+    replicas = {"web.1", "web.2", "web.3"}
+    for host in hosts:
+        wait_for(lambda host=host: who(host, port) in replicas, what=f"mesh on {host}")
+    seen = {who(hosts[2], port) for _ in range(30)}
+    assert seen == replicas, seen
+
+    m.cli("service", "scale", "-d", "web=1")
+
+    def only_one() -> bool:
+        return {who(hosts[0], port) for _ in range(10)} == {"web.1"}
+
+    wait_for(only_one, what="scaled-down tasks leave the rotation")
+    labels = m.get("/nodes/worker2")["Description"]["Engine"].get("Labels") or {}
+    assert labels.get("com.shoal.mesh.datapath") in ("userspace", "nftables")
