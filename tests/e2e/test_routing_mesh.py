@@ -29,6 +29,14 @@ def who(host: str, port: int) -> str:
         return resp.read().decode().split()[0]
 
 
+def who_retrying(host: str, port: int) -> str:
+    """A client that retries a failed request once."""
+    try:
+        return who(host, port)
+    except OSError:
+        return who(host, port)
+
+
 def test_published_port_answers_on_every_node_and_spreads(cluster: LocalCluster):
     m = cluster.manager
     hosts = [n.host for n in cluster.nodes]
@@ -59,11 +67,30 @@ def test_published_port_answers_on_every_node_and_spreads(cluster: LocalCluster)
     seen = {who(hosts[2], port) for _ in range(30)}
     assert seen == replicas, seen
 
-    m.cli("service", "scale", "-d", "web=1")
+    # Scaling down and draining take tasks out of the rotation; a client that retries once
+    # never sees a failure meanwhile.
+    m.cli("service", "scale", "-d", "web=2")
+    wait_for(
+        lambda: {who_retrying(hosts[2], port) for _ in range(10)} == {"web.1", "web.2"},
+        what="scaled-down task leaves the rotation",
+    )
+    m.cli("node", "update", "--availability", "active", "worker2")
+    m.cli("node", "update", "--availability", "drain", "worker1")
+    drained = {
+        t["Slot"]
+        for t in cluster.running_tasks("web")
+        if t["NodeID"] == cluster.node_id(cluster.nodes[1])
+    }
 
-    def only_one() -> bool:
-        return {who(hosts[0], port) for _ in range(10)} == {"web.1"}
+    def moved() -> bool:
+        answers = [who_retrying(hosts[0], port) for _ in range(10)]
+        tasks = cluster.running_tasks("web")
+        return (
+            len(tasks) == 2
+            and all(t["NodeID"] != cluster.node_id(cluster.nodes[1]) for t in tasks)
+            and set(answers) == {"web.1", "web.2"}
+        )
 
-    wait_for(only_one, what="scaled-down tasks leave the rotation")
+    wait_for(moved, what=f"drained node's tasks {drained} replaced and back in the rotation")
     labels = m.get("/nodes/worker2")["Description"]["Engine"].get("Labels") or {}
     assert labels.get("com.shoal.mesh.datapath") in ("userspace", "nftables")
