@@ -163,3 +163,50 @@ async def _kill(engine_host: str, container_id: str) -> None:
         await engine.kill(container_id)
     finally:
         await engine.close()
+
+
+def test_ingress_port_of_a_container_service_answers_on_every_node(
+    cluster: LocalCluster, docker_engine
+):
+    """Seed 000's `service create --name my_web --replicas 3 --publish 8080:80 nginx`, with a
+    busybox web server: the published port answers on every node, spread over the containers."""
+    import urllib.request
+
+    from tests.e2e.test_routing_mesh import free_on_all
+
+    m = cluster.manager
+    hosts = [n.host for n in cluster.nodes]
+    port = free_on_all(hosts)
+    serve = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
+    m.cli(
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "my_web",
+        "--replicas",
+        "3",
+        "--hostname",
+        "{{.Task.Name}}",
+        "--publish",
+        f"{port}:80",
+        IMAGE,
+        "sh",
+        "-c",
+        serve,
+    )
+    wait_for(lambda: len(cluster.running_tasks("my_web")) == 3, what="3 containers running")
+
+    def answers(host: str) -> set[str]:
+        out = set()
+        for _ in range(12):
+            with urllib.request.urlopen(f"http://{host}:{port}/", timeout=5) as resp:
+                out.add(resp.read().decode().strip().rsplit(".", 1)[0])
+        return out
+
+    for host in hosts:
+        wait_for(
+            lambda host=host: answers(host) == {"my_web.1", "my_web.2", "my_web.3"},
+            what=f"mesh on {host}",
+        )
+    m.cli("service", "rm", "my_web")

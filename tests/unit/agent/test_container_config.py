@@ -183,21 +183,25 @@ def test_healthcheck_passes_through_in_nanoseconds():
     assert "Healthcheck" not in body(task())
 
 
-def test_only_host_mode_ports_are_bound():
+def test_host_ports_bind_as_published_and_ingress_ports_on_a_free_port():
     t = task(
         Endpoint={
             "Ports": [
                 {"TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host"},
                 {"TargetPort": 53, "Protocol": "udp", "PublishMode": "host"},
                 {"TargetPort": 443, "PublishedPort": 8443, "PublishMode": "ingress"},
+                {"TargetPort": 80, "PublishedPort": 9080, "PublishMode": "ingress"},
             ]
         }
     )
     b = body(t, host_ip="127.0.0.3")
-    assert b["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
+    assert b["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}, "443/tcp": {}}
+    # the ingress port reaches the task through the routing mesh, via a port the engine picks;
+    # a target already bound in host mode is reached there
     assert b["HostConfig"]["PortBindings"] == {
         "80/tcp": [{"HostIp": "127.0.0.3", "HostPort": "8080"}],
         "53/udp": [{"HostIp": "127.0.0.3", "HostPort": ""}],
+        "443/tcp": [{"HostIp": "127.0.0.3", "HostPort": ""}],
     }
     assert "PortBindings" not in body(task())["HostConfig"]
 

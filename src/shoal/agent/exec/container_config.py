@@ -105,8 +105,22 @@ def expand_spec(task: Task, node: NodeContext) -> ContainerSpec:
 
 
 def _host_ports(task: Task) -> list[EndpointPortConfig]:
+    """The ports to bind on the node: host-mode ports on their published port, as Swarm does,
+    and each ingress port on a free host port of the engine's choosing, for the routing mesh
+    to send connections to (shoal's mesh reaches tasks through node addresses, not an
+    overlay network)."""
     ports = task.Endpoint.Ports if task.Endpoint is not None else None
-    return [p for p in ports or [] if p.PublishMode == PublishMode.HOST and p.TargetPort <= 65535]
+    out = []
+    for p in ports or []:
+        if p.TargetPort > 65535 or PortProtocol(p.Protocol) == PortProtocol.SCTP:
+            continue
+        if p.PublishMode == PublishMode.HOST:
+            out.append(p)
+        elif p.PublishMode == PublishMode.INGRESS and not any(
+            q.PublishMode == PublishMode.HOST and _port_key(q) == _port_key(p) for q in ports or []
+        ):
+            out.append(p.model_copy(update={"PublishedPort": None}))
+    return out
 
 
 def _port_key(p: EndpointPortConfig) -> str:
