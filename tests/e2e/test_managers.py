@@ -326,3 +326,28 @@ def test_a_worker_follows_the_leader_and_keeps_its_tasks(managers: Managers):
     assert survivor.get(f"/nodes/{wid}")["Status"]["State"] == "ready"
     managers_seen = {rm["Addr"] for rm in worker.get("/info")["Swarm"]["RemoteManagers"]}
     assert managers_seen == {m1.addr, m2.addr, m3.addr}
+
+
+def test_service_logs_through_a_follower(managers: Managers):
+    m1, m2, m3 = three_managers(managers)
+    leader = managers.leader(m1)
+    follower = next(n for n in (m1, m2, m3) if n is not leader)
+    follower.cli(
+        "service",
+        "create",
+        "-d",
+        "--runtime",
+        "process",
+        "--name",
+        "talker",
+        "sh",
+        "-c",
+        "echo hello from the task; exec sleep 3600",
+    )
+
+    def logged() -> str:
+        result = follower.cli("service", "logs", "talker", check=False)
+        return result.returncode == 0 and "hello from the task" in result.stdout and result.stdout
+
+    out = wait_for(logged, what="the task's line read through a follower")
+    assert out.startswith("talker.1.") and out.rstrip().endswith("| hello from the task")

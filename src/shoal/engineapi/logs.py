@@ -23,6 +23,7 @@ from shoal.logs.multiplex import MEDIA_TYPE, RAW_MEDIA_TYPE, SYSTEMERR, frame
 from shoal.logs.render import render_line
 from shoal.logs.timestamps import parse_unix_timestamp
 from shoal.manager.logbroker import LogBroker, LogsIncomplete
+from shoal.manager.logbroker.leader_logs import LeaderLogs
 from shoal.rpc import pb
 
 # How often an idle follow checks whether its client has hung up.
@@ -88,8 +89,11 @@ def media_type(api_version: str | None, tty: bool) -> str:
     return MEDIA_TYPE if not tty and version >= MULTIPLEXED_SINCE else RAW_MEDIA_TYPE
 
 
-def _broker(daemon: Any) -> LogBroker:
-    for servicer in daemon.manager.servicers:
+def _broker(daemon: Any) -> LogBroker | LeaderLogs:
+    manager = daemon.manager
+    if not manager.is_leader:
+        return LeaderLogs(manager)  # the agents publish to the leader's broker
+    for servicer in manager.servicers:
         if isinstance(servicer, LogBroker):
             return servicer
     raise Unavailable("this manager has no log broker")
@@ -117,7 +121,11 @@ async def task_logs(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream(
-    request: web.Request, broker: LogBroker, selector: pb.LogSelector, q: LogQuery, tty: bool
+    request: web.Request,
+    broker: LogBroker | LeaderLogs,
+    selector: pb.LogSelector,
+    q: LogQuery,
+    tty: bool,
 ) -> web.StreamResponse:
     options = subscription_options(q)
     resp = web.StreamResponse(status=200)
