@@ -33,3 +33,15 @@ def config_dir() -> Path:
     if os.environ.get("SHOAL_CONFIG"):
         return Path(base)  # type: ignore[arg-type]
     return Path(base or Path.home() / ".config") / "shoal"
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write atomically, readable by the owner only (keys and state are secrets)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -52,6 +52,8 @@ class AgentConfig:
     on_node: Callable[[Node], None] = field(default=lambda node: None)
     # The routing mesh's table (RoutingTable JSON) whenever the managers say it changed.
     on_routes: Callable[[list], None] = field(default=lambda routes: None)
+    # The root CAs the managers trust now (they change during a root rotation).
+    on_root_ca: Callable[[bytes], None] = field(default=lambda roots: None)
 
 
 class Agent:
@@ -69,7 +71,13 @@ class Agent:
         self._dirty = asyncio.Event()
         self._save_lock = asyncio.Lock()
         self.connected = asyncio.Event()
+        self._described = asyncio.Event()  # set: look at the description now
         self.logs = LogPublisher(config.node_id, lambda: list(self.tasks.values()))
+
+    def description_changed(self) -> None:
+        """What the node reports changed (a new certificate): tell the managers now rather
+        than at the next periodic look."""
+        self._described.set()
 
     # --- tasks ------------------------------------------------------------------------------
 
@@ -180,6 +188,7 @@ class Agent:
             self.session_id = first.session_id
             self._learn_managers(first)
             self._learn_node(first)
+            self._learn_roots(first)
             # Whatever the manager heard before, tell it where each task is now.
             for tm in self.tasks.values():
                 self._unreported[tm.task.ID] = tm.task.Status
@@ -214,7 +223,14 @@ class Agent:
         """A new session tells the manager when what the node reports changes (its engine
         came or went, as swarmkit's agent does)."""
         while True:
-            await self.clock.sleep(DESCRIBE_PERIOD)
+            sleeper = asyncio.ensure_future(self.clock.sleep(DESCRIBE_PERIOD))
+            waker = asyncio.ensure_future(self._described.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                waker.cancel()
+            self._described.clear()
             if self.config.description() != sent:
                 raise SessionEnded("node description changed")
 
@@ -225,6 +241,11 @@ class Agent:
                 raise SessionEnded("dispatcher closed the session")
             self._learn_managers(msg)
             self._learn_node(msg)
+            self._learn_roots(msg)
+
+    def _learn_roots(self, msg: pb.SessionMessage) -> None:
+        if msg.root_ca:
+            self.config.on_root_ca(msg.root_ca)
 
     def _learn_node(self, msg: pb.SessionMessage) -> None:
         if msg.node:

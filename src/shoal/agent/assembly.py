@@ -9,7 +9,6 @@ from shoal.agent.exec.container import ContainerExecutor
 from shoal.agent.exec.process import ProcessExecutor
 from shoal.agent.exec.runtimes import RuntimeExecutor
 from shoal.daemon.swarm_state import SwarmState
-from shoal.rpc import Transport
 
 if TYPE_CHECKING:
     from shoal.daemon.node import NodeDaemon
@@ -38,11 +37,12 @@ def build_agent(daemon: "NodeDaemon", state: SwarmState) -> Agent:
             advertise_addr=state.AdvertiseAddr,
             managers=list(state.RemoteManagers) or [state.AdvertiseAddr],
             state_dir=daemon.swarm_dir.worker_dir,
-            transport=Transport(node_id=state.NodeID),
+            transport=daemon.transport,
             description=daemon.description,
             on_managers=daemon.remember_managers,
             on_node=daemon.node_changed,
             on_routes=daemon.routes_changed,
+            on_root_ca=daemon.roots_changed,
         ),
         RuntimeExecutor(executors),
         daemon.clock,

@@ -309,6 +309,17 @@ class JoinTokens(Model):
 _JoinTokens = JoinTokens
 
 
+class RootRotation(Model):
+    """A root CA rotation under way: the new root, and its key cross-signed by the old."""
+
+    CACert: str
+    CAKey: str
+    CrossSignedCACert: str
+
+
+_RootRotation = RootRotation
+
+
 class RootCA(Model):
     """The cluster's root of trust (shoal's own; replicated so any manager can sign)."""
 
@@ -316,7 +327,23 @@ class RootCA(Model):
     CAKey: str = ""
     CACertHash: str = ""
     JoinTokens: _JoinTokens = Field(default_factory=_JoinTokens)
-    RootRotation: dict | None = None
+    RootRotation: _RootRotation | None = None
+    # The Spec.CAConfig.ForceRotate value the last rotation answered.
+    LastForcedRotation: int = 0
+
+    def signer(self) -> tuple[bytes, bytes, bytes]:
+        """The root that signs node certificates now, its key, and what a certificate it
+        signs carries after it (the cross-signed root during a rotation, else nothing)."""
+        if self.RootRotation is not None:
+            r = self.RootRotation
+            return r.CACert.encode(), r.CAKey.encode(), r.CrossSignedCACert.encode()
+        return self.CACert.encode(), self.CAKey.encode(), b""
+
+    def trust_bundle(self) -> bytes:
+        """The roots every node trusts: during a rotation the new one (first) and the old."""
+        if self.RootRotation is not None:
+            return (self.RootRotation.CACert + self.CACert).encode()
+        return self.CACert.encode()
 
 
 _RootCA = RootCA

@@ -5,15 +5,22 @@ swarm-worker) and its cluster (O = cluster ID), as Swarm's do. The node makes it
 sends only a certificate request, so its private key never leaves it.
 """
 
+import base64
 import datetime as dt
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from shoal.api.objects import TLSInfo
 from shoal.api.types import NodeRole
+
+# Certificates start a little before they are issued, so that a node whose clock is slightly
+# behind the CA's accepts them at once.
+BACKDATE = dt.timedelta(minutes=5)
 
 ROLE_OU = {NodeRole.MANAGER: "swarm-manager", NodeRole.WORKER: "swarm-worker"}
 OU_ROLE = {ou: role for role, ou in ROLE_OU.items()}
@@ -82,7 +89,7 @@ def sign_node_certificate(
         .issuer_name(ca_cert.subject)
         .public_key(csr.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_before(now - BACKDATE)
         .not_valid_after(now + expiry)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
@@ -105,6 +112,12 @@ def sign_node_certificate(
             ),
             critical=False,
         )
+        # Every root is named swarm-ca, as Swarm's are: during a rotation the key identifier
+        # is what tells a verifier which of two trusted roots signed this certificate.
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
         # Peers check the server's name: every node answers to its role and its ID.
         .add_extension(
             x509.SubjectAlternativeName([x509.DNSName(ou), x509.DNSName(node_id)]),
@@ -115,8 +128,14 @@ def sign_node_certificate(
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def load_chain(pem: bytes) -> list[x509.Certificate]:
+    """The certificates of a PEM chain, leaf first."""
+    return x509.load_pem_x509_certificates(pem)
+
+
 def certificate_identity(cert_pem: bytes) -> CertificateIdentity:
-    cert = x509.load_pem_x509_certificate(cert_pem)
+    """Who a node certificate (or a chain, leaf first) names."""
+    cert = load_chain(cert_pem)[0]
 
     def attr(oid: x509.ObjectIdentifier) -> str:
         values = cert.subject.get_attributes_for_oid(oid)
@@ -128,3 +147,41 @@ def certificate_identity(cert_pem: bytes) -> CertificateIdentity:
         cluster_id=attr(NameOID.ORGANIZATION_NAME),
         not_after=cert.not_valid_after_utc,
     )
+
+
+def issued_at(cert_pem: bytes) -> dt.datetime:
+    return load_chain(cert_pem)[0].not_valid_before_utc + BACKDATE
+
+
+def not_after(cert_pem: bytes) -> dt.datetime:
+    return load_chain(cert_pem)[0].not_valid_after_utc
+
+
+def issuing_root(chain_pem: bytes, roots_pem: bytes) -> x509.Certificate | None:
+    """Which of the trusted roots issued this node certificate (directly, or through the
+    cross-signed certificate of a root rotation, which carries the new root's key)."""
+    leaf = load_chain(chain_pem)[0]
+    for root in load_chain(roots_pem):
+        try:
+            leaf.verify_directly_issued_by(root)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return root
+    return None
+
+
+def tls_info(root: x509.Certificate) -> TLSInfo:
+    """Docker's TLSInfo for certificates issued by ``root``: the root itself, its subject and
+    its public key (DER, base64)."""
+    spki = root.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return TLSInfo(
+        TrustRoot=root.public_bytes(serialization.Encoding.PEM).decode(),
+        CertIssuerSubject=base64.b64encode(root.subject.public_bytes()).decode(),
+        CertIssuerPublicKey=base64.b64encode(spki).decode(),
+    )
+
+
+def root_tls_info(ca_cert_pem: bytes) -> TLSInfo:
+    return tls_info(x509.load_pem_x509_certificate(ca_cert_pem))

@@ -2,13 +2,15 @@
 
 Every node-to-node connection requires a client certificate (Python's gRPC cannot ask for one
 only "if given"). A node that is joining has none, so it presents one signed by the join CA:
-a CA whose key anyone derives from the root CA's digest, which is public (it is in the join
-tokens). Holding such a certificate proves nothing about the holder; it only gets a caller
-through the handshake, and the server then lets it call nothing but the two NodeCA methods a
-joining node needs. The server offers a join server certificate too (chosen by the name the
-client asks for, ``swarm-join``), so the joining node can fetch the root CA before it trusts
-it; it then checks the root CA against the token's digest and talks to the real
-``swarm-manager`` certificate for everything that carries its token.
+a CA whose key anyone can derive (it is made from a fixed, published seed), the same for every
+shoal cluster. Holding such a certificate proves nothing about the holder; it only gets a
+caller through the handshake, and the server then lets it call nothing but the two NodeCA
+methods a joining node needs (as Swarm serves them without authentication). The server offers
+a join server certificate too (chosen by the name the client asks for, ``swarm-join``), so the
+joining node can fetch the root CA before it trusts it; it then checks the root CA against the
+token's digest (a manager of another cluster is refused there, with Swarm's "remote CA does not
+match fingerprint") and sends its token only to a server whose ``swarm-manager`` certificate
+chains to that root.
 """
 
 import datetime as dt
@@ -35,8 +37,8 @@ class JoinMaterial:
     key: bytes
 
 
-def _derived_key(ca_digest: str) -> ec.EllipticCurvePrivateKey:
-    seed = hashlib.sha256(b"shoal join ca\x00" + ca_digest.encode()).digest()
+def _derived_key() -> ec.EllipticCurvePrivateKey:
+    seed = hashlib.sha256(b"shoal join ca\x00").digest()
     return ec.derive_private_key(
         int.from_bytes(seed, "big") % (_P256_ORDER - 1) + 1, ec.SECP256R1()
     )
@@ -46,10 +48,10 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def join_material(ca_digest: str, leaf_name: str, now: dt.datetime) -> JoinMaterial:
-    """Join CA for the cluster whose root CA has ``ca_digest``, and a fresh leaf certificate
-    named ``leaf_name`` (``swarm-join`` for a server, anything for a client)."""
-    ca_key = _derived_key(ca_digest)
+def join_material(leaf_name: str, now: dt.datetime) -> JoinMaterial:
+    """The join CA, and a fresh leaf certificate under it named ``leaf_name`` (``swarm-join``
+    for a server, anything for a client)."""
+    ca_key = _derived_key()
     start = now - dt.timedelta(hours=1)
     ca_cert = (
         x509.CertificateBuilder()
@@ -89,9 +91,3 @@ def join_material(ca_digest: str, leaf_name: str, now: dt.datetime) -> JoinMater
             serialization.NoEncryption(),
         ),
     )
-
-
-def is_join_certificate(subject: str) -> bool:
-    """Whether a verified peer certificate is a join certificate rather than a node's.
-    Node certificates always carry O (cluster) and OU (role); join leaves have a CN only."""
-    return "OU=" not in subject

@@ -10,6 +10,17 @@ from cryptography.x509.oid import NameOID
 
 ROOT_CA_VALIDITY = dt.timedelta(days=20 * 365)
 ROOT_CN = "swarm-ca"
+_CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=False,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
 
 
 @dataclass(frozen=True)
@@ -33,17 +44,7 @@ def create_root_ca(now: dt.datetime | None = None) -> RootCAMaterial:
         .not_valid_after(now + ROOT_CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            _CA_KEY_USAGE,
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -57,3 +58,35 @@ def create_root_ca(now: dt.datetime | None = None) -> RootCAMaterial:
             serialization.NoEncryption(),
         ),
     )
+
+
+def cross_sign(new_cert_pem: bytes, old_cert_pem: bytes, old_key_pem: bytes) -> bytes:
+    """The new root's name and key in a CA certificate signed by the old root.
+
+    During a root rotation a node's certificate from the new root travels with this one, so a
+    peer that still trusts only the old root can verify it (new root key -> old root), while
+    a peer that already trusts the new root goes straight to it."""
+    new = x509.load_pem_x509_certificate(new_cert_pem)
+    old = x509.load_pem_x509_certificate(old_cert_pem)
+    old_key = serialization.load_pem_private_key(old_key_pem, password=None)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(new.subject)
+        .issuer_name(old.subject)
+        .public_key(new.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(new.not_valid_before_utc)
+        .not_valid_after(min(new.not_valid_after_utc, old.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            _CA_KEY_USAGE,
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(new.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(old.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+        .sign(old_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)

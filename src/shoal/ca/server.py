@@ -8,14 +8,15 @@ import grpc
 import grpc.aio
 
 from shoal.api.ids import new_id
-from shoal.api.objects import ManagerStatus, Node, NodeDescription, NodeStatus
+from shoal.api.objects import Cluster, ManagerStatus, Node, NodeDescription, NodeStatus
 from shoal.api.specs import NodeSpec
 from shoal.api.types import NodeAvailability, NodeRole, NodeState, Reachability
 from shoal.ca import tokens
 from shoal.ca.certificates import sign_node_certificate
 from shoal.clock import Clock
-from shoal.errors import InvalidArgument, Unavailable, swarm_error
+from shoal.errors import InvalidArgument, PermissionDenied, Unavailable, swarm_error
 from shoal.rpc import pb, pb_grpc, rpc_errors
+from shoal.rpc.authz import JOINING, certificate_peer
 from shoal.store import MemoryStore, Tx
 
 INVALID_TOKEN = "A valid join token is necessary to join this cluster"
@@ -54,6 +55,55 @@ class NodeCAServicer(pb_grpc.NodeCAServicer):
 
     @rpc_errors
     async def IssueNodeCertificate(self, request, context):  # type: ignore[no-untyped-def]
+        if not request.token:
+            return self.renew(request, context)
+        return await self.join(request, context)
+
+    def renew(self, request, context) -> pb.IssueNodeCertificateResponse:  # type: ignore[no-untyped-def]
+        """A node of the swarm asks for a new certificate (renewal, a new role, a new root):
+        it is named by the certificate it presents, never by the request, and gets its
+        current role. Signing needs no write, so any manager answers."""
+        peer = certificate_peer(context)
+        if peer is None or peer.role == JOINING:
+            raise swarm_error(InvalidArgument, INVALID_TOKEN)
+        view = self._store.view()
+        cluster = view.cluster()
+        if cluster is None:
+            raise Unavailable("this manager has no cluster yet")
+        node = view.get(Node, peer.node_id)
+        if node is None:
+            raise swarm_error(
+                PermissionDenied, f"node {peer.node_id} is not a member of this swarm"
+            )
+        cert = self._sign(request.csr, cluster, node.ID, node.Role)
+        return pb.IssueNodeCertificateResponse(
+            node_id=node.ID,
+            role=node.Role.value,
+            certificate=cert,
+            root_ca=cluster.RootCA.trust_bundle(),
+            cluster_id=cluster.ID,
+            managers=manager_peers(view),
+        )
+
+    def _sign(self, csr: bytes, cluster: Cluster, node_id: str, role: NodeRole) -> bytes:
+        ca_cert, ca_key, chain = cluster.RootCA.signer()
+        try:
+            cert = sign_node_certificate(
+                csr,
+                ca_cert,
+                ca_key,
+                node_id=node_id,
+                role=role,
+                cluster_id=cluster.ID,
+                expiry=dt.timedelta(microseconds=cluster.Spec.CAConfig.NodeCertExpiry // 1000),
+                now=self._clock.now(),
+            )
+        except ValueError as err:
+            raise swarm_error(InvalidArgument, str(err)) from None
+        return cert + chain
+
+    async def join(self, request, context) -> pb.IssueNodeCertificateResponse:  # type: ignore[no-untyped-def]
+        """A new node with a join token: create it, with the role its token gives."""
         description = (
             NodeDescription.model_validate_json(request.description)
             if request.description
@@ -68,7 +118,6 @@ class NodeCAServicer(pb_grpc.NodeCAServicer):
             ipaddress.ip_address(addr)
         except ValueError:
             addr = _peer_host(context)
-        now = self._clock.now()
 
         def fn(tx: Tx) -> pb.IssueNodeCertificateResponse:
             cluster = tx.cluster()
@@ -76,19 +125,7 @@ class NodeCAServicer(pb_grpc.NodeCAServicer):
                 raise Unavailable("this manager has no cluster yet")
             role = self._role_for_token(request.token, cluster.RootCA.JoinTokens)
             node_id = new_id()
-            try:
-                cert = sign_node_certificate(
-                    request.csr,
-                    cluster.RootCA.CACert.encode(),
-                    cluster.RootCA.CAKey.encode(),
-                    node_id=node_id,
-                    role=role,
-                    cluster_id=cluster.ID,
-                    expiry=dt.timedelta(microseconds=cluster.Spec.CAConfig.NodeCertExpiry // 1000),
-                    now=now,
-                )
-            except ValueError as err:
-                raise swarm_error(InvalidArgument, str(err)) from None
+            cert = self._sign(request.csr, cluster, node_id, role)
             node = Node(
                 ID=node_id,
                 Spec=NodeSpec(Role=role, Availability=NodeAvailability(availability)),
@@ -105,7 +142,7 @@ class NodeCAServicer(pb_grpc.NodeCAServicer):
                 node_id=node_id,
                 role=role.value,
                 certificate=cert,
-                root_ca=cluster.RootCA.CACert.encode(),
+                root_ca=cluster.RootCA.trust_bundle(),
                 cluster_id=cluster.ID,
                 managers=manager_peers(tx),
             )

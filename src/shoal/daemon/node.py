@@ -1,6 +1,8 @@
 """The node: swarm membership (init, join, leave), and the manager and agent it runs."""
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
 import platform
 from typing import Any
@@ -15,10 +17,13 @@ from shoal.api.objects import Node, NodeDescription
 from shoal.api.specs import SwarmSpec
 from shoal.api.types import NodeAvailability, NodeRole, Reachability
 from shoal.ca import tokens
-from shoal.ca.certificates import new_node_key
+from shoal.ca.certificates import new_node_key, sign_node_certificate
+from shoal.ca.join_ca import JOIN_SERVER_NAME, join_material
+from shoal.ca.renewal import check_node_cert_expiry
 from shoal.ca.rootca import create_root_ca
 from shoal.clock import Clock, SystemClock
 from shoal.daemon.addresses import join_host_port, resolve_advertise_addr, resolve_listen_addr
+from shoal.daemon.certificates import NodeCertificates
 from shoal.daemon.config import DaemonConfig
 from shoal.daemon.mesh import NodeMesh
 from shoal.daemon.swarm_state import SwarmDir, SwarmState
@@ -61,6 +66,9 @@ class NodeDaemon:
         # The Docker Engine this node runs container tasks on, while it answers.
         self.engine_monitor: EngineMonitor | None = None
         self.mesh: NodeMesh | None = None
+        # This node's certificates and the transport that serves them (while in a swarm).
+        self.certs: NodeCertificates | None = None
+        self._certs_task: asyncio.Task | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -112,12 +120,15 @@ class NodeDaemon:
         if self.mesh is not None and self.mesh.name:
             # Which routing-mesh data path serves this node's published ports.
             labels["com.shoal.mesh.datapath"] = self.mesh.name
-        return describe_node(
+        description = describe_node(
             self.config.hostname,
             labels,
             self.config.runtimes,
             self.engine_monitor.info if self.engine_monitor is not None else None,
         )
+        if self.certs is not None and self.certs.transport.tls is not None:
+            description.TLSInfo = self.certs.tls_info()
+        return description
 
     # --- init / join / leave ----------------------------------------------------------------
 
@@ -150,6 +161,7 @@ class NodeDaemon:
                 spec.Dispatcher.HeartbeatPeriod = defaults.Dispatcher.HeartbeatPeriod
             if not spec.CAConfig.NodeCertExpiry:
                 spec.CAConfig.NodeCertExpiry = defaults.CAConfig.NodeCertExpiry
+            check_node_cert_expiry(spec.CAConfig.NodeCertExpiry)
             if not spec.Raft.SnapshotInterval:
                 spec.Raft.SnapshotInterval = defaults.Raft.SnapshotInterval
             if not spec.Raft.ElectionTick:
@@ -163,18 +175,31 @@ class NodeDaemon:
             availability = NodeAvailability(req.get("Availability") or "active")
 
             node_id = new_id()
+            cluster_id = new_id()
             root_ca = await asyncio.to_thread(create_root_ca, self.clock.now())
+            key = await asyncio.to_thread(new_node_key)
+            cert = sign_node_certificate(
+                key.csr_pem,
+                root_ca.cert_pem,
+                root_ca.key_pem,
+                node_id=node_id,
+                role=NodeRole.MANAGER,
+                cluster_id=cluster_id,
+                expiry=dt.timedelta(microseconds=spec.CAConfig.NodeCertExpiry // 1000),
+                now=self.clock.now(),
+            )
+            self.swarm_dir.save_certificates(key.key_pem, cert, root_ca.cert_pem)
             advertise = join_host_port(adv_host, adv_port)
             self.state = SwarmState(
                 NodeID=node_id,
-                ClusterID=new_id(),
+                ClusterID=cluster_id,
                 Role=NodeRole.MANAGER,
                 ListenAddr=join_host_port(listen_host, listen_port),
                 AdvertiseAddr=advertise,
                 RemoteManagers=[advertise],
             )
             bootstrap = Bootstrap(
-                cluster_id=self.state.ClusterID,
+                cluster_id=cluster_id,
                 node_id=node_id,
                 description=self.description(),
                 advertise_addr=advertise,
@@ -204,7 +229,9 @@ class NodeDaemon:
         self.state.RemoteManagers = [self.state.AdvertiseAddr]
         self.swarm_dir.save(self.state)
         try:
+            self._start_certificates()
             await self._start_manager(None, force_new_cluster=True)
+            await self._start_mesh()
             await self._start_agent()
         except Exception as err:
             log.exception("could not force a new cluster")
@@ -257,6 +284,10 @@ class NodeDaemon:
                 self.swarm_dir.clear()
                 self.state = None
                 raise
+            # As Docker's join does, answer once the node is in session with a manager (it
+            # shows Ready from then on); a slow first session is no failure of the join.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.agent.connected.wait(), JOIN_TIMEOUT)
 
     async def _request_certificate(
         self,
@@ -267,18 +298,25 @@ class NodeDaemon:
         advertise: str,
         req: dict[str, Any],
     ) -> pb.IssueNodeCertificateResponse:
-        transport = Transport()
-        channel = transport.channel(remote)
+        join = await asyncio.to_thread(join_material, "shoal-joining-node", self.clock.now())
+        channel = Transport.joining_channel(remote, join)
         try:
-            stub = pb_grpc.NodeCAStub(channel)
             # The CA certificate comes over an unauthenticated channel: trust it only if it
             # is the one the token names.
-            ca = await stub.GetRootCACertificate(
+            ca = await pb_grpc.NodeCAStub(channel).GetRootCACertificate(
                 pb.GetRootCACertificateRequest(), timeout=JOIN_TIMEOUT
             )
             if tokens.ca_digest(ca.certificate) != ca_digest:
                 expected = f"{int(ca_digest, 36):064x}"
                 raise InvalidArgument(f"remote CA does not match fingerprint. Expected: {expected}")
+        except grpc.aio.AioRpcError as err:
+            raise from_rpc_error(err) from None
+        finally:
+            await channel.close()
+        # The token goes only to a manager that proves it holds a certificate from that root.
+        channel = Transport.joining_channel(remote, join, trusted_root=ca.certificate)
+        try:
+            stub = pb_grpc.NodeCAStub(channel)
             return await stub.IssueNodeCertificate(
                 pb.IssueNodeCertificateRequest(
                     token=token,
@@ -369,6 +407,12 @@ class NodeDaemon:
             if self.state is None or self.manager is not None:
                 return
             log.info("promoted: starting a manager")
+            # Raft and the other managers accept only a manager certificate.
+            try:
+                await asyncio.wait_for(self._certificate_for_role(NodeRole.MANAGER), 60.0)
+            except TimeoutError:
+                log.error("promoted, but no manager certificate came: not starting a manager")
+                return
             self.state.Role = NodeRole.MANAGER
             try:
                 await self._start_manager(None)
@@ -393,11 +437,15 @@ class NodeDaemon:
             await asyncio.to_thread(shutil.rmtree, self.swarm_dir.manager_dir, True)
             self.state.Role = NodeRole.WORKER
             self.swarm_dir.save(self.state)
+            # Its manager certificate opens nothing now; a worker's replaces it.
+            if self.certs is not None:
+                self.certs.wake()
 
     # --- running the swarm parts ------------------------------------------------------------
 
     async def _run_swarm(self, bootstrap: Bootstrap | None) -> None:
         assert self.state is not None
+        self._start_certificates()
         if self.state.Role == NodeRole.MANAGER:
             await self._start_manager(bootstrap)
         await self._start_mesh()
@@ -415,7 +463,8 @@ class NodeDaemon:
                 node_id=self.state.NodeID,
                 listen_addr=self.state.ListenAddr,
                 advertise_addr=self.state.AdvertiseAddr,
-                transport=Transport(node_id=self.state.NodeID),
+                transport=self.transport,
+                cluster_id=self.state.ClusterID,
                 components=manager_components(),
                 servicers=manager_servicers(),
                 # Without raft state yet (joined with the manager token, or promoted), it
@@ -426,6 +475,59 @@ class NodeDaemon:
         )
         self.manager.on_removed = self._manager_removed
         await self.manager.start(bootstrap, force_new_cluster=force_new_cluster)
+
+    @property
+    def transport(self) -> Transport:
+        assert self.certs is not None
+        return self.certs.transport
+
+    def _start_certificates(self) -> None:
+        """Serve the node's saved certificates and keep them renewed."""
+        assert self.state is not None
+        state = self.state
+        transport = Transport(
+            node_id=state.NodeID,
+            # Managers let joining nodes through the handshake to reach the NodeCA service.
+            join=join_material(JOIN_SERVER_NAME, self.clock.now()),
+        )
+        self.certs = NodeCertificates(
+            self.swarm_dir,
+            transport,
+            self.clock,
+            managers=lambda: list(dict.fromkeys([*self._manager_addrs(), *state.RemoteManagers])),
+        )
+        self.certs.load()
+        self.certs.on_changed = self._certificates_changed
+        self._certs_task = asyncio.create_task(self.certs.run(), name="certificate-renewal")
+
+    def _manager_addrs(self) -> list[str]:
+        """This node's own manager first, when it is one (signing needs no leader)."""
+        if self.manager is not None and self.state is not None:
+            return [self.state.AdvertiseAddr]
+        return []
+
+    def _certificates_changed(self) -> None:
+        if self.agent is not None:
+            self.agent.description_changed()  # its TLSInfo changed
+
+    def roots_changed(self, roots: bytes) -> None:
+        """The managers' trust bundle, from the session."""
+        if self.certs is not None:
+            self.certs.trust(roots)
+
+    async def _certificate_for_role(self, role: NodeRole) -> None:
+        """Renew until the certificate names ``role`` (the managers change the role first,
+        then sign for it)."""
+        assert self.certs is not None
+        delay = 0.2
+        while self.certs.role != role:
+            try:
+                await self.certs.renew()
+            except Exception as err:
+                log.info("waiting for a %s certificate: %s", role.value, err)
+            if self.certs.role != role:
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _start_mesh(self) -> None:
         assert self.state is not None
@@ -463,6 +565,10 @@ class NodeDaemon:
             self.swarm_dir.save(self.state)
 
     async def _stop_swarm(self) -> None:
+        if self._certs_task is not None:
+            self._certs_task.cancel()
+            await asyncio.gather(self._certs_task, return_exceptions=True)
+            self._certs_task = None
         if self._agent_task is not None:
             self._agent_task.cancel()
             await asyncio.gather(self._agent_task, return_exceptions=True)
@@ -474,6 +580,7 @@ class NodeDaemon:
         if self.manager is not None:
             await self.manager.stop()
             self.manager = None
+        self.certs = None
 
 
 __all__ = ["NodeDaemon", "ShoalError"]

@@ -2,12 +2,12 @@
 ``swarm/docker-state.json`` and ``swarm/state.json``), and its certificates."""
 
 import json
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from shoal.api.types import NodeRole
+from shoal.paths import write_private
 
 
 class SwarmState(BaseModel):
@@ -17,18 +17,6 @@ class SwarmState(BaseModel):
     ListenAddr: str = ""
     AdvertiseAddr: str = ""  # host:port
     RemoteManagers: list[str] = Field(default_factory=list)  # host:port of managers
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write atomically, readable by the owner only (keys and state are secrets)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class SwarmDir:
@@ -59,12 +47,12 @@ class SwarmDir:
         return SwarmState.model_validate(json.loads(self.state_file.read_text()))
 
     def save(self, state: SwarmState) -> None:
-        _write_private(self.state_file, state.model_dump_json(indent=2).encode())
+        write_private(self.state_file, state.model_dump_json(indent=2).encode())
 
     def save_certificates(self, key: bytes, cert: bytes, ca: bytes) -> None:
-        _write_private(self.certificates / "swarm-node.key", key)
-        _write_private(self.certificates / "swarm-node.crt", cert)
-        _write_private(self.certificates / "swarm-root-ca.crt", ca)
+        write_private(self.certificates / "swarm-node.key", key)
+        write_private(self.certificates / "swarm-node.crt", cert)
+        write_private(self.certificates / "swarm-root-ca.crt", ca)
 
     def load_certificates(self) -> tuple[bytes, bytes, bytes] | None:
         d = self.certificates

@@ -1,6 +1,7 @@
 """Which services and components a manager runs: the one place that names them all."""
 
 from shoal.manager.allocator import Allocator
+from shoal.manager.ca_rotation import RootRotator
 from shoal.manager.dispatcher import Dispatcher
 from shoal.manager.logbroker import LogBroker
 from shoal.manager.manager import ComponentFactory, ServicerFactory
@@ -24,4 +25,5 @@ def manager_components() -> list[ComponentFactory]:
     return [
         lambda m: orchestration_components(m.store, m.clock),
         lambda m: [Allocator(m.store, m.clock), Scheduler(m.store, m.clock)],
+        lambda m: [RootRotator(m.store, m.clock)],
     ]

@@ -9,15 +9,11 @@ certificate requests go to the leader, and agents are sent to the leader's dispa
 """
 
 import asyncio
-import base64
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from shoal.api.objects import (
     Cluster,
@@ -27,11 +23,11 @@ from shoal.api.objects import (
     NodeDescription,
     NodeStatus,
     RootCA,
-    TLSInfo,
 )
 from shoal.api.specs import NodeSpec, SwarmSpec
 from shoal.api.types import NodeAvailability, NodeRole, NodeState, Reachability
 from shoal.ca import tokens
+from shoal.ca.certificates import root_tls_info
 from shoal.ca.rootca import RootCAMaterial
 from shoal.clock import Clock
 from shoal.errors import FailedPrecondition, NotFound, swarm_error
@@ -43,6 +39,7 @@ from shoal.manager.consensus.service import RaftService
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.orchestrator import is_task_dirty
 from shoal.rpc import Transport
+from shoal.rpc.authz import WORKER, Authorizer, CertificatePeer
 from shoal.store import MemoryStore
 
 log = logging.getLogger(__name__)
@@ -75,18 +72,6 @@ class Bootstrap:
     availability: NodeAvailability = NodeAvailability.ACTIVE
 
 
-def tls_info(ca_cert_pem: bytes) -> TLSInfo:
-    cert = x509.load_pem_x509_certificate(ca_cert_pem)
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return TLSInfo(
-        TrustRoot=ca_cert_pem.decode(),
-        CertIssuerSubject=base64.b64encode(cert.subject.public_bytes()).decode(),
-        CertIssuerPublicKey=base64.b64encode(spki).decode(),
-    )
-
-
 @dataclass
 class ManagerConfig:
     state_dir: Path  # the manager's own directory (log and snapshots)
@@ -94,6 +79,7 @@ class ManagerConfig:
     listen_addr: str  # host:port for the RPC server
     advertise_addr: str  # host:port others use
     transport: Transport
+    cluster_id: str = ""  # the cluster this manager's certificate names
     # Added by the components' packages; the manager itself knows none of them.
     components: list[ComponentFactory] = field(default_factory=list)
     servicers: list[ServicerFactory] = field(default_factory=list)
@@ -162,7 +148,9 @@ class Manager:
         """Start serving: a new swarm (``bootstrap``), a manager that was a raft member before
         (``force_new_cluster``: as the only member of a new raft cluster), or one joining."""
         # The RPC server first: a joining manager must hear the leader as soon as it is added.
-        server = self.config.transport.server()
+        server = self.config.transport.server(
+            Authorizer(lambda: self.config.cluster_id, self._may_call)
+        )
         self.servicers = [
             ForwardingNodeCA(self.store, self.clock, self.replica),
             RaftService(self.replica),
@@ -216,7 +204,7 @@ class Manager:
         cluster = Cluster(
             ID=b.cluster_id,
             Spec=b.spec,
-            TLSInfo=tls_info(ca),
+            TLSInfo=root_tls_info(ca),
             RootCA=RootCA(
                 CACert=ca.decode(),
                 CAKey=b.root_ca.key_pem.decode(),
@@ -271,6 +259,23 @@ class Manager:
                 task = asyncio.ensure_future(close())
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
+
+    def _may_call(self, peer: CertificatePeer, roles: frozenset[str]) -> str | None:
+        """Whether a node whose certificate passed the role check may still call: it must
+        be in the swarm (``node rm`` revokes it) and, for manager-only calls, a manager now
+        (a demoted manager's certificate still says manager until it is renewed)."""
+        view = self.store.view()
+        if view.cluster() is None:
+            # This manager has joined but not yet received the store: raft and the leader's
+            # calls must reach it. The certificate chains to this cluster's root and names a
+            # manager (the role check passed).
+            return None
+        node = view.get(Node, peer.node_id)
+        if node is None:
+            return f"Permission denied: node {peer.node_id} is not a member of this swarm"
+        if WORKER not in roles and node.Role != NodeRole.MANAGER:
+            return f"Permission denied: node {peer.node_id} is not a manager"
+        return None
 
     def _check_demotion(self, node_id: str) -> None:
         member = self.replica.log.member_by_node(node_id)

@@ -104,9 +104,12 @@ class SQLiteStorage:
         self.snap_dir = self.dir / "snapshots"
         self.snap_dir.mkdir(exist_ok=True, mode=0o700)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.dir / "raft.db", isolation_level=None, check_same_thread=False
-        )
+        db_path = self.dir / "raft.db"
+        # The log holds the cluster's secrets (the root CA key among them): owner only.
+        # SQLite gives its -wal and -shm files the database file's mode.
+        os.close(os.open(db_path, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.chmod(db_path, 0o600)
+        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         if synchronous not in ("FULL", "NORMAL", "OFF", "EXTRA"):
             raise ValueError(f"synchronous={synchronous}")

@@ -57,7 +57,11 @@ class Transport:
     With TLS, a server requires a client certificate from every caller (see
     shoal.ca.join_ca for how a joining node without one gets through) and an ``authorizer``
     interceptor decides per RPC; a channel presents the node's certificate and accepts only a
-    server whose certificate names it a manager of this cluster's CA."""
+    server whose certificate names it a manager under one of the trusted roots.
+
+    The node's certificate changes (renewal, a new role, a root rotation): ``update`` swaps it
+    in. Servers pick it up on their next handshake; channels are built with the material of
+    their time, so holders of long-lived channels rebuild them when ``generation`` moves."""
 
     def __init__(
         self,
@@ -70,23 +74,44 @@ class Transport:
         self.node_id = node_id
         self.join = join
         self.authorizer = authorizer
+        self.generation = 0
+        self._served_generation = -1
 
-    def server(self) -> grpc.aio.Server:
-        interceptors = [self.authorizer] if self.authorizer is not None else None
+    def update(self, tls: TLSMaterial) -> None:
+        self.tls = tls
+        self.generation += 1
+
+    def server(self, authorizer: grpc.aio.ServerInterceptor | None = None) -> grpc.aio.Server:
+        """A server; with TLS, ``authorizer`` (or the transport's own) checks every call."""
+        chosen = authorizer or self.authorizer
+        interceptors = [chosen] if chosen is not None and self.tls is not None else None
         return grpc.aio.server(options=_SERVER_OPTIONS, interceptors=interceptors)
 
-    def add_port(self, server: grpc.aio.Server, addr: str) -> int:
-        """Listen on ``addr``; returns the bound port (useful with port 0)."""
-        if self.tls is None:
-            return server.add_insecure_port(addr)
+    def _server_certificates(self) -> grpc.ServerCertificateConfiguration:
+        assert self.tls is not None
         pairs = [(self.tls.key, self.tls.cert)]
         roots = self.tls.ca
         if self.join is not None:
             # Chosen by the server name a client asks for (SNI): swarm-join for joiners.
             pairs.append((self.join.key, self.join.cert))
             roots = roots + self.join.ca_cert
-        creds = grpc.ssl_server_credentials(
-            pairs, root_certificates=roots, require_client_auth=True
+        self._served_generation = self.generation
+        return grpc.ssl_server_certificate_configuration(pairs, root_certificates=roots)
+
+    def _fetch_server_certificates(self) -> grpc.ServerCertificateConfiguration | None:
+        # Called by gRPC before each handshake: None keeps what it has.
+        if self._served_generation == self.generation:
+            return None
+        return self._server_certificates()
+
+    def add_port(self, server: grpc.aio.Server, addr: str) -> int:
+        """Listen on ``addr``; returns the bound port (useful with port 0)."""
+        if self.tls is None:
+            return server.add_insecure_port(addr)
+        creds = grpc.dynamic_ssl_server_credentials(
+            self._server_certificates(),
+            self._fetch_server_certificates,
+            require_client_authentication=True,
         )
         return server.add_secure_port(addr, creds)
 

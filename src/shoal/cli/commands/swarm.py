@@ -1,5 +1,6 @@
 """``shoal swarm init|join|join-token|leave|update|ca|unlock-key``."""
 
+import asyncio
 from typing import Any
 
 import click
@@ -240,8 +241,29 @@ async def swarm_ca(client: Client, quiet: bool, rotate: bool, detach: bool) -> N
         ca = spec.setdefault("CAConfig", {})
         ca["ForceRotate"] = int(ca.get("ForceRotate") or 0) + 1
         await client.request("POST", "/swarm/update", {"version": swarm["Version"]["Index"]}, spec)
+        if not detach:
+            await _wait_for_root_rotation(client)
         swarm = await client.get("/swarm")
     out((swarm.get("TLSInfo") or {}).get("TrustRoot", "").rstrip("\n"))
+
+
+async def _wait_for_root_rotation(client: Client) -> None:
+    """As Docker's CLI does: until every node has a certificate from the desired root and
+    trusts only it."""
+    while True:
+        swarm = await client.get("/swarm")
+        desired = swarm.get("TLSInfo") or {}
+        nodes = await client.get("/nodes")
+        infos = [((n.get("Description") or {}).get("TLSInfo") or {}) for n in nodes]
+        certs_right = all(
+            i.get("CertIssuerPublicKey") == desired.get("CertIssuerPublicKey")
+            and i.get("CertIssuerSubject") == desired.get("CertIssuerSubject")
+            for i in infos
+        )
+        roots_right = all(i.get("TrustRoot") == desired.get("TrustRoot") for i in infos)
+        if certs_right and roots_right and not swarm.get("RootRotationInProgress"):
+            return
+        await asyncio.sleep(0.2)
 
 
 @docker_command(swarm_group, "unlock-key", "[OPTIONS]")

@@ -218,11 +218,12 @@ class ForwardingNodeCA(NodeCAServicer):
 
     @rpc_errors
     async def IssueNodeCertificate(self, request, context):  # type: ignore[no-untyped-def]
-        issue = NodeCAServicer.IssueNodeCertificate.__wrapped__  # type: ignore[attr-defined]
+        if not request.token:
+            return self.renew(request, context)  # signing alone: any manager does it
         return await on_leader(
             self._replica,
             self._clock,
-            lambda: issue(self, request, context),
+            lambda: self.join(request, context),
             lambda channel: pb_grpc.NodeCAStub(channel).IssueNodeCertificate(
                 request, timeout=CALL_TIMEOUT, metadata=self._replica.transport.metadata()
             ),

@@ -73,7 +73,9 @@ class RaftPeers:
         self.transport = transport
         self.self_id = self_id
         self.addrs: dict[int, str] = {}
-        self._channels: dict[int, tuple[str, grpc.aio.Channel]] = {}
+        # raft id -> (address, transport generation, channel): a channel is rebuilt when the
+        # member moves or this node's certificate changes.
+        self._channels: dict[int, tuple[str, int, grpc.aio.Channel]] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
     def update(self, members: dict[int, RaftMember]) -> None:
@@ -84,7 +86,7 @@ class RaftPeers:
         for raft_id in list(self.addrs):
             if raft_id not in members:
                 del self.addrs[raft_id]
-        for raft_id, (addr, _) in list(self._channels.items()):
+        for raft_id, (addr, _, _) in list(self._channels.items()):
             if self.addrs.get(raft_id) != addr:
                 self._drop_channel(raft_id)
 
@@ -99,18 +101,20 @@ class RaftPeers:
         addr = self.addrs.get(raft_id)
         if addr is None:
             raise UnknownPeer(f"no address for raft member {raft_id:x}")
+        generation = self.transport.generation
         current = self._channels.get(raft_id)
-        if current is not None and current[0] == addr:
-            return current[1]
+        if current is not None and current[:2] == (addr, generation):
+            return current[2]
         self._drop_channel(raft_id)
         channel = self.transport.channel(addr, CHANNEL_OPTIONS)
-        self._channels[raft_id] = (addr, channel)
+        self._channels[raft_id] = (addr, generation, channel)
         return channel
 
     def _drop_channel(self, raft_id: int) -> None:
         old = self._channels.pop(raft_id, None)
         if old is not None:
-            task = asyncio.ensure_future(old[1].close())
+            # A grace period: calls under way on the old channel finish.
+            task = asyncio.ensure_future(old[2].close(grace=5.0))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 

@@ -31,6 +31,7 @@ import grpc.aio
 from shoal.clock import Clock
 from shoal.errors import Unavailable
 from shoal.manager.consensus.peers import RaftPeers
+from shoal.paths import write_private
 from shoal.raft.core import bootstrap as bootstrap_state
 from shoal.raft.core import force_new_cluster
 from shoal.raft.members import RaftMember, encode_context
@@ -113,10 +114,9 @@ class Replica:
         return self._id_file.exists()
 
     def _save_id(self, raft_id: int) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self._id_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"RaftID": raft_id, "NodeID": self.node_id}))
-        tmp.replace(self._id_file)
+        write_private(
+            self._id_file, json.dumps({"RaftID": raft_id, "NodeID": self.node_id}).encode()
+        )
 
     def _load_id(self) -> int:
         return int(json.loads(self._id_file.read_text())["RaftID"])

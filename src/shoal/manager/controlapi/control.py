@@ -12,9 +12,11 @@ from pydantic import ValidationError
 
 from shoal.api.ids import new_id
 from shoal.api.objects import Cluster, Node, Service, ServiceStatus, Task
-from shoal.api.specs import SECOND, NodeSpec, ServiceSpec, SwarmSpec
+from shoal.api.specs import NodeSpec, ServiceSpec, SwarmSpec
 from shoal.api.types import NodeRole, NodeState, TaskState
 from shoal.ca import tokens
+from shoal.ca.renewal import check_node_cert_expiry
+from shoal.ca.rootca import create_root_ca
 from shoal.clock import Clock
 from shoal.errors import (
     Conflict,
@@ -27,6 +29,7 @@ from shoal.errors import (
     Unimplemented,
     swarm_error,
 )
+from shoal.manager.ca_rotation import begin_rotation, rotation_requested
 from shoal.manager.controlapi import resolve
 from shoal.manager.controlapi.defaults import with_defaults
 from shoal.manager.controlapi.filters import Filters
@@ -34,8 +37,6 @@ from shoal.manager.controlapi.names import random_name
 from shoal.manager.controlapi.validate import validate_service_spec
 from shoal.manager.orchestrator import apply_spec_update, begin_rollback, new_service_spec_version
 from shoal.store import MemoryStore, ReadTx, Tx
-
-MIN_CERT_EXPIRY = 3600 * SECOND
 
 # Hooks other components plug in (the port allocator, the updater's dirtiness check, raft
 # membership); each defaults to doing nothing so the control API stands on its own in tests.
@@ -113,8 +114,7 @@ class ControlAPI:
         rotate_manager_token: bool = False,
     ) -> None:
         new_spec: SwarmSpec = _parse(SwarmSpec, spec, "swarm spec")
-        if new_spec.CAConfig.NodeCertExpiry < MIN_CERT_EXPIRY:
-            raise swarm_error(InvalidArgument, "minimum certificate expiry time is: 1h0m0s")
+        check_node_cert_expiry(new_spec.CAConfig.NodeCertExpiry)
         if new_spec.Dispatcher.HeartbeatPeriod < 0:
             raise swarm_error(
                 InvalidArgument, "heartbeat time period cannot be a negative duration"
@@ -137,6 +137,9 @@ class ControlAPI:
                 cluster.RootCA.JoinTokens.Worker = tokens.generate(ca)
             if rotate_manager_token:
                 cluster.RootCA.JoinTokens.Manager = tokens.generate(ca)
+            if rotation_requested(cluster):
+                # Begun here, as Swarm does, so that the caller sees it under way at once.
+                cluster = begin_rotation(cluster, create_root_ca(self.clock.now()))
             tx.update(cluster)
 
         await self._update(fn)

@@ -129,6 +129,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                 node=node.model_dump_json().encode() if node else b"",
                 managers=self._managers(),
                 heartbeat_period_ms=int(period * 1000),
+                root_ca=self._trust_bundle(),
             )
             while True:
                 msg = await session.outbox.get()
@@ -283,6 +284,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
             asyncio.create_task(self._expiry_loop()),
             asyncio.create_task(self._status_loop()),
             asyncio.create_task(self._node_watch()),
+            asyncio.create_task(self._root_watch()),
         ]
         try:
             await asyncio.gather(*tasks)
@@ -352,6 +354,26 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                         for session in list(self.sessions.values()):
                             with contextlib.suppress(Exception):
                                 session.outbox.put_nowait(msg)
+
+    def _trust_bundle(self) -> bytes:
+        cluster = self.store.view().cluster()
+        return cluster.RootCA.trust_bundle() if cluster is not None else b""
+
+    async def _root_watch(self) -> None:
+        """A root rotation begins or ends: every node learns the roots to trust now."""
+        with self.store.watch(kinds={"cluster"}) as sub:
+            bundle = self._trust_bundle()  # after the watch starts: no change is missed
+            async for ev in sub:
+                if ev.is_commit:
+                    continue
+                new = self._trust_bundle()
+                if new == bundle:
+                    continue
+                bundle = new
+                msg = pb.SessionMessage(root_ca=bundle)
+                for session in list(self.sessions.values()):
+                    with contextlib.suppress(Exception):
+                        session.outbox.put_nowait(msg)
 
     async def close(self) -> None:
         for session in list(self.sessions.values()):
