@@ -159,3 +159,12 @@ def test_worker_asked_for_cluster_state(swarm):
     )
     for args in (("node", "ls"), ("service", "ls"), ("service", "create", "-d", "busybox")):
         assert refused(swarm, *args, node=worker) == message
+
+
+def test_certificate_expiry_below_the_minimum(swarm):
+    before = swarm.manager.get("/swarm")["Spec"]["CAConfig"]
+    assert refused(swarm, "swarm", "update", "--cert-expiry", "30m") == (
+        "Error response from daemon: rpc error: code = InvalidArgument desc = "
+        "minimum certificate expiry time is: 1h0m0s\n"
+    )
+    assert swarm.manager.get("/swarm")["Spec"]["CAConfig"] == before
