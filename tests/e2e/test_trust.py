@@ -1,6 +1,7 @@
 """Trust between nodes, tried by breaking in: each way in that must be refused has its own
 test, against real daemons, and each checks that the refusal left no trace in the cluster."""
 
+import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -295,9 +296,21 @@ def test_root_ca_rotation_moves_every_node_without_restarting_tasks(
     old_root = manager.cli("swarm", "ca").stdout
     old_tokens = manager.get("/swarm")["JoinTokens"]
 
-    new_root = manager.cli("swarm", "ca", "--rotate").stdout  # waits for the rotation
+    shown = manager.cli("swarm", "ca", "--rotate").stdout  # waits for the rotation
+    progress, _, cert = shown.partition("-----BEGIN CERTIFICATE-----")
+    new_root = "-----BEGIN CERTIFICATE-----" + cert
     assert new_root != old_root
-    assert new_root.startswith("-----BEGIN CERTIFICATE-----")
+    # Docker's progress without a terminal: the bars' names, then the desired root's digest
+    # at each poll, the old root's while the rotation runs, the new one's at the end.
+    lines = progress.split("\n")[:-1]
+    assert lines[:3] == [
+        "desired root digest: ",
+        "  rotated TLS certificates: ",
+        "  rotated CA certificates:  ",
+    ]
+    digest = hashlib.sha256(new_root.encode()).hexdigest()
+    assert lines[-1] == f"desired root digest: sha256:{digest}"
+    assert all(line.startswith("desired root digest: sha256:") for line in lines[3:])
     swarm = manager.get("/swarm")
     assert not swarm["RootRotationInProgress"]
     assert swarm["TLSInfo"]["TrustRoot"].strip() == new_root.strip()

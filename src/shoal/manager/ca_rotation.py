@@ -45,9 +45,8 @@ def begin_rotation(cluster: Cluster, new_root: RootCAMaterial) -> Cluster:
         ).decode(),
     )
     changed.RootCA.LastForcedRotation = cluster.Spec.CAConfig.ForceRotate or 0
+    # The cluster's TLSInfo stays the current root until the rotation ends, as in Swarm.
     changed.RootRotationInProgress = True
-    # What every node should come to: Docker shows the desired root during a rotation.
-    changed.TLSInfo = root_tls_info(new_root.cert_pem)
     return changed
 
 

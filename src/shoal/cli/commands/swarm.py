@@ -1,6 +1,7 @@
 """``shoal swarm init|join|join-token|leave|update|ca|unlock-key``."""
 
 import asyncio
+import hashlib
 from typing import Any
 
 import click
@@ -242,16 +243,22 @@ async def swarm_ca(client: Client, quiet: bool, rotate: bool, detach: bool) -> N
         ca["ForceRotate"] = int(ca.get("ForceRotate") or 0) + 1
         await client.request("POST", "/swarm/update", {"version": swarm["Version"]["Index"]}, spec)
         if not detach:
-            await _wait_for_root_rotation(client)
+            await _wait_for_root_rotation(client, quiet)
         swarm = await client.get("/swarm")
     out((swarm.get("TLSInfo") or {}).get("TrustRoot", "").rstrip("\n"))
 
 
-async def _wait_for_root_rotation(client: Client) -> None:
-    """As Docker's CLI does: until every node has a certificate from the desired root and
-    trusts only it."""
+async def _wait_for_root_rotation(client: Client, quiet: bool) -> None:
+    """As Docker's CLI does: poll until every node has a certificate from the cluster's
+    root and trusts only it, and no rotation is under way. Without a terminal Docker's
+    progress shows only the desired root's digest, once per poll."""
+    if not quiet:
+        out("desired root digest: \n  rotated TLS certificates: \n  rotated CA certificates:  ")
+    done = False
     while True:
         swarm = await client.get("/swarm")
+        if done:
+            return
         desired = swarm.get("TLSInfo") or {}
         nodes = await client.get("/nodes")
         infos = [((n.get("Description") or {}).get("TLSInfo") or {}) for n in nodes]
@@ -261,8 +268,10 @@ async def _wait_for_root_rotation(client: Client) -> None:
             for i in infos
         )
         roots_right = all(i.get("TrustRoot") == desired.get("TrustRoot") for i in infos)
-        if certs_right and roots_right and not swarm.get("RootRotationInProgress"):
-            return
+        if not quiet:
+            digest = hashlib.sha256((desired.get("TrustRoot") or "").encode()).hexdigest()
+            out(f"desired root digest: sha256:{digest}")
+        done = certs_right and roots_right and not swarm.get("RootRotationInProgress")
         await asyncio.sleep(0.2)
 
 
