@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
 ROOT_CA_VALIDITY = dt.timedelta(days=20 * 365)
@@ -32,7 +33,10 @@ class RootCAMaterial:
 def create_root_ca(now: dt.datetime | None = None) -> RootCAMaterial:
     now = now or dt.datetime.now(dt.UTC)
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ROOT_CN)])
+    # PrintableString, as Go encodes it: `node inspect` shows the same Issuer Subject as Swarm.
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, ROOT_CN, _type=_ASN1Type.PrintableString)]
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
