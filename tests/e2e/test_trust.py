@@ -343,3 +343,41 @@ def test_root_ca_rotation_moves_every_node_without_restarting_tasks(
     )
     assert refused.returncode == 1
     joiner.cli("swarm", "join", "--token", swarm["JoinTokens"]["Worker"], manager.addr)
+
+
+def _role_in_certificate(node) -> str:  # type: ignore[no-untyped-def]
+    return str(
+        leaf(node).subject.get_attributes_for_oid(x509.NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value
+    )
+
+
+def test_promotion_and_demotion_change_the_certificates_role(cluster: LocalCluster) -> None:
+    manager, worker = cluster.manager, cluster.nodes[1]
+    assert _role_in_certificate(worker) == "swarm-worker"
+    manager.cli("node", "promote", "worker1")
+    wait_for(lambda: _role_in_certificate(worker) == "swarm-manager", what="a manager certificate")
+    # With it, the new manager serves the control API (through raft, with the others).
+    wait_for(
+        lambda: worker.cli("node", "ls", check=False).returncode == 0,
+        what="worker1 answering as a manager",
+    )
+    manager.cli("node", "demote", "worker1")
+    wait_for(lambda: _role_in_certificate(worker) == "swarm-worker", what="a worker certificate")
+    creds = node_credentials(worker)
+    assert (
+        control_call(manager.addr, creds, creds.roots, "remove_node", cluster.node_id(manager))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+
+
+def test_node_inspect_and_info_show_the_trust_root(cluster: LocalCluster) -> None:
+    manager = cluster.manager
+    root = manager.cli("swarm", "ca").stdout
+    shown = manager.cli("node", "inspect", "--pretty", "worker2").stdout
+    assert "TLS Info:\n TrustRoot:\n" + root in shown
+    assert " Issuer Subject:\tMBMxETAPBgNVBAMTCHN3YXJtLWNh\n" in shown
+    key = manager.get("/swarm")["TLSInfo"]["CertIssuerPublicKey"]
+    assert f" Issuer Public Key:\t{key}\n" in shown
+    info = manager.cli("info").stdout
+    assert "  CA Configuration:\n   Expiry Duration: 3 months\n" in info
+    assert "  Root Rotation In Progress: false\n" in info
