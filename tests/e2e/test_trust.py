@@ -263,6 +263,19 @@ def test_every_node_renews_its_certificate_without_restarting_tasks(
         return all(len(serials) >= 3 for serials in seen.values())
 
     wait_for(renewed_twice, timeout=60, what="every node renewing its certificate twice")
+    # A new lifetime (swarm update --cert-expiry) comes with each node's next certificate.
+    cluster.manager.cli("swarm", "update", "--cert-expiry", "7s")
+
+    def life(node) -> float:  # type: ignore[no-untyped-def]
+        cert = leaf(node)
+        return (cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds()
+
+    backdate = 300
+    wait_for(
+        lambda: all(life(n) == backdate + 7 for n in cluster.nodes),
+        timeout=60,
+        what="every node holding a 7 s certificate",
+    )
     # Still one cluster: every node Ready, the same tasks running, none restarted.
     listed = cluster.manager.cli("node", "ls", "--format", "{{.Status}}").stdout.split()
     assert listed == ["Ready"] * 3
