@@ -299,7 +299,10 @@ class TcpProxy:
         self._loop = asyncio.get_running_loop()
         try:
             for family, addr in self._bind_addresses():
-                sock = socket.socket(family, socket.SOCK_STREAM)
+                try:
+                    sock = socket.socket(family, socket.SOCK_STREAM)
+                except OSError:  # e.g. no IPv6 here; asyncio's create_server skips it too
+                    continue
                 self._listeners.append(sock)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 if family == socket.AF_INET6:
