@@ -23,18 +23,21 @@ Scenarios, by where the work runs and how the client connects:
     as direct (node 3 -> task), so the difference is the data path alone.
 - own core (needs 2 cores): node 3, its processes and its packet processing (RPS on its
   interface), on core 1; the client, the task and theirs on core 0. This is as close as
-  one machine gets to the mesh node being another machine: the question it answers is
-  whether the mesh node holds the requests back, given a core of its own. Direct leaves
-  core 1 idle.
+  one machine gets to the mesh node being another machine: it shows whether the mesh node
+  holds the requests back, given a core of its own (direct leaves core 1 idle). It is not
+  a free hop: every packet handed between the cores costs core 0 too, so even plain
+  routing ("routed") loses a third here; read the data paths against routed.
 - keep-alive: 32 connections each sending request after request. new-connection: every
   request on a new TCP connection ("Connection: close"), which adds the connection's
   setup to each request: accept and connect for the userspace proxy, a conntrack entry
   and NAT for the kernel path.
 
 Besides requests per second and latency, each measurement records how busy each core was
-("cores busy", from /proc/stat: who is saturated) and, for the userspace path, the CPU time
-the mesh node's process spent per request (user + system, so including the kernel's work
-in its own send and recv calls): the figure least disturbed by anything else running.
+("cores busy", from /proc/stat: who is saturated), the machine's CPU time per request (all
+cores' busy time over the requests served: on a quiet machine, what each path costs in
+total, wherever it runs) and, for the userspace path, the CPU time the mesh node's process
+spent per request (user + system, so including the kernel's work in its own send and recv
+calls): the figure least disturbed by anything else running.
 
 Scenarios and data paths are interleaved round by round and medians reported. Other
 programs running on the machine meanwhile lower and scatter every figure. Writes
@@ -303,6 +306,9 @@ class Bench:
                     round(statistics.median(core), 2)
                     for core in zip(*(r["cpu_busy"] for r in rs), strict=True)
                 ]
+                med[k]["cpu_us_per_request"] = statistics.median(
+                    sum(r["cpu_busy"]) / r["rps"] * 1e6 for r in rs if r["rps"]
+                )
                 if all("node_cpu_us_per_request" in r for r in rs):
                     med[k]["node_cpu_us_per_request"] = statistics.median(
                         r["node_cpu_us_per_request"] for r in rs
@@ -390,7 +396,7 @@ def main() -> int:
     print()
     print(
         f"{'scenario':32} {'path':10} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'cores busy':>10}"
-        " vs direct"
+        f" {'CPU us/req':>10} vs direct"
     )
     for scenario, med in result["median"].items():
         for what, m in med.items():
@@ -404,7 +410,7 @@ def main() -> int:
             busy = "/".join(f"{x:.2f}" for x in m["cpu_busy"])
             print(
                 f"{scenario:32} {what:10} {m['rps']:9.0f} {m['p50_ms']:7.2f} {m['p99_ms']:7.2f}"
-                f" {busy:>10} {ratio}"
+                f" {busy:>10} {m['cpu_us_per_request']:10.1f} {ratio}"
             )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
