@@ -71,6 +71,9 @@ class Node:
     port: int = 0
     proc: subprocess.Popen | None = None
     extra_args: list[str] = field(default_factory=list)
+    # Put before the daemon's command line, e.g. ["ip", "netns", "exec", NAME] to run the
+    # node in a network namespace of its own (its address then lives only there).
+    wrap: list[str] = field(default_factory=list)
 
     @property
     def socket(self) -> Path:
@@ -95,6 +98,7 @@ class Node:
         log = open(self.log_file, "ab")
         self.proc = subprocess.Popen(
             [
+                *self.wrap,
                 sys.executable,
                 "-m",
                 "shoal",

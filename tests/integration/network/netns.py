@@ -11,8 +11,10 @@ the namespaces removes their interfaces and any nftables tables made inside them
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -88,6 +90,13 @@ class Testbed:
                 p.kill()
             p.wait()
         self._procs.clear()
+        # Whatever else still runs in our hosts (a daemon's task processes, which outlive
+        # it by design) would keep its namespace alive after `ip netns del`.
+        for name in self.names:
+            r = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+            for pid in r.stdout.split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
         for name in [*self.names, self.switch]:
             if Path(f"/run/netns/{name}").exists():
                 subprocess.run(["ip", "netns", "del", name], capture_output=True)

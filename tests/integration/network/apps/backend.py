@@ -3,7 +3,8 @@
     backend.py --name b1 --host 198.18.0.1 --port 9001 [--mode name|http]
 
 TCP, mode ``name``: says its name on a line, then echoes. Mode ``http``: answers every
-HTTP/1.1 request on a keep-alive connection with its name as the body. UDP on the same
+HTTP/1.1 request on a keep-alive connection with its name as the body, and closes the
+connection after answering a request that says ``Connection: close``. UDP on the same
 port: answers each datagram with ``name:datagram``. Prints "ready" once listening; runs
 until killed.
 """
@@ -45,6 +46,8 @@ class Http(asyncio.Protocol):
         n = buf.count(b"\r\n\r\n")
         if n:
             self.transport.write(self.response * n)
+            if b"\r\nconnection: close\r\n" in buf.lower():  # a new connection per request
+                self.transport.close()
             buf = buf[buf.rfind(b"\r\n\r\n") + 4 :]
         self.buf = buf
 

@@ -1,10 +1,11 @@
 """A mesh client for namespace tests, run inside a network namespace.
 
-    client.py HOST PORT [--count N] [--retry] [--udp] [--until-eof]
+    client.py HOST PORT [--count N] [--retry] [--udp | --http] [--until-eof]
 
 Makes N connections one after another (TCP: read the backend's name line, check an echo;
-UDP: one datagram from a fresh socket, expect "name:..."), retrying a failed one once if
---retry. With --until-eof it keeps going until its standard input closes (after printing
+UDP: one datagram from a fresh socket, expect "name:..."; HTTP: GET / on a fresh
+connection, the name is the answer's first word as tests/e2e/apps/whoami.py gives it),
+retrying a failed one once if --retry. With --until-eof it keeps going until its standard input closes (after printing
 "started" once the first request succeeded). Prints one JSON line:
 {"names": {name: count}, "first_failures": n, "failures": [...]}.
 """
@@ -27,6 +28,21 @@ def tcp_request(host: str, port: int) -> str:
         if f.readline() != b"ping\n":
             raise ConnectionError("no echo")
         return name
+
+
+def http_request(host: str, port: int) -> str:
+    with socket.create_connection((host, port), timeout=5) as s:
+        s.sendall(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        f = s.makefile("rb")
+        status = f.readline().split()
+        if status[1:2] != [b"200"]:
+            raise ConnectionError(f"bad answer {status!r}")
+        while f.readline().strip():  # headers
+            pass
+        name = f.read().decode().split()
+        if not name:
+            raise ConnectionError("empty answer")
+        return name[0]
 
 
 def udp_request(host: str, port: int) -> str:
@@ -53,9 +69,10 @@ def main() -> None:
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--retry", action="store_true")
     p.add_argument("--udp", action="store_true")
+    p.add_argument("--http", action="store_true")
     p.add_argument("--until-eof", action="store_true")
     args = p.parse_args()
-    request = udp_request if args.udp else tcp_request
+    request = udp_request if args.udp else http_request if args.http else tcp_request
     names: Counter[str] = Counter()
     first_failures = 0
     failures: list[str] = []
