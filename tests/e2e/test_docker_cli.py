@@ -113,3 +113,18 @@ def test_docker_cli_forms_a_swarm(short_tmp):
         assert sorted(listed.split("\n")[:-1]) == ["manager1 Ready", "worker1 Ready"]
     finally:
         cluster.close()
+
+
+def test_docker_cli_rotates_the_root_ca(short_tmp):
+    """`docker swarm ca --rotate` waits for shoal's rotation as for Swarm's, and ends with
+    the new root, the one shoal's CLI shows."""
+    with local_cluster(short_tmp, workers=1, init_args=("--dispatcher-heartbeat", "1s")) as c:
+        sock = str(c.manager.socket)
+        old, _, _ = run([DOCKER, "swarm", "ca"], sock)
+        out, err, status = run([DOCKER, "swarm", "ca", "--rotate"], sock)
+        assert (err, status) == ("", 0)
+        progress, _, cert = out.partition("-----BEGIN CERTIFICATE-----")
+        assert progress.startswith("desired root digest: \n  rotated TLS certificates: \n")
+        new = "-----BEGIN CERTIFICATE-----" + cert
+        assert new != old
+        assert new == c.manager.cli("swarm", "ca").stdout
