@@ -141,30 +141,26 @@ def test_a_self_signed_certificate_is_refused(cluster: LocalCluster) -> None:
     manager = cluster.manager
     cluster_id = leaf(manager).subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0]
     forged = self_signed(str(cluster_id.value), cluster.node_id(manager))
+    assert_refused_at_handshake(cluster, forged)
+
+
+def assert_refused_at_handshake(cluster: LocalCluster, creds: Credentials) -> None:
+    """A session (any node may open one) and a control call (removing a worker) with these
+    credentials both fail at the handshake, and the cluster is as it was."""
+    manager = cluster.manager
     before = cluster_snapshot(manager)
     roots = _manager_roots(cluster)
-    assert session_call(manager.addr, forged, roots) == REFUSED_AT_HANDSHAKE
-    assert (
-        control_call(manager.addr, forged, roots, "remove_node", cluster.node_id(cluster.nodes[1]))
-        == REFUSED_AT_HANDSHAKE
-    )
+    assert session_call(manager.addr, creds, roots) == REFUSED_AT_HANDSHAKE
+    worker = cluster.node_id(cluster.nodes[1])
+    assert control_call(manager.addr, creds, roots, "remove_node", worker) == REFUSED_AT_HANDSHAKE
     assert cluster_snapshot(manager) == before
 
 
 def test_another_clusters_certificate_is_refused(
     cluster: LocalCluster, second_cluster: LocalCluster
 ) -> None:
-    manager = cluster.manager
     # A genuine manager certificate, from the other swarm's root.
-    theirs = node_credentials(second_cluster.manager)
-    before = cluster_snapshot(manager)
-    roots = _manager_roots(cluster)
-    assert session_call(manager.addr, theirs, roots) == REFUSED_AT_HANDSHAKE
-    assert (
-        control_call(manager.addr, theirs, roots, "remove_node", cluster.node_id(cluster.nodes[1]))
-        == REFUSED_AT_HANDSHAKE
-    )
-    assert cluster_snapshot(manager) == before
+    assert_refused_at_handshake(cluster, node_credentials(second_cluster.manager))
 
 
 def test_a_removed_node_is_refused_and_its_tasks_move(cluster: LocalCluster) -> None:

@@ -92,12 +92,7 @@ class RootRotator:
         with self.store.watch(kinds={"cluster", "node"}) as sub:
             while True:
                 await self.reconcile()
-                try:
-                    await asyncio.wait_for(sub.get(), INTERVAL)
-                    while sub.get_nowait() is not None:
-                        pass
-                except TimeoutError:
-                    pass
+                await sub.settle(INTERVAL)
 
     async def reconcile(self) -> None:
         view = self.store.view()

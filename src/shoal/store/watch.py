@@ -72,6 +72,17 @@ class Subscription:
     def pending(self) -> int:
         return self._queue.qsize()
 
+    async def settle(self, at_most: float) -> None:
+        """Wait for a change or ``at_most`` seconds, whichever comes first, then drop what
+        else is queued: for loops that look at the whole store again on any change, and
+        also now and then for what changes without an event."""
+        try:
+            await asyncio.wait_for(self.get(), at_most)
+        except TimeoutError:
+            return
+        while self.get_nowait() is not None:
+            pass
+
     def __aiter__(self) -> "Subscription":
         return self
 

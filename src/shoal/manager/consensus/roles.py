@@ -18,7 +18,6 @@ Anything that cannot be done now (no quorum to spare, a change in progress) is r
 the next pass.
 """
 
-import asyncio
 import logging
 
 from shoal.api.objects import ManagerStatus, Node
@@ -48,12 +47,7 @@ class RoleManager:
                     log.info("role manager: %s; trying again", err)
                 # Wake on a node change, or after an interval (reachability and learners'
                 # progress change without any store event).
-                try:
-                    await asyncio.wait_for(sub.get(), INTERVAL)
-                    while sub.get_nowait() is not None:
-                        pass
-                except TimeoutError:
-                    pass
+                await sub.settle(INTERVAL)
 
     async def reconcile(self) -> None:
         await self._promote_caught_up_learners()
