@@ -230,12 +230,16 @@ class LocalCluster:
 
 def kill_tasks_under(root: Path) -> None:
     """Task processes outlive their daemon by design; a test that killed a node leaves them
-    running. Kill every process started from this cluster's directories."""
+    running. Kill every process started from this cluster's directories: named in its
+    command line (shims) or working in one (the tasks, in their own sessions)."""
     import psutil
 
-    for proc in psutil.process_iter(["cmdline"]):
+    prefix = str(root)
+    for proc in psutil.process_iter(["cmdline", "cwd"]):
         with contextlib.suppress(psutil.Error):
-            if any(str(root) in arg for arg in proc.info["cmdline"] or []):
+            ours = any(prefix in arg for arg in proc.info["cmdline"] or [])
+            ours = ours or (proc.info["cwd"] or "").startswith(prefix)
+            if ours:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.kill()

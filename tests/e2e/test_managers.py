@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.harness import Node, wait_for
+from tests.e2e.harness import Node, kill_tasks_under, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -59,6 +59,7 @@ class Managers:
     def close(self) -> None:
         for node in self.nodes:
             node.stop()
+        kill_tasks_under(self.root)  # tasks outlive their daemon by design
 
 
 @pytest.fixture
