@@ -77,3 +77,16 @@ class FakeClock:
         self._t = target
         for _ in range(5):
             await asyncio.sleep(0)
+
+
+async def sleep_unless(clock: Clock, seconds: float, event: asyncio.Event) -> None:
+    """Sleep ``seconds`` on ``clock``, or less if ``event`` is set meanwhile (it stays set:
+    the caller clears it once it has acted on it)."""
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waker = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waker.cancel()
+        await asyncio.gather(sleeper, waker, return_exceptions=True)

@@ -16,7 +16,7 @@ from shoal.agent.logs import LogPublisher
 from shoal.agent.storage import AgentStorage
 from shoal.agent.task_manager import TaskManager, more_advanced
 from shoal.api.objects import Node, NodeDescription, Task, TaskStatus
-from shoal.clock import Clock
+from shoal.clock import Clock, sleep_unless
 from shoal.rpc import Transport, pb, pb_grpc
 
 log = logging.getLogger(__name__)
@@ -223,13 +223,7 @@ class Agent:
         """A new session tells the manager when what the node reports changes (its engine
         came or went, as swarmkit's agent does)."""
         while True:
-            sleeper = asyncio.ensure_future(self.clock.sleep(DESCRIBE_PERIOD))
-            waker = asyncio.ensure_future(self._described.wait())
-            try:
-                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                waker.cancel()
+            await sleep_unless(self.clock, DESCRIBE_PERIOD, self._described)
             self._described.clear()
             if self.config.description() != sent:
                 raise SessionEnded("node description changed")

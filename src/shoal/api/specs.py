@@ -1,5 +1,7 @@
 """Specs: what a user declares (Docker's ServiceSpec, TaskSpec, NodeSpec, SwarmSpec)."""
 
+import datetime as dt
+
 from pydantic import Field
 
 from shoal.api.base import Model
@@ -279,6 +281,9 @@ class CAConfig(Model):
     NodeCertExpiry: int = 90 * 24 * 3600 * SECOND
     ExternalCAs: list[dict] | None = None
     ForceRotate: int | None = None
+
+    def node_cert_lifetime(self) -> dt.timedelta:
+        return dt.timedelta(microseconds=self.NodeCertExpiry // 1000)
 
 
 _CAConfig = CAConfig

@@ -1,7 +1,6 @@
 """The NodeCA service: hands out the root CA certificate, and lets a node with a valid join
 token into the cluster by creating its Node and signing its certificate."""
 
-import datetime as dt
 import ipaddress
 
 import grpc
@@ -95,7 +94,7 @@ class NodeCAServicer(pb_grpc.NodeCAServicer):
                 node_id=node_id,
                 role=role,
                 cluster_id=cluster.ID,
-                expiry=dt.timedelta(microseconds=cluster.Spec.CAConfig.NodeCertExpiry // 1000),
+                expiry=cluster.Spec.CAConfig.node_cert_lifetime(),
                 now=self._clock.now(),
             )
         except ValueError as err:

@@ -10,7 +10,6 @@ no key ever leaves the node.
 """
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import random
@@ -30,7 +29,7 @@ from shoal.ca.certificates import (
     tls_info,
 )
 from shoal.ca.renewal import renewal_time
-from shoal.clock import Clock
+from shoal.clock import Clock, sleep_unless
 from shoal.daemon.swarm_state import SwarmDir
 from shoal.rpc import TLSMaterial, Transport, from_rpc_error, pb, pb_grpc
 
@@ -155,15 +154,7 @@ class NodeCertificates:
         while True:
             wait = (due - self._clock.now()).total_seconds()
             if wait > 0 and not self._wake.is_set():
-                sleeper = asyncio.ensure_future(self._clock.sleep(wait))
-                waker = asyncio.ensure_future(self._wake.wait())
-                try:
-                    await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for f in (sleeper, waker):
-                        f.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await asyncio.gather(sleeper, waker, return_exceptions=True)
+                await sleep_unless(self._clock, wait, self._wake)
                 if not self._wake.is_set() and self._clock.now() < due:
                     continue
             self._wake.clear()

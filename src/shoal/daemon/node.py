@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import platform
 from typing import Any
@@ -185,7 +184,7 @@ class NodeDaemon:
                 node_id=node_id,
                 role=NodeRole.MANAGER,
                 cluster_id=cluster_id,
-                expiry=dt.timedelta(microseconds=spec.CAConfig.NodeCertExpiry // 1000),
+                expiry=spec.CAConfig.node_cert_lifetime(),
                 now=self.clock.now(),
             )
             self.swarm_dir.save_certificates(key.key_pem, cert, root_ca.cert_pem)

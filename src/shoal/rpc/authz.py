@@ -5,6 +5,7 @@ runs. With TLS off (before the CA issue landed, and in some unit tests) there is
 check and every call passes, as the caller's word is all there is.
 """
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,9 +52,13 @@ class CertificatePeer:
 
 def certificate_peer(context: grpc.aio.ServicerContext) -> CertificatePeer | None:
     pem = (context.auth_context() or {}).get("x509_pem_cert")
-    if not pem:
-        return None
-    cert = x509.load_pem_x509_certificate(pem[0])
+    return _peer_named_by(pem[0]) if pem else None
+
+
+# Every call asks (the authorizer, then the servicer); a node keeps one certificate for days.
+@functools.lru_cache(maxsize=1024)
+def _peer_named_by(pem: bytes) -> CertificatePeer:
+    cert = x509.load_pem_x509_certificate(pem)
     if cert.issuer == JOIN_CA_NAME:
         return CertificatePeer("", JOINING, "")
 

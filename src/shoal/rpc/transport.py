@@ -68,12 +68,10 @@ class Transport:
         tls: TLSMaterial | None = None,
         node_id: str = "",
         join: JoinMaterial | None = None,
-        authorizer: grpc.aio.ServerInterceptor | None = None,
     ) -> None:
         self.tls = tls
         self.node_id = node_id
         self.join = join
-        self.authorizer = authorizer
         self.generation = 0
         self._served_generation = -1
 
@@ -82,9 +80,8 @@ class Transport:
         self.generation += 1
 
     def server(self, authorizer: grpc.aio.ServerInterceptor | None = None) -> grpc.aio.Server:
-        """A server; with TLS, ``authorizer`` (or the transport's own) checks every call."""
-        chosen = authorizer or self.authorizer
-        interceptors = [chosen] if chosen is not None and self.tls is not None else None
+        """A server; with TLS, ``authorizer`` checks every call."""
+        interceptors = [authorizer] if authorizer is not None and self.tls is not None else None
         return grpc.aio.server(options=_SERVER_OPTIONS, interceptors=interceptors)
 
     def _server_certificates(self) -> grpc.ServerCertificateConfiguration:
