@@ -4,7 +4,7 @@ import itertools
 import sys
 import time
 
-from shoal.cli.golang import GoTime
+from shoal.golang import GoTime
 from tests.e2e.conftest import WHOAMI
 from tests.e2e.harness import LocalCluster, wait_for
 

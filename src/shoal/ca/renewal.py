@@ -9,6 +9,9 @@ import datetime as dt
 import os
 import random
 
+from shoal.errors import InvalidArgument, swarm_error
+from shoal.golang import format_duration  # Go's duration text, as Swarm prints it
+
 RENEW_FROM = 0.5
 RENEW_UNTIL = 0.8
 # What Swarm enforces (``swarm update --cert-expiry``).
@@ -36,9 +39,6 @@ def min_node_cert_expiry() -> dt.timedelta:
 
 def check_node_cert_expiry(expiry_ns: int) -> None:
     """Refuse a certificate life shorter than the minimum, in Swarm's words."""
-    from shoal.cli.golang import format_duration  # Go's duration text, as Swarm prints it
-    from shoal.errors import InvalidArgument, swarm_error
-
     minimum = min_node_cert_expiry()
     if expiry_ns < minimum // dt.timedelta(microseconds=1) * 1000:
         raise swarm_error(

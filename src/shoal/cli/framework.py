@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from shoal.cli import golang
+from shoal import golang
 from shoal.cli.client import APIError, Client, ConnectError, resolve_host
 from shoal.cli.humanize import ram_in_bytes
 

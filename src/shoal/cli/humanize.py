@@ -3,7 +3,7 @@ sizes (go-units BytesSize/RAMInBytes), PrettyPrint of states, short IDs."""
 
 import re
 
-from shoal.cli.golang import GoError, GoTime
+from shoal.golang import GoError, GoTime
 
 NANOS = 1_000_000_000
 

@@ -5,8 +5,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from shoal.cli.framework import CLIError, out
-from shoal.cli.gotemplate import Template, TemplateError
-from shoal.cli.tabwriter import render
+from shoal.golang.tabwriter import render
+from shoal.golang.template import Template, TemplateError
 
 
 def parse_filters(values: tuple[str, ...] | list[str]) -> dict[str, list[str]]:

@@ -3,8 +3,8 @@
 import base64
 
 from shoal.cli.framework import out
-from shoal.cli.golang import GoTime
 from shoal.cli.humanize import bytes_size, pretty_print
+from shoal.golang import GoTime
 
 
 def _labels(lines: list[str], title: str, labels: dict | None) -> None:

@@ -3,8 +3,8 @@
 import time
 
 from shoal.cli.framework import out
-from shoal.cli.golang import GoTime, format_duration, format_float64
 from shoal.cli.humanize import bytes_size, human_duration
+from shoal.golang import GoTime, format_duration, format_float64
 
 
 def _update_config(lines: list[str], title: str, order_label: str, config: dict | None) -> None:

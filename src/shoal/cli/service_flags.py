@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from shoal.cli import golang
+from shoal import golang
 from shoal.cli.framework import BYTES, DURATION, FLOAT, INT64, NANO_CPUS, UINT64, GoValue
 
 # --- values with their own syntax ---------------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-from shoal.cli.golang import parse_duration
+from shoal.golang import parse_duration
 from shoal.logs.multiplex import STDERR, STDIN, STDOUT, SYSTEMERR, Demultiplexer
 from shoal.logs.render import NODE_ID_ATTR, SERVICE_ID_ATTR, TASK_ID_ATTR
 from shoal.logs.timestamps import NS, parse_unix_timestamp

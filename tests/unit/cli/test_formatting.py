@@ -2,11 +2,11 @@
 
 import pytest
 
-from shoal.cli.golang import GoError, GoTime, format_duration, parse_duration
-from shoal.cli.gotemplate import Template, TemplateError
 from shoal.cli.humanize import bytes_size, human_duration, ram_in_bytes, truncate_id
 from shoal.cli.service_flags import parse_env, parse_publish
-from shoal.cli.tabwriter import render
+from shoal.golang import GoError, GoTime, format_duration, parse_duration
+from shoal.golang.tabwriter import render
+from shoal.golang.template import Template, TemplateError
 
 S = 1_000_000_000
 M = 60 * S

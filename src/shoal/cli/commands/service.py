@@ -4,7 +4,7 @@ from typing import Any
 
 import click
 
-from shoal.cli import golang
+from shoal import golang
 from shoal.cli.client import APIError, Client
 from shoal.cli.framework import CLIError, docker_command, err, out, with_client
 from shoal.cli.humanize import natural_key, strip_digest, truncate_id
