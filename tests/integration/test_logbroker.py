@@ -10,9 +10,10 @@ import pytest
 
 from shoal.api.objects import Task
 from shoal.clock import SystemClock
-from shoal.logs.model import STDOUT, LogContext, LogLine, LogMessage, LogOptions, selector_pb
+from shoal.logs.model import STDOUT, LogContext, LogLine, LogMessage, LogOptions
 from shoal.manager.logbroker import LogBroker, LogsIncomplete
 from shoal.rpc import Transport, pb, pb_grpc
+from shoal.rpc.logs import message_to_pb, options_to_pb, selector_pb
 from shoal.store import MemoryStore
 
 TIMEOUT = 20
@@ -37,10 +38,12 @@ def task(tid, node, service="s1", state="running"):
 
 
 def line(node, tid, text, service="s1"):
-    return LogMessage(
-        LogContext(node_id=node, service_id=service, task_id=tid),
-        LogLine(timestamp_ns=1, stream=STDOUT, data=text.encode()),
-    ).to_pb()
+    return message_to_pb(
+        LogMessage(
+            LogContext(node_id=node, service_id=service, task_id=tid),
+            LogLine(timestamp_ns=1, stream=STDOUT, data=text.encode()),
+        )
+    )
 
 
 class StandInAgent:
@@ -121,7 +124,7 @@ async def collect(batches) -> list[bytes]:
 
 def subscribe(rig, follow=False, **selector):
     return contextlib.aclosing(
-        rig.broker.subscribe(selector_pb(**selector), LogOptions(follow=follow).to_pb())
+        rig.broker.subscribe(selector_pb(**selector), options_to_pb(LogOptions(follow=follow)))
     )
 
 

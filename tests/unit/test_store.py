@@ -1,3 +1,5 @@
+import asyncio
+
 import pytest
 
 from shoal.api.ids import new_id
@@ -6,7 +8,7 @@ from shoal.api.specs import ServiceSpec
 from shoal.api.types import TaskState
 from shoal.errors import Conflict, OutOfSequence
 from shoal.store import MemoryStore
-from shoal.store.local_log import LocalLog
+from shoal.store.proposal import Proposal
 
 
 def make_service(name: str) -> Service:
@@ -127,56 +129,25 @@ async def test_batch_splits_large_writes(monkeypatch):
     assert store.version == 1 + 3
 
 
-async def test_local_log_survives_restart(tmp_path):
+class SlowProposer:
+    """Makes a proposal durable only after a moment, as a log on disk or raft does."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    async def propose(self, proposal: Proposal) -> None:
+        await asyncio.sleep(0.01)
+        self.store.apply(proposal)
+
+
+async def test_cancelled_writer_still_commits_what_it_proposed():
     store = MemoryStore()
-    log = LocalLog(store, tmp_path, snapshot_interval=3)
-    store.proposer = log
-    log.load()
-    svc = make_service("web")
-    await store.update(lambda tx: tx.create(svc))
-    for i in range(1, 6):
-        await store.update(lambda tx, i=i: tx.create(make_task(svc, i)))
-    log.close()
-
-    again = MemoryStore()
-    log2 = LocalLog(again, tmp_path, snapshot_interval=3)
-    again.proposer = log2
-    log2.load()
-    assert again.version == store.version
-    assert again.snapshot() == store.snapshot()
-    log2.close()
-
-
-async def test_local_log_ignores_torn_last_line(tmp_path):
-    store = MemoryStore()
-    log = LocalLog(store, tmp_path)
-    store.proposer = log
-    log.load()
-    await store.update(lambda tx: tx.create(make_service("web")))
-    log.close()
-    with (tmp_path / "wal.jsonl").open("ab") as f:
-        f.write(b'{"Version": 2, "Acti')
-    again = MemoryStore()
-    LocalLog(again, tmp_path).load()
-    assert [s.Spec.Name for s in again.view().services()] == ["web"]
-
-
-async def test_cancelled_writer_still_commits_what_it_proposed(tmp_path):
-    import asyncio
-
-    store = MemoryStore()
-    log = LocalLog(store, tmp_path)
-    store.proposer = log
-    log.load()
+    store.proposer = SlowProposer(store)
     writer = asyncio.ensure_future(store.update(lambda tx: tx.create(make_service("web"))))
     await asyncio.sleep(0)  # the proposal is on its way to the log
     writer.cancel()
     with pytest.raises(asyncio.CancelledError):
         await writer
-    # The next write waits for the first to finish, and both are in memory and on disk.
+    # The next write waits for the first to finish, and both are committed.
     await store.update(lambda tx: tx.create(make_service("db")))
     assert sorted(s.Spec.Name for s in store.view().services()) == ["db", "web"]
-    log.close()
-    again = MemoryStore()
-    LocalLog(again, tmp_path).load()
-    assert again.snapshot() == store.snapshot()

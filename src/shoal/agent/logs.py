@@ -19,6 +19,7 @@ from shoal.agent.task_manager import TaskManager
 from shoal.api.objects import Task
 from shoal.logs.model import LogContext, LogMessage, LogOptions
 from shoal.rpc import pb, pb_grpc
+from shoal.rpc.logs import message_to_pb, options_from_pb
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class _Subscription:
         self._services = set(sel.service_ids)
         self._tasks = set(sel.task_ids)
         self._nodes = set(sel.node_ids)
-        self.options = LogOptions.from_pb(msg.options)
+        self.options = options_from_pb(msg.options)
         self._stub = stub
         self._metadata = metadata
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_LINES)
@@ -88,7 +89,7 @@ class _Subscription:
     async def _read(self, logs: Callable, options: LogOptions, context: LogContext) -> None:
         try:
             async for line in logs(options):
-                await self._queue.put(LogMessage(context, line).to_pb())
+                await self._queue.put(message_to_pb(LogMessage(context, line)))
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -4,11 +4,14 @@ import asyncio
 import contextlib
 import logging
 import platform
+import shutil
 from typing import Any
 
 import grpc
 
 from shoal import paths
+from shoal.agent.agent import Agent, AgentConfig
+from shoal.agent.describe import describe_node
 from shoal.agent.exec.engine import Engine
 from shoal.agent.exec.engine_monitor import EngineMonitor
 from shoal.api.ids import new_id
@@ -22,8 +25,10 @@ from shoal.ca.renewal import check_node_cert_expiry
 from shoal.ca.rootca import create_root_ca
 from shoal.clock import Clock, SystemClock
 from shoal.daemon.addresses import join_host_port, resolve_advertise_addr, resolve_listen_addr
+from shoal.daemon.agent import build_executor, node_context
 from shoal.daemon.certificates import NodeCertificates
 from shoal.daemon.config import DaemonConfig
+from shoal.daemon.manager import manager_components, manager_servicers
 from shoal.daemon.mesh import NodeMesh
 from shoal.daemon.swarm_state import SwarmDir, SwarmState
 from shoal.errors import (
@@ -57,7 +62,7 @@ class NodeDaemon:
         self.swarm_dir = SwarmDir(config.state_dir)
         self.state: SwarmState | None = None
         self.manager: Manager | None = None
-        self.agent: Any = None
+        self.agent: Agent | None = None
         self._agent_task: asyncio.Task | None = None
         self._membership = asyncio.Lock()
         self._role_tasks: set[asyncio.Task] = set()
@@ -113,8 +118,6 @@ class NodeDaemon:
         return self.manager.control
 
     def description(self) -> NodeDescription:
-        from shoal.agent.describe import describe_node  # the agent owns what a node reports
-
         labels = dict(self.config.labels)
         if self.mesh is not None and self.mesh.name:
             # Which routing-mesh data path serves this node's published ports.
@@ -431,8 +434,6 @@ class NodeDaemon:
             log.info("demoted: stopping the manager")
             manager, self.manager = self.manager, None
             await manager.stop()
-            import shutil
-
             await asyncio.to_thread(shutil.rmtree, self.swarm_dir.manager_dir, True)
             self.state.Role = NodeRole.WORKER
             self.swarm_dir.save(self.state)
@@ -454,8 +455,6 @@ class NodeDaemon:
         self, bootstrap: Bootstrap | None, force_new_cluster: bool = False
     ) -> None:
         assert self.state is not None
-        from shoal.manager.assembly import manager_components, manager_servicers
-
         self.manager = Manager(
             ManagerConfig(
                 state_dir=self.swarm_dir.manager_dir,
@@ -551,10 +550,31 @@ class NodeDaemon:
             self.mesh.offer(table_json)
 
     async def _start_agent(self) -> None:
-        assert self.state is not None
-        from shoal.agent.assembly import build_agent
-
-        self.agent = build_agent(self, self.state)
+        state = self.state
+        assert state is not None
+        engine = self.engine_monitor.engine if self.engine_monitor is not None else None
+        executor = build_executor(
+            node_context(self.config, state),
+            self.swarm_dir.worker_dir / "tasks",
+            engine,
+            self.clock,
+        )
+        self.agent = Agent(
+            AgentConfig(
+                node_id=state.NodeID,
+                advertise_addr=state.AdvertiseAddr,
+                managers=list(state.RemoteManagers) or [state.AdvertiseAddr],
+                state_dir=self.swarm_dir.worker_dir,
+                transport=self.transport,
+                description=self.description,
+                on_managers=self.remember_managers,
+                on_node=self.node_changed,
+                on_routes=self.routes_changed,
+                on_root_ca=self.roots_changed,
+            ),
+            executor,
+            self.clock,
+        )
         self._agent_task = asyncio.create_task(self.agent.run(), name="agent")
 
     def remember_managers(self, addrs: list[str]) -> None:

@@ -18,13 +18,14 @@ from aiohttp import web
 from shoal.engineapi.responses import DAEMON
 from shoal.engineapi.version import API_VERSION
 from shoal.errors import ShoalError, Unavailable
-from shoal.logs.model import STDERR, STDOUT, LogMessage, LogOptions, selector_pb
+from shoal.logs.model import STDERR, STDOUT, LogOptions
 from shoal.logs.multiplex import MEDIA_TYPE, RAW_MEDIA_TYPE, SYSTEMERR, frame
 from shoal.logs.render import render_line
 from shoal.logs.timestamps import parse_unix_timestamp
 from shoal.manager.logbroker import LogBroker, LogsIncomplete
 from shoal.manager.logbroker.leader_logs import LeaderLogs
 from shoal.rpc import pb
+from shoal.rpc.logs import message_from_pb, options_to_pb, selector_pb
 
 # How often an idle follow checks whether its client has hung up.
 DISCONNECT_POLL = 0.5
@@ -136,12 +137,14 @@ async def _stream(
         return data if tty else frame(stream, data)
 
     try:
-        async with contextlib.aclosing(broker.subscribe(selector, options.to_pb())) as batches:
+        async with contextlib.aclosing(
+            broker.subscribe(selector, options_to_pb(options))
+        ) as batches:
             try:
                 async for batch in _while_connected(request, batches):
                     out = []
                     for raw in batch:
-                        msg = LogMessage.from_pb(raw)
+                        msg = message_from_pb(raw)
                         if (msg.line.stream == STDOUT and q.stdout) or (
                             msg.line.stream == STDERR and q.stderr
                         ):

@@ -3,8 +3,8 @@ transactions and watch events.
 
 Every write goes through one path: ``MemoryStore.update`` runs a callback against a
 transaction, turns what it changed into a ``Proposal`` and hands it to the ``Proposer``.
-The proposer makes the proposal durable (a local log on a single manager, the Raft log on
-several) and then applies it to the tables, in log order, through ``MemoryStore.apply``.
+The proposer makes the proposal durable (the managers' Raft log:
+``shoal.manager.consensus.replicated_log``) and then applies it to the tables, in log order, through ``MemoryStore.apply``.
 A follower manager applies the leader's proposals through the same call.
 """
 

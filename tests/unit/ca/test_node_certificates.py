@@ -10,7 +10,7 @@ from shoal.ca.rootca import create_root_ca
 from shoal.clock import FakeClock
 from shoal.daemon.certificates import NodeCertificates
 from shoal.daemon.swarm_state import SwarmDir
-from shoal.manager.ca_rotation import begin_rotation, finish_rotation
+from shoal.manager.nodeca.rotation import begin_rotation, finish_rotation
 from shoal.rpc import Transport
 from tests.unit.ca.test_rotation import NOW, cluster_with, issue
 

@@ -12,7 +12,7 @@ from shoal.api.types import NodeRole, NodeState
 from shoal.ca import tokens
 from shoal.ca.certificates import new_node_key, root_tls_info, sign_node_certificate
 from shoal.ca.rootca import create_root_ca
-from shoal.manager.ca_rotation import (
+from shoal.manager.nodeca.rotation import (
     begin_rotation,
     finish_rotation,
     rotation_done,

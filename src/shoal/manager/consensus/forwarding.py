@@ -22,10 +22,10 @@ import grpc.aio
 
 from shoal import errors
 from shoal.api.objects import OBJECT_TYPES, StoredObject
-from shoal.ca.server import NodeCAServicer
 from shoal.clock import Clock
 from shoal.manager.consensus.replica import NoLeader, Replica
 from shoal.manager.controlapi.control import ControlAPI
+from shoal.manager.nodeca.server import NodeCAServicer
 from shoal.raft.types import NONE, NotLeader
 from shoal.rpc import from_rpc_error, pb, pb_grpc, rpc_errors
 from shoal.store import MemoryStore

@@ -31,6 +31,7 @@ import grpc.aio
 from shoal.clock import Clock
 from shoal.errors import Unavailable
 from shoal.manager.consensus.peers import RaftPeers
+from shoal.manager.consensus.replicated_log import ReplicatedLog
 from shoal.paths import write_private
 from shoal.raft.core import bootstrap as bootstrap_state
 from shoal.raft.core import force_new_cluster
@@ -41,7 +42,6 @@ from shoal.raft.transport import QueuedTransport
 from shoal.raft.types import NONE, ConfChange, ConfChangeType, NotLeader, RaftConfig
 from shoal.rpc import Transport, from_rpc_error, pb, pb_grpc
 from shoal.store import MemoryStore
-from shoal.store.replicated_log import ReplicatedLog
 
 log = logging.getLogger(__name__)
 

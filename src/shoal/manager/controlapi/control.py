@@ -29,12 +29,12 @@ from shoal.errors import (
     Unimplemented,
     swarm_error,
 )
-from shoal.manager.ca_rotation import begin_rotation, rotation_requested
 from shoal.manager.controlapi import resolve
 from shoal.manager.controlapi.defaults import with_defaults
 from shoal.manager.controlapi.filters import Filters
 from shoal.manager.controlapi.names import random_name
 from shoal.manager.controlapi.validate import validate_service_spec
+from shoal.manager.nodeca.rotation import begin_rotation, rotation_requested
 from shoal.manager.orchestrator import apply_spec_update, begin_rollback, new_service_spec_version
 from shoal.store import MemoryStore, ReadTx, Tx
 

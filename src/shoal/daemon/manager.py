@@ -1,10 +1,10 @@
-"""Which services and components a manager runs: the one place that names them all."""
+"""Which services and components a node's manager runs: the one place that names them all."""
 
 from shoal.manager.allocator import Allocator
-from shoal.manager.ca_rotation import RootRotator
 from shoal.manager.dispatcher import Dispatcher
 from shoal.manager.logbroker import LogBroker
 from shoal.manager.manager import ComponentFactory, ServicerFactory
+from shoal.manager.nodeca.rotation import RootRotator
 from shoal.manager.orchestrator import orchestration_components
 from shoal.manager.scheduler import Scheduler
 

@@ -12,6 +12,7 @@ from shoal.api.objects import Service
 from shoal.api.specs import ServiceSpec
 from shoal.clock import FakeClock
 from shoal.errors import Unavailable
+from shoal.manager.consensus.replicated_log import ReplicatedLog
 from shoal.raft import codec
 from shoal.raft.core import bootstrap
 from shoal.raft.members import RaftMember, encode_context
@@ -19,7 +20,6 @@ from shoal.raft.node import RaftNode
 from shoal.raft.storage import AsyncStorage, MemoryStorage, SQLiteStorage
 from shoal.raft.types import ConfChange, ConfChangeType, Message, NotLeader, RaftConfig
 from shoal.store import MemoryStore
-from shoal.store.replicated_log import ReplicatedLog
 
 
 class Net:
