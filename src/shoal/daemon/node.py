@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import platform
 import shutil
@@ -31,6 +32,7 @@ from shoal.daemon.config import DaemonConfig
 from shoal.daemon.manager import manager_components, manager_servicers
 from shoal.daemon.mesh import NodeMesh
 from shoal.daemon.swarm_state import SwarmDir, SwarmState
+from shoal.engineapi.backend import LogSource, ManagerAddr, NodeSettings, SwarmStatus
 from shoal.errors import (
     NO_SWARM,
     NOT_A_MANAGER,
@@ -109,13 +111,58 @@ class NodeDaemon:
     def is_manager(self) -> bool:
         return self.manager is not None
 
-    def control(self) -> ControlAPI:
-        """The control API, or Docker's error for a node that is not a manager."""
+    def _manager_or_refuse(self) -> Manager:
+        """This node's manager, or Docker's error for a node that is not a manager."""
         if self.state is None:
             raise Unavailable(NOT_IN_SWARM)
         if self.manager is None:
             raise Unavailable(NOT_A_MANAGER)
-        return self.manager.control
+        return self.manager
+
+    def control(self) -> ControlAPI:
+        return self._manager_or_refuse().control
+
+    def logs(self) -> LogSource:
+        return self._manager_or_refuse().logs()
+
+    @property
+    def settings(self) -> NodeSettings:
+        cfg = self.config
+        return NodeSettings(
+            hostname=cfg.hostname,
+            state_dir=cfg.state_dir,
+            runtimes=list(cfg.runtimes),
+            labels=dict(cfg.labels),
+        )
+
+    def swarm_status(self) -> SwarmStatus:
+        state = self.state
+        if state is None:
+            return SwarmStatus(local_node_state=self.local_node_state, error=self.error)
+        status = SwarmStatus(
+            local_node_state=self.local_node_state,
+            node_id=state.NodeID,
+            node_addr=state.AdvertiseAddr.rsplit(":", 1)[0].strip("[]"),
+            error=self.error,
+            remote_managers=[ManagerAddr("", addr) for addr in state.RemoteManagers],
+        )
+        if self.manager is None:
+            return status
+        view = self.manager.store.view()
+        nodes = view.nodes()
+        managers = [n for n in nodes if n.Role == NodeRole.MANAGER]
+        return dataclasses.replace(
+            status,
+            is_manager=True,
+            remote_managers=[
+                ManagerAddr(n.ID, n.ManagerStatus.Addr)
+                for n in managers
+                if n.ManagerStatus is not None
+            ],
+            nodes=len(nodes),
+            managers=len(managers),
+            cluster=view.cluster(),
+        )
 
     def description(self) -> NodeDescription:
         labels = dict(self.config.labels)

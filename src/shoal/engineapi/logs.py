@@ -15,15 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
-from shoal.engineapi.responses import DAEMON
+from shoal.engineapi.backend import LogSource
+from shoal.engineapi.responses import BACKEND
 from shoal.engineapi.version import API_VERSION
-from shoal.errors import ShoalError, Unavailable
+from shoal.errors import ShoalError
 from shoal.logs.model import STDERR, STDOUT, LogOptions
 from shoal.logs.multiplex import MEDIA_TYPE, RAW_MEDIA_TYPE, SYSTEMERR, frame
 from shoal.logs.render import render_line
 from shoal.logs.timestamps import parse_unix_timestamp
-from shoal.manager.logbroker import LogBroker, LogsIncomplete
-from shoal.manager.logbroker.leader_logs import LeaderLogs
+from shoal.manager.logbroker import LogsIncomplete
 from shoal.rpc import pb
 from shoal.rpc.logs import message_from_pb, options_to_pb, selector_pb
 
@@ -90,40 +90,30 @@ def media_type(api_version: str | None, tty: bool) -> str:
     return MEDIA_TYPE if not tty and version >= MULTIPLEXED_SINCE else RAW_MEDIA_TYPE
 
 
-def _broker(daemon: Any) -> LogBroker | LeaderLogs:
-    manager = daemon.manager
-    if not manager.is_leader:
-        return LeaderLogs(manager)  # the agents publish to the leader's broker
-    for servicer in manager.servicers:
-        if isinstance(servicer, LogBroker):
-            return servicer
-    raise Unavailable("this manager has no log broker")
-
-
 async def service_logs(request: web.Request) -> web.StreamResponse:
-    daemon = request.app[DAEMON]
-    control = daemon.control()
+    backend = request.app[BACKEND]
+    control = backend.control()
     q = read_query(request.query)
     service = control.get_service(request.match_info["id"])
     cs = service.Spec.TaskTemplate.ContainerSpec
     tty = bool(cs is not None and cs.TTY)
     selector = selector_pb(service_ids=[service.ID])
-    return await _stream(request, _broker(daemon), selector, q, tty)
+    return await _stream(request, backend.logs(), selector, q, tty)
 
 
 async def task_logs(request: web.Request) -> web.StreamResponse:
-    daemon = request.app[DAEMON]
-    control = daemon.control()
+    backend = request.app[BACKEND]
+    control = backend.control()
     q = read_query(request.query)
     task = control.get_task(request.match_info["id"])
     cs = task.Spec.ContainerSpec
     tty = bool(cs is not None and cs.TTY)
-    return await _stream(request, _broker(daemon), selector_pb(task_ids=[task.ID]), q, tty)
+    return await _stream(request, backend.logs(), selector_pb(task_ids=[task.ID]), q, tty)
 
 
 async def _stream(
     request: web.Request,
-    broker: LogBroker | LeaderLogs,
+    broker: LogSource,
     selector: pb.LogSelector,
     q: LogQuery,
     tty: bool,

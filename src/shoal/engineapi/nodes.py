@@ -2,29 +2,29 @@
 
 from aiohttp import web
 
-from shoal.engineapi.responses import DAEMON, json_response, query_bool, query_int, read_json
+from shoal.engineapi.responses import BACKEND, json_response, query_bool, query_int, read_json
 from shoal.manager.controlapi.filters import Filters
 
 
 async def list_nodes(request: web.Request) -> web.Response:
-    control = request.app[DAEMON].control()
+    control = request.app[BACKEND].control()
     nodes = control.list_nodes(Filters.parse(request.query.get("filters")))
     return json_response([n.to_api() for n in nodes])
 
 
 async def inspect(request: web.Request) -> web.Response:
-    control = request.app[DAEMON].control()
+    control = request.app[BACKEND].control()
     return json_response(control.get_node(request.match_info["id"]).to_api())
 
 
 async def update(request: web.Request) -> web.Response:
-    control = request.app[DAEMON].control()
+    control = request.app[BACKEND].control()
     body = await read_json(request)
     await control.update_node(request.match_info["id"], query_int(request, "version"), body)
     return web.Response(status=200)
 
 
 async def remove(request: web.Request) -> web.Response:
-    control = request.app[DAEMON].control()
+    control = request.app[BACKEND].control()
     await control.remove_node(request.match_info["id"], force=query_bool(request, "force"))
     return web.Response(status=200)

@@ -5,6 +5,7 @@ from typing import Any
 
 from aiohttp import web
 
+from shoal.engineapi.backend import Backend
 from shoal.errors import ShoalError
 
 
@@ -62,5 +63,5 @@ def query_int(request: web.Request, name: str, default: int = 0) -> int:
         raise InvalidArgument(f"invalid {name} value: {value}") from None
 
 
-# The node daemon behind the API (typed as Any to keep this module free of the daemon).
-DAEMON: web.AppKey[Any] = web.AppKey("daemon")
+# The node behind the API.
+BACKEND: web.AppKey[Backend] = web.AppKey("backend", Backend)

@@ -3,16 +3,13 @@
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from shoal.engineapi import logs, networks, nodes, services, swarm, system, tasks
-from shoal.engineapi.responses import DAEMON, error_response, json_response
+from shoal.engineapi.backend import Backend
+from shoal.engineapi.responses import BACKEND, error_response, json_response
 from shoal.errors import ShoalError
-
-if TYPE_CHECKING:
-    from shoal.daemon.node import NodeDaemon
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +54,9 @@ class _VersionedRoutes:
         self.add_route("DELETE", path, handler)
 
 
-def build_app(daemon: "NodeDaemon") -> web.Application:
+def build_app(backend: Backend) -> web.Application:
     app = web.Application(middlewares=[docker_errors])
-    app[DAEMON] = daemon
+    app[BACKEND] = backend
     r = _VersionedRoutes(app.router)
     r.add_route("GET", "/_ping", system.ping)
     r.add_route("HEAD", "/_ping", system.ping)

@@ -2,13 +2,13 @@
 
 from aiohttp import web
 
-from shoal.engineapi.responses import DAEMON, json_response, query_bool, query_int, read_json
+from shoal.engineapi.responses import BACKEND, json_response, query_bool, query_int, read_json
 from shoal.errors import InvalidArgument
 from shoal.manager.controlapi.filters import Filters
 
 
 async def list_services(request: web.Request) -> web.Response:
-    control = request.app[DAEMON].control()
+    control = request.app[BACKEND].control()
     services = control.list_services(
         Filters.parse(request.query.get("filters")), status=query_bool(request, "status")
     )
@@ -16,7 +16,7 @@ async def list_services(request: web.Request) -> web.Response:
 
 
 async def create(request: web.Request) -> web.Response:
-    control = request.app[DAEMON].control()
+    control = request.app[BACKEND].control()
     body = await read_json(request)
     if not isinstance(body, dict):
         raise InvalidArgument("invalid service spec")
@@ -25,7 +25,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    control = request.app[DAEMON].control()
+    control = request.app[BACKEND].control()
     service = control.get_service(
         request.match_info["id"], insert_defaults=query_bool(request, "insertDefaults")
     )
@@ -33,7 +33,7 @@ async def inspect(request: web.Request) -> web.Response:
 
 
 async def update(request: web.Request) -> web.Response:
-    control = request.app[DAEMON].control()
+    control = request.app[BACKEND].control()
     body = await read_json(request)
     rollback = request.query.get("rollback", "")
     if rollback not in ("", "previous"):
@@ -48,6 +48,6 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def remove(request: web.Request) -> web.Response:
-    control = request.app[DAEMON].control()
+    control = request.app[BACKEND].control()
     await control.remove_service(request.match_info["id"])
     return web.Response(status=200)

@@ -2,11 +2,11 @@
 
 from aiohttp import web
 
-from shoal.engineapi.responses import DAEMON, json_response, query_bool, query_int, read_json
+from shoal.engineapi.responses import BACKEND, json_response, query_bool, query_int, read_json
 
 
 async def inspect(request: web.Request) -> web.Response:
-    control = request.app[DAEMON].control()
+    control = request.app[BACKEND].control()
     cluster = control.get_cluster()
     data = cluster.to_api()
     data["JoinTokens"] = cluster.RootCA.JoinTokens.to_json()
@@ -15,23 +15,23 @@ async def inspect(request: web.Request) -> web.Response:
 
 async def init(request: web.Request) -> web.Response:
     body = await read_json(request)
-    node_id = await request.app[DAEMON].init(body)
+    node_id = await request.app[BACKEND].init(body)
     return json_response(node_id)
 
 
 async def join(request: web.Request) -> web.Response:
     body = await read_json(request)
-    await request.app[DAEMON].join(body)
+    await request.app[BACKEND].join(body)
     return web.Response(status=200)
 
 
 async def leave(request: web.Request) -> web.Response:
-    await request.app[DAEMON].leave(force=query_bool(request, "force"))
+    await request.app[BACKEND].leave(force=query_bool(request, "force"))
     return web.Response(status=200)
 
 
 async def update(request: web.Request) -> web.Response:
-    control = request.app[DAEMON].control()
+    control = request.app[BACKEND].control()
     body = await read_json(request)
     await control.update_cluster(
         version=query_int(request, "version"),
@@ -43,6 +43,6 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def unlock_key(request: web.Request) -> web.Response:
-    request.app[DAEMON].control()
+    request.app[BACKEND].control()
     # Autolock is not implemented: like Docker with autolock off, there is no key.
     return json_response({"UnlockKey": ""})

@@ -2,43 +2,41 @@
 
 import os
 import platform
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
 from aiohttp import web
 
 import shoal
-from shoal.api.types import NodeRole
-from shoal.engineapi.responses import DAEMON, json_response
+from shoal.engineapi.backend import Backend, SwarmStatus
+from shoal.engineapi.responses import BACKEND, json_response
 from shoal.engineapi.version import API_VERSION, MIN_API_VERSION
 
-if TYPE_CHECKING:
-    from shoal.daemon.node import NodeDaemon
 
-
-def _swarm_header(daemon: "NodeDaemon") -> str:
-    state = daemon.local_node_state
+def _swarm_header(status: SwarmStatus) -> str:
+    state = status.local_node_state
     if state != "active":
         return state
-    return "active/manager" if daemon.is_manager else "active/worker"
+    return "active/manager" if status.is_manager else "active/worker"
 
 
-def ping_headers(daemon: "NodeDaemon") -> dict[str, str]:
+def ping_headers(backend: Backend) -> dict[str, str]:
     return {
         "API-Version": API_VERSION,
         "Builder-Version": "1",
         "Docker-Experimental": "false",
         "OSType": "linux",
-        "Swarm": _swarm_header(daemon),
+        "Swarm": _swarm_header(backend.swarm_status()),
         "Cache-Control": "no-cache, no-store, must-revalidate",
         "Pragma": "no-cache",
     }
 
 
 async def ping(request: web.Request) -> web.Response:
-    daemon = request.app[DAEMON]
     body = "" if request.method == "HEAD" else "OK"
-    return web.Response(text=body, content_type="text/plain", headers=ping_headers(daemon))
+    return web.Response(
+        text=body, content_type="text/plain", headers=ping_headers(request.app[BACKEND])
+    )
 
 
 def _arch() -> str:
@@ -75,46 +73,36 @@ async def version(request: web.Request) -> web.Response:
     )
 
 
-def swarm_info(daemon: "NodeDaemon") -> dict[str, Any]:
-    state = daemon.state
+def swarm_info(status: SwarmStatus) -> dict[str, Any]:
     info: dict[str, Any] = {
-        "NodeID": "",
-        "NodeAddr": "",
-        "LocalNodeState": daemon.local_node_state,
-        "ControlAvailable": False,
-        "Error": daemon.error,
+        "NodeID": status.node_id,
+        "NodeAddr": status.node_addr,
+        "LocalNodeState": status.local_node_state,
+        "ControlAvailable": status.is_manager,
+        "Error": status.error,
         "RemoteManagers": None,
     }
-    if state is None:
-        return info
-    info["NodeID"] = state.NodeID
-    info["NodeAddr"] = state.AdvertiseAddr.rsplit(":", 1)[0].strip("[]")
-    info["RemoteManagers"] = [{"NodeID": "", "Addr": addr} for addr in state.RemoteManagers]
-    if daemon.manager is not None:
-        view = daemon.manager.store.view()
-        nodes = view.nodes()
-        managers = [n for n in nodes if n.Role == NodeRole.MANAGER]
-        info["ControlAvailable"] = True
+    if status.remote_managers is not None:
         info["RemoteManagers"] = [
-            {"NodeID": n.ID, "Addr": n.ManagerStatus.Addr}
-            for n in managers
-            if n.ManagerStatus is not None
+            {"NodeID": m.node_id, "Addr": m.addr} for m in status.remote_managers
         ]
-        info["Nodes"] = len(nodes)
-        info["Managers"] = len(managers)
-        cluster = view.cluster()
-        if cluster is not None:
-            info["Cluster"] = cluster.to_api()
+    if status.nodes is not None:
+        info["Nodes"] = status.nodes
+    if status.managers is not None:
+        info["Managers"] = status.managers
+    if status.cluster is not None:
+        info["Cluster"] = status.cluster.to_api()
     return info
 
 
 async def info(request: web.Request) -> web.Response:
-    daemon: NodeDaemon = request.app[DAEMON]
-    cfg = daemon.config
+    backend = request.app[BACKEND]
+    cfg = backend.settings
+    status = backend.swarm_status()
     runtimes = {name: {"path": name} for name in cfg.runtimes}
     return json_response(
         {
-            "ID": daemon.state.NodeID if daemon.state else "",
+            "ID": status.node_id,
             "Containers": 0,
             "ContainersRunning": 0,
             "ContainersPaused": 0,
@@ -127,7 +115,7 @@ async def info(request: web.Request) -> web.Response:
             "SwapLimit": False,
             "NFd": 0,
             "NGoroutines": 0,
-            "SystemTime": daemon.clock.now().isoformat().replace("+00:00", "Z"),
+            "SystemTime": backend.clock.now().isoformat().replace("+00:00", "Z"),
             "LoggingDriver": "json-file",
             "NEventsListener": 0,
             "KernelVersion": platform.release(),
@@ -145,7 +133,7 @@ async def info(request: web.Request) -> web.Response:
             "ServerVersion": shoal.__version__,
             "Runtimes": runtimes,
             "DefaultRuntime": cfg.runtimes[0] if cfg.runtimes else "",
-            "Swarm": swarm_info(daemon),
+            "Swarm": swarm_info(status),
             "LiveRestoreEnabled": True,
             "Isolation": "",
             "InitBinary": "",

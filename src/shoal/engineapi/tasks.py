@@ -2,16 +2,16 @@
 
 from aiohttp import web
 
-from shoal.engineapi.responses import DAEMON, json_response
+from shoal.engineapi.responses import BACKEND, json_response
 from shoal.manager.controlapi.filters import Filters
 
 
 async def list_tasks(request: web.Request) -> web.Response:
-    control = request.app[DAEMON].control()
+    control = request.app[BACKEND].control()
     tasks = control.list_tasks(Filters.parse(request.query.get("filters")))
     return json_response([t.to_api() for t in tasks])
 
 
 async def inspect(request: web.Request) -> web.Response:
-    control = request.app[DAEMON].control()
+    control = request.app[BACKEND].control()
     return json_response(control.get_task(request.match_info["id"]).to_api())

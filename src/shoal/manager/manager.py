@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from shoal.api.objects import (
     Cluster,
@@ -30,13 +30,15 @@ from shoal.ca import tokens
 from shoal.ca.certificates import root_tls_info
 from shoal.ca.rootca import RootCAMaterial
 from shoal.clock import Clock
-from shoal.errors import FailedPrecondition, NotFound, swarm_error
+from shoal.errors import FailedPrecondition, NotFound, Unavailable, swarm_error
 from shoal.manager.allocator import allocate_endpoint
 from shoal.manager.consensus.forwarding import ControlService, ForwardingNodeCA, RoutedControl
 from shoal.manager.consensus.replica import DEFAULT_TICK, Replica
 from shoal.manager.consensus.roles import RoleManager
 from shoal.manager.consensus.service import RaftService
 from shoal.manager.controlapi.control import ControlAPI
+from shoal.manager.logbroker import LogBroker
+from shoal.manager.logbroker.leader_logs import LeaderLogs
 from shoal.manager.orchestrator import is_task_dirty
 from shoal.rpc import Transport
 from shoal.rpc.authz import WORKER, Authorizer, CertificatePeer
@@ -114,7 +116,8 @@ class Manager:
             is_task_dirty=is_task_dirty,
             check_demotion=self._check_demotion,
         )
-        self.control = RoutedControl(self.control_api, self.replica, clock)
+        # RoutedControl answers every ControlAPI call (reads here, writes on the leader).
+        self.control = cast(ControlAPI, RoutedControl(self.control_api, self.replica, clock))
         self._server = None
         self._leader_tasks: list[asyncio.Task] = []
         self._started = False  # leader components wait for the store to be current
@@ -132,6 +135,16 @@ class Manager:
     @property
     def is_leader(self) -> bool:
         return self.replica.is_leader
+
+    def logs(self) -> "LogBroker | LeaderLogs":
+        """Where task logs are read: the agents publish to the leader's broker, so a follower
+        reads through the leader."""
+        if not self.replica.is_leader:
+            return LeaderLogs(self)
+        for servicer in self.servicers:
+            if isinstance(servicer, LogBroker):
+                return servicer
+        raise Unavailable("this manager has no log broker")
 
     def leader_redirect(self) -> str | None:
         """None while this manager leads; else the leader's address ("" if none is known)."""
