@@ -13,8 +13,8 @@ from typing import Any
 import click
 
 from shoal import golang
-from shoal.cli.client import APIError, Client, ConnectError, resolve_host
 from shoal.cli.humanize import ram_in_bytes
+from shoal.client import APIError, Client, ConnectError, resolve_host
 
 
 class CLIError(Exception):

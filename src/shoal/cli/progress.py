@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from shoal.cli.client import Client
 from shoal.cli.framework import CLIError
 from shoal.cli.humanize import truncate_id
+from shoal.client import Client
 
 STATE_ORDER = {
     "new": 1,

@@ -4,9 +4,9 @@ task prefix Docker puts in front ("web.1.abcdef123456@node1    | ...")."""
 import sys
 from typing import Any
 
-from shoal.cli.client import APIError, Client
 from shoal.cli.framework import CLIError
 from shoal.cli.tasks_table import NameResolver
+from shoal.client import APIError, Client
 from shoal.client.logs import DaemonStreamError, LineParts, read_frames, since_param, split_line
 
 STDOUT = 1

@@ -4,9 +4,9 @@ replaced it with Docker's `` \\_ `` marker."""
 
 import time
 
-from shoal.cli.client import APIError, Client
 from shoal.cli.humanize import ago, ellipsis, natural_key, pretty_print, strip_digest, truncate_id
 from shoal.cli.listing import print_list
+from shoal.client import APIError, Client
 
 TASK_TABLE = (
     "table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}}\t{{.DesiredState}}\t{{.CurrentState}}"

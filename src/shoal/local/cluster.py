@@ -1,7 +1,6 @@
 """Starting, joining and stopping the daemons of a local cluster."""
 
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -11,11 +10,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import aiohttp
 
 from shoal import paths
+from shoal.client import APIError, Client, ConnectError
 
 START_TIMEOUT = 30.0
 
@@ -111,38 +108,17 @@ def start_daemon(node: LocalNode, runtimes: list[str]) -> None:
     node.pid_file.write_text(str(proc.pid))
 
 
-class API:
-    """Just enough of the Engine API to bring a cluster up."""
-
-    def __init__(self, sock: Path) -> None:
-        self._session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock)))
-
-    async def call(self, method: str, path: str, body: Any = None) -> Any:
-        async with self._session.request(method, "http://shoal" + path, json=body) as resp:
-            text = await resp.text()
-            try:
-                data = json.loads(text) if text.strip() else None
-            except ValueError:  # /_ping answers "OK"
-                data = text
-            if resp.status >= 400:
-                raise RuntimeError((data or {}).get("message", text))
-            return data
-
-    async def close(self) -> None:
-        await self._session.close()
-
-
 async def wait_ready(node: LocalNode) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         try:
-            api = API(node.socket)
+            api = Client(f"unix://{node.socket}")
             try:
-                await api.call("GET", "/_ping")
+                await api.request("GET", "/_ping")
                 return
             finally:
                 await api.close()
-        except (aiohttp.ClientError, OSError, RuntimeError):
+        except (APIError, ConnectError):
             if time.monotonic() > deadline:
                 tail = node.log_file.read_text()[-2000:] if node.log_file.exists() else ""
                 raise RuntimeError(f"{node.name} did not start:\n{tail}") from None
@@ -151,20 +127,19 @@ async def wait_ready(node: LocalNode) -> None:
 
 async def form_swarm(nodes: list[LocalNode], managers: int) -> None:
     await asyncio.gather(*(wait_ready(n) for n in nodes))
-    first = API(nodes[0].socket)
+    first = Client(f"unix://{nodes[0].socket}")
     try:
-        await first.call(
-            "POST", "/swarm/init", {"ListenAddr": nodes[0].addr, "AdvertiseAddr": nodes[0].host}
+        await first.post(
+            "/swarm/init", {"ListenAddr": nodes[0].addr, "AdvertiseAddr": nodes[0].host}
         )
-        tokens = (await first.call("GET", "/swarm"))["JoinTokens"]
+        tokens = (await first.get("/swarm"))["JoinTokens"]
     finally:
         await first.close()
     for i, node in enumerate(nodes[1:], start=1):
-        api = API(node.socket)
+        api = Client(f"unix://{node.socket}")
         try:
             token = tokens["Manager"] if i < managers else tokens["Worker"]
-            await api.call(
-                "POST",
+            await api.post(
                 "/swarm/join",
                 {
                     "ListenAddr": node.addr,
@@ -193,10 +168,10 @@ async def leave_all(root: Path) -> None:
     """Have every node leave (workers first), so each stops and removes its tasks."""
     socks = sorted(root.glob("*/shoal.sock"), key=lambda p: not p.parent.name.startswith("worker"))
     for sock in socks:
-        api = API(sock)
+        api = Client(f"unix://{sock}")
         try:
-            await api.call("POST", "/swarm/leave?force=1")
-        except (aiohttp.ClientError, OSError, RuntimeError):
+            await api.post("/swarm/leave", force="1")
+        except (APIError, ConnectError):
             pass  # not running, or not in a swarm any more
         finally:
             await api.close()

@@ -4,10 +4,10 @@ import json
 
 import click
 
-from shoal.cli.client import Client
 from shoal.cli.framework import docker_command, with_client
 from shoal.cli.humanize import truncate_id
 from shoal.cli.listing import parse_filters, print_list
+from shoal.client import Client
 
 
 @click.group("network")

@@ -2,12 +2,12 @@
 
 import click
 
-from shoal.cli.client import APIError, Client
 from shoal.cli.framework import CLIError, docker_command, out, with_client
 from shoal.cli.humanize import natural_key, pretty_print
 from shoal.cli.listing import parse_filters, print_inspect, print_list
 from shoal.cli.pretty_node import print_node_pretty
 from shoal.cli.tasks_table import print_tasks
+from shoal.client import APIError, Client
 
 
 @click.group("node")

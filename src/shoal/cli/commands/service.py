@@ -5,7 +5,6 @@ from typing import Any
 import click
 
 from shoal import golang
-from shoal.cli.client import APIError, Client
 from shoal.cli.framework import CLIError, docker_command, err, out, with_client
 from shoal.cli.humanize import natural_key, strip_digest, truncate_id
 from shoal.cli.listing import parse_filters, print_inspect, print_list
@@ -14,6 +13,7 @@ from shoal.cli.progress import wait_for_convergence
 from shoal.cli.service_flags import COMMON, CREATE, UPDATE, apply_update, build_create_spec
 from shoal.cli.service_logs import logs_command_body
 from shoal.cli.tasks_table import port_text, print_tasks
+from shoal.client import APIError, Client
 
 
 @click.group("service")

@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 
-from shoal.cli.client import Client
 from shoal.cli.framework import (
     DURATION,
     INT64,
@@ -16,6 +15,7 @@ from shoal.cli.framework import (
     out,
     with_client,
 )
+from shoal.client import Client
 
 
 @click.group("swarm")

@@ -6,10 +6,10 @@ import sys
 import click
 
 import shoal
-from shoal.cli.client import Client, ConnectError
 from shoal.cli.framework import DockerCommand, out, with_client
 from shoal.cli.humanize import bytes_size, human_duration
 from shoal.cli.listing import print_inspect
+from shoal.client import Client, ConnectError
 
 
 def _swarm_lines(swarm: dict) -> list[str]:

@@ -1,18 +1,13 @@
-"""The CLI's connection to a daemon's Docker Engine API: which daemon (``-H``, ``SHOAL_HOST``,
-the config ``shoal local up`` writes, the default socket), and requests whose errors come back
-as Docker prints them."""
+"""A connection to a shoal daemon's Docker Engine API (a unix socket or TCP), and requests whose
+errors come back as Docker prints them."""
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-
-from shoal import paths
 
 
 class APIError(Exception):
@@ -29,26 +24,6 @@ class APIError(Exception):
 
 class ConnectError(Exception):
     pass
-
-
-def configured_host() -> str | None:
-    try:
-        data = json.loads((paths.config_dir() / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    host = data.get("host") if isinstance(data, dict) else None
-    return host if isinstance(host, str) and host else None
-
-
-def resolve_host(flag: str | None) -> str:
-    """-H, then SHOAL_HOST (like DOCKER_HOST), then what `shoal local up` chose, then the
-    default socket."""
-    return (
-        flag
-        or os.environ.get("SHOAL_HOST")
-        or configured_host()
-        or f"unix://{paths.default_socket()}"
-    )
 
 
 def filters_param(filters: dict[str, list[str]]) -> str:
@@ -193,7 +168,3 @@ def _clean(params: dict[str, Any] | None) -> dict[str, str] | None:
             continue
         out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return out
-
-
-def socket_exists(host: str) -> bool:
-    return not host.startswith("unix://") or Path(host[len("unix://") :]).exists()
