@@ -190,7 +190,7 @@ class Core:
         self._check_can_propose()
         if self.pending_conf_index > self.log.applied:
             raise ProposalDropped("raft: a configuration change is already in progress")
-        problem = conf_change_problem(self.conf, cc)
+        problem = self.conf.problem_with(cc)
         if problem:
             raise ProposalDropped(f"raft: {problem}")
         index = self._append_and_broadcast(EntryType.CONF_CHANGE, codec.encode_conf_change(cc))
@@ -764,18 +764,9 @@ class Core:
     # --- configuration --------------------------------------------------------------------------
 
     def _apply_conf_change(self, cc: ConfChange) -> None:
-        if conf_change_problem(self.conf, cc):
+        if self.conf.problem_with(cc):
             return  # refused deterministically on every node
-        voters, learners = set(self.conf.voters), set(self.conf.learners)
-        if cc.type is ConfChangeType.ADD_LEARNER:
-            learners.add(cc.node_id)
-        elif cc.type is ConfChangeType.ADD_VOTER:
-            learners.discard(cc.node_id)
-            voters.add(cc.node_id)
-        else:
-            voters.discard(cc.node_id)
-            learners.discard(cc.node_id)
-        self.conf = ConfState(frozenset(voters), frozenset(learners))
+        self.conf = self.conf.after(cc)
         if cc.node_id == self.id and cc.type is ConfChangeType.REMOVE:
             self.removed = True
         if self.role is not Role.LEADER:
@@ -789,7 +780,7 @@ class Core:
             if pr is None:
                 pr = self.prs[cc.node_id] = Progress(next=self.log.last_index() + 1)
                 self._send_append(cc.node_id)
-            pr.learner = cc.node_id in learners
+            pr.learner = cc.node_id in self.conf.learners
         if self.id not in self.conf.voters:
             # Removed (or never a voter): hand over to whoever is most up to date, at once
             # rather than after an election timeout.
@@ -816,24 +807,6 @@ class Core:
         return SoftState(self.lead, self.role)
 
 
-def conf_change_problem(conf: ConfState, cc: ConfChange) -> str:
-    """Why raft refuses ``cc`` under ``conf`` (every node alike), or "" if it applies."""
-    if cc.node_id == NONE:
-        return "configuration change for node 0"
-    if cc.type is ConfChangeType.ADD_LEARNER:
-        if cc.node_id in conf.members:
-            return f"node {cc.node_id} is already a member"
-    elif cc.type is ConfChangeType.ADD_VOTER:
-        if cc.node_id in conf.voters:
-            return f"node {cc.node_id} is already a voter"
-    elif cc.type is ConfChangeType.REMOVE:
-        if cc.node_id not in conf.members:
-            return f"node {cc.node_id} is not a member"
-        if conf.voters == {cc.node_id}:
-            return "cannot remove the last voter"
-    return ""
-
-
 def bootstrap(voters: dict[int, bytes]) -> PersistentState:
     """The initial state of every founding member of a new cluster: one committed entry per
     voter adding it (with its context). Every founder must start from the same state."""
@@ -853,22 +826,10 @@ def conf_at_end(state: PersistentState) -> ConfState:
     """The configuration after applying every entry of a persisted log, committed or not."""
     conf = state.snapshot.conf if state.snapshot else ConfState()
     snap_index = state.snapshot.index if state.snapshot else 0
-    voters, learners = set(conf.voters), set(conf.learners)
     for e in state.entries:
-        if e.index <= snap_index or e.type is not EntryType.CONF_CHANGE:
-            continue
-        cc = codec.decode_conf_change(e.data)
-        if conf_change_problem(ConfState(frozenset(voters), frozenset(learners)), cc):
-            continue
-        if cc.type is ConfChangeType.ADD_LEARNER:
-            learners.add(cc.node_id)
-        elif cc.type is ConfChangeType.ADD_VOTER:
-            learners.discard(cc.node_id)
-            voters.add(cc.node_id)
-        else:
-            voters.discard(cc.node_id)
-            learners.discard(cc.node_id)
-    return ConfState(frozenset(voters), frozenset(learners))
+        if e.index > snap_index and e.type is EntryType.CONF_CHANGE:
+            conf = conf.after(codec.decode_conf_change(e.data))
+    return conf
 
 
 def force_new_cluster(state: PersistentState, node_id: int) -> PersistentState:

@@ -79,6 +79,36 @@ class ConfState:
     def members(self) -> frozenset[int]:
         return self.voters | self.learners
 
+    def problem_with(self, cc: "ConfChange") -> str:
+        """Why raft refuses ``cc`` under this configuration (every node alike), or "" if it
+        applies."""
+        if cc.node_id == NONE:
+            return "configuration change for node 0"
+        if cc.type is ConfChangeType.ADD_LEARNER:
+            if cc.node_id in self.members:
+                return f"node {cc.node_id} is already a member"
+        elif cc.type is ConfChangeType.ADD_VOTER:
+            if cc.node_id in self.voters:
+                return f"node {cc.node_id} is already a voter"
+        elif cc.type is ConfChangeType.REMOVE:
+            if cc.node_id not in self.members:
+                return f"node {cc.node_id} is not a member"
+            if self.voters == {cc.node_id}:
+                return "cannot remove the last voter"
+        return ""
+
+    def after(self, cc: "ConfChange") -> "ConfState":
+        """The configuration once ``cc`` is applied: the one place membership changes are
+        worked out (the raft core, a restarted log and the store's member list all use it);
+        a change raft refuses leaves it as it is."""
+        if self.problem_with(cc):
+            return self
+        if cc.type is ConfChangeType.ADD_LEARNER:
+            return ConfState(self.voters, self.learners | {cc.node_id})
+        if cc.type is ConfChangeType.ADD_VOTER:
+            return ConfState(self.voters | {cc.node_id}, self.learners - {cc.node_id})
+        return ConfState(self.voters - {cc.node_id}, self.learners - {cc.node_id})
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 from shoal.errors import Unavailable
-from shoal.raft.core import conf_change_problem
 from shoal.raft.members import RaftMember, decode_context
 from shoal.raft.node import RaftNode
 from shoal.raft.types import ConfChange, ConfChangeType, ConfState
@@ -68,23 +67,15 @@ class ReplicatedLog:
     def apply_conf_change(self, index: int, change: ConfChange) -> None:
         # The raft core refuses some changes (every node alike); mirror it exactly, so the
         # membership here always matches the configuration raft is using.
-        if conf_change_problem(self.conf, change):
+        if self.conf.problem_with(change):
             return
-        voters, learners = set(self.conf.voters), set(self.conf.learners)
+        self.conf = self.conf.after(change)
         if change.type is ConfChangeType.REMOVE:
-            voters.discard(change.node_id)
-            learners.discard(change.node_id)
             self.members.pop(change.node_id, None)
         else:
-            if change.type is ConfChangeType.ADD_LEARNER:
-                learners.add(change.node_id)
-            else:
-                learners.discard(change.node_id)
-                voters.add(change.node_id)
             named = decode_context(change.node_id, change.context)
             if named.node_id or change.node_id not in self.members:
                 self.members[change.node_id] = named
-        self.conf = ConfState(frozenset(voters), frozenset(learners))
         self._members_changed()
 
     def snapshot(self) -> bytes:
