@@ -32,6 +32,7 @@ from shoal.ca.rootca import RootCAMaterial
 from shoal.clock import Clock
 from shoal.errors import FailedPrecondition, NotFound, Unavailable, swarm_error
 from shoal.manager.allocator import allocate_endpoint
+from shoal.manager.component import Component
 from shoal.manager.consensus.forwarding import ControlService, ForwardingNodeCA, RoutedControl
 from shoal.manager.consensus.replica import DEFAULT_TICK, Replica
 from shoal.manager.consensus.roles import RoleManager
@@ -45,12 +46,6 @@ from shoal.rpc.authz import WORKER, Authorizer, CertificatePeer
 from shoal.store import MemoryStore
 
 log = logging.getLogger(__name__)
-
-
-class Component(Protocol):
-    """A reconcile loop that runs while this manager leads."""
-
-    async def run(self) -> None: ...
 
 
 class Servicer(Protocol):

@@ -1,8 +1,7 @@
 """Everything the leader runs to orchestrate, wired together."""
 
-from typing import Protocol
-
 from shoal.clock import Clock
+from shoal.manager.component import Component
 from shoal.manager.orchestrator.constraint_enforcer import ConstraintEnforcer
 from shoal.manager.orchestrator.global_orchestrator import GlobalOrchestrator
 from shoal.manager.orchestrator.replicated import ReplicatedOrchestrator
@@ -10,10 +9,6 @@ from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.orchestrator.task_reaper import TaskReaper
 from shoal.manager.orchestrator.updater import UpdateSupervisor
 from shoal.store import MemoryStore
-
-
-class Component(Protocol):
-    async def run(self) -> None: ...
 
 
 def orchestration_components(store: MemoryStore, clock: Clock) -> list[Component]:

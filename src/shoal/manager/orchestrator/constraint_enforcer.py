@@ -9,13 +9,15 @@ stale).
 """
 
 import logging
+from typing import ClassVar
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeAvailability, TaskState
 from shoal.clock import Clock
 from shoal.manager.constraint import ConstraintError, node_matches, parse
+from shoal.manager.orchestrator.reconcile_loop import ReconcileLoop
 from shoal.manager.orchestrator.waiting import write_batch
-from shoal.store import MemoryStore, Tx
+from shoal.store import Event, MemoryStore, ReadTx, Tx
 from shoal.store.proposal import Action
 
 log = logging.getLogger(__name__)
@@ -80,26 +82,24 @@ def reject(tx: Tx, task_id: str, now) -> None:
     tx.update(rejected)
 
 
-class ConstraintEnforcer:
-    def __init__(self, store: MemoryStore, clock: Clock) -> None:
-        self.store = store
-        self.clock = clock
+class ConstraintEnforcer(ReconcileLoop):
+    KINDS: ClassVar[frozenset[str]] = frozenset({"node"})
 
-    async def run(self) -> None:
-        view, sub = self.store.view_and_watch(kinds={"node"})
-        try:
-            for node in sorted(view.nodes(), key=lambda n: n.ID):
-                await self.check(node.ID)
-            pending: set[str] = set()
-            async for ev in sub:
-                if ev.is_commit:
-                    for node_id in sorted(pending):
-                        await self.check(node_id)
-                    pending.clear()
-                elif ev.action == Action.UPDATE and ev.obj is not None:
-                    pending.add(ev.obj.ID)
-        finally:
-            sub.close()
+    def __init__(self, store: MemoryStore, clock: Clock) -> None:
+        super().__init__(store, clock)
+        self._pending: set[str] = set()
+
+    def init(self, view: ReadTx) -> None:
+        self._pending = {node.ID for node in view.nodes()}
+
+    def handle(self, ev: Event) -> None:
+        if ev.action == Action.UPDATE and ev.obj is not None:
+            self._pending.add(ev.obj.ID)
+
+    async def tick(self) -> None:
+        pending, self._pending = self._pending, set()
+        for node_id in sorted(pending):
+            await self.check(node_id)
 
     async def check(self, node_id: str) -> None:
         try:

@@ -7,7 +7,6 @@ tasks are deleted. Tasks carry their NodeID from creation. Stopped tasks are res
 their node by the restart supervisor; spec changes go to the updater node by node.
 """
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from shoal.clock import Clock
 from shoal.manager.orchestrator.eligibility import NodeFit, node_fit
 from shoal.manager.orchestrator.replicated import delete_task, remove_service_tasks, set_desired
 from shoal.manager.orchestrator.restart import RestartSupervisor
+from shoal.manager.orchestrator.service_orchestrator import ServiceOrchestrator
 from shoal.manager.orchestrator.task import is_global, is_task_dirty, new_task
 from shoal.manager.orchestrator.updater import UpdateSupervisor
 from shoal.manager.orchestrator.waiting import logged, write_batch
@@ -106,7 +106,7 @@ def restart_action(service: Service, node: Node | None) -> RestartAction:
 # --- the loop --------------------------------------------------------------------------------
 
 
-class GlobalOrchestrator:
+class GlobalOrchestrator(ServiceOrchestrator):
     def __init__(
         self,
         store: MemoryStore,
@@ -115,40 +115,14 @@ class GlobalOrchestrator:
         restarts: RestartSupervisor | None = None,
         updates: UpdateSupervisor | None = None,
     ) -> None:
-        self.store = store
-        self.clock = clock
-        self._owned: list = []
-        if restarts is None:
-            restarts = RestartSupervisor(store, clock)
-            self._owned.append(restarts)
-        if updates is None:
-            updates = UpdateSupervisor(store, clock, restarts)
-            self._owned.append(updates)
-        self.restarts = restarts
-        self.updates = updates
+        super().__init__(store, clock, restarts=restarts, updates=updates)
         self._services: set[str] = set()
         self._nodes: set[str] = set()
         self._deleted_nodes: list[str] = []
         self._removed_services: list[str] = []
         self._restart: set[str] = set()
 
-    async def run(self) -> None:
-        children = [asyncio.create_task(c.run()) for c in self._owned]
-        view, sub = self.store.view_and_watch(kinds={"service", "task", "node"})
-        try:
-            self._init(view)
-            await self._tick()
-            async for ev in sub:
-                if ev.is_commit:
-                    await self._tick()
-                else:
-                    self._handle(ev)
-        finally:
-            sub.close()
-            for c in children:
-                c.cancel()
-
-    def _init(self, view: ReadTx) -> None:
+    def init(self, view: ReadTx) -> None:
         for s in view.services():
             if is_global(s):
                 self._services.add(s.ID)
@@ -160,7 +134,7 @@ class GlobalOrchestrator:
     def _failed(t: Task) -> bool:
         return t.DesiredState <= TaskState.RUNNING and t.Status.State > TaskState.RUNNING
 
-    def _handle(self, ev: Event) -> None:
+    def handle(self, ev: Event) -> None:
         obj = ev.obj
         if isinstance(obj, Service):
             if not is_global(obj):
@@ -182,7 +156,7 @@ class GlobalOrchestrator:
             elif ev.action == Action.REMOVE:
                 self.restarts.cancel(obj.ID)
 
-    async def _tick(self) -> None:
+    async def tick(self) -> None:
         try:
             await self._tick_removed()
             await self._tick_tasks()

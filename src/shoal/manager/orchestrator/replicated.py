@@ -7,7 +7,6 @@ or whose node goes down, is drained or deleted, are handed to the restart superv
 whose tasks all need replacing go to the updater.
 """
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from shoal.api.objects import Node, Service, Task
 from shoal.api.types import TaskState
 from shoal.clock import Clock
 from shoal.manager.orchestrator.restart import RestartSupervisor
+from shoal.manager.orchestrator.service_orchestrator import ServiceOrchestrator
 from shoal.manager.orchestrator.task import invalid_node, is_replicated, new_task
 from shoal.manager.orchestrator.updater import UpdateSupervisor
 from shoal.manager.orchestrator.waiting import logged, write_batch
@@ -149,7 +149,7 @@ def remove_service_tasks(view: ReadTx, service_id: str) -> list[Callable[[Tx], N
 # --- the loop --------------------------------------------------------------------------------
 
 
-class ReplicatedOrchestrator:
+class ReplicatedOrchestrator(ServiceOrchestrator):
     def __init__(
         self,
         store: MemoryStore,
@@ -158,38 +158,12 @@ class ReplicatedOrchestrator:
         restarts: RestartSupervisor | None = None,
         updates: UpdateSupervisor | None = None,
     ) -> None:
-        self.store = store
-        self.clock = clock
-        self._owned: list = []
-        if restarts is None:
-            restarts = RestartSupervisor(store, clock)
-            self._owned.append(restarts)
-        if updates is None:
-            updates = UpdateSupervisor(store, clock, restarts)
-            self._owned.append(updates)
-        self.restarts = restarts
-        self.updates = updates
+        super().__init__(store, clock, restarts=restarts, updates=updates)
         self._reconcile: dict[str, Service] = {}
         self._restart: set[str] = set()
         self._removed_services: list[str] = []
 
-    async def run(self) -> None:
-        children = [asyncio.create_task(c.run()) for c in self._owned]
-        view, sub = self.store.view_and_watch(kinds={"service", "task", "node"})
-        try:
-            self._init(view)
-            await self._tick()
-            async for ev in sub:
-                if ev.is_commit:
-                    await self._tick()
-                else:
-                    self._handle(ev)
-        finally:
-            sub.close()
-            for c in children:
-                c.cancel()
-
-    def _init(self, view: ReadTx) -> None:
+    def init(self, view: ReadTx) -> None:
         for s in view.services():
             if is_replicated(s):
                 self._reconcile[s.ID] = s
@@ -201,7 +175,7 @@ class ReplicatedOrchestrator:
             if needs_restart(t, node):
                 self._restart.add(t.ID)
 
-    def _handle(self, ev: Event) -> None:
+    def handle(self, ev: Event) -> None:
         obj = ev.obj
         if isinstance(obj, Service):
             if not is_replicated(obj):
@@ -239,7 +213,7 @@ class ReplicatedOrchestrator:
             if is_replicated(view.get(Service, t.ServiceID)):
                 self._restart.add(t.ID)
 
-    async def _tick(self) -> None:
+    async def tick(self) -> None:
         try:
             await self._tick_removed()
             await self._tick_tasks()

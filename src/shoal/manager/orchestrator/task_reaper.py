@@ -10,10 +10,12 @@ MaxAttempts + 1 tasks are kept instead, so the restart history can be rebuilt by
 
 import logging
 from collections.abc import Callable
+from typing import ClassVar
 
 from shoal.api.objects import Cluster, Node, Service, Task
 from shoal.api.types import NodeState, TaskState
 from shoal.clock import Clock
+from shoal.manager.orchestrator.reconcile_loop import ReconcileLoop
 from shoal.manager.orchestrator.restart_policy import restart_policy
 from shoal.manager.orchestrator.task import SlotKey, is_global, task_timestamp
 from shoal.manager.orchestrator.waiting import write_batch
@@ -96,30 +98,18 @@ def history_to_delete(
 # --- the loop --------------------------------------------------------------------------------
 
 
-class TaskReaper:
+class TaskReaper(ReconcileLoop):
+    KINDS: ClassVar[frozenset[str]] = frozenset({"task", "cluster", "node"})
+
     def __init__(self, store: MemoryStore, clock: Clock) -> None:
-        self.store = store
-        self.clock = clock
+        super().__init__(store, clock)
         self.limit = DEFAULT_RETENTION
         self._dirty: set[SlotKey] = set()
         self._cleanup: set[str] = set()
         self._maybe_removable: set[str] = set()
         self._lost_nodes: set[str] = set()
 
-    async def run(self) -> None:
-        view, sub = self.store.view_and_watch(kinds={"task", "cluster", "node"})
-        try:
-            self._init(view)
-            await self._tick()
-            async for ev in sub:
-                if ev.is_commit:
-                    await self._tick()
-                else:
-                    self._handle(ev)
-        finally:
-            sub.close()
-
-    def _init(self, view: ReadTx) -> None:
+    def init(self, view: ReadTx) -> None:
         self.limit = retention_limit(view.cluster())
         services = {s.ID for s in view.services()}
         for t in view.list(Task):
@@ -133,7 +123,7 @@ class TaskReaper:
             elif t.ServiceID:
                 self._dirty.add(SlotKey(t.ServiceID, t.Slot, t.NodeID))
 
-    def _handle(self, ev: Event) -> None:
+    def handle(self, ev: Event) -> None:
         obj = ev.obj
         if isinstance(obj, Cluster):
             if ev.action != Action.REMOVE:
@@ -153,7 +143,7 @@ class TaskReaper:
             elif obj.DesiredState == TaskState.REMOVE:
                 self._maybe_removable.add(obj.ID)
 
-    async def _tick(self) -> None:
+    async def tick(self) -> None:
         if not (self._dirty or self._cleanup or self._maybe_removable or self._lost_nodes):
             return
         try:

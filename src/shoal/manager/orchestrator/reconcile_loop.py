@@ -1,0 +1,47 @@
+"""The shape every orchestration loop shares: read the store once, then react to its events.
+
+A loop subscribes to the kinds of objects it cares about and, in the same step, takes a view
+of the store, so no change between the two is missed. ``init`` records what the view needs
+doing; every event is noted by ``handle`` (pure bookkeeping, no writes), and at the end of each
+committed transaction ``tick`` acts on what was noted, writing to the store.
+"""
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from shoal.clock import Clock
+from shoal.store import Event, MemoryStore, ReadTx
+
+
+class ReconcileLoop(ABC):
+    # The object kinds whose changes this loop reacts to ("service", "task", "node"...).
+    KINDS: ClassVar[frozenset[str]]
+
+    def __init__(self, store: MemoryStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def run(self) -> None:
+        view, sub = self.store.view_and_watch(kinds=set(self.KINDS))
+        try:
+            self.init(view)
+            await self.tick()
+            async for ev in sub:
+                if ev.is_commit:
+                    await self.tick()
+                else:
+                    self.handle(ev)
+        finally:
+            sub.close()
+
+    @abstractmethod
+    def init(self, view: ReadTx) -> None:
+        """Note what the store as it is now needs doing."""
+
+    @abstractmethod
+    def handle(self, ev: Event) -> None:
+        """Note what one change needs doing (no writes here: ``tick`` makes them)."""
+
+    @abstractmethod
+    async def tick(self) -> None:
+        """Do what was noted since the last tick."""
