@@ -11,32 +11,23 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
-from shoal.agent.exec.base import Controller
+from shoal.agent.exec.base import Executor, Reconciler
 from shoal.agent.logs import LogPublisher
 from shoal.agent.storage import AgentStorage
 from shoal.agent.task_manager import TaskManager, more_advanced
 from shoal.api.objects import Node, NodeDescription, Task, TaskStatus
 from shoal.clock import Clock, sleep_unless
-from shoal.rpc import Transport, pb, pb_grpc
+from shoal.rpc import LEADER_METADATA, Transport, pb, pb_grpc
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 5.0
 REPORT_BATCH = 200
 DESCRIBE_PERIOD = 20.0  # how often to look for changes in what the node reports
-# A manager that is not the leader refuses a session and names the leader in this trailing
-# metadata key (shoal.manager.dispatcher): the agent goes there next.
-LEADER_METADATA = "x-shoal-leader"
 
 
 class SessionEnded(Exception):
     pass
-
-
-class TaskExecutor:
-    """What the agent needs of its executor(s): a controller for a task, by its runtime."""
-
-    def controller(self, task: Task) -> Controller: ...
 
 
 @dataclass
@@ -57,7 +48,7 @@ class AgentConfig:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, executor: TaskExecutor, clock: Clock) -> None:
+    def __init__(self, config: AgentConfig, executor: Executor, clock: Clock) -> None:
         self.config = config
         self.executor = executor
         self.clock = clock
@@ -129,9 +120,8 @@ class Agent:
         if msg.type == pb.AssignmentsMessage.COMPLETE:
             # The whole set is known: anything an executor still holds for other tasks
             # (containers left by an agent that stopped before removing them) goes.
-            reconcile = getattr(self.executor, "reconcile", None)
-            if reconcile is not None:
-                await reconcile(set(self.tasks))
+            if isinstance(self.executor, Reconciler):
+                await self.executor.reconcile(set(self.tasks))
 
     # --- the session ------------------------------------------------------------------------
 

@@ -10,7 +10,12 @@ from shoal.rpc import shoal_pb2_grpc as pb_grpc
 from shoal.rpc.errors import abort_with, from_rpc_error, rpc_errors
 from shoal.rpc.transport import PeerIdentity, TLSMaterial, Transport, peer_identity
 
+# A manager that does not lead refuses an agent's session and names the leader's address in
+# this trailing metadata key, so the agent goes there next.
+LEADER_METADATA = "x-shoal-leader"
+
 __all__ = [
+    "LEADER_METADATA",
     "PeerIdentity",
     "TLSMaterial",
     "Transport",

@@ -1,14 +1,14 @@
 """The executor interface, in the spirit of swarmkit's exec.Controller.
 
-An ``Executor`` describes what the node can run and makes a ``Controller`` per task. The
+An ``Executor`` offers runtimes and makes a ``Controller`` per task. The
 agent drives a controller through ``prepare``, ``start``, ``wait``, ``shutdown`` and
 ``remove`` as the task's state and desired state say (see ``lifecycle``)."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from shoal.api.objects import ContainerStatus, NodeDescription, Task
+from shoal.api.objects import ContainerStatus, Task
 from shoal.api.specs import EndpointPortConfig
 from shoal.logs.model import LogLine, LogOptions
 
@@ -91,18 +91,18 @@ class ControllerLogs(Protocol):
 
 
 class Executor(Protocol):
-    runtimes: list[str]
+    """Makes the controller of each task of the runtimes it offers."""
 
-    def describe(self) -> NodeDescription:
-        """Resources, platform and the runtimes this executor offers."""
-        ...
+    @property
+    def runtimes(self) -> list[str]: ...
 
     def controller(self, task: Task) -> Controller: ...
 
-    async def adopt(self) -> list[str]:
-        """IDs of tasks whose processes outlived a previous agent (to re-attach to)."""
-        ...
 
-    def log_path(self, task_id: str) -> "object | None":
-        """Where a task's log is, for the log publisher (None if it has none)."""
-        ...
+@runtime_checkable
+class Reconciler(Protocol):
+    """An executor that keeps things outside the agent's own records (containers on an
+    engine): once the agent knows the whole set of its tasks, it removes what belongs to
+    tasks not in ``keep``."""
+
+    async def reconcile(self, keep: set[str]) -> object: ...

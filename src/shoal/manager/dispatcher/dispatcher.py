@@ -17,7 +17,7 @@ from shoal.api.types import NodeRole, NodeState, TaskState
 from shoal.clock import Clock
 from shoal.manager.dispatcher.heartbeats import HeartbeatDeadlines
 from shoal.manager.dispatcher.routes import ingress_routes
-from shoal.rpc import pb, pb_grpc, peer_identity
+from shoal.rpc import LEADER_METADATA, pb, pb_grpc, peer_identity
 from shoal.store import MemoryStore, Subscription, Tx
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,6 @@ log = logging.getLogger(__name__)
 STATUS_FLUSH_INTERVAL = 0.1
 ASSIGNMENT_BATCH_WINDOW = 0.05
 CHECK_INTERVAL = 0.25
-# Sent (as trailing metadata) with the refusal of a manager that does not lead: where the
-# leader is, so the agent goes there next.
-LEADER_METADATA = "x-shoal-leader"
 NOT_LEADER = "dispatcher is stopped: this manager is not the leader"
 
 # None when this manager may serve agents (it leads); otherwise the leader's address to send
