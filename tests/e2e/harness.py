@@ -178,6 +178,11 @@ class Node:
             )
         return result
 
+    def process_service(self, *args: str) -> subprocess.CompletedProcess:
+        """``shoal service create -d --runtime process ARGS`` (most e2e services are
+        processes, so that the tests need no container engine)."""
+        return self.cli("service", "create", "-d", "--runtime", "process", *args)
+
 
 class LocalCluster:
     """Several daemons on loopback addresses of their own."""

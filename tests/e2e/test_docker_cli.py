@@ -61,12 +61,7 @@ def swarm():
         m = c.manager
         create = [DOCKER, "service", "create", "-d", "--name", "web", "--replicas", "2"]
         run([*create, "--label", "tier=front", "busybox", "sleep", "100"], str(m.socket))
-        m.cli(
-            "service",
-            "create",
-            "-d",
-            "--runtime",
-            "process",
+        m.process_service(
             "--name",
             "proc",
             "-p",

@@ -47,12 +47,7 @@ def test_killed_worker_goes_down_and_its_tasks_move(cluster: LocalCluster):
 def test_manager_restart_loses_nothing(cluster: LocalCluster):
     m = cluster.manager
     m.cli(*whoami_args("web", 3))
-    m.cli(
-        "service",
-        "create",
-        "-d",
-        "--runtime",
-        "process",
+    m.process_service(
         "--name",
         "idle",
         "--mode",
@@ -106,12 +101,7 @@ def test_restarted_worker_adopts_its_tasks(cluster: LocalCluster):
 
 def test_restart_policy_replaces_a_failing_task(cluster: LocalCluster):
     m = cluster.manager
-    m.cli(
-        "service",
-        "create",
-        "-d",
-        "--runtime",
-        "process",
+    m.process_service(
         "--name",
         "crash",
         "--restart-condition",

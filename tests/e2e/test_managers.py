@@ -333,12 +333,7 @@ def test_service_logs_through_a_follower(managers: Managers):
     m1, m2, m3 = three_managers(managers)
     leader = managers.leader(m1)
     follower = next(n for n in (m1, m2, m3) if n is not leader)
-    follower.cli(
-        "service",
-        "create",
-        "-d",
-        "--runtime",
-        "process",
+    follower.process_service(
         "--name",
         "talker",
         "sh",

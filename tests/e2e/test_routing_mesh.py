@@ -43,12 +43,7 @@ def test_published_port_answers_on_every_node_and_spreads(cluster: LocalCluster)
     port = free_on_all(hosts)
     # Tasks on two of the three nodes: the third must still answer.
     m.cli("node", "update", "--availability", "drain", "worker2")
-    m.cli(
-        "service",
-        "create",
-        "-d",
-        "--runtime",
-        "process",
+    m.process_service(
         "--name",
         "web",
         "--replicas",

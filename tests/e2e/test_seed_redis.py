@@ -50,12 +50,7 @@ def ps_rows(c: LocalCluster) -> list[list[str]]:
 
 def test_rolling_update_of_redis(swarm: LocalCluster):
     m = swarm.manager
-    m.cli(
-        "service",
-        "create",
-        "-d",
-        "--runtime",
-        "process",
+    m.process_service(
         "--replicas",
         "3",
         "--name",

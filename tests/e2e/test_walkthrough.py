@@ -123,12 +123,7 @@ def test_replicated_service_lifecycle(cluster: LocalCluster):
 
 def test_global_service_follows_nodes(cluster: LocalCluster):
     m = cluster.manager
-    m.cli(
-        "service",
-        "create",
-        "-d",
-        "--runtime",
-        "process",
+    m.process_service(
         "--mode",
         "global",
         "--name",

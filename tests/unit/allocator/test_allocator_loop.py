@@ -1,39 +1,10 @@
 import asyncio
 
-import pytest
-
 from shoal.api.objects import Task
 from shoal.api.types import TaskState
-from shoal.clock import FakeClock
 from shoal.manager.allocator import PENDING_MESSAGE, Allocator
 from shoal.manager.scheduler import Scheduler
-from shoal.store import MemoryStore
 from tests.unit.scheduler.factories import make_node, make_task, until
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def store(clock):
-    s = MemoryStore(clock=clock)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-async def run(store, clock):
-    running: list[asyncio.Task] = []
-
-    def _run(component):
-        running.append(asyncio.create_task(component.run()))
-
-    yield _run
-    for t in running:
-        t.cancel()
-    await asyncio.gather(*running, return_exceptions=True)
 
 
 def get(store, task_id) -> Task:
@@ -48,19 +19,19 @@ def new_task(slot):
     return t
 
 
-async def test_new_tasks_found_at_start_become_pending(store, clock, run):
+async def test_new_tasks_found_at_start_become_pending(store, clock, background):
     tasks = [new_task(i) for i in (1, 2)]
     await store.update(lambda tx: [tx.create(t) for t in tasks])
     await clock.advance(5)
-    run(Allocator(store, clock))
+    background(Allocator(store, clock))
     await until(lambda: all(get(store, t.ID).Status.State == TaskState.PENDING for t in tasks))
     got = get(store, tasks[0].ID)
     assert got.Status.Message == PENDING_MESSAGE == "pending task scheduling"
     assert got.Status.Timestamp == clock.now()
 
 
-async def test_many_new_tasks_move_in_few_transactions(store, clock, run):
-    run(Allocator(store, clock))
+async def test_many_new_tasks_move_in_few_transactions(store, clock, background):
+    background(Allocator(store, clock))
     await asyncio.sleep(0)
     before = store.version
     tasks = [new_task(i) for i in range(1, 501)]
@@ -70,22 +41,22 @@ async def test_many_new_tasks_move_in_few_transactions(store, clock, run):
     assert store.version - before <= 1 + 3
 
 
-async def test_only_new_tasks_are_touched(store, clock, run):
+async def test_only_new_tasks_are_touched(store, clock, background):
     pending = make_task("web", 1)
     running = make_task("web", 2, state=TaskState.RUNNING, node_id="n")
     await store.update(lambda tx: (tx.create(pending), tx.create(running)))
     versions = {t.ID: get(store, t.ID).Version.Index for t in (pending, running)}
-    run(Allocator(store, clock))
+    background(Allocator(store, clock))
     fresh = new_task(3)
     await store.update(lambda tx: tx.create(fresh))
     await until(lambda: get(store, fresh.ID).Status.State == TaskState.PENDING)
     assert {t.ID: get(store, t.ID).Version.Index for t in (pending, running)} == versions
 
 
-async def test_new_to_assigned_with_the_scheduler(store, clock, run):
+async def test_new_to_assigned_with_the_scheduler(store, clock, background):
     await store.update(lambda tx: tx.create(make_node("a")))
-    run(Allocator(store, clock))
-    run(Scheduler(store, clock))
+    background(Allocator(store, clock))
+    background(Scheduler(store, clock))
     tasks = [new_task(i) for i in (1, 2, 3)]
     await store.update(lambda tx: [tx.create(t) for t in tasks])
     await until(lambda: all(get(store, t.ID).Status.State == TaskState.ASSIGNED for t in tasks))

@@ -156,13 +156,6 @@ def test_from_services_reads_allocated_ports():
 # --- allocate_endpoint in a transaction ------------------------------------------------------
 
 
-@pytest.fixture
-def store():
-    s = MemoryStore(clock=FakeClock())
-    yield s
-    s.close()
-
-
 async def create(store, svc):
     def fn(tx):
         allocate_endpoint(tx, svc)

@@ -3,100 +3,48 @@ applies the same proposals, snapshots carry store and membership, and a restart 
 recovers both. Several RaftNodes in one event loop on a FakeClock, messages through the codec."""
 
 import asyncio
-import random
 
 import pytest
 
 from shoal.api.ids import new_id
 from shoal.api.objects import Service
 from shoal.api.specs import ServiceSpec
-from shoal.clock import FakeClock
 from shoal.errors import Unavailable
 from shoal.manager.consensus.replicated_log import ReplicatedLog
-from shoal.raft import codec
 from shoal.raft.core import bootstrap
 from shoal.raft.members import RaftMember, encode_context
 from shoal.raft.node import RaftNode
-from shoal.raft.storage import AsyncStorage, MemoryStorage, SQLiteStorage
-from shoal.raft.types import ConfChange, ConfChangeType, Message, NotLeader, RaftConfig
+from shoal.raft.storage import AsyncStorage, SQLiteStorage
+from shoal.raft.types import ConfChange, ConfChangeType, NotLeader, RaftConfig
 from shoal.store import MemoryStore
+from tests.unit.raft.nodes import NodeCluster
 
 
-class Net:
-    def __init__(self) -> None:
-        self.nodes: dict[int, RaftNode] = {}
-        self.cut: set[int] = set()
-
-    def transport(self) -> "Net":
-        return self
-
-    def send(self, messages: list[Message]) -> None:
-        loop = asyncio.get_running_loop()
-        for m in messages:
-            loop.call_soon(self._deliver, codec.encode_message(m), m.to)
-
-    def _deliver(self, raw: bytes, to: int) -> None:
-        m = codec.decode_message(raw)
-        if to in self.cut or m.from_ in self.cut or to not in self.nodes:
-            return
-        self.nodes[to].step(m)
-
-
-class Managers:
+class Managers(NodeCluster):
     """Managers 1..n: each a MemoryStore whose proposer is a ReplicatedLog over a RaftNode."""
 
     def __init__(self, n: int = 3, cfg: RaftConfig | None = None, disk_dir=None) -> None:
-        self.clock = FakeClock()
-        self.net = Net()
-        self.cfg = cfg or RaftConfig()
-        self.ids = list(range(1, n + 1))
-        self.boot = bootstrap({i: encode_context(f"node{i}", f"10.0.0.{i}:2377") for i in self.ids})
+        ids = list(range(1, n + 1))
+        boot = bootstrap({i: encode_context(f"node{i}", f"10.0.0.{i}:2377") for i in ids})
+        super().__init__(ids, boot, cfg)
         self.disk_dir = disk_dir
-        self.memory_disks: dict[int, MemoryStorage] = {}
         self.stores: dict[int, MemoryStore] = {}
         self.logs: dict[int, ReplicatedLog] = {}
 
-    def _storage(self, i: int) -> AsyncStorage:
+    def storage(self, i: int) -> AsyncStorage:
         if self.disk_dir is not None:
             return AsyncStorage(SQLiteStorage(self.disk_dir / str(i)), threaded=False)
-        disk = self.memory_disks.setdefault(i, MemoryStorage())
-        return AsyncStorage(disk, threaded=False)
+        return super().storage(i)
 
-    async def start(self, i: int, founder: bool = True) -> RaftNode:
+    def state_machine(self, i: int) -> ReplicatedLog:
         store = MemoryStore(clock=self.clock)
         log = ReplicatedLog(store)
         store.proposer = log
-        node = RaftNode(
-            i, self._storage(i), self.net, log, self.clock, 0.1, self.cfg, random.Random(i)
-        )
-        log.attach(node)
-        self.stores[i], self.logs[i], self.net.nodes[i] = store, log, node
-        await node.start(self.boot if founder else None)
-        return node
+        self.stores[i], self.logs[i] = store, log
+        return log
 
-    async def start_all(self) -> None:
-        for i in self.ids:
-            await self.start(i)
-
-    async def stop(self, i: int) -> None:
-        await self.net.nodes.pop(i).stop()
-
-    async def stop_all(self) -> None:
-        for i in list(self.net.nodes):
-            await self.stop(i)
-
-    async def run(self, seconds: float) -> None:
-        for _ in range(round(seconds / 0.1)):
-            await self.clock.advance(0.1)
-            for _ in range(10):
-                await asyncio.sleep(0)
-
-    async def until(self, cond, seconds: float = 30.0) -> None:
-        for _ in range(round(seconds / 0.1)):
-            if cond():
-                return
-            await self.run(0.1)
-        assert cond(), "condition not reached"
+    def attach(self, i: int, node: RaftNode, sm: ReplicatedLog) -> None:
+        sm.attach(node)
 
     async def leader(self) -> int:
         await self.until(lambda: sum(n.leader_ready for n in self.net.nodes.values()) == 1)
@@ -104,9 +52,9 @@ class Managers:
 
     async def write(self, i: int, name: str) -> Service:
         svc = Service(ID=new_id(), Spec=ServiceSpec(Name=name))
-        task = asyncio.ensure_future(self.stores[i].update(lambda tx: tx.create(svc)))
-        await self.until(task.done)
-        return await task
+        return await self.settle(
+            asyncio.ensure_future(self.stores[i].update(lambda tx: tx.create(svc)))
+        )
 
     def names(self, i: int) -> set[str]:
         return {s.Spec.Name for s in self.stores[i].view().services()}

@@ -3,21 +3,7 @@ import logging
 
 import pytest
 
-from shoal.clock import FakeClock
-from shoal.store import MemoryStore
 from tests.unit.orchestrator.helpers import Sim, settle
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(clock: FakeClock):
-    s = MemoryStore(clock)
-    yield s
-    s.close()
 
 
 @pytest.fixture

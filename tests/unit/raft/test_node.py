@@ -15,10 +15,10 @@ from shoal.raft.types import (
     CommitUnknown,
     ConfChange,
     ConfChangeType,
-    Message,
     NotLeader,
     RaftConfig,
 )
+from tests.unit.raft.nodes import InstantNet, NodeCluster
 
 
 class KV:
@@ -44,85 +44,16 @@ class KV:
         self.data = dict(eval(data.decode()))
 
 
-class Net:
-    """Delivers messages through the codec on the next loop iteration."""
-
-    def __init__(self) -> None:
-        self.nodes: dict[int, RaftNode] = {}
-        self.cut: set[int] = set()
-
-    def transport(self, i: int) -> "Net.T":
-        return Net.T(self, i)
-
-    class T:
-        def __init__(self, net: "Net", i: int) -> None:
-            self.net, self.i = net, i
-
-        def send(self, messages: list[Message]) -> None:
-            loop = asyncio.get_running_loop()
-            for m in messages:
-                loop.call_soon(self.net.deliver, codec.encode_message(m), m.to)
-
-    def deliver(self, raw: bytes, to: int) -> None:
-        m = codec.decode_message(raw)
-        if to in self.cut or m.from_ in self.cut or to not in self.nodes:
-            return
-        self.nodes[to].step(m)
-
-
-class Cluster:
+class Cluster(NodeCluster):
     def __init__(self, ids=(1, 2, 3), cfg: RaftConfig | None = None) -> None:
-        self.clock = FakeClock()
-        self.net = Net()
-        self.cfg = cfg or RaftConfig()
-        self.boot = bootstrap({i: b"" for i in ids})
-        self.disks = {i: MemoryStorage() for i in ids}
+        super().__init__(list(ids), bootstrap({i: b"" for i in ids}), cfg)
+        for i in ids:
+            self.disks[i] = MemoryStorage()
         self.sms: dict[int, KV] = {}
-        self.leadership: dict[int, list[bool]] = {i: [] for i in ids}
 
-    async def start(self, i: int, founder: bool = True) -> RaftNode:
-        self.disks.setdefault(i, MemoryStorage())
-        self.leadership.setdefault(i, [])
+    def state_machine(self, i: int) -> KV:
         sm = self.sms[i] = KV()
-        node = RaftNode(
-            i,
-            AsyncStorage(self.disks[i], threaded=False),
-            self.net.transport(i),
-            sm,
-            self.clock,
-            tick_interval=0.1,
-            config=self.cfg,
-            rng=random.Random(i),
-            on_leadership=self.leadership[i].append,
-        )
-        self.net.nodes[i] = node
-        await node.start(self.boot if founder else None)
-        return node
-
-    async def start_all(self) -> None:
-        for i in sorted(self.disks):
-            await self.start(i)
-
-    async def stop(self, i: int) -> None:
-        node = self.net.nodes.pop(i)
-        await node.stop()
-
-    async def stop_all(self) -> None:
-        for i in list(self.net.nodes):
-            await self.stop(i)
-
-    async def run(self, seconds: float) -> None:
-        for _ in range(round(seconds / 0.1)):
-            await self.clock.advance(0.1)
-            for _ in range(10):
-                await asyncio.sleep(0)
-
-    async def until(self, cond, seconds: float = 20.0) -> None:
-        for _ in range(round(seconds / 0.1)):
-            if cond():
-                return
-            await self.run(0.1)
-        assert cond(), "condition not reached"
+        return sm
 
     def leader(self) -> RaftNode:
         ready = [n for n in self.net.nodes.values() if n.leader_ready]
@@ -134,9 +65,7 @@ class Cluster:
         return self.leader()
 
     async def propose(self, node: RaftNode, data: str) -> None:
-        task = asyncio.ensure_future(node.propose(data.encode()))
-        await self.until(task.done)
-        await task
+        await self.settle(asyncio.ensure_future(node.propose(data.encode())))
 
 
 @pytest.fixture
@@ -240,9 +169,7 @@ async def test_a_new_member_joins_as_learner_and_is_promoted():
         await c.start(4, founder=False)
 
         async def change(kind):
-            task = asyncio.ensure_future(leader.propose_conf_change(ConfChange(kind, 4)))
-            await c.until(task.done)
-            await task
+            await c.settle(asyncio.ensure_future(leader.propose_conf_change(ConfChange(kind, 4))))
 
         await change(ConfChangeType.ADD_LEARNER)
         await c.until(lambda: c.sms[4].data.get("k5") == "5")  # caught up (from a snapshot)
@@ -259,7 +186,7 @@ async def test_with_sqlite_storage_in_a_thread(tmp_path):
     node = RaftNode(
         1,
         SQLiteStorage(tmp_path),
-        Net().transport(1),
+        InstantNet(),
         sm,
         clock,
         config=RaftConfig(),

@@ -8,37 +8,14 @@ import pytest
 
 from shoal.api.objects import Node, Task
 from shoal.api.types import NodeAvailability, NodeState, TaskState
-from shoal.clock import FakeClock
 from shoal.manager.scheduler import Scheduler
 from shoal.store import MemoryStore
 from tests.unit.scheduler.factories import GB, make_node, make_task, until
 
 
 @pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def store(clock):
-    s = MemoryStore(clock=clock)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-async def start(store, clock):
-    running: list[asyncio.Task] = []
-
-    def _start() -> Scheduler:
-        sched = Scheduler(store, clock)
-        running.append(asyncio.create_task(sched.run()))
-        return sched
-
-    yield _start
-    for t in running:
-        t.cancel()
-    await asyncio.gather(*running, return_exceptions=True)
+def start(store, clock, background):
+    return lambda: background(Scheduler(store, clock))
 
 
 def task(store, task_id) -> Task:
