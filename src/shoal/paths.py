@@ -29,10 +29,10 @@ def default_socket() -> Path:
 
 def config_dir() -> Path:
     """The CLI's own settings (like ~/.docker): which daemon to talk to by default."""
-    base = os.environ.get("SHOAL_CONFIG") or os.environ.get("XDG_CONFIG_HOME")
-    if os.environ.get("SHOAL_CONFIG"):
-        return Path(base)  # type: ignore[arg-type]
-    return Path(base or Path.home() / ".config") / "shoal"
+    own = os.environ.get("SHOAL_CONFIG")
+    if own:
+        return Path(own)
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "shoal"
 
 
 def write_private(path: Path, data: bytes) -> None:

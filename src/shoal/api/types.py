@@ -25,22 +25,22 @@ class TaskState(StrEnum):
     def order(self) -> int:
         return _TASK_ORDER[self]
 
-    def __lt__(self, other: object) -> bool:  # type: ignore[override]
+    def __lt__(self, other: object) -> bool:
         if isinstance(other, TaskState):
             return self.order < other.order
         return NotImplemented
 
-    def __le__(self, other: object) -> bool:  # type: ignore[override]
+    def __le__(self, other: object) -> bool:
         if isinstance(other, TaskState):
             return self.order <= other.order
         return NotImplemented
 
-    def __gt__(self, other: object) -> bool:  # type: ignore[override]
+    def __gt__(self, other: object) -> bool:
         if isinstance(other, TaskState):
             return self.order > other.order
         return NotImplemented
 
-    def __ge__(self, other: object) -> bool:  # type: ignore[override]
+    def __ge__(self, other: object) -> bool:
         if isinstance(other, TaskState):
             return self.order >= other.order
         return NotImplemented

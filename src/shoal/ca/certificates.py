@@ -58,6 +58,21 @@ def new_node_key() -> NodeKey:
     )
 
 
+def load_ca_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
+    """A root CA's key: ECDSA, as every root shoal makes (and Swarm's) is."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"the root CA key is {type(key).__name__}, not ECDSA")
+    return key
+
+
+def ca_public_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey:
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError(f"the root CA's key is {type(key).__name__}, not ECDSA")
+    return key
+
+
 def sign_node_certificate(
     csr_pem: bytes,
     ca_cert_pem: bytes,
@@ -74,7 +89,7 @@ def sign_node_certificate(
     if not csr.is_signature_valid:
         raise ValueError("certificate request signature is invalid")
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
-    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    ca_key = load_ca_key(ca_key_pem)
     ou = ROLE_OU[role]
     subject = x509.Name(
         [
@@ -115,7 +130,7 @@ def sign_node_certificate(
         # Every root is named swarm-ca, as Swarm's are: during a rotation the key identifier
         # is what tells a verifier which of two trusted roots signed this certificate.
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_public_key(ca_cert)),
             critical=False,
         )
         # Peers check the server's name: every node answers to its role and its ID.
@@ -123,7 +138,7 @@ def sign_node_certificate(
             x509.SubjectAlternativeName([x509.DNSName(ou), x509.DNSName(node_id)]),
             critical=False,
         )
-        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+        .sign(ca_key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM)
 

@@ -9,6 +9,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
+from shoal.ca.certificates import ca_public_key, load_ca_key
+
 ROOT_CA_VALIDITY = dt.timedelta(days=20 * 365)
 ROOT_CN = "swarm-ca"
 _CA_KEY_USAGE = x509.KeyUsage(
@@ -72,7 +74,7 @@ def cross_sign(new_cert_pem: bytes, old_cert_pem: bytes, old_key_pem: bytes) -> 
     a peer that already trusts the new root goes straight to it."""
     new = x509.load_pem_x509_certificate(new_cert_pem)
     old = x509.load_pem_x509_certificate(old_cert_pem)
-    old_key = serialization.load_pem_private_key(old_key_pem, password=None)
+    old_key = load_ca_key(old_key_pem)
     cert = (
         x509.CertificateBuilder()
         .subject_name(new.subject)
@@ -88,9 +90,9 @@ def cross_sign(new_cert_pem: bytes, old_cert_pem: bytes, old_key_pem: bytes) -> 
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(new.public_key()), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(old.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_public_key(old)),
             critical=False,
         )
-        .sign(old_key, hashes.SHA256())  # type: ignore[arg-type]
+        .sign(old_key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM)

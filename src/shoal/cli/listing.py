@@ -1,7 +1,7 @@
 """Lists as Docker prints them: a ``table`` format through the tab writer with a header row,
 ``json`` as one object per line, any other Go template verbatim, ``-q`` as IDs only."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shoal.cli.framework import CLIError, out
@@ -36,7 +36,7 @@ def normalize_format(fmt: str | None, default: str) -> str:
 
 
 def print_list(
-    rows: list[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     fmt: str | None,
     default: str,
     headers: Mapping[str, str],

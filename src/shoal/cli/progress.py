@@ -12,8 +12,9 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from shoal.cli.framework import CLIError
 from shoal.cli.humanize import truncate_id
@@ -174,7 +175,7 @@ class SlotProgress:
             self.writer.write(ident, state.ljust(LONGEST_STATE), STATE_ORDER[state], MAX_PROGRESS)
 
 
-def _favoured(tasks: list[dict], key, active: set[str] | None) -> dict:  # type: ignore[no-untyped-def]
+def _favoured(tasks: list[dict], key: Callable[[dict], Any], active: set[str] | None) -> dict:
     """One task per slot (or node): the lowest desired state wins, then the lowest observed
     state (a start-first update has two tasks in a slot for a while)."""
     chosen: dict = {}

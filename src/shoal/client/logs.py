@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import unquote_plus
 
 from shoal.golang import parse_duration
@@ -96,12 +97,17 @@ class DaemonStreamError(Exception):
     """The daemon reported an error inside the stream (after the response had begun)."""
 
 
-async def read_frames(content: object) -> AsyncIterator[tuple[int, bytes]]:
-    """(stream, payload) of each frame of a multiplexed response body (an aiohttp
-    ``StreamReader``: anything with ``readany``), stdin counted as stdout as Docker's client
+class Readable(Protocol):
+    """A response body read as it arrives (aiohttp's ``StreamReader``)."""
+
+    async def readany(self) -> bytes: ...
+
+
+async def read_frames(content: Readable) -> AsyncIterator[tuple[int, bytes]]:
+    """(stream, payload) of each frame of a multiplexed response body, stdin counted as stdout as Docker's client
     does. A system-error frame ends the stream with DaemonStreamError."""
     demux = Demultiplexer()
-    while chunk := await content.readany():  # type: ignore[attr-defined]
+    while chunk := await content.readany():
         for stream, payload in demux.feed(chunk):
             if stream == SYSTEMERR:
                 raise DaemonStreamError(
@@ -146,9 +152,16 @@ def split_line(payload: bytes, timestamps: bool) -> LineParts:
         raise ValueError(f"invalid context in log message: {payload.decode(errors='replace')}")
     stamp = parts[0].decode() if timestamps else ""
     details = parse_details(parts[-2].decode(errors="replace"))
-    context = []
+    context = {}
     for key, what in ((NODE_ID_ATTR, "node"), (SERVICE_ID_ATTR, "service"), (TASK_ID_ATTR, "task")):
         if key not in details:
             raise ValueError(f"missing {what} id in details: {details}")
-        context.append(details.pop(key))
-    return LineParts(stamp, details, *context, message=parts[-1])
+        context[what] = details.pop(key)
+    return LineParts(
+        stamp,
+        details,
+        node_id=context["node"],
+        service_id=context["service"],
+        task_id=context["task"],
+        message=parts[-1],
+    )

@@ -9,6 +9,7 @@ import click
 
 from shoal import paths
 from shoal.daemon.config import DaemonConfig
+from shoal.network.datapath import DataPathChoice
 
 log = logging.getLogger("shoal.daemon")
 
@@ -100,7 +101,7 @@ def daemon_command(
     labels: tuple[str, ...],
     runtimes: tuple[str, ...],
     engine_host: str | None,
-    mesh_data_path: str,
+    mesh_data_path: DataPathChoice,
     mesh_addresses: tuple[str, ...],
     debug: bool,
 ) -> None:

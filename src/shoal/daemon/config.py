@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoal import paths
+from shoal.network.datapath import DataPathChoice
 
 
 @dataclass
@@ -26,7 +27,7 @@ class DaemonConfig:
     # The routing mesh: "auto" (nftables where the kernel and rights allow, else userspace),
     # or one forced; and the addresses published ports answer on (None: the address of a
     # specific --listen-addr, else every address of the host).
-    mesh_data_path: str = "auto"
+    mesh_data_path: DataPathChoice = "auto"
     mesh_addresses: list[str] | None = None
 
     @property

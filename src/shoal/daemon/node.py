@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import platform
 import shutil
+from collections.abc import Coroutine
 from typing import Any
 
 import grpc
@@ -335,6 +336,7 @@ class NodeDaemon:
                 raise
             # As Docker's join does, answer once the node is in session with a manager (it
             # shows Ready from then on); a slow first session is no failure of the join.
+            assert self.agent is not None  # started by _run_swarm
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.agent.connected.wait(), JOIN_TIMEOUT)
 
@@ -446,7 +448,7 @@ class NodeDaemon:
     def _manager_removed(self) -> None:
         self._spawn(self._demoted(), "demotion")
 
-    def _spawn(self, coro, name: str) -> None:  # type: ignore[no-untyped-def]
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         self._role_tasks.add(task)
         task.add_done_callback(self._role_tasks.discard)
@@ -467,9 +469,7 @@ class NodeDaemon:
                 await self._start_manager(None)
             except Exception:
                 log.exception("could not start the manager after promotion")
-                if self.manager is not None:
-                    await self.manager.stop()
-                    self.manager = None
+                await self._stop_manager()
                 self.state.Role = NodeRole.WORKER
                 return
             self.swarm_dir.save(self.state)
@@ -582,7 +582,7 @@ class NodeDaemon:
             if host not in ("0.0.0.0", "::"):
                 addresses = [host]
         self.mesh = NodeMesh(
-            MeshConfig(data_path=self.config.mesh_data_path, addresses=addresses),  # type: ignore[arg-type]
+            MeshConfig(data_path=self.config.mesh_data_path, addresses=addresses),
             self.state.NodeID,
             self.clock,
         )
@@ -643,10 +643,13 @@ class NodeDaemon:
         if self.mesh is not None:
             await self.mesh.stop()
             self.mesh = None
-        if self.manager is not None:
-            await self.manager.stop()
-            self.manager = None
+        await self._stop_manager()
         self.certs = None
+
+    async def _stop_manager(self) -> None:
+        manager, self.manager = self.manager, None
+        if manager is not None:
+            await manager.stop()
 
 
 __all__ = ["NodeDaemon", "ShoalError"]

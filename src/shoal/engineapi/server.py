@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from shoal.engineapi import logs, networks, nodes, services, swarm, system, tasks
 from shoal.engineapi.backend import Backend
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 @web.middleware
-async def docker_errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def docker_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ShoalError as err:
@@ -40,17 +41,17 @@ class _VersionedRoutes:
     def __init__(self, router: web.UrlDispatcher) -> None:
         self._router = router
 
-    def add_route(self, method: str, path: str, handler) -> None:  # type: ignore[no-untyped-def]
+    def add_route(self, method: str, path: str, handler: Handler) -> None:
         self._router.add_route(method, path, handler)
         self._router.add_route(method, self._PREFIX + path, handler)
 
-    def add_get(self, path: str, handler) -> None:  # type: ignore[no-untyped-def]
+    def add_get(self, path: str, handler: Handler) -> None:
         self.add_route("GET", path, handler)
 
-    def add_post(self, path: str, handler) -> None:  # type: ignore[no-untyped-def]
+    def add_post(self, path: str, handler: Handler) -> None:
         self.add_route("POST", path, handler)
 
-    def add_delete(self, path: str, handler) -> None:  # type: ignore[no-untyped-def]
+    def add_delete(self, path: str, handler: Handler) -> None:
         self.add_route("DELETE", path, handler)
 
 

@@ -24,13 +24,16 @@ def render(lines: list[str]) -> str:
     out: list[str] = []
     # Go aligns a column over the block of consecutive lines that have a cell there; list
     # tables have the same cells on every line, but custom formats may not.
-    _format_block(rows, 0, 0, len(rows), out_rows := [[] for _ in rows])
+    out_rows: list[list[str]] = [[] for _ in rows]
+    _format_block(rows, 0, 0, len(rows), out_rows)
     for row, cells in zip(rows, out_rows, strict=True):
         out.append("".join(cells) + row[-1])
     return "".join(line + "\n" for line in out)
 
 
-def _format_block(rows: list[list[str]], column: int, start: int, end: int, out) -> None:  # type: ignore[no-untyped-def]
+def _format_block(
+    rows: list[list[str]], column: int, start: int, end: int, out: list[list[str]]
+) -> None:
     i = start
     while i < end:
         if len(rows[i]) - 1 <= column:

@@ -141,7 +141,8 @@ def parse(source: str) -> list[Node]:
     pieces.append(("text", tail))
 
     root: list[Node] = []
-    stack: list[tuple[Node, list[Node]]] = []
+    # Each open block and the list it was opened in (None: an else-if, closed with its if).
+    stack: list[tuple[Node, list[Node] | None]] = []
     current = root
     for kind, text in pieces:
         if kind == "text":
@@ -168,7 +169,7 @@ def parse(source: str) -> list[Node]:
                 inner = Node("if", pipeline=pipeline, variables=variables)
                 node.orelse.append(inner)
                 stack[-1] = (node, parent)
-                stack.append((inner, None))  # type: ignore[arg-type]
+                stack.append((inner, None))
                 current = inner.body
             else:
                 current = node.orelse

@@ -80,6 +80,20 @@ def tail_offset(f: BinaryIO, n: int, block: int = TAIL_BLOCK) -> int:
     return 0  # fewer than n lines: all of them
 
 
+async def _open_when_there(
+    path: Path, follow: bool, finished: Callable[[], bool], poll: float
+) -> BinaryIO | None:
+    """The log opened for reading; with follow, once the writer has made it (None if it never
+    will)."""
+    while True:
+        try:
+            return await asyncio.to_thread(open, path, "rb")
+        except FileNotFoundError:
+            if not follow or finished():
+                return None
+            await asyncio.sleep(poll)
+
+
 async def read_log(
     path: Path,
     options: LogOptions,
@@ -90,14 +104,9 @@ async def read_log(
     there now. With follow, also what is written later, until ``finished()`` says the writer
     is done for good and everything it wrote has been read (or the caller stops iterating).
     A log that does not exist yet is waited for when following."""
-    while True:
-        try:
-            f = await asyncio.to_thread(open, path, "rb")
-            break
-        except FileNotFoundError:
-            if not options.follow or finished():
-                return
-            await asyncio.sleep(poll)
+    f = await _open_when_there(path, options.follow, finished, poll)
+    if f is None:
+        return
     try:
         if options.tail is not None:
             f.seek(await asyncio.to_thread(tail_offset, f, max(options.tail, 0)))

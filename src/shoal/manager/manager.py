@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
 
+import grpc.aio
+
 from shoal.api.objects import (
     Cluster,
     JoinTokens,
@@ -113,7 +115,7 @@ class Manager:
         )
         # RoutedControl answers every ControlAPI call (reads here, writes on the leader).
         self.control = cast(ControlAPI, RoutedControl(self.control_api, self.replica, clock))
-        self._server = None
+        self._server: grpc.aio.Server | None = None
         self._leader_tasks: list[asyncio.Task] = []
         self._started = False  # leader components wait for the store to be current
         self._closing: set[asyncio.Future] = set()
@@ -135,7 +137,7 @@ class Manager:
         """Where task logs are read: the agents publish to the leader's broker, so a follower
         reads through the leader."""
         if not self.replica.is_leader:
-            return LeaderLogs(self)
+            return LeaderLogs(self.replica)
         for servicer in self.servicers:
             if isinstance(servicer, LogBroker):
                 return servicer
@@ -204,8 +206,8 @@ class Manager:
                     ev = await sub.get()
                 except StopAsyncIteration:
                     return  # the store closed
-                if not ev.is_commit:
-                    cluster = ev.obj  # type: ignore[assignment]
+                if not ev.is_commit and isinstance(ev.obj, Cluster):
+                    cluster = ev.obj
 
     async def _bootstrap(self, b: Bootstrap) -> None:
         ca = b.root_ca.cert_pem
@@ -245,7 +247,7 @@ class Manager:
         if self._leader_tasks or not self._started or not self.replica.is_leader:
             return
         # Services with loops of their own (the dispatcher's) run them while leading too.
-        leading: list[Component] = [s for s in self.servicers if hasattr(s, "run")]  # type: ignore[misc]
+        leading: list[Component] = [s for s in self.servicers if isinstance(s, Component)]
         leading.append(RoleManager(self.store, self.replica, self.clock))
         for factory in self.config.components:
             leading.extend(factory(self))

@@ -55,7 +55,9 @@ class Balancer:
         fresh = [b for b in order if not self._in_penalty(b, now)]
         if len(fresh) == n:
             return order
-        penalised = sorted((b for b in order if self._in_penalty(b, now)), key=self._refused.get)
+        penalised = sorted(
+            (b for b in order if self._in_penalty(b, now)), key=lambda b: self._refused[b]
+        )
         return fresh + penalised
 
     def pick(self, now: float) -> Backend | None:

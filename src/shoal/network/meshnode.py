@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if args.uvloop:
         try:
-            import uvloop  # type: ignore[import-not-found]
+            import uvloop  # type: ignore[import-not-found]  # optional: not a dependency
 
             return uvloop.run(_serve(args))
         except ImportError:

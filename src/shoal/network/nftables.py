@@ -21,7 +21,7 @@ from pathlib import Path
 
 from shoal.errors import Unavailable
 from shoal.network.datapath import DataPathName, MeshConfig
-from shoal.network.nft_ruleset import kernel_address, render, render_delete
+from shoal.network.nft_ruleset import Ruleset, kernel_address, render, render_delete
 from shoal.network.routing import EMPTY, RoutingTable, diff_tables
 from shoal.network.userspace import UserspaceDataPath
 
@@ -126,7 +126,7 @@ class NftablesDataPath:
             self._table = EMPTY
             self._errors = {}
 
-    def _render(self, table: RoutingTable):  # type: ignore[no-untyped-def]
+    def _render(self, table: RoutingTable) -> Ruleset:
         return render(table, self.config.addresses, self.config.nft_table, self.config.nft_mark)
 
     async def _forget_udp_flows(self, old: RoutingTable, new: RoutingTable) -> None:

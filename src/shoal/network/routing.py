@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Protocol = Literal["tcp", "udp"]
 PROTOCOLS: tuple[Protocol, ...] = ("tcp", "udp")
@@ -104,19 +104,28 @@ class RoutingTable:
         ]
 
     @classmethod
-    def from_json(cls, data: Iterable[Mapping[str, object]]) -> RoutingTable:
+    def from_json(cls, data: Iterable[Mapping[str, Any]]) -> RoutingTable:
+        """The table ``to_json`` wrote; raises ValueError, KeyError or TypeError on anything
+        else."""
         return cls.of(
             PortRoute(
-                protocol=d["Protocol"],  # type: ignore[arg-type]
-                port=int(d["PublishedPort"]),  # type: ignore[call-overload]
+                protocol=_protocol(d["Protocol"]),
+                port=int(d["PublishedPort"]),
                 service_id=str(d.get("ServiceID", "")),
                 backends=tuple(
-                    Backend(str(b["Addr"]), int(b["Port"]))
-                    for b in d.get("Backends", [])  # type: ignore[attr-defined]
+                    Backend(str(b["Addr"]), int(b["Port"])) for b in d.get("Backends", [])
                 ),
             )
             for d in data
         )
+
+
+def _protocol(value: object) -> Protocol:
+    if value == "tcp":
+        return "tcp"
+    if value == "udp":
+        return "udp"
+    raise ValueError(f"unsupported protocol {value!r}")
 
 
 EMPTY = RoutingTable()

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import cast
 
 from shoal.clock import Clock
 from shoal.network.balancer import Balancer
@@ -48,9 +49,11 @@ class _Flow(asyncio.DatagramProtocol):
         self.last = proxy.clock.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # A datagram endpoint's transport (CPython 3.11's selector one does not subclass
+        # DatagramTransport, so no isinstance here).
+        self.transport = cast(asyncio.DatagramTransport, transport)
         for data in self.pending:
-            self.transport.sendto(data)  # type: ignore[union-attr]
+            self.transport.sendto(data)
         self.pending.clear()
 
     def send(self, data: bytes) -> None:
@@ -79,13 +82,17 @@ class _Flow(asyncio.DatagramProtocol):
         self.pending.clear()
 
 
+def _factory(protocol: _Listener) -> Callable[[], _Listener]:
+    return lambda: protocol
+
+
 class _Listener(asyncio.DatagramProtocol):
     def __init__(self, proxy: UdpProxy) -> None:
         self.proxy = proxy
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.DatagramTransport, transport)  # as above
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
         flow = self.proxy.flows.get((self, addr))
@@ -125,7 +132,7 @@ class UdpProxy:
             for host in hosts:
                 listener = _Listener(self)
                 await loop.create_datagram_endpoint(
-                    lambda lst=listener: lst, sock=_bind_udp(host, self.route.port)
+                    _factory(listener), sock=_bind_udp(host, self.route.port)
                 )
                 self._listeners.append(listener)
         except BaseException:

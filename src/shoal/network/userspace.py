@@ -9,7 +9,14 @@ import asyncio
 import logging
 
 from shoal.network.datapath import DataPathName, MeshConfig
-from shoal.network.routing import EMPTY, PortRoute, RouteKey, RoutingTable, diff_tables
+from shoal.network.routing import (
+    EMPTY,
+    PortRoute,
+    Protocol,
+    RouteKey,
+    RoutingTable,
+    diff_tables,
+)
 from shoal.network.tcp_proxy import TcpProxy
 from shoal.network.udp_proxy import UdpProxy
 
@@ -81,6 +88,6 @@ class UserspaceDataPath:
             self._table = EMPTY
             self._errors = {}
 
-    def proxy(self, protocol: str, port: int) -> Proxy | None:
+    def proxy(self, protocol: Protocol, port: int) -> Proxy | None:
         """The proxy serving a port (tests and diagnostics)."""
-        return self._proxies.get((protocol, port))  # type: ignore[arg-type]
+        return self._proxies.get((protocol, port))

@@ -7,6 +7,7 @@ a snapshot carries them along with the configuration.
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +23,8 @@ class RaftMember:
         return {"RaftID": self.raft_id, "NodeID": self.node_id, "Addr": self.addr}
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> "RaftMember":
-        return cls(int(data["RaftID"]), str(data["NodeID"]), str(data["Addr"]))  # type: ignore[call-overload]
+    def from_json(cls, data: dict[str, Any]) -> "RaftMember":
+        return cls(int(data["RaftID"]), str(data["NodeID"]), str(data["Addr"]))
 
 
 def encode_context(node_id: str, addr: str) -> bytes:

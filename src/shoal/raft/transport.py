@@ -104,7 +104,8 @@ class QueuedTransport:
             await peer.wake.wait()
             peer.wake.clear()
             while peer.queue:
-                batch, size, snapshots = [], 0, 0
+                batch: list[bytes] = []
+                size = snapshots = 0
                 while peer.queue and (
                     not batch or size + len(peer.queue[0][0]) <= self._max_batch_bytes
                 ):

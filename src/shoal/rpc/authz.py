@@ -7,7 +7,7 @@ check and every call passes, as the caller's word is all there is.
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +100,11 @@ class Authorizer(grpc.aio.ServerInterceptor):
             return self._node_check(peer, roles)
         return None
 
-    async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+    async def intercept_service(
+        self,
+        continuation: Callable[[Any], Awaitable[grpc.RpcMethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
@@ -113,7 +117,7 @@ def _guarded(handler: grpc.RpcMethodHandler, check: Callable[[Any], str | None])
     if handler.unary_unary:
         inner = handler.unary_unary
 
-        async def unary_unary(request, context):  # type: ignore[no-untyped-def]
+        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             if (why := check(context)) is not None:
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
             return await inner(request, context)
@@ -124,7 +128,9 @@ def _guarded(handler: grpc.RpcMethodHandler, check: Callable[[Any], str | None])
     if handler.unary_stream:
         inner_us = handler.unary_stream
 
-        async def unary_stream(request, context):  # type: ignore[no-untyped-def]
+        async def unary_stream(
+            request: Any, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Any]:
             if (why := check(context)) is not None:
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
             result = inner_us(request, context)
@@ -140,7 +146,9 @@ def _guarded(handler: grpc.RpcMethodHandler, check: Callable[[Any], str | None])
     if handler.stream_unary:
         inner_su = handler.stream_unary
 
-        async def stream_unary(request_iterator, context):  # type: ignore[no-untyped-def]
+        async def stream_unary(
+            request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext
+        ) -> Any:
             if (why := check(context)) is not None:
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
             return await inner_su(request_iterator, context)
@@ -150,7 +158,9 @@ def _guarded(handler: grpc.RpcMethodHandler, check: Callable[[Any], str | None])
         )
     inner_ss = handler.stream_stream
 
-    async def stream_stream(request_iterator, context):  # type: ignore[no-untyped-def]
+    async def stream_stream(
+        request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
         if (why := check(context)) is not None:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
         result = inner_ss(request_iterator, context)

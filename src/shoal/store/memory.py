@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from shoal.api.objects import OBJECT_TYPES, Cluster, Node, Service, StoredObject, Task
 from shoal.clock import Clock, SystemClock
@@ -49,16 +50,16 @@ UNIQUE_INDEXES = {"service": "name", "cluster": "name"}
 MAX_CHANGES_PER_PROPOSAL = 200
 
 
-class Table:
+class Table(Generic[T]):
+    """The objects of one kind (``T``), by ID and by each of the kind's indexes."""
+
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.objects: dict[str, StoredObject] = {}
+        self.objects: dict[str, T] = {}
         self.index_fns = INDEXES.get(kind, {})
-        self.indexes: dict[str, dict[Any, dict[str, StoredObject]]] = {
-            name: {} for name in self.index_fns
-        }
+        self.indexes: dict[str, dict[Any, dict[str, T]]] = {name: {} for name in self.index_fns}
 
-    def put(self, obj: StoredObject) -> StoredObject | None:
+    def put(self, obj: T) -> T | None:
         old = self.objects.get(obj.ID)
         if old is not None:
             self._unindex(old)
@@ -69,13 +70,13 @@ class Table:
                 idx.setdefault(key, {})[obj.ID] = obj
         return old
 
-    def remove(self, obj_id: str) -> StoredObject | None:
+    def remove(self, obj_id: str) -> T | None:
         old = self.objects.pop(obj_id, None)
         if old is not None:
             self._unindex(old)
         return old
 
-    def _unindex(self, obj: StoredObject) -> None:
+    def _unindex(self, obj: T) -> None:
         for name, fn in self.index_fns.items():
             idx = self.indexes[name]
             for key in fn(obj):
@@ -85,7 +86,7 @@ class Table:
                     if not bucket:
                         del idx[key]
 
-    def find(self, index: str, key: Any) -> dict[str, StoredObject]:
+    def find(self, index: str, key: Any) -> dict[str, T]:
         return self.indexes[index].get(key, {})
 
 
@@ -96,20 +97,22 @@ class ReadTx:
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
 
-    def _table(self, cls: type[StoredObject]) -> Table:
-        return self._store._tables[cls.KIND]
+    def _table(self, cls: type[T]) -> Table[T]:
+        # The table of a kind holds objects of that kind's class only.
+        return cast(Table[T], self._store._tables[cls.KIND])
 
     def get(self, cls: type[T], obj_id: str) -> T | None:
-        return self._table(cls).objects.get(obj_id)  # type: ignore[return-value]
+        return self._table(cls).objects.get(obj_id)
 
-    def list(self, cls: type[T]) -> list[T]:
-        return list(self._table(cls).objects.values())  # type: ignore[arg-type]
+    # ``list`` names a method here: annotations say ``builtins.list``.
+    def list(self, cls: type[T]) -> builtins.list[T]:
+        return builtins.list(self._table(cls).objects.values())
 
-    def find(self, cls: type[T], index: str, key: Any) -> list[T]:
-        return list(self._table(cls).find(index, key).values())  # type: ignore[arg-type]
+    def find(self, cls: type[T], index: str, key: Any) -> builtins.list[T]:
+        return builtins.list(self._table(cls).find(index, key).values())
 
-    def find_by_prefix(self, cls: type[T], prefix: str) -> list[T]:
-        return [o for i, o in self._table(cls).objects.items() if i.startswith(prefix)]  # type: ignore[misc]
+    def find_by_prefix(self, cls: type[T], prefix: str) -> builtins.list[T]:
+        return [o for i, o in self._table(cls).objects.items() if i.startswith(prefix)]
 
     def count(self, cls: type[StoredObject]) -> int:
         return len(self._table(cls).objects)
@@ -119,16 +122,16 @@ class ReadTx:
         clusters = self.list(Cluster)
         return clusters[0] if clusters else None
 
-    def nodes(self) -> list[Node]:
+    def nodes(self) -> builtins.list[Node]:
         return self.list(Node)
 
-    def services(self) -> list[Service]:
+    def services(self) -> builtins.list[Service]:
         return self.list(Service)
 
-    def tasks_of_service(self, service_id: str) -> list[Task]:
+    def tasks_of_service(self, service_id: str) -> builtins.list[Task]:
         return self.find(Task, "service", service_id)
 
-    def tasks_on_node(self, node_id: str) -> list[Task]:
+    def tasks_on_node(self, node_id: str) -> builtins.list[Task]:
         return self.find(Task, "node", node_id)
 
     def service_by_name(self, name: str) -> Service | None:
@@ -147,8 +150,8 @@ class Tx(ReadTx):
         self._changes: dict[tuple[str, str], Change] = {}
 
     @property
-    def changes(self) -> list[Change]:
-        return list(self._changes.values())
+    def changes(self) -> builtins.list[Change]:
+        return builtins.list(self._changes.values())
 
     def __len__(self) -> int:
         return len(self._changes)
@@ -159,31 +162,31 @@ class Tx(ReadTx):
     def get(self, cls: type[T], obj_id: str) -> T | None:
         ch = self._pending(cls.KIND, obj_id)
         if ch is not None:
-            return None if ch.action is Action.REMOVE else ch.obj  # type: ignore[return-value]
+            return None if ch.action is Action.REMOVE else cast(T, ch.obj)
         return super().get(cls, obj_id)
 
     def _overlay(
-        self, kind: str, base: dict[str, StoredObject], match: Callable[[StoredObject], bool]
-    ) -> list:
+        self, kind: str, base: dict[str, T], match: Callable[[StoredObject], bool]
+    ) -> builtins.list[T]:
         if not self._changes:
-            return list(base.values())
+            return builtins.list(base.values())
         result = dict(base)
         for (k, obj_id), ch in self._changes.items():
             if k != kind:
                 continue
             result.pop(obj_id, None)
             if ch.action is not Action.REMOVE and match(ch.obj):
-                result[obj_id] = ch.obj
-        return list(result.values())
+                result[obj_id] = cast(T, ch.obj)  # changes of ``kind`` are ``T`` objects
+        return builtins.list(result.values())
 
-    def list(self, cls: type[T]) -> list[T]:
+    def list(self, cls: type[T]) -> builtins.list[T]:
         return self._overlay(cls.KIND, self._table(cls).objects, lambda _: True)
 
-    def find(self, cls: type[T], index: str, key: Any) -> list[T]:
+    def find(self, cls: type[T], index: str, key: Any) -> builtins.list[T]:
         fn = INDEXES[cls.KIND][index]
         return self._overlay(cls.KIND, self._table(cls).find(index, key), lambda o: key in fn(o))
 
-    def find_by_prefix(self, cls: type[T], prefix: str) -> list[T]:
+    def find_by_prefix(self, cls: type[T], prefix: str) -> builtins.list[T]:
         return [o for o in self.list(cls) if o.ID.startswith(prefix)]
 
     def count(self, cls: type[StoredObject]) -> int:
@@ -198,7 +201,7 @@ class Tx(ReadTx):
                 if other.ID != obj.ID:
                     raise Conflict("name conflicts with an existing object")
 
-    def create(self, obj: StoredObject) -> StoredObject:
+    def create(self, obj: T) -> T:
         if not obj.ID:
             raise ValueError("object has no ID")
         if self.get(type(obj), obj.ID) is not None:
@@ -212,7 +215,7 @@ class Tx(ReadTx):
         self._changes[(obj.KIND, obj.ID)] = Change(action, obj)
         return obj
 
-    def update(self, obj: StoredObject) -> StoredObject:
+    def update(self, obj: T) -> T:
         current = self.get(type(obj), obj.ID)
         if current is None:
             raise NotFound(f"{obj.KIND} {obj.ID} not found")

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from shoal.agent.exec.base import ExitError, NodeContext, TaskFailed
@@ -77,7 +78,7 @@ class ContainerController:
             raise TaskFailed(f"No such container: {self.name}")
         return insp
 
-    def _events(self):
+    def _events(self) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
         return self.engine.events(
             {"type": ["container"], "label": [f"{TASK_ID_LABEL}={self.task.ID}"]}
         )

@@ -109,15 +109,15 @@ def _host_ports(task: Task) -> list[EndpointPortConfig]:
     and each ingress port on a free host port of the engine's choosing, for the routing mesh
     to send connections to (shoal's mesh reaches tasks through node addresses, not an
     overlay network)."""
-    ports = task.Endpoint.Ports if task.Endpoint is not None else None
+    ports = (task.Endpoint.Ports if task.Endpoint is not None else None) or []
     out = []
-    for p in ports or []:
+    for p in ports:
         if p.TargetPort > 65535 or PortProtocol(p.Protocol) == PortProtocol.SCTP:
             continue
         if p.PublishMode == PublishMode.HOST:
             out.append(p)
-        elif p.PublishMode == PublishMode.INGRESS and not any(
-            q.PublishMode == PublishMode.HOST and _port_key(q) == _port_key(p) for q in ports or []
+        elif not any(  # an ingress port, unless also published in host mode
+            q.PublishMode == PublishMode.HOST and _port_key(q) == _port_key(p) for q in ports
         ):
             out.append(p.model_copy(update={"PublishedPort": None}))
     return out

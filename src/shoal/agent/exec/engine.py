@@ -57,7 +57,8 @@ def _error(err: Exception) -> EngineError:
         # aiodocker reports a failed connection as status 900.
         if err.status == 900:
             return EngineUnavailable(str(err.message))
-        message = err.message
+        # Typed as str, but aiodocker passes on the engine's JSON body when it has one.
+        message: object = err.message
         if isinstance(message, dict):
             message = message.get("message", json.dumps(message))
         return EngineError(err.status, str(message).strip())

@@ -82,8 +82,13 @@ async def wait_for_exit(pid: int, start_time: int | None) -> None:
         if not pid_alive(pid, start_time):
             return  # the pid was reused: the process we meant has already gone
         loop = asyncio.get_running_loop()
-        done = loop.create_future()
-        loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+        done: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        loop.add_reader(fd, readable)
         try:
             await done
         finally:

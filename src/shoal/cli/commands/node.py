@@ -1,5 +1,7 @@
 """``shoal node ls|inspect|update|promote|demote|rm|ps``."""
 
+from collections.abc import Callable
+
 import click
 
 from shoal.cli.framework import CLIError, docker_command, out, with_client
@@ -125,7 +127,7 @@ def _availability(value: str) -> str:
     return value.lower()
 
 
-async def _update_node(client: Client, ref: str, change) -> dict:  # type: ignore[no-untyped-def]
+async def _update_node(client: Client, ref: str, change: Callable[[dict], None]) -> dict:
     node = await client.node(ref)
     spec = node.get("Spec") or {}
     change(spec)

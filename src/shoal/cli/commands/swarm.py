@@ -2,7 +2,8 @@
 
 import asyncio
 import hashlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -23,7 +24,10 @@ def swarm_group() -> None:
     """Manage Swarm"""
 
 
-def _spec_flags(fn):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _spec_flags(fn: F) -> F:
     """The cluster settings `swarm init` and `swarm update` share."""
     options = [
         click.option(
@@ -205,7 +209,7 @@ async def swarm_leave(client: Client, force: bool) -> None:
 )
 @_spec_flags
 @click.pass_context
-def swarm_update(ctx: click.Context, autolock: bool | None, **flags: Any) -> None:
+def swarm_update(ctx: click.Context, /, autolock: bool | None, **flags: Any) -> None:
     """Update the swarm"""
     if autolock is None and all(v is None for v in flags.values()):
         out(ctx.get_help())

@@ -32,8 +32,8 @@ class Allocator:
                     return  # the store closed
                 ready = {}
                 self._collect(ev, ready)
-                while (ev := sub.get_nowait()) is not None:
-                    self._collect(ev, ready)
+                while (more := sub.get_nowait()) is not None:
+                    self._collect(more, ready)
                 await self._commit(ready)
         finally:
             sub.close()

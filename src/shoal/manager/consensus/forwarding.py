@@ -189,7 +189,9 @@ class ControlService(pb_grpc.ControlServicer):
         pb_grpc.add_ControlServicer_to_server(self, server)
 
     @rpc_errors
-    async def Call(self, request, context):  # type: ignore[no-untyped-def]
+    async def Call(
+        self, request: pb.ControlRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ControlResponse:
         if request.method not in self._write_names:
             raise errors.InvalidArgument(f"no control method {request.method!r}")
         if not self._replica.is_leader:
@@ -217,7 +219,9 @@ class ForwardingNodeCA(NodeCAServicer):
         self._replica = replica
 
     @rpc_errors
-    async def IssueNodeCertificate(self, request, context):  # type: ignore[no-untyped-def]
+    async def IssueNodeCertificate(
+        self, request: pb.IssueNodeCertificateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IssueNodeCertificateResponse:
         if not request.token:
             return self.renew(request, context)  # signing alone: any manager does it
         return await on_leader(

@@ -39,7 +39,14 @@ from shoal.raft.members import RaftMember, encode_context
 from shoal.raft.node import RaftNode
 from shoal.raft.storage import SQLiteStorage
 from shoal.raft.transport import QueuedTransport
-from shoal.raft.types import NONE, ConfChange, ConfChangeType, NotLeader, RaftConfig
+from shoal.raft.types import (
+    NONE,
+    ConfChange,
+    ConfChangeType,
+    NotLeader,
+    PersistentState,
+    RaftConfig,
+)
 from shoal.rpc import Transport, from_rpc_error, pb, pb_grpc
 from shoal.store import MemoryStore
 
@@ -203,7 +210,7 @@ class Replica:
                 await channel.close()
         raise last or Unavailable("no manager to join")
 
-    async def _start(self, initial) -> None:  # type: ignore[no-untyped-def]
+    async def _start(self, initial: PersistentState | None) -> None:
         storage = await asyncio.to_thread(SQLiteStorage, self._raft_dir)
         self.peers = RaftPeers(self.transport, self.raft_id)
         self.peers.update(self.log.members)

@@ -2,6 +2,7 @@
 requests to join the membership (handled by the leader; a follower passes them on)."""
 
 import logging
+from collections.abc import AsyncIterator
 
 import grpc
 import grpc.aio
@@ -27,7 +28,9 @@ class RaftService(pb_grpc.RaftServicer):
     def add_to_server(self, server: grpc.aio.Server) -> None:
         pb_grpc.add_RaftServicer_to_server(self, server)
 
-    async def Send(self, request_iterator, context):  # type: ignore[no-untyped-def]
+    async def Send(
+        self, request_iterator: AsyncIterator[pb.RaftChunk], context: grpc.aio.ServicerContext
+    ) -> pb.RaftSendResponse:
         node = self.replica.node
         if node is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "raft is not running here")
@@ -53,7 +56,9 @@ class RaftService(pb_grpc.RaftServicer):
         return pb.RaftSendResponse()
 
     @rpc_errors
-    async def Join(self, request, context):  # type: ignore[no-untyped-def]
+    async def Join(
+        self, request: pb.JoinRaftRequest, context: grpc.aio.ServicerContext
+    ) -> pb.JoinRaftResponse:
         caller = peer_identity(context)
         if caller is None:
             raise PermissionDenied("unknown caller")

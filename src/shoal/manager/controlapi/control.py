@@ -6,9 +6,9 @@ requests into these calls; a follower manager forwards them to the leader.
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shoal.api.ids import new_id
 from shoal.api.objects import Cluster, Node, Service, ServiceStatus, Task
@@ -47,6 +47,8 @@ DirtyCheck = Callable[[Service, Task, Node | None], bool]
 DemotionCheck = Callable[[str], None]
 
 
+M = TypeVar("M", bound=BaseModel)
+
 # Docker's daemon names a bad enum value after the Go type it failed to convert to.
 _ENUM_NAMES = {
     "Condition": "RestartCondition",
@@ -56,7 +58,7 @@ _ENUM_NAMES = {
 }
 
 
-def _parse(model: type, data: Any, what: str) -> Any:
+def _parse(model: type[M], data: Any, what: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as err:

@@ -18,7 +18,7 @@ from shoal.clock import Clock
 from shoal.manager.dispatcher.heartbeats import HeartbeatDeadlines
 from shoal.manager.dispatcher.routes import ingress_routes
 from shoal.rpc import LEADER_METADATA, pb, pb_grpc, peer_identity
-from shoal.store import MemoryStore, Subscription, Tx
+from shoal.store import Event, MemoryStore, Subscription, Tx
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,9 @@ class Dispatcher(pb_grpc.DispatcherServicer):
 
     # --- Session ----------------------------------------------------------------------------
 
-    async def Session(self, request, context) -> AsyncIterator[pb.SessionMessage]:  # type: ignore[no-untyped-def]
+    async def Session(
+        self, request: pb.SessionRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.SessionMessage]:
         node_id = await self._caller(context)
         description = (
             NodeDescription.model_validate_json(request.description)
@@ -160,7 +162,9 @@ class Dispatcher(pb_grpc.DispatcherServicer):
 
     # --- Heartbeat --------------------------------------------------------------------------
 
-    async def Heartbeat(self, request, context):  # type: ignore[no-untyped-def]
+    async def Heartbeat(
+        self, request: pb.HeartbeatRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HeartbeatResponse:
         session = await self._session_of(context, request.session_id)
         period = self.heartbeat_period()
         self.deadlines.beat(session.node_id, self.clock.monotonic(), period)
@@ -168,11 +172,13 @@ class Dispatcher(pb_grpc.DispatcherServicer):
 
     # --- Assignments ------------------------------------------------------------------------
 
-    async def Assignments(self, request, context) -> AsyncIterator[pb.AssignmentsMessage]:  # type: ignore[no-untyped-def]
+    async def Assignments(
+        self, request: pb.AssignmentsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.AssignmentsMessage]:
         session = await self._session_of(context, request.session_id)
         node_id = session.node_id
 
-        def concerns(ev) -> bool:  # type: ignore[no-untyped-def]
+        def concerns(ev: Event) -> bool:
             # Every task, service and node change may move the routing mesh; this node's
             # own tasks are also its assignments.
             return True
@@ -240,7 +246,9 @@ class Dispatcher(pb_grpc.DispatcherServicer):
 
     # --- UpdateTaskStatus -------------------------------------------------------------------
 
-    async def UpdateTaskStatus(self, request, context):  # type: ignore[no-untyped-def]
+    async def UpdateTaskStatus(
+        self, request: pb.UpdateTaskStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateTaskStatusResponse:
         session = await self._session_of(context, request.session_id)
         for u in request.updates:
             self._statuses[u.task_id] = (session.node_id, TaskStatus.model_validate_json(u.status))
@@ -250,7 +258,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
     async def _flush_statuses(self) -> None:
         pending, self._statuses = self._statuses, {}
 
-        def apply(task_id: str, node_id: str, status: TaskStatus):  # type: ignore[no-untyped-def]
+        def apply(task_id: str, node_id: str, status: TaskStatus) -> Callable[[Tx], None]:
             def fn(tx: Tx) -> None:
                 task = tx.get(Task, task_id)
                 # Only the node a task is assigned to may report on it, and only forward.
@@ -322,9 +330,9 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         """A deleted node's session ends; a change in the manager set reaches every agent."""
         with self.store.watch(kinds={"node"}) as sub:
             async for ev in sub:
-                if ev.is_commit:
+                node = ev.obj
+                if ev.is_commit or not isinstance(node, Node):
                     continue
-                node: Node = ev.obj  # type: ignore[assignment]
                 if ev.action == "create" and node.ID not in self.deadlines:
                     # A node that joined must open a session within the grace period.
                     self.deadlines.beat(node.ID, self.clock.monotonic(), self.heartbeat_period())
@@ -333,7 +341,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                     session = self.sessions.pop(node.ID, None)
                     if session is not None:
                         session.close()
-                old: Node | None = ev.old  # type: ignore[assignment]
+                old = ev.old if isinstance(ev.old, Node) else None
                 if old is not None and old.Role != node.Role and node.ID in self.sessions:
                     # Promoted or demoted: the node's daemon starts or stops its manager.
                     own = self.sessions[node.ID]

@@ -10,7 +10,7 @@ gain matching tasks meanwhile are brought in."""
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import grpc
 import grpc.aio
@@ -107,7 +107,7 @@ class LogBroker(pb_grpc.LogBrokerServicer, pb_grpc.LogsServicer):
 
     async def subscribe(
         self, selector: pb.LogSelector, options: pb.LogSubscriptionOptions
-    ) -> AsyncIterator[list[pb.LogMessage]]:
+    ) -> AsyncGenerator[list[pb.LogMessage]]:
         """Batches of log lines for the selector, as nodes send them. Ends (without follow)
         when every node involved is done, raising LogsIncomplete then if some logs could not
         be read. Use it under ``contextlib.aclosing`` so that leaving early ends the
@@ -173,8 +173,8 @@ class LogBroker(pb_grpc.LogBrokerServicer, pb_grpc.LogsServicer):
         async for ev in watch:
             if ev.is_commit or ev.action == "remove":
                 continue
-            task: Task = ev.obj  # type: ignore[assignment]
-            if stream.sub.consider(task):
+            task = ev.obj
+            if isinstance(task, Task) and stream.sub.consider(task) and task.NodeID:
                 listener = self._listeners.get(task.NodeID)
                 if listener is not None:
                     listener.send(stream.sub)
@@ -188,7 +188,9 @@ class LogBroker(pb_grpc.LogBrokerServicer, pb_grpc.LogsServicer):
         assert peer is not None
         return peer.node_id
 
-    async def ListenSubscriptions(self, request, context) -> AsyncIterator[pb.SubscriptionMessage]:  # type: ignore[no-untyped-def]
+    async def ListenSubscriptions(
+        self, request: pb.ListenSubscriptionsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.SubscriptionMessage]:
         node_id = await self._caller(context)
         listener = _Listener()
         previous = self._listeners.get(node_id)
@@ -216,7 +218,11 @@ class LogBroker(pb_grpc.LogBrokerServicer, pb_grpc.LogsServicer):
                     if node_id in stream.sub.waiting:
                         self._done(stream, node_id, f"node {node_id} disconnected unexpectedly")
 
-    async def PublishLogs(self, request_iterator, context) -> pb.PublishLogsResponse:  # type: ignore[no-untyped-def]
+    async def PublishLogs(
+        self,
+        request_iterator: AsyncIterator[pb.PublishLogsMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> pb.PublishLogsResponse:
         node_id = await self._caller(context)
         stream: _Stream | None = None
         error: str | None = None
@@ -255,7 +261,9 @@ class LogBroker(pb_grpc.LogBrokerServicer, pb_grpc.LogsServicer):
 
     # --- the Logs service: subscribing over RPC -----------------------------------------------
 
-    async def SubscribeLogs(self, request, context) -> AsyncIterator[pb.SubscribeLogsMessage]:  # type: ignore[no-untyped-def]
+    async def SubscribeLogs(
+        self, request: pb.SubscribeLogsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.SubscribeLogsMessage]:
         try:
             async with contextlib.aclosing(
                 self.subscribe(request.selector, request.options)

@@ -2,25 +2,25 @@
 with the leader), so a follower reads through the leader's Logs service, as swarmkit's
 managers proxy log subscriptions to the leader."""
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator
 
 import grpc.aio
 
 from shoal.errors import Unavailable
+from shoal.manager.consensus.replica import Replica
 from shoal.rpc import from_rpc_error, pb, pb_grpc
 
 LEADER_WAIT = 5.0
 
 
 class LeaderLogs:
-    def __init__(self, manager: Any) -> None:
-        self.manager = manager
+    def __init__(self, replica: Replica) -> None:
+        self.replica = replica
 
     async def subscribe(
         self, selector: pb.LogSelector, options: pb.LogSubscriptionOptions
-    ) -> AsyncIterator[list[pb.LogMessage]]:
-        channel = await self.manager.replica.leader_channel(LEADER_WAIT)
+    ) -> AsyncGenerator[list[pb.LogMessage]]:
+        channel = await self.replica.leader_channel(LEADER_WAIT)
         if channel is None:
             raise Unavailable("this manager became the leader: ask again")
         stream = pb_grpc.LogsStub(channel).SubscribeLogs(

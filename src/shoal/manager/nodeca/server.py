@@ -7,7 +7,7 @@ import grpc
 import grpc.aio
 
 from shoal.api.ids import new_id
-from shoal.api.objects import Cluster, ManagerStatus, Node, NodeDescription, NodeStatus
+from shoal.api.objects import Cluster, JoinTokens, ManagerStatus, Node, NodeDescription, NodeStatus
 from shoal.api.specs import NodeSpec
 from shoal.api.types import NodeAvailability, NodeRole, NodeState, Reachability
 from shoal.ca import tokens
@@ -16,12 +16,12 @@ from shoal.clock import Clock
 from shoal.errors import InvalidArgument, PermissionDenied, Unavailable, swarm_error
 from shoal.rpc import pb, pb_grpc, rpc_errors
 from shoal.rpc.authz import JOINING, certificate_peer
-from shoal.store import MemoryStore, Tx
+from shoal.store import MemoryStore, ReadTx, Tx
 
 INVALID_TOKEN = "A valid join token is necessary to join this cluster"
 
 
-def manager_peers(tx_or_view) -> list[pb.ManagerPeer]:  # type: ignore[no-untyped-def]
+def manager_peers(tx_or_view: ReadTx) -> list[pb.ManagerPeer]:
     peers = []
     for node in tx_or_view.nodes():
         if node.Role == NodeRole.MANAGER and node.ManagerStatus and node.ManagerStatus.Addr:
@@ -46,19 +46,25 @@ class NodeCAServicer(pb_grpc.NodeCAServicer):
         self._clock = clock
 
     @rpc_errors
-    async def GetRootCACertificate(self, request, context):  # type: ignore[no-untyped-def]
+    async def GetRootCACertificate(
+        self, request: pb.GetRootCACertificateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetRootCACertificateResponse:
         cluster = self._store.view().cluster()
         if cluster is None:
             raise Unavailable("this manager has no cluster yet")
         return pb.GetRootCACertificateResponse(certificate=cluster.RootCA.CACert.encode())
 
     @rpc_errors
-    async def IssueNodeCertificate(self, request, context):  # type: ignore[no-untyped-def]
+    async def IssueNodeCertificate(
+        self, request: pb.IssueNodeCertificateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IssueNodeCertificateResponse:
         if not request.token:
             return self.renew(request, context)
         return await self.join(request, context)
 
-    def renew(self, request, context) -> pb.IssueNodeCertificateResponse:  # type: ignore[no-untyped-def]
+    def renew(
+        self, request: pb.IssueNodeCertificateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IssueNodeCertificateResponse:
         """A node of the swarm asks for a new certificate (renewal, a new role, a new root):
         it is named by the certificate it presents, never by the request, and gets its
         current role. Signing needs no write, so any manager answers."""
@@ -101,7 +107,9 @@ class NodeCAServicer(pb_grpc.NodeCAServicer):
             raise swarm_error(InvalidArgument, str(err)) from None
         return cert + chain
 
-    async def join(self, request, context) -> pb.IssueNodeCertificateResponse:  # type: ignore[no-untyped-def]
+    async def join(
+        self, request: pb.IssueNodeCertificateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IssueNodeCertificateResponse:
         """A new node with a join token: create it, with the role its token gives."""
         description = (
             NodeDescription.model_validate_json(request.description)
@@ -149,7 +157,7 @@ class NodeCAServicer(pb_grpc.NodeCAServicer):
         return await self._store.update(fn)
 
     @staticmethod
-    def _role_for_token(token: str, join_tokens) -> NodeRole:  # type: ignore[no-untyped-def]
+    def _role_for_token(token: str, join_tokens: JoinTokens) -> NodeRole:
         # Compare against both tokens every time, in constant time, so timing reveals nothing.
         is_worker = tokens.matches(token, join_tokens.Worker)
         is_manager = tokens.matches(token, join_tokens.Manager)

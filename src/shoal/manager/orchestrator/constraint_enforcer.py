@@ -8,7 +8,9 @@ constraints alone does not restart tasks whose node still fits, so the task's ow
 stale).
 """
 
+import datetime as dt
 import logging
+from functools import partial
 from typing import ClassVar
 
 from shoal.api.objects import Node, Service, Task
@@ -68,7 +70,7 @@ def noncompliant_tasks(node: Node, tasks: list[Task], services: dict[str, Servic
     return out
 
 
-def reject(tx: Tx, task_id: str, now) -> None:
+def reject(tx: Tx, task_id: str, now: dt.datetime) -> None:
     t = tx.get(Task, task_id)
     if t is None or t.DesiredState > TaskState.COMPLETE or t.Status.State >= TaskState.COMPLETE:
         return
@@ -115,6 +117,6 @@ class ConstraintEnforcer(ReconcileLoop):
                     services[s.ID] = s
             doomed = noncompliant_tasks(node, tasks, services)
             now = self.clock.now()
-            await write_batch(self.store, [(lambda tx, i=t.ID: reject(tx, i, now)) for t in doomed])
+            await write_batch(self.store, [partial(reject, task_id=t.ID, now=now) for t in doomed])
         except Exception:
             log.exception("constraint enforcer: checking node %s failed", node_id)

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeAvailability, TaskState
@@ -191,7 +192,7 @@ class GlobalOrchestrator(ServiceOrchestrator):
         for node_id in deleted:
             for t in view.tasks_on_node(node_id):
                 if is_global(view.get(Service, t.ServiceID)):
-                    fns.append(lambda tx, i=t.ID: delete_task(tx, i))
+                    fns.append(partial(delete_task, task_id=t.ID))
         await write_batch(self.store, fns)
 
     async def _tick_tasks(self) -> None:
@@ -215,7 +216,7 @@ class GlobalOrchestrator(ServiceOrchestrator):
 
         await write_batch(
             self.store,
-            [logged(lambda tx, i=i: restart(tx, i), f"restarting task {i}") for i in ids],
+            [logged(partial(restart, task_id=i), f"restarting task {i}") for i in ids],
         )
 
     async def _tick_services(self) -> None:
@@ -264,7 +265,7 @@ class GlobalOrchestrator(ServiceOrchestrator):
     async def _apply(self, plan: GlobalPlan, services: dict[str, Service]) -> None:
         now = self.clock.now()
         fns: list[Callable[[Tx], None]] = [
-            lambda tx, i=t.ID: set_desired(tx, i, TaskState.SHUTDOWN) for t in plan.shutdown
+            partial(set_desired, task_id=t.ID, state=TaskState.SHUTDOWN) for t in plan.shutdown
         ]
         for service_id, node_id in plan.create:
             service = services[service_id]

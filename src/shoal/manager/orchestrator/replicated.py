@@ -10,6 +10,7 @@ whose tasks all need replacing go to the updater.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import TaskState
@@ -141,7 +142,7 @@ def remove_service_tasks(view: ReadTx, service_id: str) -> list[Callable[[Tx], N
     """What ``service rm`` does to the tasks: desired ``remove``; the reaper deletes them
     once they stopped."""
     return [
-        (lambda tx, tid=t.ID: set_desired(tx, tid, TaskState.REMOVE))
+        partial(set_desired, task_id=t.ID, state=TaskState.REMOVE)
         for t in view.tasks_of_service(service_id)
     ]
 
@@ -245,7 +246,7 @@ class ReplicatedOrchestrator(ServiceOrchestrator):
 
         await write_batch(
             self.store,
-            [logged(lambda tx, i=i: restart(tx, i), f"restarting task {i}") for i in ids],
+            [logged(partial(restart, task_id=i), f"restarting task {i}") for i in ids],
         )
 
     async def _tick_services(self) -> None:
@@ -281,7 +282,7 @@ class ReplicatedOrchestrator(ServiceOrchestrator):
 
             fns.append(logged(create, f"creating task {current.Spec.Name}.{n}"))
         for t in plan.delete:
-            fns.append(lambda tx, i=t.ID: delete_task(tx, i))
+            fns.append(partial(delete_task, task_id=t.ID))
         for t in plan.remove:
-            fns.append(lambda tx, i=t.ID: set_desired(tx, i, TaskState.REMOVE))
+            fns.append(partial(set_desired, task_id=t.ID, state=TaskState.REMOVE))
         await write_batch(self.store, fns)

@@ -11,7 +11,9 @@ must be running for them to finish.
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeAvailability, NodeState, TaskState
@@ -325,7 +327,7 @@ class RestartSupervisor:
         except Exception:
             log.exception("restarting task %s after its delay failed", task_id)
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         t = asyncio.get_running_loop().create_task(coro)
         self._background.add(t)
         t.add_done_callback(self._background.discard)

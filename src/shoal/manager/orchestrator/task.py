@@ -10,7 +10,7 @@ from shoal.api.ids import new_id
 from shoal.api.objects import Node, Service, Task, TaskStatus
 from shoal.api.specs import TaskSpec
 from shoal.api.types import NodeAvailability, NodeState, TaskState
-from shoal.manager.constraint import ConstraintError, node_matches, parse
+from shoal.manager.constraint import Constraint, ConstraintError, node_matches, parse
 
 
 class SlotKey(NamedTuple):
@@ -60,7 +60,7 @@ def new_task(
     )
 
 
-def _constraints_of(spec: TaskSpec):
+def _constraints_of(spec: TaskSpec) -> list[Constraint]:
     try:
         return parse(spec.Placement.Constraints)
     except ConstraintError:

@@ -10,6 +10,7 @@ MaxAttempts + 1 tasks are kept instead, so the restart history can be rebuilt by
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import ClassVar
 
 from shoal.api.objects import Cluster, Node, Service, Task
@@ -86,7 +87,7 @@ def history_to_delete(
 
     running = sum(1 for t in tasks if not done(t))
     excess = len(tasks) - keep
-    doomed = []
+    doomed: list[Task] = []
     for t in sorted(tasks, key=task_timestamp):
         if len(doomed) == excess:
             break
@@ -148,7 +149,7 @@ class TaskReaper(ReconcileLoop):
             return
         try:
             doomed = self._collect(self.store.view())
-            fns = [(lambda tx, i=i: _delete(tx, i)) for i in sorted(doomed)]
+            fns = [partial(_delete, task_id=i) for i in sorted(doomed)]
             await write_batch(self.store, fns)
         except Exception:
             log.exception("task reaper: cleanup failed")

@@ -13,6 +13,7 @@ an update already working towards the same spec carries on, any other one is can
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import FailureAction, TaskState, UpdateState
@@ -33,7 +34,7 @@ from shoal.manager.orchestrator.update_status import (
     update_paused,
 )
 from shoal.manager.orchestrator.waiting import first_of, write
-from shoal.store import MemoryStore, Tx
+from shoal.store import MemoryStore, Subscription, Tx
 from shoal.store.proposal import Action
 
 log = logging.getLogger(__name__)
@@ -110,9 +111,11 @@ class Updater:
         self._monitor_window = settings.monitor_seconds
 
         watcher = None
+        sub: Subscription | None = None
         if settings.failure_action != FailureAction.CONTINUE:
             sub = self.store.watch(
-                kinds={"task"}, filt=lambda ev: ev.obj.ServiceID == self.service.ID
+                kinds={"task"},
+                filt=lambda ev: isinstance(ev.obj, Task) and ev.obj.ServiceID == self.service.ID,
             )
             watcher = asyncio.create_task(
                 self._watch_failures(sub, settings, len(dirty), rolling_back)
@@ -143,17 +146,18 @@ class Updater:
                 w.cancel()
             if watcher is not None:
                 watcher.cancel()
+            if sub is not None:
                 sub.close()
 
     async def _watch_failures(
-        self, sub, settings: UpdateSettings, dirty_slots: int, rolling_back: bool
+        self, sub: Subscription, settings: UpdateSettings, dirty_slots: int, rolling_back: bool
     ) -> None:
         seen: set[str] = set()
         async for ev in sub:
             if ev.is_commit or ev.action != Action.UPDATE:
                 continue
-            t: Task = ev.obj
-            if t.ID in seen or t.ID not in self.updated:
+            t = ev.obj
+            if not isinstance(t, Task) or t.ID in seen or t.ID not in self.updated:
                 continue
             # A task shut down on purpose (drain, scale down) has not failed.
             if t.Status.State <= TaskState.RUNNING or t.DesiredState > TaskState.RUNNING:
@@ -171,9 +175,9 @@ class Updater:
             message = failure_message(response, t.ID, rolling_back=rolling_back)
             self._halted.set()
             if response == FailureResponse.ROLLBACK:
-                await self._write_status(lambda s, m=message: mark_rolling_back(s, m))
+                await self._write_status(partial(mark_rolling_back, message=message))
             else:
-                await self._write_status(lambda s, m=message: mark_paused(s, m))
+                await self._write_status(partial(mark_paused, message=message))
             return
 
     def _current(self, slot: Slot) -> Slot:
@@ -228,7 +232,9 @@ class Updater:
 
     async def _replace(self, slot: Slot, fresh: Task, start_first: bool) -> None:
         self.updated[fresh.ID] = None
-        sub = self.store.watch(kinds={"task"}, filt=lambda ev: ev.obj.ID == fresh.ID)
+        sub = self.store.watch(
+            kinds={"task"}, filt=lambda ev: ev.obj is not None and ev.obj.ID == fresh.ID
+        )
         try:
 
             def create(tx: Tx) -> Task | None:

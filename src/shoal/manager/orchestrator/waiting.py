@@ -3,7 +3,7 @@ the store from code that may be cancelled."""
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from shoal.store import MemoryStore, Tx
@@ -35,7 +35,7 @@ async def write(store: MemoryStore, fn: Callable[[Tx], T]) -> T:
     return await asyncio.shield(store.update(fn))
 
 
-async def write_batch(store: MemoryStore, fns: list[Callable[[Tx], Any]]) -> None:
+async def write_batch(store: MemoryStore, fns: Sequence[Callable[[Tx], Any]]) -> None:
     if fns:
         await asyncio.shield(store.batch(fns))
 

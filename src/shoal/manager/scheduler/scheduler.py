@@ -56,8 +56,8 @@ class Scheduler:
                 except StopAsyncIteration:
                     return  # the store closed
                 self._handle(ev)
-                while (ev := sub.get_nowait()) is not None:
-                    self._handle(ev)
+                while (more := sub.get_nowait()) is not None:
+                    self._handle(more)
                 if self._queue or self._retry_waiting:
                     await self._pass()
         finally:

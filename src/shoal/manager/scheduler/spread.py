@@ -26,7 +26,7 @@ def spread_descriptors(preferences: list[dict] | None) -> list[str]:
     ignores them)."""
     result = []
     for pref in preferences or []:
-        spread = pref.get("Spread") if isinstance(pref, dict) else None
+        spread = pref.get("Spread")
         descriptor = spread.get("SpreadDescriptor") if isinstance(spread, dict) else None
         if isinstance(descriptor, str) and _label_of(descriptor) is not None:
             result.append(descriptor)
