@@ -1,4 +1,4 @@
-"""The stored objects: Node, Service, Task, Cluster.
+"""The stored objects: Node, Service, Task, Network, Cluster.
 
 Each carries Docker's fields under Docker's names, plus a few fields of our own that the
 Docker API does not show (listed in ``INTERNAL``; ``to_api`` leaves them out).
@@ -10,8 +10,11 @@ from pydantic import Field
 
 from shoal.api.base import EPOCH, Annotations, Model, Timestamp, Version
 from shoal.api.specs import (
+    Driver,
     EndpointPortConfig,
     EndpointSpec,
+    IPAMOptions,
+    NetworkSpec,
     NodeSpec,
     ServiceSpec,
     SwarmSpec,
@@ -37,6 +40,9 @@ _Annotations = Annotations
 _EndpointSpec = EndpointSpec
 _EndpointPortConfig = EndpointPortConfig
 _NodeSpec = NodeSpec
+_NetworkSpec = NetworkSpec
+_Driver = Driver
+_IPAMOptions = IPAMOptions
 _ServiceSpec = ServiceSpec
 _SwarmSpec = SwarmSpec
 _TaskSpec = TaskSpec
@@ -172,10 +178,46 @@ class Node(StoredObject):
         return self.Spec.Name or self.hostname
 
 
-# --- tasks -----------------------------------------------------------------------------------
+# --- networks --------------------------------------------------------------------------------
 
 
 _Node = Node
+
+
+class Network(StoredObject):
+    """A swarm-scoped network: the spec as declared, and what the managers allocated for it
+    (its VXLAN ID in DriverState, its subnet and gateway in IPAMOptions)."""
+
+    KIND: ClassVar[str] = "network"
+
+    Spec: _NetworkSpec = Field(default_factory=_NetworkSpec)
+    DriverState: _Driver | None = None
+    IPAMOptions: _IPAMOptions | None = None
+
+    @property
+    def name(self) -> str:
+        return self.Spec.Name
+
+    @property
+    def is_ingress(self) -> bool:
+        return bool(self.Spec.Ingress)
+
+
+_Network = Network
+
+
+class NetworkAttachment(Model):
+    """A task's place on a network: the network as it was when the task was given its
+    addresses, and those addresses (CIDR: "10.0.1.3/24")."""
+
+    Network: _Network
+    Addresses: list[str] = Field(default_factory=list)
+
+
+_NetworkAttachment = NetworkAttachment
+
+
+# --- tasks -----------------------------------------------------------------------------------
 
 
 class ContainerStatus(Model):
@@ -219,7 +261,7 @@ class Task(StoredObject):
     NodeID: str | None = None
     Status: _TaskStatus = Field(default_factory=_TaskStatus)
     DesiredState: _TaskState = TaskState.NEW
-    NetworksAttachments: list[dict] | None = None
+    NetworksAttachments: list[_NetworkAttachment] | None = None
     # shoal's own, as in swarmkit: the service's name and labels when the task was made, the
     # version of the service spec it was made from, and the service's endpoint then.
     ServiceAnnotations: _Annotations = Field(default_factory=_Annotations)
@@ -356,9 +398,11 @@ class Cluster(StoredObject):
     Spec: _SwarmSpec = Field(default_factory=_SwarmSpec)
     TLSInfo: _TLSInfo = Field(default_factory=_TLSInfo)
     RootRotationInProgress: bool = False
-    DataPathPort: int = 4789
-    DefaultAddrPool: list[str] = Field(default_factory=lambda: ["10.0.0.0/8"])
+    # What `swarm init` was given: no pool means Swarm's default (DEFAULT_ADDR_POOL), and the
+    # API shows null then, as Docker's does.
+    DefaultAddrPool: list[str] | None = None
     SubnetSize: int = 24
+    DataPathPort: int = 4789
     RootCA: _RootCA = Field(default_factory=_RootCA)
     NetworkBootstrapKeys: list[dict] | None = None
 
@@ -367,5 +411,7 @@ _Cluster = Cluster
 
 
 OBJECT_TYPES: dict[str, type[StoredObject]] = {
-    cls.KIND: cls for cls in (Node, Service, Task, Cluster)
+    cls.KIND: cls for cls in (Node, Service, Task, Network, Cluster)
 }
+
+DEFAULT_ADDR_POOL = ["10.0.0.0/8"]

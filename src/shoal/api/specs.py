@@ -141,6 +141,18 @@ class Placement(Model):
 _Placement = Placement
 
 
+class NetworkAttachmentConfig(Model):
+    """A network a service's tasks join: ``Target`` is its ID once the daemon has resolved
+    what the user gave (a name or an ID)."""
+
+    Target: str = ""
+    Aliases: list[str] | None = None
+    DriverOpts: dict[str, str] | None = None
+
+
+_NetworkAttachmentConfig = NetworkAttachmentConfig
+
+
 class TaskSpec(Model):
     ContainerSpec: _ContainerSpec | None = None
     Resources: _ResourceRequirements = Field(default_factory=_ResourceRequirements)
@@ -148,7 +160,7 @@ class TaskSpec(Model):
     Placement: _Placement = Field(default_factory=_Placement)
     ForceUpdate: int = 0
     Runtime: str | None = None
-    Networks: list[dict] | None = None
+    Networks: list[_NetworkAttachmentConfig] | None = None
     LogDriver: dict | None = None
 
     @property
@@ -229,14 +241,60 @@ class ServiceSpec(Model):
     )
     UpdateConfig: _UpdateConfig | None = None
     RollbackConfig: _UpdateConfig | None = None
-    Networks: list[dict] | None = None
+    # Deprecated by Docker in favour of TaskTemplate.Networks, where the daemon moves it.
+    Networks: list[_NetworkAttachmentConfig] | None = None
     EndpointSpec: _EndpointSpec | None = None
+
+
+# --- networks --------------------------------------------------------------------------------
+
+
+_ServiceSpec = ServiceSpec
+
+
+class Driver(Model):
+    Name: str = ""
+    Options: dict[str, str] | None = None
+
+
+_Driver = Driver
+
+
+class IPAMConfig(Model):
+    Subnet: str | None = None
+    Range: str | None = None
+    Gateway: str | None = None
+
+
+_IPAMConfig = IPAMConfig
+
+
+class IPAMOptions(Model):
+    Driver: _Driver = Field(default_factory=_Driver)
+    Configs: list[_IPAMConfig] | None = None
+
+
+_IPAMOptions = IPAMOptions
+
+
+class NetworkSpec(Model):
+    """A swarm network as declared (Docker's swarm.NetworkSpec)."""
+
+    Name: str = ""
+    Labels: dict[str, str] | None = None
+    DriverConfiguration: _Driver | None = None
+    IPv6Enabled: bool | None = None
+    Internal: bool | None = None
+    Attachable: bool | None = None
+    Ingress: bool | None = None
+    IPAMOptions: _IPAMOptions | None = None
+    Scope: str | None = None
 
 
 # --- nodes -----------------------------------------------------------------------------------
 
 
-_ServiceSpec = ServiceSpec
+_NetworkSpec = NetworkSpec
 
 
 class NodeSpec(Model):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -240,7 +241,25 @@ def _nano_cpus(value: str) -> int:
     return int(number * 1e9)
 
 
+def _cidr(value: str) -> str:
+    # pflag's ipNetSlice: each value a CIDR, written back as Go's net.IPNet prints it.
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise golang.GoError(f"invalid string being converted to CIDR: {value}") from None
+
+
+def _filter(value: str) -> str:
+    # opts.FilterOpt: name=value, checked as the flag is read.
+    if "=" not in value:
+        raise golang.GoError("bad format of filter (expected name=value)")
+    return value
+
+
 UINT64 = GoValue("uint", lambda v: golang.parse_uint(v, 10, 64))
+UINT32 = GoValue("uint32", lambda v: golang.parse_uint(v, 10, 32))
+CIDR = GoValue("ipNetSlice", _cidr)
+FILTER = GoValue("filter", _filter)
 INT64 = GoValue("int", lambda v: golang.parse_int(v, 10, 64))
 DURATION = GoValue("duration", golang.parse_duration)
 FLOAT = GoValue("float", _parse_float)

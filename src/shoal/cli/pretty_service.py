@@ -25,7 +25,8 @@ def _cpus(nano: int) -> str:
     return format_float64(nano / 1e9)
 
 
-def print_service_pretty(service: dict) -> None:
+def print_service_pretty(service: dict, network_names: dict[str, str] | None = None) -> None:
+    """``network_names``: network ID -> name, for the networks the service is on."""
     spec = service.get("Spec") or {}
     task = spec.get("TaskTemplate") or {}
     cs = task.get("ContainerSpec") or {}
@@ -104,6 +105,12 @@ def print_service_pretty(service: dict) -> None:
                     lines.append(f"  Memory:\t{bytes_size(block['MemoryBytes'])}")
             if limit and block.get("Pids"):
                 lines.append(f"  PIDs:\t\t{block['Pids']}")
+    attached = (spec.get("TaskTemplate") or {}).get("Networks") or spec.get("Networks") or []
+    if attached:
+        names = network_names or {}
+        targets = (names.get(n.get("Target", ""), n.get("Target", "")) for n in attached)
+        # Docker's template leaves a space after the last name.
+        lines.append("Networks:" + "".join(f" {name}" for name in targets) + " ")
     endpoint = service.get("Endpoint") or {}
     espec = spec.get("EndpointSpec") or {}
     lines.append(f"Endpoint Mode:\t{espec.get('Mode') or ''}")

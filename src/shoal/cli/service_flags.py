@@ -3,6 +3,8 @@ them (its messages, its defaults), and applied to a service spec in the Engine A
 
 from __future__ import annotations
 
+import csv
+import re
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -119,7 +121,38 @@ def parse_mount(value: str) -> dict:
     return mount
 
 
+_LONG_SYNTAX = re.compile(r"\w+=\w+(,\w+=\w+)*")
+
+
+def parse_network(value: str) -> dict:
+    """opts.NetworkOpt: a network's name or ID, or the long form
+    "name=app,alias=web,driver-opt=k=v"."""
+    if not _LONG_SYNTAX.search(value):
+        return {"Target": value}
+    attachment: dict[str, Any] = {"Target": ""}
+    for field in next(csv.reader([value])):
+        key, sep, val = field.partition("=")
+        if not sep:
+            raise golang.GoError(f"invalid field {field}")
+        key = key.lower()
+        if key == "name":
+            attachment["Target"] = val
+        elif key == "alias":
+            attachment.setdefault("Aliases", []).append(val)
+        elif key == "driver-opt":
+            opt, opt_sep, opt_val = val.partition("=")
+            if not opt_sep:
+                raise golang.GoError(f"invalid key value pair format in driver options: {val}")
+            attachment.setdefault("DriverOpts", {})[opt.strip().lower()] = opt_val.strip()
+        else:
+            raise golang.GoError(f"invalid field key {key}")
+    if not attachment["Target"]:
+        raise golang.GoError("network name/id is not specified")
+    return attachment
+
+
 ENV = GoValue("env", parse_env)
+NETWORK = GoValue("network", parse_network)
 PUBLISH = GoValue("port", parse_publish)
 MOUNT = GoValue("mount", parse_mount)
 
@@ -288,7 +321,7 @@ CREATE = _options(
         help="Attach a filesystem mount to the service",
     ),
     click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image"),
-    click.option("--network", "networks", multiple=True, help="Network attachments"),
+    click.option("--network", "networks", multiple=True, type=NETWORK, help="Network attachments"),
 )
 
 UPDATE = _options(
@@ -312,6 +345,8 @@ UPDATE = _options(
         "--mount-add", multiple=True, type=MOUNT, help="Add or update a mount on a service"
     ),
     click.option("--mount-rm", multiple=True, help="Remove a mount by its target path"),
+    click.option("--network-add", multiple=True, type=NETWORK, help="Add a network"),
+    click.option("--network-rm", multiple=True, help="Remove a network"),
     click.option("--force", is_flag=True, help="Force update even if no changes require it"),
     click.option("--rollback", is_flag=True, help="Rollback to previous specification"),
     click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image"),

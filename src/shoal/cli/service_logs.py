@@ -7,7 +7,8 @@ from typing import Any
 from shoal.cli.framework import CLIError
 from shoal.cli.tasks_table import NameResolver
 from shoal.client import APIError, Client
-from shoal.client.logs import DaemonStreamError, LineParts, read_frames, since_param, split_line
+from shoal.client.logs import DaemonStreamError, LineParts, read_frames, split_line
+from shoal.logs.timestamps import get_timestamp
 
 STDOUT = 1
 
@@ -29,7 +30,7 @@ async def logs_command_body(client: Client, ref: str, flags: dict[str, Any]) -> 
     since = None
     if flags.get("since"):
         try:
-            since = since_param(flags["since"])
+            since = get_timestamp(flags["since"])
         except ValueError as error:
             raise CLIError(str(error)) from None
     params = {

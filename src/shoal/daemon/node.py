@@ -43,6 +43,11 @@ from shoal.errors import (
     ShoalError,
     Unavailable,
 )
+from shoal.manager.allocator.addresses import (
+    DEFAULT_DATA_PATH_PORT,
+    check_data_path_port,
+    check_default_addr_pool,
+)
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.manager import Bootstrap, Manager, ManagerConfig
 from shoal.network.datapath import MeshConfig
@@ -223,6 +228,11 @@ class NodeDaemon:
             if spec.Orchestration.TaskHistoryRetentionLimit is None:
                 spec.Orchestration.TaskHistoryRetentionLimit = 5
             availability = NodeAvailability(req.get("Availability") or "active")
+            pools = list(req.get("DefaultAddrPool") or []) or None
+            subnet_size = int(req.get("SubnetSize") or 24)
+            check_default_addr_pool(pools, subnet_size)
+            data_path_port = int(req.get("DataPathPort") or DEFAULT_DATA_PATH_PORT)
+            check_data_path_port(data_path_port)
 
             node_id = new_id()
             cluster_id = new_id()
@@ -256,6 +266,9 @@ class NodeDaemon:
                 spec=spec,
                 root_ca=root_ca,
                 availability=availability,
+                default_addr_pool=pools,
+                subnet_size=subnet_size,
+                data_path_port=data_path_port,
             )
             try:
                 await self._run_swarm(bootstrap=bootstrap)

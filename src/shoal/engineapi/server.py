@@ -85,7 +85,9 @@ def build_app(backend: Backend) -> web.Application:
 
     r.add_get("/networks", networks.list_networks)
     r.add_post("/networks/create", networks.create)
+    r.add_post("/networks/prune", networks.prune)
     r.add_get("/networks/{id}", networks.inspect)
+    r.add_delete("/networks/{id}", networks.remove)
 
     r.add_get("/tasks", tasks.list_tasks)
     r.add_get("/tasks/{id}", tasks.inspect)

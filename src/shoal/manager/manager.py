@@ -17,23 +17,26 @@ from typing import Protocol, cast
 
 import grpc.aio
 
+from shoal.api.ids import new_id
 from shoal.api.objects import (
     Cluster,
     JoinTokens,
     ManagerStatus,
+    Network,
     Node,
     NodeDescription,
     NodeStatus,
     RootCA,
 )
-from shoal.api.specs import NodeSpec, SwarmSpec
+from shoal.api.specs import Driver, IPAMOptions, NetworkSpec, NodeSpec, SwarmSpec
 from shoal.api.types import NodeAvailability, NodeRole, NodeState, Reachability
 from shoal.ca import tokens
 from shoal.ca.certificates import root_tls_info
 from shoal.ca.rootca import RootCAMaterial
 from shoal.clock import Clock
 from shoal.errors import FailedPrecondition, NotFound, Unavailable, swarm_error
-from shoal.manager.allocator import allocate_endpoint
+from shoal.manager.allocator import allocate_endpoint, allocate_network
+from shoal.manager.allocator.networks import OVERLAY
 from shoal.manager.component import Component
 from shoal.manager.consensus.forwarding import ControlService, ForwardingNodeCA, RoutedControl
 from shoal.manager.consensus.replica import DEFAULT_TICK, Replica
@@ -45,7 +48,7 @@ from shoal.manager.logbroker.leader_logs import LeaderLogs
 from shoal.manager.orchestrator import is_task_dirty
 from shoal.rpc import Transport
 from shoal.rpc.authz import WORKER, Authorizer, CertificatePeer
-from shoal.store import MemoryStore
+from shoal.store import MemoryStore, Tx
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,11 @@ class Bootstrap:
     spec: SwarmSpec
     root_ca: RootCAMaterial
     availability: NodeAvailability = NodeAvailability.ACTIVE
+    # Where overlay networks take their subnets (None: Swarm's default), and the UDP port of
+    # their VXLAN traffic.
+    default_addr_pool: list[str] | None = None
+    subnet_size: int = 24
+    data_path_port: int = 4789
 
 
 @dataclass
@@ -221,6 +229,21 @@ class Manager:
                 CACertHash=tokens.ca_digest(ca),
                 JoinTokens=JoinTokens(Worker=tokens.generate(ca), Manager=tokens.generate(ca)),
             ),
+            DefaultAddrPool=b.default_addr_pool,
+            SubnetSize=b.subnet_size,
+            DataPathPort=b.data_path_port,
+        )
+        # Every swarm has the routing mesh's network, as Swarm's has.
+        ingress = Network(
+            ID=new_id(),
+            Spec=NetworkSpec(
+                Name="ingress",
+                Labels={},
+                DriverConfiguration=Driver(Name=OVERLAY),
+                Ingress=True,
+                IPAMOptions=IPAMOptions(Driver=Driver(Name="default")),
+                Scope="swarm",
+            ),
         )
         node = Node(
             ID=b.node_id,
@@ -232,7 +255,14 @@ class Manager:
                 Leader=True, Reachability=Reachability.REACHABLE, Addr=b.advertise_addr
             ),
         )
-        await self.store.update(lambda tx: (tx.create(cluster), tx.create(node)))
+
+        def fn(tx: Tx) -> None:
+            tx.create(cluster)
+            tx.create(node)
+            allocate_network(tx, ingress)
+            tx.create(ingress)
+
+        await self.store.update(fn)
 
     def _leadership_changed(self, leading: bool) -> None:
         """Called by raft (in its loop) when this manager gains or loses leadership."""

@@ -7,7 +7,7 @@ import builtins
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, cast
 
-from shoal.api.objects import OBJECT_TYPES, Cluster, Node, Service, StoredObject, Task
+from shoal.api.objects import OBJECT_TYPES, Cluster, Network, Node, Service, StoredObject, Task
 from shoal.clock import Clock, SystemClock
 from shoal.errors import Conflict, NotFound, OutOfSequence
 from shoal.store.proposal import Action, Change, Proposal, Proposer
@@ -31,13 +31,20 @@ INDEXES: dict[str, dict[str, IndexFn]] = {
     },
     "service": {
         "name": lambda s: _one(s.Spec.Name.lower()),
+        # The networks its tasks join (is a network in use; which VIPs are taken).
+        "network": lambda s: {n.Target for n in s.Spec.TaskTemplate.Networks or ()},
     },
     "task": {
         "service": lambda t: _one(t.ServiceID),
+        # The networks it has addresses on.
+        "network": lambda t: {a.Network.ID for a in t.NetworksAttachments or ()},
         "node": lambda t: _one(t.NodeID),
         "slot": lambda t: _one((t.ServiceID, t.Slot) if t.Slot else None),
         "service_node": lambda t: _one((t.ServiceID, t.NodeID) if t.NodeID else None),
         "desired_state": lambda t: _one(t.DesiredState),
+    },
+    "network": {
+        "name": lambda n: _one(n.Spec.Name.lower()),
     },
     "cluster": {
         "name": lambda c: _one(c.Spec.Name.lower()),
@@ -45,7 +52,7 @@ INDEXES: dict[str, dict[str, IndexFn]] = {
 }
 
 # Names that must be unique within a table (Docker refuses a second service called "web").
-UNIQUE_INDEXES = {"service": "name", "cluster": "name"}
+UNIQUE_INDEXES = {"service": "name", "network": "name", "cluster": "name"}
 
 MAX_CHANGES_PER_PROPOSAL = 200
 
@@ -137,6 +144,9 @@ class ReadTx:
     def service_by_name(self, name: str) -> Service | None:
         found = self.find(Service, "name", name.lower())
         return found[0] if found else None
+
+    def networks(self) -> builtins.list[Network]:
+        return self.list(Network)
 
 
 class Tx(ReadTx):

@@ -268,6 +268,7 @@ async def test_through_the_control_api(store):
     from shoal.manager.controlapi.control import ControlAPI
 
     control = ControlAPI(store, store.clock, allocate_endpoint=allocate_endpoint)
+    await control.create_network({"Name": "ingress", "Ingress": True})  # the routing mesh's
     ports = {"Ports": [{"TargetPort": 80, "PublishedPort": 8080}, {"TargetPort": 81}]}
     spec = {
         "Name": "pub",

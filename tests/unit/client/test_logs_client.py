@@ -6,11 +6,10 @@ from shoal.client.logs import (
     DaemonStreamError,
     parse_details,
     read_frames,
-    since_param,
     split_line,
 )
 from shoal.logs.multiplex import STDERR, STDIN, STDOUT, SYSTEMERR, frame
-from shoal.logs.timestamps import NS
+from shoal.logs.timestamps import NS, get_timestamp
 
 NOW_S = calendar.timegm((2026, 11, 22, 10, 44, 47, 0, 0, 0))
 NOW = NOW_S * NS + 123_000_000
@@ -39,7 +38,7 @@ NOW = NOW_S * NS + 123_000_000
     ],
 )
 def test_since_as_dockers_get_timestamp(value, expected):
-    assert since_param(value, now_ns=NOW, utc_offset=3600) == expected
+    assert get_timestamp(value, now_ns=NOW, utc_offset=3600) == expected
 
 
 @pytest.mark.parametrize(
@@ -53,7 +52,7 @@ def test_since_as_dockers_get_timestamp(value, expected):
 )
 def test_since_errors(value, message):
     with pytest.raises(ValueError, match=message):
-        since_param(value, now_ns=NOW, utc_offset=0)
+        get_timestamp(value, now_ns=NOW, utc_offset=0)
 
 
 class Body:

@@ -1,11 +1,12 @@
 """``shoal service create|ls|ps|inspect|scale|update|rollback|rm|logs``."""
 
 from typing import Any
+from urllib.parse import quote
 
 import click
 
 from shoal import golang
-from shoal.cli.framework import CLIError, docker_command, err, out, with_client
+from shoal.cli.framework import FILTER, CLIError, docker_command, err, out, with_client
 from shoal.cli.humanize import natural_key, strip_digest, truncate_id
 from shoal.cli.listing import parse_filters, print_inspect, print_list
 from shoal.cli.pretty_service import print_service_pretty
@@ -39,6 +40,48 @@ def _registry_warning(spec: dict) -> None:
     )
 
 
+async def _network_id(client: Client, ref: str) -> str:
+    """Docker's CLI looks each network up by name or ID first; the daemon says if it is
+    missing ("network nosuch not found")."""
+    found = await client.get(f"/networks/{quote(ref, safe='')}", scope="swarm")
+    return str(found["Id"])
+
+
+async def _network_names(client: Client, services: list[dict]) -> dict[str, str]:
+    """The names of the networks the services are on, looked up as Docker's CLI does (an ID
+    that no longer resolves stays an ID)."""
+    names: dict[str, str] = {}
+    for service in services:
+        spec = service.get("Spec") or {}
+        for n in (spec.get("TaskTemplate") or {}).get("Networks") or spec.get("Networks") or []:
+            target = n.get("Target", "")
+            if target and target not in names:
+                try:
+                    names[target] = (await client.get(f"/networks/{target}", scope="swarm"))["Name"]
+                except APIError:
+                    names[target] = target
+    return names
+
+
+async def _update_networks(
+    client: Client, spec: dict, add: tuple[dict, ...], remove: tuple[str, ...]
+) -> None:
+    """``--network-add``/``--network-rm``, as Docker's CLI applies them: by network ID, a
+    network already attached refused, the result sorted by ID."""
+    task = spec.setdefault("TaskTemplate", {})
+    current = task.get("Networks") or spec.pop("Networks", None) or []
+    gone = {await _network_id(client, ref) for ref in remove}
+    networks = [n for n in current if n.get("Target") not in gone]
+    attached = {n.get("Target") for n in networks}
+    for network in add:
+        network_id = await _network_id(client, network["Target"])
+        if network_id in attached:
+            raise CLIError(f"service is already attached to network {network['Target']}")
+        networks.append(dict(network, Target=network_id))
+        attached.add(network_id)
+    task["Networks"] = sorted(networks, key=lambda n: n.get("Target", ""))
+
+
 def _tag_image(spec: dict) -> None:
     """Docker's CLI names the image it resolved with its tag: busybox -> busybox:latest."""
     if _is_process(spec):
@@ -65,9 +108,8 @@ async def service_create(client: Client, args: tuple[str, ...], **flags: Any) ->
     """Create a new service"""
     spec = build_create_spec(flags, list(args))
     for network in flags["networks"]:
-        # Docker's CLI resolves each network by name first; the daemon says if it is missing.
-        found = await client.get(f"/networks/{network}")
-        spec["TaskTemplate"].setdefault("Networks", []).append({"Target": found["Id"]})
+        attachment = dict(network, Target=await _network_id(client, network["Target"]))
+        spec["TaskTemplate"].setdefault("Networks", []).append(attachment)
     if not flags["no_resolve_image"]:
         _tag_image(spec)
     resp = await client.post("/services/create", spec)
@@ -130,7 +172,12 @@ def _ingress_ports(service: dict) -> str:
 
 @docker_command(service_group, "ls", "[OPTIONS]")
 @click.option(
-    "-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided"
+    "-f",
+    "--filter",
+    "filters",
+    multiple=True,
+    type=FILTER,
+    help="Filter output based on conditions provided",
 )
 @click.option("--format", "fmt", help="Format output using a custom template")
 @click.option("-q", "--quiet", is_flag=True, help="Only display IDs")
@@ -168,7 +215,12 @@ async def _find_service(client: Client, ref: str) -> dict:
 
 @docker_command(service_group, "ps", "[OPTIONS] SERVICE [SERVICE...]", min_args=1, max_args=None)
 @click.option(
-    "-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided"
+    "-f",
+    "--filter",
+    "filters",
+    multiple=True,
+    type=FILTER,
+    help="Filter output based on conditions provided",
 )
 @click.option("--format", "fmt", help="Pretty-print tasks using a Go template")
 @click.option("--no-resolve", is_flag=True, help="Do not map IDs to Names")
@@ -220,8 +272,9 @@ async def service_inspect(
         except CLIError as error:
             errors.append(f"Error: {error.message}")
     if pretty:
+        names = await _network_names(client, found) if found else {}
         for service in found:
-            print_service_pretty(service)
+            print_service_pretty(service, names)
     else:
         print_inspect(found, fmt)
     if errors:
@@ -307,6 +360,8 @@ async def service_update(client: Client, args: tuple[str, ...], **flags: Any) ->
         params["rollback"] = "previous"
     else:
         apply_update(spec, flags)
+        if flags["network_add"] or flags["network_rm"]:
+            await _update_networks(client, spec, flags["network_add"], flags["network_rm"])
     if flags.get("image") and not flags["no_resolve_image"]:
         _tag_image(spec)
     resp = await _post_update(client, service, spec, **params)

@@ -8,8 +8,10 @@ from typing import Any, TypeVar
 import click
 
 from shoal.cli.framework import (
+    CIDR,
     DURATION,
     INT64,
+    UINT32,
     UINT64,
     CLIError,
     docker_command,
@@ -102,6 +104,27 @@ async def _print_join_command(client: Client, role: str, quiet: bool) -> None:
     is_flag=True,
     help="Enable manager autolocking (requiring an unlock key to start a stopped manager)",
 )
+@click.option(
+    "--default-addr-pool",
+    "addr_pools",
+    type=CIDR,
+    multiple=True,
+    help="default address pool in CIDR format (default [])",
+)
+@click.option(
+    "--default-addr-pool-mask-length",
+    "mask_length",
+    type=UINT32,
+    default="24",
+    help="default address pool subnet mask length (default 24)",
+)
+@click.option(
+    "--data-path-port",
+    type=UINT32,
+    default="0",
+    help="Port number to use for data path traffic (1024 - 49151). If no value is set or is "
+    "set to 0, the default port (4789) is used.",
+)
 @_spec_flags
 @with_client
 async def swarm_init(
@@ -112,6 +135,9 @@ async def swarm_init(
     data_path_addr: str | None,
     availability: str,
     autolock: bool,
+    addr_pools: tuple[str, ...],
+    mask_length: int,
+    data_path_port: int,
     **flags: Any,
 ) -> None:
     """Initialize a swarm"""
@@ -126,6 +152,9 @@ async def swarm_init(
         "ForceNewCluster": force_new_cluster,
         "Availability": availability,
         "Spec": spec,
+        "DefaultAddrPool": list(addr_pools),
+        "SubnetSize": mask_length,
+        "DataPathPort": data_path_port,
     }
     node_id = await client.post("/swarm/init", body)
     out(f"Swarm initialized: current node ({node_id}) is now a manager.\n")

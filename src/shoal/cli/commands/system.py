@@ -34,7 +34,8 @@ def _swarm_lines(swarm: dict) -> list[str]:
         lines.append(f"  Nodes: {swarm.get('Nodes', 0)}")
         pools = cluster.get("DefaultAddrPool")
         if pools:
-            lines.append("  Default Address Pool: " + " ".join(pools))
+            # Docker's CLI writes two spaces after each pool, the last one included.
+            lines.append("  Default Address Pool: " + "".join(f"{p}  " for p in pools))
             lines.append(f"  SubnetSize: {cluster.get('SubnetSize', 0)}")
         lines.append(f"  Data Path Port: {cluster.get('DataPathPort', 4789)}")
         lines.append("  Orchestration:")

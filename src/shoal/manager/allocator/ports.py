@@ -2,8 +2,9 @@
 two services may publish the same one (per protocol); an ingress port left out gets one from
 Swarm's dynamic range.
 
-``IngressPorts`` is the pure bookkeeping; ``allocate_endpoint(tx, service)`` is what the
-control API calls inside the transaction that creates or updates a service. It reads the other
+``IngressPorts`` is the pure bookkeeping; ``allocate_ports(tx, service)`` is what the
+control API calls (through ``allocate_endpoint``) inside the transaction that creates or
+updates a service. It reads the other
 services from that transaction, so a deleted service's ports are free at once, a failed
 transaction leaves nothing behind, and nothing has to be rebuilt after a restart or a change
 of leader.
@@ -12,8 +13,8 @@ of leader.
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shoal.api.objects import Endpoint, Service
-from shoal.api.specs import EndpointPortConfig, EndpointSpec
+from shoal.api.objects import Service
+from shoal.api.specs import EndpointPortConfig
 from shoal.api.types import PortProtocol, PublishMode
 from shoal.errors import InvalidArgument, swarm_error
 from shoal.store import ReadTx
@@ -156,16 +157,9 @@ class IngressPorts:
         return self._free_dynamic(port.Protocol, taken)
 
 
-def allocate_endpoint(tx: ReadTx, service: Service) -> None:
-    """Check and allocate the published ports of ``service`` against every other service in
-    the transaction, and set ``service.Endpoint`` (Spec and Ports, as `service inspect`
-    shows). Call it on the object about to be created or updated, inside that transaction.
-    Raises InvalidArgument (Docker's wording) if a published port is taken."""
+def allocate_ports(tx: ReadTx, service: Service) -> list[EndpointPortConfig]:
+    """The published ports of ``service`` (what Docker shows as Endpoint.Ports), checked and
+    allocated against every other service in the transaction. Raises InvalidArgument
+    (Docker's wording) if a published port is taken."""
     ports = IngressPorts.from_services(tx.list(Service), exclude=service.ID)
-    allocated = ports.allocate(service)
-    spec = service.Spec.EndpointSpec
-    service.Endpoint = Endpoint(
-        Spec=spec.model_copy(deep=True) if spec is not None else EndpointSpec(),
-        Ports=allocated or None,
-        VirtualIPs=service.Endpoint.VirtualIPs,
-    )
+    return ports.allocate(service)

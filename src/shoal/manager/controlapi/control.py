@@ -33,6 +33,11 @@ from shoal.manager.controlapi import resolve
 from shoal.manager.controlapi.defaults import with_defaults
 from shoal.manager.controlapi.filters import Filters
 from shoal.manager.controlapi.names import random_name
+from shoal.manager.controlapi.networks import (
+    NetworkControl,
+    check_ingress_present,
+    resolve_service_networks,
+)
 from shoal.manager.controlapi.validate import validate_service_spec
 from shoal.manager.nodeca.rotation import begin_rotation, rotation_requested
 from shoal.manager.orchestrator import apply_spec_update, begin_rollback, new_service_spec_version
@@ -79,7 +84,7 @@ def _store_errors(err: ShoalError) -> ShoalError:
     return err
 
 
-class ControlAPI:
+class ControlAPI(NetworkControl):
     def __init__(
         self,
         store: MemoryStore,
@@ -239,6 +244,8 @@ class ControlAPI:
                     "name conflicts with an existing object: "
                     f"service {new_spec.Name} already exists",
                 )
+            resolve_service_networks(tx, service.Spec)
+            check_ingress_present(tx, service.Spec)
             self.allocate_endpoint(tx, service)
             return tx.create(service)
 
@@ -306,6 +313,8 @@ class ControlAPI:
                     raise swarm_error(Unimplemented, "service mode change is not allowed")
                 if current.Spec.Name != new_spec.Name:
                     raise swarm_error(Unimplemented, "renaming services is not supported")
+                resolve_service_networks(tx, new_spec)
+                check_ingress_present(tx, new_spec)
                 svc = apply_spec_update(current, new_spec)
             # The client's version decides whether this write is in sequence.
             svc.Version.Index = version
