@@ -1,0 +1,32 @@
+"""The node's overlay data plane: the kernel side of Swarm's overlay networks.
+
+- ``NetworkSandbox``: per network, a namespace with a bridge and a VXLAN device, and the
+  peer entries that send each remote task's frames to its node (sandbox.py).
+- ``TaskEndpoints``: task namespaces and their interfaces on networks (endpoints.py).
+- ``GatewayBridge``: the way out for tasks on non-internal networks (gateway.py).
+- ``apply_vips``: a task's VIP load balancing, nftables DNAT in its namespace (vip.py).
+- ``open_socket_in_namespace``: a listener inside a sandbox, e.g. for DNS (netns_socket.py).
+
+Everything converges (a restarted node adopts what it finds) and every name carries the
+node's prefix (names.py), so several nodes can share one host. Plans (what to run) are
+pure functions of what should be and what is (``*_plan.py``, ``vip_ruleset.py``); the
+kernel is driven through iproute2 and nft in batch mode (tools.py says why).
+"""
+
+from shoal.network.overlay.model import (
+    DEFAULT_DATA_PATH_PORT,
+    DEFAULT_MTU,
+    OverlayNetwork,
+    Peer,
+    mac_for_ip,
+)
+from shoal.network.overlay.names import NodeNames
+
+__all__ = [
+    "DEFAULT_DATA_PATH_PORT",
+    "DEFAULT_MTU",
+    "NodeNames",
+    "OverlayNetwork",
+    "Peer",
+    "mac_for_ip",
+]
