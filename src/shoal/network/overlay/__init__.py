@@ -21,6 +21,7 @@ from shoal.network.overlay.model import (
     mac_for_ip,
 )
 from shoal.network.overlay.names import NodeNames
+from shoal.network.overlay.tools import ToolError
 
 __all__ = [
     "DEFAULT_DATA_PATH_PORT",
@@ -28,5 +29,6 @@ __all__ = [
     "NodeNames",
     "OverlayNetwork",
     "Peer",
+    "ToolError",
     "mac_for_ip",
 ]
