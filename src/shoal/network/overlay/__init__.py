@@ -21,11 +21,14 @@ from shoal.network.overlay.model import (
     mac_for_ip,
 )
 from shoal.network.overlay.names import NodeNames
+from shoal.network.overlay.sandbox import Ensured, NetworkSandbox
 from shoal.network.overlay.tools import ToolError
 
 __all__ = [
     "DEFAULT_DATA_PATH_PORT",
     "DEFAULT_MTU",
+    "Ensured",
+    "NetworkSandbox",
     "NodeNames",
     "OverlayNetwork",
     "Peer",
