@@ -13,6 +13,7 @@ pure functions of what should be and what is (``*_plan.py``, ``vip_ruleset.py``)
 kernel is driven through iproute2 and nft in batch mode (tools.py says why).
 """
 
+from shoal.network.overlay.endpoints import TaskEndpoints
 from shoal.network.overlay.model import (
     DEFAULT_DATA_PATH_PORT,
     DEFAULT_MTU,
@@ -32,6 +33,7 @@ __all__ = [
     "NodeNames",
     "OverlayNetwork",
     "Peer",
+    "TaskEndpoints",
     "ToolError",
     "mac_for_ip",
 ]
