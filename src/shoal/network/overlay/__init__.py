@@ -14,6 +14,7 @@ kernel is driven through iproute2 and nft in batch mode (tools.py says why).
 """
 
 from shoal.network.overlay.endpoints import TaskEndpoints
+from shoal.network.overlay.gateway import GatewayBridge
 from shoal.network.overlay.model import (
     DEFAULT_DATA_PATH_PORT,
     DEFAULT_MTU,
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_DATA_PATH_PORT",
     "DEFAULT_MTU",
     "Ensured",
+    "GatewayBridge",
     "NetworkSandbox",
     "NodeNames",
     "OverlayNetwork",
