@@ -25,6 +25,7 @@ from shoal.network.overlay.model import (
 from shoal.network.overlay.names import NodeNames
 from shoal.network.overlay.sandbox import Ensured, NetworkSandbox
 from shoal.network.overlay.tools import ToolError
+from shoal.network.overlay.vip import apply_vips, remove_vips
 
 __all__ = [
     "DEFAULT_DATA_PATH_PORT",
@@ -37,5 +38,7 @@ __all__ = [
     "Peer",
     "TaskEndpoints",
     "ToolError",
+    "apply_vips",
     "mac_for_ip",
+    "remove_vips",
 ]
