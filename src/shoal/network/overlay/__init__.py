@@ -23,6 +23,7 @@ from shoal.network.overlay.model import (
     mac_for_ip,
 )
 from shoal.network.overlay.names import NodeNames
+from shoal.network.overlay.netns_socket import open_socket_in_namespace
 from shoal.network.overlay.sandbox import Ensured, NetworkSandbox
 from shoal.network.overlay.tools import ToolError
 from shoal.network.overlay.vip import apply_vips, remove_vips
@@ -40,5 +41,6 @@ __all__ = [
     "ToolError",
     "apply_vips",
     "mac_for_ip",
+    "open_socket_in_namespace",
     "remove_vips",
 ]
