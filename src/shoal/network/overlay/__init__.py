@@ -25,6 +25,7 @@ from shoal.network.overlay.model import (
 from shoal.network.overlay.names import NodeNames
 from shoal.network.overlay.netns_socket import open_socket_in_namespace
 from shoal.network.overlay.sandbox import Ensured, NetworkSandbox
+from shoal.network.overlay.sweep import sweep
 from shoal.network.overlay.tools import ToolError
 from shoal.network.overlay.vip import apply_vips, remove_vips
 
@@ -43,4 +44,5 @@ __all__ = [
     "mac_for_ip",
     "open_socket_in_namespace",
     "remove_vips",
+    "sweep",
 ]
