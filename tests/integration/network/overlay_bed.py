@@ -28,9 +28,16 @@ class OverlayNode:
     """One node's overlay data plane, driven through the tool's JSON lines."""
 
     def __init__(
-        self, bed: OverlayBed, host: int, prefix: str, local: str | None, port: int = 4789
+        self,
+        bed: OverlayBed,
+        host: int,
+        prefix: str,
+        local: str | None,
+        port: int = 4789,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.bed = bed
+        self.args = args
         self.host = host
         self.prefix = prefix
         self.local = local
@@ -48,7 +55,7 @@ class OverlayNode:
             "nsenter", f"--net=/run/netns/{self.bed.ns(self.host)}",
             sys.executable, "-m", "shoal.network.overlay.tool",
             "--prefix", self.prefix, "--port", str(self.port),
-            *(["--local", self.local] if self.local else []),
+            *(["--local", self.local] if self.local else []), *self.args,
         ]  # fmt: skip
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
@@ -101,10 +108,10 @@ class OverlayBed(Testbed):
         self._tasks: list[subprocess.Popen[str]] = []
 
     def node(
-        self, host: int, local: str | None = None, port: int = 4789, prefix: str | None = None
+        self, host: int, local: str | None = None, port: int = 4789, args: tuple[str, ...] = ()
     ) -> OverlayNode:
-        prefix = prefix or f"q{self.tag[:3]}{len(self.nodes) + 1}"
-        n = OverlayNode(self, host, prefix, local, port)
+        prefix = f"q{self.tag[:3]}{len(self.nodes) + 1}"
+        n = OverlayNode(self, host, prefix, local, port, args)
         self.nodes.append(n)
         return n
 

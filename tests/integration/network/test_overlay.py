@@ -53,8 +53,10 @@ def bed() -> Iterator[OverlayBed]:
         yield b
 
 
-def two_nodes(bed: OverlayBed, *nets: dict[str, Any]) -> tuple[Any, Any]:
-    a, b = bed.node(1), bed.node(2)
+def two_nodes(
+    bed: OverlayBed, *nets: dict[str, Any], args: tuple[str, ...] = ()
+) -> tuple[Any, Any]:
+    a, b = bed.node(1, args=args), bed.node(2, args=args)
     for n in (a, b):
         for net in nets:
             assert n.ensure(net)["created"]
@@ -107,8 +109,9 @@ def test_networks_are_isolated(bed: OverlayBed) -> None:
     assert "unreachable" in bed.unreachable(t1, "10.10.2.6")
 
 
-def test_vip_spreads_connections_over_backends_on_both_hosts(bed: OverlayBed) -> None:
-    a, b = two_nodes(bed, NET1)
+@pytest.mark.parametrize("engine", ["library", "nft"])
+def test_vip_spreads_connections_over_backends_on_both_hosts(bed: OverlayBed, engine: str) -> None:
+    a, b = two_nodes(bed, NET1, args=("--vip-engine", engine))
     client, a2 = a.task("client"), a.task("a2")
     b1, b2 = b.task("b1"), b.task("b2")
     a.attach(client, NET1, "10.10.1.3")
@@ -123,7 +126,7 @@ def test_vip_spreads_connections_over_backends_on_both_hosts(bed: OverlayBed) ->
     vip, empty_vip = "10.10.1.2", "10.10.1.250"
     vips = {vip: ["10.10.1.4", "10.10.1.5", "10.10.1.6"], empty_vip: []}
     for task in (client, a2):
-        a.do(op="vips", netns=task, vips=vips)
+        assert a.do(op="vips", netns=task, vips=vips)["engine"] == engine
     seen = bed.answers(client, vip, 30)
     assert seen == {"a2": 10, "b1": 10, "b2": 10}  # round robin
     assert set(bed.answers(client, vip, 6, "--udp")) == {"a2", "b1", "b2"}
@@ -137,6 +140,23 @@ def test_vip_spreads_connections_over_backends_on_both_hosts(bed: OverlayBed) ->
     a.do(op="vips", netns=client, vips={vip: ["10.10.1.6"], empty_vip: ["10.10.1.5"]})
     assert bed.answers(client, vip, 4) == {"b2": 4}
     assert bed.answers(client, empty_vip, 2) == {"b1": 2}
+
+
+def test_vip_tables_follow_a_task_namespace_made_again_under_its_name(bed: OverlayBed) -> None:
+    """The library engine keeps a context per namespace path; a task namespace deleted and
+    made again under the same name is another namespace, and must get the table."""
+    a = bed.node(1, args=("--vip-engine", "library"))
+    task = a.task("t1")
+    a.do(op="vips", netns=task, vips={"10.10.1.2": ["10.10.1.3"]})
+    a.do(op="remove_task_ns", name="t1")
+    assert a.task("t1") == task
+    a.do(op="vips", netns=task, vips={"10.10.1.2": ["10.10.1.4"]})
+    listing = subprocess.run(
+        ["nsenter", f"--net={task}", "nft", "list", "ruleset"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "10.10.1.4" in listing.stdout
+    a.do(op="forget_vips", netns=task)
 
 
 def test_removing_a_peer_makes_its_address_unreachable(bed: OverlayBed) -> None:

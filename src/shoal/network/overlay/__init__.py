@@ -4,7 +4,7 @@
   peer entries that send each remote task's frames to its node (sandbox.py).
 - ``TaskEndpoints``: task namespaces and their interfaces on networks (endpoints.py).
 - ``GatewayBridge``: the way out for tasks on non-internal networks (gateway.py).
-- ``apply_vips``: a task's VIP load balancing, nftables DNAT in its namespace (vip.py).
+- ``VipTables``: a task's VIP load balancing, nftables DNAT in its namespace (vip.py).
 - ``open_socket_in_namespace``: a listener inside a sandbox, e.g. for DNS (netns_socket.py).
 
 Everything converges (a restarted node adopts what it finds) and every name carries the
@@ -27,7 +27,7 @@ from shoal.network.overlay.netns_socket import open_socket_in_namespace
 from shoal.network.overlay.sandbox import Ensured, NetworkSandbox
 from shoal.network.overlay.sweep import sweep
 from shoal.network.overlay.tools import ToolError
-from shoal.network.overlay.vip import apply_vips, remove_vips
+from shoal.network.overlay.vip import VipTables, apply_vips, remove_vips
 
 __all__ = [
     "DEFAULT_DATA_PATH_PORT",
@@ -40,6 +40,7 @@ __all__ = [
     "Peer",
     "TaskEndpoints",
     "ToolError",
+    "VipTables",
     "apply_vips",
     "mac_for_ip",
     "open_socket_in_namespace",

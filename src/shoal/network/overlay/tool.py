@@ -18,6 +18,7 @@ reads one JSON command per line on standard input and answers each with one JSON
     {"op": "detach_gateway", "netns": PATH, "ifname": "eth1"}
     {"op": "remove_gateway"}
     {"op": "vips", "netns": PATH, "vips": {VIP: [address, ...]}}
+    {"op": "forget_vips", "netns": PATH}             (lets go of the namespace's context)
     {"op": "present"}                                -> {"networks": [...]}
     {"op": "sweep"}                                  -> {"gone": [...]}
 
@@ -41,7 +42,7 @@ from shoal.network.overlay.model import DEFAULT_DATA_PATH_PORT, OverlayNetwork, 
 from shoal.network.overlay.names import NodeNames
 from shoal.network.overlay.sandbox import NetworkSandbox
 from shoal.network.overlay.sweep import sweep
-from shoal.network.overlay.vip import apply_vips
+from shoal.network.overlay.vip import VipTables
 
 
 class Node:
@@ -50,6 +51,7 @@ class Node:
         self.sandboxes = NetworkSandbox(self.names, args.port, args.local)
         self.endpoints = TaskEndpoints(self.names)
         self.gateway = GatewayBridge(self.names, args.gw_prefixlen)
+        self.vips = VipTables(self.names.vip_table, args.vip_engine)
         self.networks: dict[str, OverlayNetwork] = {}
 
     async def do(self, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +92,10 @@ class Node:
             await self.gateway.remove()
             return {}
         if op == "vips":
-            await apply_vips(cmd["netns"], self.names.vip_table, cmd["vips"])
+            await self.vips.apply(cmd["netns"], cmd["vips"])
+            return {"engine": self.vips.engine}
+        if op == "forget_vips":
+            await self.vips.forget(cmd["netns"])
             return {}
         if op == "present":
             return {"networks": self.sandboxes.present()}
@@ -105,6 +110,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=DEFAULT_DATA_PATH_PORT)
     p.add_argument("--local", default=None, help="the node's underlay address")
     p.add_argument("--gw-prefixlen", type=int, default=16)
+    p.add_argument("--vip-engine", choices=["auto", "library", "nft"], default="auto")
     return p.parse_args(argv)
 
 
@@ -121,6 +127,7 @@ async def _serve(args: argparse.Namespace) -> int:
             reply = {"error": f"{type(e).__name__}: {e}"}
         sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
+    await node.vips.close()
     return 0
 
 
