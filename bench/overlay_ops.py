@@ -30,6 +30,7 @@ from shoal.network.overlay import (
     OverlayNetwork,
     Peer,
     TaskEndpoints,
+    VipTables,
     apply_vips,
     sweep,
     tools,
@@ -58,6 +59,13 @@ async def timed(fn: Callable[[], Awaitable[object]], rounds: int) -> dict[str, f
 
 
 async def measure(rounds: int) -> dict[str, dict[str, float]]:
+    try:
+        return await _measure(rounds)
+    finally:
+        await sweep(NodeNames(PREFIX))
+
+
+async def _measure(rounds: int) -> dict[str, dict[str, float]]:
     names = NodeNames(PREFIX)
     sandboxes = NetworkSandbox(names, 4789, None)
     endpoints = TaskEndpoints(names)
@@ -124,12 +132,30 @@ async def measure(rounds: int) -> dict[str, dict[str, float]]:
         f"10.20.{100 + v // 200}.{v % 200 + 2}": [f"10.20.{v % 50}.{b + 2}" for b in range(10)]
         for v in range(100)
     }
-    out["VIP table replace, 10 VIPs x 5"] = await timed(
+    out["VIP table replace, 10 VIPs x 5, nft -f"] = await timed(
         lambda: apply_vips(task, names.vip_table, small), rounds
     )
-    out["VIP table replace, 100 VIPs x 10"] = await timed(
+    out["VIP table replace, 100 VIPs x 10, nft -f"] = await timed(
         lambda: apply_vips(task, names.vip_table, big), rounds
     )
+    lib = VipTables(names.vip_table, "library")
+    await lib.apply(task, small)  # opens the context
+    out["VIP table replace, 10 VIPs x 5, libnftables"] = await timed(
+        lambda: lib.apply(task, small), rounds
+    )
+    out["VIP table replace, 100 VIPs x 10, libnftables"] = await timed(
+        lambda: lib.apply(task, big), rounds
+    )
+    tasks = [await endpoints.create_task_namespace(f"p{i}") for i in range(10)]
+    for engine in ("nft", "library"):
+        tables = VipTables(names.vip_table, engine)  # type: ignore[arg-type]
+        await asyncio.gather(*(tables.apply(t, small) for t in tasks))
+        out[f"10 task namespaces at once, {engine}"] = await timed(
+            lambda tables=tables: asyncio.gather(*(tables.apply(t, small) for t in tasks)),
+            max(3, rounds // 3),
+        )
+        await tables.close()
+    await lib.close()
     sandbox = sandboxes.path(net.id)
     out["ip -n NAME link show"] = await timed(
         lambda: tools.run(["ip", "-n", os.path.basename(sandbox), "link", "show"]), rounds
@@ -140,7 +166,6 @@ async def measure(rounds: int) -> dict[str, dict[str, float]]:
     out["ip link show (no namespace change)"] = await timed(
         lambda: tools.run(["ip", "link", "show"]), rounds
     )
-    await sweep(names)
     return out
 
 
