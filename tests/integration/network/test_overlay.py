@@ -173,6 +173,21 @@ def test_removing_a_peer_makes_its_address_unreachable(bed: OverlayBed) -> None:
     bed.unreachable(ta, "10.10.1.4")
     a.peers(NET1, ("10.10.1.4", b))
     assert bed.answers(ta, "10.10.1.4") == {"b1": 1}
+    # Someone else removed an entry the node remembers writing: the removal it plans
+    # fails, and it converges from what the kernel has instead.
+    sandbox = a.ensure(NET1)["path"]
+    subprocess.run(
+        ["nsenter", f"--net={sandbox}", "ip", "neigh", "del", "10.10.1.4", "dev", "vxlan0"],
+        check=True,
+    )
+    a.peers(NET1)
+    bed.unreachable(ta, "10.10.1.4")
+    assert a.peers(NET1) == 0
+    listing = subprocess.run(
+        ["nsenter", f"--net={sandbox}", "bridge", "fdb", "show", "dev", "vxlan0"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "02:42:0a:0a:01:04" not in listing.stdout
 
 
 def test_gateway_bridge_nat_and_internal_networks(bed: OverlayBed) -> None:

@@ -78,7 +78,7 @@ class NetworkSandbox:
 
     async def set_peers(self, network_id: str, peers: Iterable[Peer]) -> int:
         """Makes the sandbox's peer entries exactly ``peers``; returns how many commands it
-        took (0: they were)."""
+        took (0: they were; after a retry, those of the retry)."""
         peers = list(index_peers(peers).values())
         async with self._lock(network_id):
             path = self.path(network_id)
@@ -108,9 +108,16 @@ class NetworkSandbox:
 
     async def _apply_peers(self, path: str, peers: list[Peer], state: _PeerState) -> int:
         plan = plan_peers(peers, state.neighbours, state.fdb)
-        await asyncio.gather(
-            tools.batch("ip", path, plan.ip), tools.batch("bridge", path, plan.bridge)
+        # Both batches run to their end even if one fails, so that a retry reads a kernel
+        # that nothing of ours is still changing.
+        results = await asyncio.gather(
+            tools.batch("ip", path, plan.ip),
+            tools.batch("bridge", path, plan.bridge),
+            return_exceptions=True,
         )
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
         return len(plan.ip) + len(plan.bridge)
 
     async def remove(self, network_id: str) -> None:
