@@ -321,6 +321,14 @@ def test_a_local_cluster_shares_one_namespace(bed: OverlayBed) -> None:
     assert bed.answers(ta, "10.10.1.4", 3) == {"b1": 3}
     assert bed.answers(tb, "10.10.1.3", 3) == {"a1": 3}
     assert udp_datagrams(bed, 1) == before
+    # Each node's gateway bridge finds a subnet the other's does not use.
+    assert a.do(op="gateway")["address"] == "172.16.0.1/16"
+    assert b.do(op="gateway")["address"] == "172.17.0.1/16"
+    assert a.do(op="attach_gateway", netns=ta, ifname="eth1")["address"] == "172.16.0.2/16"
+    assert b.do(op="attach_gateway", netns=tb, ifname="eth1")["address"] == "172.17.0.2/16"
+    bed.serve_on_host(1, "node")
+    assert bed.answers(ta, bed.addr(1)) == {"node": 1}
+    assert bed.answers(tb, bed.addr(1)) == {"node": 1}
     # The same port for both is refused by the kernel (one socket per port, and a VNI
     # once per socket): a local cluster needs a data-path port per node.
     c = bed.node(1, local="127.0.0.3", port=4789)

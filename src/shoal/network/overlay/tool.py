@@ -71,6 +71,8 @@ class Node:
         if op == "task_ns":
             return {"path": await self.endpoints.create_task_namespace(cmd["name"])}
         if op == "remove_task_ns":
+            path = self.names.path(self.names.task(cmd["name"]))
+            await self.vips.forget(path)  # its context would keep the namespace alive
             await self.endpoints.remove_task_namespace(cmd["name"])
             return {}
         if op == "attach":
