@@ -1,6 +1,6 @@
 """A mesh client for namespace tests, run inside a network namespace.
 
-    client.py HOST PORT [--count N] [--retry] [--udp | --http] [--until-eof]
+    client.py HOST PORT [--count N] [--retry] [--udp | --http] [--until-eof] [--timeout S]
 
 Makes N connections one after another (TCP: read the backend's name line, check an echo;
 UDP: one datagram from a fresh socket, expect "name:..."; HTTP: GET / on a fresh
@@ -17,9 +17,11 @@ import socket
 import sys
 from collections import Counter
 
+TIMEOUT = 5.0  # seconds per request (--timeout)
+
 
 def tcp_request(host: str, port: int) -> str:
-    with socket.create_connection((host, port), timeout=5) as s:
+    with socket.create_connection((host, port), timeout=TIMEOUT) as s:
         f = s.makefile("rb")
         name = f.readline().decode().strip()
         if not name:
@@ -31,7 +33,7 @@ def tcp_request(host: str, port: int) -> str:
 
 
 def http_request(host: str, port: int) -> str:
-    with socket.create_connection((host, port), timeout=5) as s:
+    with socket.create_connection((host, port), timeout=TIMEOUT) as s:
         s.sendall(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
         f = s.makefile("rb")
         status = f.readline().split()
@@ -47,7 +49,7 @@ def http_request(host: str, port: int) -> str:
 
 def udp_request(host: str, port: int) -> str:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(2)
+        s.settimeout(min(2.0, TIMEOUT))
         s.connect((host, port))
         s.send(b"ping")
         data = s.recv(1000)
@@ -63,6 +65,7 @@ def stdin_closed() -> bool:
 
 
 def main() -> None:
+    global TIMEOUT
     p = argparse.ArgumentParser()
     p.add_argument("host")
     p.add_argument("port", type=int)
@@ -71,7 +74,9 @@ def main() -> None:
     p.add_argument("--udp", action="store_true")
     p.add_argument("--http", action="store_true")
     p.add_argument("--until-eof", action="store_true")
+    p.add_argument("--timeout", type=float, default=TIMEOUT)
     args = p.parse_args()
+    TIMEOUT = args.timeout
     request = udp_request if args.udp else http_request if args.http else tcp_request
     names: Counter[str] = Counter()
     first_failures = 0
