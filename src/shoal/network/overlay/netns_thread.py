@@ -57,22 +57,24 @@ async def run_in_namespace(
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
-    def deliver(result: T | None, error: BaseException | None) -> None:
+    def deliver(result: T) -> None:
         if future.cancelled():
-            if error is None and discard is not None:
-                discard(result)  # type: ignore[arg-type]
-        elif error is not None:
-            future.set_exception(error)
+            if discard is not None:
+                discard(result)
         else:
-            future.set_result(result)  # type: ignore[arg-type]
+            future.set_result(result)
+
+    def fail(error: BaseException) -> None:
+        if not future.cancelled():
+            future.set_exception(error)
 
     def work() -> None:
         try:
             result = _call_in(path, fn)
         except BaseException as e:
-            loop.call_soon_threadsafe(deliver, None, e)
+            loop.call_soon_threadsafe(fail, e)
         else:
-            loop.call_soon_threadsafe(deliver, result, None)
+            loop.call_soon_threadsafe(deliver, result)
 
     threading.Thread(target=work, name=f"netns {path}", daemon=True).start()
     return await future

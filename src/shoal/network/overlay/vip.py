@@ -34,11 +34,11 @@ class VipTables:
     def __init__(self, table: str, engine: Literal["auto", "library", "nft"] = "auto") -> None:
         render_delete(table)  # checks the name
         self.table = table
-        if engine == "auto":
-            engine = "library" if libnftables.library() is not None else "nft"
         if engine == "library" and libnftables.library() is None:
             raise tools.ToolError(f"libnftables is not available: {libnftables.why_not()}")
-        self.engine: Literal["library", "nft"] = engine  # type: ignore[assignment]
+        self.engine: Literal["library", "nft"] = (
+            "nft" if engine == "nft" or libnftables.library() is None else "library"
+        )
         self._contexts: dict[str, libnftables.NftContext] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
