@@ -22,15 +22,17 @@ from shoal.api.objects import (
 CONTAINER = "container"
 
 
+OVERLAY = EnginePlugin(Type="Network", Name="overlay")
+
+
 def engine_plugins(info: dict[str, Any]) -> list[EnginePlugin]:
-    """The engine's plugins as Swarm lists them: volume, network (with the built-in
-    ``overlay`` always), authorization and log drivers, sorted by type then name."""
+    """The engine's plugins as Swarm lists them: volume, network, authorization and log
+    drivers, sorted by type then name. (Swarm always adds ``overlay``; shoal adds it where
+    its own overlay data plane runs: see ``describe_node``.)"""
     plugins = info.get("Plugins") or {}
     found: set[tuple[str, str]] = set()
     for kind in ("Volume", "Network", "Authorization", "Log"):
-        names = list(plugins.get(kind) or [])
-        if kind == "Network":
-            names.append("overlay")
+        names = [n for n in plugins.get(kind) or [] if not (kind == "Network" and n == "overlay")]
         found.update((kind, name) for name in names)
     return [EnginePlugin(Type=t, Name=n) for t, n in sorted(found)]
 
@@ -49,11 +51,15 @@ def describe_node(
     labels: dict[str, str],
     runtimes: list[str],
     engine_info: dict[str, Any] | None = None,
+    overlay: bool = False,
 ) -> NodeDescription:
     """``engine_info`` is the engine's /info while it is reachable: without it the node
-    does not offer the container runtime."""
+    does not offer the container runtime. ``overlay``: the node can build overlay networks
+    (it reports the ``overlay`` network plugin, which tasks on such networks need)."""
     offered = [r for r in runtimes if r != CONTAINER or engine_info is not None]
     runtime_plugins = [EnginePlugin(Type="Runtime", Name=r) for r in offered]
+    if overlay:
+        runtime_plugins.insert(0, OVERLAY)
     if engine_info is None:
         return NodeDescription(
             Hostname=hostname,
@@ -85,7 +91,9 @@ def describe_node(
         Engine=EngineDescription(
             EngineVersion=str(engine_info.get("ServerVersion") or ""),
             Labels=merged or None,
-            Plugins=engine_plugins(engine_info) + runtime_plugins,
+            Plugins=sorted(
+                engine_plugins(engine_info) + runtime_plugins, key=lambda p: (p.Type, p.Name)
+            ),
         ),
         Runtimes=offered,
     )

@@ -30,13 +30,23 @@ def test_engine_plugins_as_swarm_lists_them():
         EnginePlugin(Type="Network", Name="ipvlan"),
         EnginePlugin(Type="Network", Name="macvlan"),
         EnginePlugin(Type="Network", Name="null"),
-        EnginePlugin(Type="Network", Name="overlay"),
         EnginePlugin(Type="Volume", Name="local"),
     ]
-    # overlay is built in: always there, once.
-    assert engine_plugins({"Plugins": {"Network": ["bridge"]}}) == [
-        EnginePlugin(Type="Network", Name="bridge"),
-        EnginePlugin(Type="Network", Name="overlay"),
+
+
+def test_overlay_is_reported_where_the_node_builds_overlay_networks_and_only_there():
+    # Swarm lists overlay on every node; shoal's overlay networks are its own data plane,
+    # which needs rights a node may not have: the plugin says whether it runs.
+    engine = {"Plugins": {"Network": ["bridge", "overlay"]}}
+    without = describe_node("n", {}, ["process", "container"], engine, overlay=False)
+    with_ = describe_node("n", {}, ["process", "container"], engine, overlay=True)
+    networks = [(p.Type, p.Name) for p in with_.Engine.Plugins or [] if p.Type == "Network"]
+    assert networks == [("Network", "bridge"), ("Network", "overlay")]
+    assert ("Network", "overlay") not in [(p.Type, p.Name) for p in without.Engine.Plugins or []]
+    bare = describe_node("n", {}, ["process"], None, overlay=True)
+    assert [(p.Type, p.Name) for p in bare.Engine.Plugins or []] == [
+        ("Network", "overlay"),
+        ("Runtime", "process"),
     ]
 
 

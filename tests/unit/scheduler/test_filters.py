@@ -7,6 +7,7 @@ from shoal.manager.scheduler import (
     MaxReplicasFilter,
     NodeInfo,
     PlatformFilter,
+    PluginFilter,
     ReadyFilter,
     ResourceFilter,
     RuntimeFilter,
@@ -210,3 +211,31 @@ def test_max_replicas_ignores_tasks_being_shut_down():
     assert not f.check(info)
     info.add_task(old.model_copy(update={"DesiredState": TaskState.SHUTDOWN}))
     assert f.check(info)
+
+
+# --- plugins (network drivers) ---------------------------------------------------------------
+
+
+def _on_overlay(task):
+    from shoal.api.objects import Network, NetworkAttachment
+    from shoal.api.specs import Driver
+
+    net = Network(ID="net1", DriverState=Driver(Name="overlay"))
+    return task.model_copy(
+        update={"NetworksAttachments": [NetworkAttachment(Network=net, Addresses=["10.0.1.3/24"])]}
+    )
+
+
+def test_plugin_filter_needs_the_networks_driver_on_the_node():
+    from shoal.api.objects import EnginePlugin
+
+    f = PluginFilter()
+    assert not f.set_task(make_task())  # no networks: nothing to check
+    assert f.set_task(_on_overlay(make_task()))
+    node = make_node("n")
+    assert not f.check(NodeInfo(node))
+    assert node.Description is not None
+    node.Description.Engine.Plugins = [EnginePlugin(Type="Network", Name="overlay")]
+    assert f.check(NodeInfo(node))
+    assert f.explain(1) == "missing plugin on 1 node"
+    assert f.explain(2) == "missing plugin on 2 nodes"

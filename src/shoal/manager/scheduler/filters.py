@@ -94,6 +94,38 @@ class ResourceFilter(Filter):
         return f"insufficient resources on {_nodes(nodes)}"
 
 
+class PluginFilter(Filter):
+    """The node must have the network driver of each network the task is on (``overlay``:
+    a node reports it only where it can build overlay networks: see the agent's
+    description)."""
+
+    static = True
+
+    def __init__(self) -> None:
+        self.drivers: tuple[str, ...] = ()
+
+    def key(self) -> Hashable:
+        return self.drivers
+
+    def set_task(self, task: Task) -> bool:
+        drivers = {
+            a.Network.DriverState.Name
+            for a in task.NetworksAttachments or ()
+            if a.Network.DriverState is not None and a.Network.DriverState.Name
+        }
+        self.drivers = tuple(sorted(drivers))
+        return bool(self.drivers)
+
+    def check(self, node: NodeInfo) -> bool:
+        desc = node.node.Description
+        plugins = (desc.Engine.Plugins if desc is not None else None) or []
+        have = {p.Name for p in plugins if p.Type == "Network"}
+        return all(d in have for d in self.drivers)
+
+    def explain(self, nodes: int) -> str:
+        return f"missing plugin on {_nodes(nodes)}"
+
+
 class ConstraintFilter(Filter):
     static = True
 
@@ -198,6 +230,7 @@ def default_filters() -> list[Filter]:
         ReadyFilter(),
         RuntimeFilter(),
         ResourceFilter(),
+        PluginFilter(),
         ConstraintFilter(),
         PlatformFilter(),
         HostPortFilter(),
