@@ -84,11 +84,11 @@ def decide(
     """The answer to ``query`` from a client on ``networks`` (its networks' records, in its
     order; None: not a client of ours), or ``Forward()``."""
     if networks is None:
-        return _fail(query, dns.rcode.REFUSED)
+        return failure(query, dns.rcode.REFUSED)
     if query.opcode() != dns.opcode.QUERY:
-        return _fail(query, dns.rcode.NOTIMP)
+        return failure(query, dns.rcode.NOTIMP)
     if len(query.question) != 1:
-        return _fail(query, dns.rcode.FORMERR)
+        return failure(query, dns.rcode.FORMERR)
     question = query.question[0]
     if question.rdclass != dns.rdataclass.IN:
         return Forward()
@@ -150,15 +150,16 @@ def encode(message: dns.message.Message, limit: int) -> bytes:
         message.answer = whole
 
 
-def _response(query: dns.message.Message) -> dns.message.Message:
-    # RA: we do recurse, through the upstream resolvers; Docker sets it on every answer.
-    return dns.message.make_response(query, recursion_available=True, our_payload=MAX_UDP)
-
-
-def _fail(query: dns.message.Message, rcode: dns.rcode.Rcode) -> Answer:
+def failure(query: dns.message.Message, rcode: dns.rcode.Rcode) -> Answer:
+    """An answer to ``query`` with ``rcode`` and nothing else."""
     response = _response(query)
     response.set_rcode(rcode)
     return Answer(response)
+
+
+def _response(query: dns.message.Message) -> dns.message.Message:
+    # RA: we do recurse, through the upstream resolvers; Docker sets it on every answer.
+    return dns.message.make_response(query, recursion_available=True, our_payload=MAX_UDP)
 
 
 def _add_addresses(
