@@ -19,6 +19,9 @@ size, so the upstream truncates for the client; a truncated reply (TC) is relaye
 is, and the client asks again over TCP, which we then relay over TCP. A reply longer than
 the client can take (an upstream that ignores EDNS) is cut and flagged TC here.
 
+A reply is read up to its question only, which is all it takes to match it to its
+query, see its rcode and its TC bit: relaying does not pay for reading every record.
+
 Each query has a socket of its own, with a fresh source port, and a random ID upstream, so
 that a reply can only be taken for the query it answers (spoofing needs both). Sockets are
 opened in the calling thread's network namespace: the daemon's, where the node's resolvers
@@ -105,8 +108,9 @@ def _for_client(
 ) -> bytes:
     if len(data) <= limit:
         return query.id.to_bytes(2, "big") + data[2:]
-    reply.id = query.id
-    return reply.to_wire(max_size=limit, prefer_truncation=True)
+    whole = dns.message.from_wire(data)  # the reply was read up to its question only
+    whole.id = query.id
+    return whole.to_wire(max_size=limit, prefer_truncation=True)
 
 
 def _answers(query: dns.message.Message, qid: int, reply: dns.message.Message) -> bool:
@@ -131,7 +135,7 @@ async def _exchange_udp(
         while True:
             data = await loop.sock_recv(sock, 65535)
             try:
-                reply = dns.message.from_wire(data)
+                reply = dns.message.from_wire(data, question_only=True)
             except Exception:  # not a DNS message: wait on for the real reply
                 continue
             if _answers(query, qid, reply):
@@ -148,7 +152,7 @@ async def _exchange_tcp(
             size = int.from_bytes(await reader.readexactly(2), "big")
             data = await reader.readexactly(size)
             try:
-                reply = dns.message.from_wire(data)
+                reply = dns.message.from_wire(data, question_only=True)
             except Exception:  # as over UDP: not the reply, wait on for it
                 continue
             if _answers(query, qid, reply):
