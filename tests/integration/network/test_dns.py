@@ -155,9 +155,30 @@ async def test_the_askers_networks_decide(resolver: Resolver) -> None:
 
 async def test_records_are_read_on_every_query(resolver: Resolver) -> None:
     assert addresses(await resolver.udp("web")) == ["10.0.1.2"]
+    assert addresses(await resolver.udp("web")) == ["10.0.1.2"]
+    assert resolver.server.cache.hits >= 1  # the second answer was the first one, kept
     moved = NetworkRecords.build("front", [ServiceEntry("web", "vip", "10.0.1.200")])
     resolver.clients.table[ON_FRONT] = [moved]
     assert addresses(await resolver.udp("web")) == ["10.0.1.200"]
+
+
+async def test_a_failing_who_is_servfail_not_refused(upstream: FakeUpstream) -> None:
+    def who(source: str) -> Sequence[NetworkRecords] | None:
+        if source == ON_BACK_AND_FRONT:
+            raise RuntimeError("a bug in the node")
+        return [FRONT]
+
+    udp, tcp = bound_pair(SERVER)
+    server = DnsServer(who, [udp, tcp], [upstream.address])
+    await server.start()
+    resolver = Resolver(server, udp.getsockname()[1], Clients())
+    try:
+        for _ in range(2):
+            r = await resolver.udp("web", source=ON_BACK_AND_FRONT)
+            assert r.rcode() == dns.rcode.SERVFAIL
+            assert addresses(await resolver.udp("web")) == ["10.0.1.2"]
+    finally:
+        await server.stop()
 
 
 async def test_other_names_are_forwarded_with_the_clients_id(

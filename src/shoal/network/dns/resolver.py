@@ -131,25 +131,46 @@ def udp_limit(query: dns.message.Message) -> int:
     return min(max(query.payload, CLASSIC_UDP), MAX_UDP)
 
 
-def encode(message: dns.message.Message, limit: int) -> bytes:
-    """``message`` on the wire in at most ``limit`` bytes. When it does not fit, answer
-    records are left out one at a time, not a whole RRset at once, and TC is set: a client
-    that retries over TCP gets them all, one that does not (musl before 1.2.4) still gets
-    as many addresses as fit, as from Docker. Records go out in the message's order:
-    dnspython would shuffle them again, with its own random source, which would undo the
-    determinism of ``decide``'s."""
-    try:
-        return message.to_wire(max_size=limit, want_shuffle=False)
-    except dns.exception.TooBig:
-        pass
+def encode(message: dns.message.Message, limit: int, rotation: int = 0) -> bytes:
+    """``message`` on the wire in at most ``limit`` bytes, the records of each answer RRset
+    rotated left by ``rotation``. When it does not fit, answer records are left out one at
+    a time, not a whole RRset at once, and TC is set: a client that retries over TCP gets
+    them all, one that does not (musl before 1.2.4) still gets as many addresses as fit, as
+    from Docker. Records go out in the message's order: dnspython would shuffle them again,
+    with its own random source, which would undo the determinism of ``decide``'s."""
     whole = message.answer
-    message.answer = [
-        dns.rrset.from_rdata(rrset.name, rrset.ttl, rd) for rrset in whole for rd in rrset
-    ]
     try:
+        if rotation:
+            message.answer = [_rotated(rrset, rotation) for rrset in whole]
+        try:
+            return message.to_wire(max_size=limit, want_shuffle=False)
+        except dns.exception.TooBig:
+            pass
+        message.answer = [
+            dns.rrset.from_rdata(rrset.name, rrset.ttl, rd)
+            for rrset in message.answer
+            for rd in rrset
+        ]
         return message.to_wire(max_size=limit, prefer_truncation=True, want_shuffle=False)
     finally:
         message.answer = whole
+
+
+def rotations(message: dns.message.Message) -> int:
+    """How many different orders rotating ``message``'s answer gives (1: one order)."""
+    return max((len(rrset) for rrset in message.answer), default=1) or 1
+
+
+def _rotated(rrset: dns.rrset.RRset, k: int) -> dns.rrset.RRset:
+    rdatas = list(rrset)
+    if len(rdatas) < 2:
+        return rrset
+    k %= len(rdatas)
+    out = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype)
+    out.update_ttl(rrset.ttl)
+    for rd in rdatas[k:] + rdatas[:k]:
+        out.add(rd)
+    return out
 
 
 def failure(query: dns.message.Message, rcode: dns.rcode.Rcode) -> Answer:

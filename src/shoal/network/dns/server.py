@@ -13,6 +13,10 @@ Sockets: the server owns the sockets it is given. It closes them on ``remove`` a
 for both kinds is easier to get right. A caller that wants to keep a socket hands over a
 ``dup()``.
 
+Answers are kept rendered (cache.py) and sent again, with the new query's ID, to the same
+question from a task on the same records: most queries then cost a dictionary lookup
+rather than parsing and rendering by dnspython.
+
 UDP is served from the socket directly (``loop.add_reader``, up to ``UDP_BATCH``
 datagrams per wake-up): a query answered from the records costs a recvfrom, the resolver
 and a sendto, with no Task or Future. A reply the socket cannot take right now is dropped,
@@ -43,6 +47,8 @@ from collections.abc import Callable, Iterable, Sequence
 import dns.message
 import dns.rcode
 
+from shoal.network.dns.cache import DEFAULT_SIZE as DEFAULT_CACHE_SIZE
+from shoal.network.dns.cache import AnswerCache
 from shoal.network.dns.forwarder import FORWARD_BUDGET, UPSTREAM_TIMEOUT, Forwarder
 from shoal.network.dns.records import NetworkRecords
 from shoal.network.dns.resolver import (
@@ -84,9 +90,10 @@ class DnsServer:
         max_tcp: int = MAX_TCP_CONNECTIONS,
         tcp_idle: float = TCP_IDLE,
         rng: random.Random | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         """``upstreams``: ``ip`` or ``ip:port`` each; None, the node's /etc/resolv.conf
-        (read by ``start``)."""
+        (read by ``start``). ``cache_size``: answers kept rendered (cache.py); 0, none."""
         self._who = who
         self._initial = list(sockets)
         self._upstreams = parse_upstreams(upstreams) if upstreams is not None else None
@@ -98,6 +105,7 @@ class DnsServer:
         self._tcp_idle = tcp_idle
         # Shuffling answers needs no cryptographic randomness, only spread.
         self._rng = rng or random.Random()
+        self._cache = AnswerCache(cache_size)
         self._udp: dict[socket.socket, _UdpListener] = {}
         self._tcp: dict[socket.socket, asyncio.Server] = {}
         self._connections: set[_TcpConnection] = set()
@@ -111,6 +119,10 @@ class DnsServer:
     @property
     def sockets(self) -> list[socket.socket]:
         return [*self._udp, *self._tcp]
+
+    @property
+    def cache(self) -> AnswerCache:
+        return self._cache
 
     @property
     def forwarding(self) -> int:
@@ -176,6 +188,17 @@ class DnsServer:
     ) -> asyncio.Task[None] | None:
         """One message from ``source``. ``reply`` sends the answer: at once, or when an
         upstream has answered, from the Task returned."""
+        unknowable = False  # who() failed, a bug: SERVFAIL, not REFUSED ("not ours")
+        try:
+            networks = self._who(source)
+        except Exception:
+            log.exception("who is %s?", source)
+            networks, unknowable = None, True
+        if networks is not None:
+            cached = self._cache.get(wire, tcp, networks, self._rng)
+            if cached is not None:
+                reply(cached)
+                return None
         parsed = parse_query(wire)
         if parsed is None:
             return None
@@ -185,14 +208,15 @@ class DnsServer:
             return None
         query = parsed
         limit = MAX_TCP if tcp else udp_limit(query)
-        try:
-            decision = decide(query, self._who(source), self._rng)
-        except Exception:
-            log.exception("resolving a query from %s", source)
+        if unknowable:
             reply(encode(failure(query, dns.rcode.SERVFAIL).message, limit))
             return None
+        decision = decide(query, networks, self._rng)
         if isinstance(decision, Answer):
-            reply(encode(decision.message, limit))
+            rendered = encode(decision.message, limit)
+            if networks is not None:
+                self._cache.put(wire, tcp, networks, decision.message, limit, rendered)
+            reply(rendered)
             return None
         if len(self._forwards) >= self._max_forwards:
             log.debug("%d queries forwarded already: SERVFAIL", len(self._forwards))

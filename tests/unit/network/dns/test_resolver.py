@@ -22,6 +22,7 @@ from shoal.network.dns.resolver import (
     decide,
     encode,
     parse_query,
+    rotations,
     udp_limit,
 )
 
@@ -266,3 +267,15 @@ def test_encode_fits_the_limit_and_sets_tc_only_when_records_are_left_out(
     got = dns.message.from_wire(wire)
     assert bool(got.flags & dns.flags.TC) == (len(addresses(got)) < n)
     assert (got.edns >= 0) == edns
+
+
+def test_encode_rotates_the_answer_and_leaves_the_message_whole() -> None:
+    r = answer(query("tasks.web"))
+    base = addresses(r)
+    for k in range(7):
+        got = [rd.to_text() for rs in dns.message.from_wire(encode(r, 512, k)).answer for rd in rs]
+        assert got == base[k % 5 :] + base[: k % 5]
+    assert addresses(r) == base
+    assert rotations(r) == 5
+    assert rotations(answer(query("web"))) == 1
+    assert rotations(answer(query("web", "AAAA"))) == 1
