@@ -246,6 +246,21 @@ async def test_several_queries_on_one_tcp_connection_answered_as_they_come(
     assert addresses(got[queries[1].id]) == ["10.0.1.2"]
 
 
+async def test_a_tcp_client_that_stops_sending_still_gets_its_answers(
+    resolver: Resolver,
+) -> None:
+    reader, writer = await asyncio.open_connection(SERVER, resolver.port, local_addr=(ON_FRONT, 0))
+    q = dns.message.make_query("example.com", "A")  # forwarded: answered after the EOF
+    wire = q.to_wire()
+    writer.write(len(wire).to_bytes(2, "big") + wire)
+    writer.write_eof()
+    data = await asyncio.wait_for(reader.read(), WAIT)
+    writer.close()
+    r = dns.message.from_wire(data[2:])
+    assert int.from_bytes(data[:2], "big") == len(data) - 2
+    assert r.id == q.id and addresses(r) == ["192.0.2.10"]
+
+
 async def test_a_silent_upstream_is_passed_over_for_the_next(upstream: FakeUpstream) -> None:
     silent = await FakeUpstream(UPSTREAM, behaviour="silent").start()
     resolver, server = await serve([silent.address, upstream.address], timeout=0.3)

@@ -304,23 +304,34 @@ class _TcpConnection:
         self.pending: set[asyncio.Task[None]] = set()  # its queries waiting on an upstream
 
     async def serve(self) -> None:
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            try:
+                await self._read_queries()
+            except asyncio.IncompleteReadError as e:
+                if e.partial:
+                    return  # cut off in the middle of a message
+            # The client has sent all it will (it may shut down its sending side right
+            # after its query): its answers still go back.
+            if self.pending:
+                await asyncio.wait(self.pending)
+
+    async def _read_queries(self) -> None:
         idle = self.dns._tcp_idle
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, TimeoutError):
-            while True:
-                try:
-                    # A cancelled readexactly consumes nothing: what arrived stays buffered.
-                    async with asyncio.timeout(idle):
-                        head = await self.reader.readexactly(2)
-                except TimeoutError:
-                    if self.pending:
-                        continue
-                    return
+        while True:
+            try:
+                # A cancelled readexactly consumes nothing: what arrived stays buffered.
                 async with asyncio.timeout(idle):
-                    wire = await self.reader.readexactly(int.from_bytes(head, "big"))
-                task = self.dns.handle(wire, self.source, self.send, True)
-                if task is not None:
-                    self.pending.add(task)
-                    task.add_done_callback(self.pending.discard)
+                    head = await self.reader.readexactly(2)
+            except TimeoutError:
+                if self.pending:
+                    continue
+                return
+            async with asyncio.timeout(idle):
+                wire = await self.reader.readexactly(int.from_bytes(head, "big"))
+            task = self.dns.handle(wire, self.source, self.send, True)
+            if task is not None:
+                self.pending.add(task)
+                task.add_done_callback(self.pending.discard)
 
     def send(self, data: bytes) -> None:
         transport = self.writer.transport
