@@ -31,7 +31,8 @@ apart). A connection with no query outstanding is closed after ``tcp_idle`` seco
 without one; at most ``max_tcp`` connections at a time, later ones are closed at once.
 
 Nothing a client sends stops the server: a message that cannot be read gets FORMERR
-(when its header can be read) or nothing, and an error while handling one query is
+(when its header can be read) or nothing; a ``who`` that raises (a bug in the node) is
+logged and the query answered SERVFAIL; any other error while handling one query is
 logged and that query dropped.
 """
 
