@@ -49,7 +49,13 @@ BACK = NetworkRecords.build(
     "back",
     [ServiceEntry("web", "vip", "10.0.2.2", tasks=(TaskEntry("web.1.t1", "10.0.2.11"),))],
 )
-EXTERNAL = {"example.com": ["192.0.2.10"], "many.example": [f"192.0.2.{i}" for i in range(1, 61)]}
+EXTERNAL = {
+    "example.com": ["192.0.2.10"],
+    "many.example": [f"192.0.2.{i}" for i in range(1, 61)],
+    # 100 addresses: 1.6 kB, which the fake upstream sends over UDP whatever the client's
+    # size, as an upstream that ignores EDNS does
+    "huge.example": [f"198.51.100.{i}" for i in range(1, 101)],
+}
 
 
 class Clients:
@@ -225,6 +231,19 @@ async def test_upstream_truncation_is_relayed_and_tcp_gets_it_whole(
         ("many.example", False),
         ("many.example", True),
     ]
+
+
+async def test_an_upstream_reply_too_long_for_the_client_is_cut_with_tc(
+    resolver: Resolver,
+) -> None:
+    r = await resolver.udp("huge.example")  # no EDNS: 512 bytes at most
+    assert r.flags & dns.flags.TC and 0 < len(addresses(r)) < 100
+    r = await resolver.udp("huge.example", use_edns=0, payload=4096)  # we send 1232 at most
+    assert r.flags & dns.flags.TC and len(addresses(r)) > len(
+        addresses(await resolver.udp("huge.example"))
+    )
+    r = await resolver.tcp("huge.example")
+    assert not r.flags & dns.flags.TC and len(addresses(r)) == 100
 
 
 async def test_several_queries_on_one_tcp_connection_answered_as_they_come(

@@ -17,7 +17,8 @@ nameserver rather than repeating the same query into the same dead upstreams.
 The query goes out as the client sent it: over UDP if it came over UDP, with its EDNS
 size, so the upstream truncates for the client; a truncated reply (TC) is relayed as it
 is, and the client asks again over TCP, which we then relay over TCP. A reply longer than
-the client can take (an upstream that ignores EDNS) is cut and flagged TC here.
+the client can take (an upstream that ignores EDNS), or than we send over UDP at all
+(resolver.MAX_UDP, 1232 bytes: no fragments), is cut and flagged TC here.
 
 A reply is read up to its question only, which is all it takes to match it to its
 query, see its rcode and its TC bit: relaying does not pay for reading every record.
@@ -110,7 +111,7 @@ def _for_client(
         return query.id.to_bytes(2, "big") + data[2:]
     whole = dns.message.from_wire(data)  # the reply was read up to its question only
     whole.id = query.id
-    return whole.to_wire(max_size=limit, prefer_truncation=True)
+    return encode(whole, limit)  # cut record by record, as our own answers
 
 
 def _answers(query: dns.message.Message, qid: int, reply: dns.message.Message) -> bool:
