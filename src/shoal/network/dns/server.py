@@ -79,6 +79,9 @@ MAX_TCP_BACKLOG = 256 * 1024
 
 
 class DnsServer:
+    """The node's resolver for its tasks (see above). ``start``, then ``add`` and
+    ``remove`` sockets as network sandboxes come and go; ``stop`` closes everything."""
+
     def __init__(
         self,
         who: Who,
