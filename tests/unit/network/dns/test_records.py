@@ -8,6 +8,7 @@ from shoal.network.dns.records import (
     TaskEntry,
     lookup_address,
     lookup_name,
+    parse_address,
 )
 
 
@@ -141,3 +142,22 @@ def test_unknown_endpoint_mode_is_refused() -> None:
 def test_bad_address_is_refused() -> None:
     with pytest.raises(ValueError):
         NetworkRecords.build("n", [ServiceEntry("s", "vip", "not-an-ip")])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10.0.1.3", "10.0.1.3"),
+        ("10.0.1.3/24", "10.0.1.3"),
+        ("fd00::3", "fd00::3"),
+        ("fd00::3/64", "fd00::3"),
+    ],
+)
+def test_parse_address(text: str, expected: str) -> None:
+    assert parse_address(text) == ip_address(expected)
+
+
+@pytest.mark.parametrize("text", ["", "web", "10.0.1", "10.0.1.256", "/24", "fd00::g"])
+def test_parse_address_refuses_what_is_no_address(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_address(text)
