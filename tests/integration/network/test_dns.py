@@ -337,7 +337,9 @@ async def test_the_budget_bounds_the_wait_over_all_upstreams() -> None:
     resolver, server = await serve([silent.address] * 5, timeout=0.3, budget=0.5)
     try:
         assert (await resolver.udp("example.com")).rcode() == dns.rcode.SERVFAIL
-        assert len(silent.seen) == 2  # 0.3 s, then the 0.2 s left: three never asked
+        # 0.3 s on the first, the 0.2 s left on the second (or less, on a loaded machine
+        # whose timers fire late): never all five
+        assert 1 <= len(silent.seen) <= 2
     finally:
         await server.stop()
         await silent.stop()
@@ -457,7 +459,8 @@ async def test_remove_and_stop_close_the_sockets(upstream: FakeUpstream) -> None
     assert addresses(r) == ["10.0.1.2"]
     await server.stop()
     assert udp2.fileno() == -1 and tcp2.fileno() == -1 and server.sockets == []
-    with pytest.raises(dns.exception.Timeout):
+    # no answer: the datagram is lost, or refused (ICMP) if the client's socket is connected
+    with pytest.raises((dns.exception.Timeout, ConnectionRefusedError)):
         q = dns.message.make_query("web", "A")
         await dns.asyncquery.udp(q, SERVER, timeout=0.5, port=port2, source=ON_FRONT)
 
