@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import socket
@@ -276,9 +277,12 @@ class _UdpListener:
                 log.debug("dns udp: %s", e)
                 return
             try:
-                self.server.handle(wire, addr[0], lambda data, a=addr: self.send(data, a), False)
+                self.server.handle(wire, addr[0], functools.partial(self._reply, addr), False)
             except Exception:
                 log.exception("dns: query from %s", addr[0])
+
+    def _reply(self, addr: tuple[str, int], data: bytes) -> None:
+        self.send(data, addr)
 
     def send(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
