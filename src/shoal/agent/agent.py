@@ -43,6 +43,8 @@ class AgentConfig:
     on_node: Callable[[Node], None] = field(default=lambda node: None)
     # The routing mesh's table (RoutingTable JSON) whenever the managers say it changed.
     on_routes: Callable[[list], None] = field(default=lambda routes: None)
+    # The node's overlay network map (NetworkMap JSON) whenever it changed.
+    on_networks: Callable[[dict], None] = field(default=lambda networks: None)
     # The root CAs the managers trust now (they change during a root rotation).
     on_root_ca: Callable[[bytes], None] = field(default=lambda roots: None)
 
@@ -104,6 +106,8 @@ class Agent:
     async def _apply(self, msg: pb.AssignmentsMessage) -> None:
         if msg.routes:
             self.config.on_routes(json.loads(msg.routes))
+        if msg.networks:
+            self.config.on_networks(json.loads(msg.networks))
         assigned = [Task.model_validate_json(raw) for raw in msg.update_tasks]
         if msg.type == pb.AssignmentsMessage.COMPLETE:
             wanted = {t.ID for t in assigned}

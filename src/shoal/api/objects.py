@@ -13,6 +13,7 @@ from shoal.api.specs import (
     Driver,
     EndpointPortConfig,
     EndpointSpec,
+    IPAMConfig,
     IPAMOptions,
     NetworkSpec,
     NodeSpec,
@@ -121,6 +122,9 @@ class NodeDescription(Model):
     TLSInfo: _TLSInfo | None = None
     # shoal's own: the runtimes this node can run tasks with ("process", "container").
     Runtimes: list[str] = Field(default_factory=list)
+    # shoal's own: the UDP port of this node's VXLAN traffic, where its daemon was given one
+    # (nodes that share a host need one each); else the cluster's --data-path-port.
+    DataPathPort: int | None = None
 
 
 _NodeDescription = NodeDescription
@@ -184,6 +188,9 @@ class Node(StoredObject):
 _Node = Node
 
 
+VXLAN_ID_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
+
+
 class Network(StoredObject):
     """A swarm-scoped network: the spec as declared, and what the managers allocated for it
     (its VXLAN ID in DriverState, its subnet and gateway in IPAMOptions)."""
@@ -201,6 +208,19 @@ class Network(StoredObject):
     @property
     def is_ingress(self) -> bool:
         return bool(self.Spec.Ingress)
+
+    @property
+    def ipam_config(self) -> IPAMConfig | None:
+        """Its allocated subnet (with gateway and range), once allocated."""
+        configs = self.IPAMOptions.Configs if self.IPAMOptions else None
+        return configs[0] if configs and configs[0].Subnet else None
+
+    @property
+    def vxlan_id(self) -> int | None:
+        """Its allocated VXLAN ID (the first of DriverState's vxlanid_list)."""
+        options = (self.DriverState.Options if self.DriverState else None) or {}
+        first = options.get(VXLAN_ID_OPTION, "").split(",")[0].strip()
+        return int(first) if first.isdigit() else None
 
 
 _Network = Network

@@ -98,7 +98,7 @@ class AssignmentsRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class AssignmentsMessage(_message.Message):
-    __slots__ = ("type", "update_tasks", "remove_tasks", "routes")
+    __slots__ = ("type", "update_tasks", "remove_tasks", "routes", "networks")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         COMPLETE: _ClassVar[AssignmentsMessage.Type]
@@ -109,11 +109,13 @@ class AssignmentsMessage(_message.Message):
     UPDATE_TASKS_FIELD_NUMBER: _ClassVar[int]
     REMOVE_TASKS_FIELD_NUMBER: _ClassVar[int]
     ROUTES_FIELD_NUMBER: _ClassVar[int]
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
     type: AssignmentsMessage.Type
     update_tasks: _containers.RepeatedScalarFieldContainer[bytes]
     remove_tasks: _containers.RepeatedScalarFieldContainer[str]
     routes: bytes
-    def __init__(self, type: _Optional[_Union[AssignmentsMessage.Type, str]] = ..., update_tasks: _Optional[_Iterable[bytes]] = ..., remove_tasks: _Optional[_Iterable[str]] = ..., routes: _Optional[bytes] = ...) -> None: ...
+    networks: bytes
+    def __init__(self, type: _Optional[_Union[AssignmentsMessage.Type, str]] = ..., update_tasks: _Optional[_Iterable[bytes]] = ..., remove_tasks: _Optional[_Iterable[str]] = ..., routes: _Optional[bytes] = ..., networks: _Optional[bytes] = ...) -> None: ...
 
 class TaskStatusUpdate(_message.Message):
     __slots__ = ("task_id", "status")

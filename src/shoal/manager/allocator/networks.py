@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from shoal.api.objects import (
     DEFAULT_ADDR_POOL,
+    VXLAN_ID_OPTION,
     EndpointVirtualIP,
     Network,
     NetworkAttachment,
@@ -39,7 +40,7 @@ from shoal.manager.allocator.addresses import (
 from shoal.store import ReadTx
 
 OVERLAY = "overlay"
-VXLAN_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
+VXLAN_OPTION = VXLAN_ID_OPTION
 # libnetwork's words for a subnet that overlaps another network's.
 OVERLAPS = "Pool overlaps with other one on this address space"
 
@@ -48,24 +49,19 @@ OVERLAPS = "Pool overlaps with other one on this address space"
 
 
 def subnet_of(network: Network) -> IPv4Net | None:
-    configs = network.IPAMOptions.Configs if network.IPAMOptions else None
-    if not configs or not configs[0].Subnet:
-        return None
-    return ipaddress.IPv4Network(configs[0].Subnet)
+    config = network.ipam_config
+    return ipaddress.IPv4Network(config.Subnet) if config is not None and config.Subnet else None
 
 
 def vni_of(network: Network) -> int | None:
-    options = network.DriverState.Options if network.DriverState else None
-    value = (options or {}).get(VXLAN_OPTION, "")
-    return int(value.split(",")[0]) if value.split(",")[0].isdigit() else None
+    return network.vxlan_id
 
 
 def address_space(network: Network) -> AddressSpace | None:
-    configs = network.IPAMOptions.Configs if network.IPAMOptions else None
-    if not configs or not configs[0].Subnet:
+    config = network.ipam_config
+    if config is None or not config.Subnet:
         return None
-    c = configs[0]
-    return AddressSpace.of(c.Subnet or "", c.Gateway, c.Range)
+    return AddressSpace.of(config.Subnet, config.Gateway, config.Range)
 
 
 def allocate_network(tx: ReadTx, network: Network) -> None:

@@ -16,6 +16,7 @@ from shoal.api.specs import SECOND
 from shoal.api.types import NodeRole, NodeState, TaskState
 from shoal.clock import Clock
 from shoal.manager.dispatcher.heartbeats import HeartbeatDeadlines
+from shoal.manager.dispatcher.netmap import network_map
 from shoal.manager.dispatcher.routes import ingress_routes
 from shoal.rpc import LEADER_METADATA, pb, pb_grpc, peer_identity
 from shoal.store import Event, MemoryStore, Subscription, Tx
@@ -179,21 +180,25 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         node_id = session.node_id
 
         def concerns(ev: Event) -> bool:
-            # Every task, service and node change may move the routing mesh; this node's
-            # own tasks are also its assignments.
+            # Every task, service, node and network change may move the routing mesh or a
+            # node's network map; this node's own tasks are also its assignments.
             return True
 
-        view, sub = self.store.view_and_watch(kinds={"task", "service", "node"}, filt=concerns)
+        view, sub = self.store.view_and_watch(
+            kinds={"task", "service", "node", "network", "cluster"}, filt=concerns
+        )
         session.subscriptions.append(sub)
         sent: dict[str, Task] = {}
         initial = [t for t in view.tasks_on_node(node_id) if t.Status.State >= TaskState.ASSIGNED]
         for t in initial:
             sent[t.ID] = t
         routes = ingress_routes(view)
+        networks = network_map(view, node_id)
         yield pb.AssignmentsMessage(
             type=pb.AssignmentsMessage.COMPLETE,
             update_tasks=[t.model_dump_json().encode() for t in initial],
             routes=json.dumps(routes.to_json()).encode(),
+            networks=json.dumps(networks.to_json()).encode(),
         )
         try:
             while True:
@@ -231,15 +236,22 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                     sent.pop(tid, None)
                 for tid, t in updates.items():
                     sent[tid] = t
-                new_routes = ingress_routes(self.store.view())
+                now = self.store.view()
+                new_routes = ingress_routes(now)
                 changed_routes = new_routes != routes
                 routes = new_routes
-                if updates or removes or changed_routes:
+                new_networks = network_map(now, node_id)
+                changed_networks = new_networks != networks
+                networks = new_networks
+                if updates or removes or changed_routes or changed_networks:
                     yield pb.AssignmentsMessage(
                         type=pb.AssignmentsMessage.INCREMENTAL,
                         update_tasks=[t.model_dump_json().encode() for t in updates.values()],
                         remove_tasks=sorted(removes),
                         routes=json.dumps(routes.to_json()).encode() if changed_routes else b"",
+                        networks=(
+                            json.dumps(networks.to_json()).encode() if changed_networks else b""
+                        ),
                     )
         finally:
             sub.close()
