@@ -92,6 +92,19 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     help="Address published ports answer on (repeatable; default: a specific --listen-addr's "
     "IP, else every address)",
 )
+@click.option(
+    "--overlay/--no-overlay",
+    default=True,
+    show_default=True,
+    help="Build overlay networks on this node (needs root, iproute2 and nftables)",
+)
+@click.option(
+    "--data-path-port",
+    type=click.IntRange(1024, 49151),
+    default=None,
+    help="This node's UDP port for overlay (VXLAN) traffic, where several nodes share a "
+    "host (default: the swarm's, swarm init --data-path-port)",
+)
 @click.option("-D", "--debug", is_flag=True, help="Enable debug logging")
 def daemon_command(
     state_dir: Path | None,
@@ -103,6 +116,8 @@ def daemon_command(
     engine_host: str | None,
     mesh_data_path: DataPathChoice,
     mesh_addresses: tuple[str, ...],
+    overlay: bool,
+    data_path_port: int | None,
     debug: bool,
 ) -> None:
     """Run a shoal node (the equivalent of dockerd in swarm mode)."""
@@ -122,4 +137,6 @@ def daemon_command(
     config.engine_host = engine_host
     config.mesh_data_path = mesh_data_path
     config.mesh_addresses = list(mesh_addresses) or None
+    config.overlay = overlay
+    config.data_path_port = data_path_port
     asyncio.run(run_daemon(config))

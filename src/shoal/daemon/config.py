@@ -29,6 +29,11 @@ class DaemonConfig:
     # specific --listen-addr, else every address of the host).
     mesh_data_path: DataPathChoice = "auto"
     mesh_addresses: list[str] | None = None
+    # Overlay networks: built where the node can (root, iproute2, nftables), unless turned
+    # off; the node's own VXLAN port where it shares a host with other nodes (None: the
+    # cluster's, swarm init --data-path-port).
+    overlay: bool = True
+    data_path_port: int | None = None
 
     @property
     def uses_engine(self) -> bool:

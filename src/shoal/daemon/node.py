@@ -32,6 +32,7 @@ from shoal.daemon.certificates import NodeCertificates
 from shoal.daemon.config import DaemonConfig
 from shoal.daemon.manager import manager_components, manager_servicers
 from shoal.daemon.mesh import NodeMesh
+from shoal.daemon.overlay import overlay_prefix
 from shoal.daemon.swarm_state import SwarmDir, SwarmState
 from shoal.engineapi.backend import LogSource, ManagerAddr, NodeSettings, SwarmStatus
 from shoal.errors import (
@@ -51,6 +52,8 @@ from shoal.manager.allocator.addresses import (
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.manager import Bootstrap, Manager, ManagerConfig
 from shoal.network.datapath import MeshConfig
+from shoal.network.netmap import NetworkMap
+from shoal.network.overlay.node import NodeOverlay, overlay_support
 from shoal.rpc import Transport, from_rpc_error, pb, pb_grpc
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,10 @@ class NodeDaemon:
         # The Docker Engine this node runs container tasks on, while it answers.
         self.engine_monitor: EngineMonitor | None = None
         self.mesh: NodeMesh | None = None
+        # The node's overlay networks, where it can build them (overlay_unavailable: why
+        # not, else "").
+        self.overlay: NodeOverlay | None = None
+        self.overlay_unavailable = ""
         # This node's certificates and the transport that serves them (while in a swarm).
         self.certs: NodeCertificates | None = None
         self._certs_task: asyncio.Task | None = None
@@ -175,12 +182,16 @@ class NodeDaemon:
         if self.mesh is not None and self.mesh.name:
             # Which routing-mesh data path serves this node's published ports.
             labels["com.shoal.mesh.datapath"] = self.mesh.name
+        if self.overlay_unavailable:
+            labels["com.shoal.overlay"] = self.overlay_unavailable
         description = describe_node(
             self.config.hostname,
             labels,
             self.config.runtimes,
             self.engine_monitor.info if self.engine_monitor is not None else None,
+            overlay=self.overlay is not None,
         )
+        description.DataPathPort = self.config.data_path_port
         if self.certs is not None and self.certs.transport.tls is not None:
             description.TLSInfo = self.certs.tls_info()
         return description
@@ -407,6 +418,11 @@ class NodeDaemon:
                     await self.agent.leave()
                 except Exception:
                     log.exception("agent did not shut its tasks down cleanly")
+            if self.overlay is not None:
+                try:
+                    await self.overlay.leave()
+                except Exception:
+                    log.exception("overlay networks were not all removed")
             await self._stop_swarm()
             self.swarm_dir.clear()
             self.state = None
@@ -509,6 +525,7 @@ class NodeDaemon:
         if self.state.Role == NodeRole.MANAGER:
             await self._start_manager(bootstrap)
         await self._start_mesh()
+        await self._start_overlay()
         await self._start_agent()
 
     async def _start_manager(
@@ -605,6 +622,40 @@ class NodeDaemon:
             log.exception("routing mesh did not start; published ports answer only on task nodes")
             self.mesh = None
 
+    async def _start_overlay(self) -> None:
+        state = self.state
+        assert state is not None
+        why = (
+            overlay_support()
+            if self.config.overlay
+            else "overlay networks are turned off on this node (shoal daemon --no-overlay)"
+        )
+        if why:
+            self.overlay_unavailable = why
+            log.info("no overlay networks on this node: %s", why)
+            return
+        overlay = NodeOverlay(
+            overlay_prefix(state.NodeID),
+            local_addr=state.AdvertiseAddr.rsplit(":", 1)[0].strip("[]"),
+            data_path_port=self.config.data_path_port,
+        )
+        try:
+            await overlay.start()
+        except Exception as err:
+            log.exception("overlay networks did not start")
+            self.overlay_unavailable = f"overlay networks did not start: {err}"
+            return
+        self.overlay = overlay
+        self.overlay_unavailable = ""
+
+    def networks_changed(self, netmap_json: dict) -> None:
+        if self.overlay is None:
+            return
+        try:
+            self.overlay.offer(NetworkMap.from_json(netmap_json))
+        except (KeyError, TypeError, ValueError):
+            log.exception("overlay: unreadable network map")
+
     def routes_changed(self, table_json: list) -> None:
         if self.mesh is not None:
             self.mesh.offer(table_json)
@@ -613,12 +664,11 @@ class NodeDaemon:
         state = self.state
         assert state is not None
         engine = self.engine_monitor.engine if self.engine_monitor is not None else None
-        executor = build_executor(
-            node_context(self.config, state),
-            self.swarm_dir.worker_dir / "tasks",
-            engine,
-            self.clock,
-        )
+        node = node_context(self.config, state)
+        node.networking = self.overlay
+        if self.overlay_unavailable:
+            node.no_networking = self.overlay_unavailable
+        executor = build_executor(node, self.swarm_dir.worker_dir / "tasks", engine, self.clock)
         self.agent = Agent(
             AgentConfig(
                 node_id=state.NodeID,
@@ -630,6 +680,7 @@ class NodeDaemon:
                 on_managers=self.remember_managers,
                 on_node=self.node_changed,
                 on_routes=self.routes_changed,
+                on_networks=self.networks_changed,
                 on_root_ca=self.roots_changed,
             ),
             executor,
@@ -656,6 +707,9 @@ class NodeDaemon:
         if self.mesh is not None:
             await self.mesh.stop()
             self.mesh = None
+        if self.overlay is not None:
+            await self.overlay.stop()
+            self.overlay = None
         await self._stop_manager()
         self.certs = None
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from shoal.agent.exec.networking import TaskNetworking
 from shoal.api.objects import ContainerStatus, Task
 from shoal.api.specs import EndpointPortConfig
 from shoal.logs.model import LogLine, LogOptions
@@ -42,6 +43,9 @@ class NodeContext:
     platform_os: str = "linux"
     platform_arch: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    # The node's overlay networks, where it can build them; else why not.
+    networking: TaskNetworking | None = None
+    no_networking: str = "overlay networks are not available on this node"
 
 
 class Controller(Protocol):

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from shoal.agent.exec.base import ExitError, NodeContext, TaskFailed
+from shoal.agent.exec.isolation import resolv_conf_text
+from shoal.agent.exec.networking import task_attachments
 from shoal.agent.exec.shim import proc_start_time
 from shoal.agent.exec.template import expand, expand_env
 from shoal.api.objects import ContainerStatus, Task
@@ -113,6 +115,7 @@ class ProcessController:
         self._proc: subprocess.Popen | None = None  # the shim, when this daemon started it
         self._exited: asyncio.Task | None = None
         self._removed = False
+        self._attached = False  # put on its networks by this daemon (prepare or wait)
 
     def update(self, task: Task) -> None:
         self.task = task
@@ -134,9 +137,34 @@ class ProcessController:
 
     # --- the interface ----------------------------------------------------------------------
 
+    @property
+    def _network_file(self) -> Path:
+        return self.dir / "network.json"
+
+    def _network(self) -> dict | None:
+        """Where the task runs when it is on overlay networks: its namespace and resolver
+        file (None for a task in the node's own network)."""
+        return _read_json(self._network_file)
+
+    async def _attach_networks(self) -> None:
+        """Put the task on its overlay networks (again, after a restart of the daemon: the
+        node re-learns its endpoints; what is in the kernel is adopted as it is)."""
+        attachments = task_attachments(self.task)
+        if not attachments:
+            return
+        networking = self.node.networking
+        if networking is None:
+            raise TaskFailed(self.node.no_networking)
+        net = await networking.attach(self.task.ID, attachments)
+        resolv = self.dir / "resolv.conf"
+        resolv.write_text(resolv_conf_text(net.nameservers))
+        _write_json(self._network_file, {"netns": net.netns_path, "resolv_conf": str(resolv)})
+        self._attached = True
+
     async def prepare(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not self._ports_file.exists():
+        await self._attach_networks()
+        if not self._ports_file.exists() and self._network() is None:
             ports = []
             for p in (self.task.Endpoint.Ports if self.task.Endpoint else None) or []:
                 ports.append(
@@ -176,6 +204,19 @@ class ProcessController:
                 env["HOSTNAME"] = expand(cs.Hostname, self.task, self.node)
         except InvalidArgument as err:
             raise TaskFailed(err.message) from None
+        if task_attachments(self.task):
+            # In a namespace of its own, as a container: every address of the task, each
+            # port as it is.
+            env["HOST"] = "0.0.0.0"
+            targets = [
+                p.TargetPort
+                for p in (self.task.Endpoint.Ports if self.task.Endpoint else None) or []
+            ]
+            for i, target in enumerate(targets):
+                env[f"PORT_{target}"] = str(target)
+                if i == 0:
+                    env["PORT"] = str(target)
+            return env
         env["HOST"] = self.node.addr
         ports = self.port_status() or []
         for i, p in enumerate(ports):
@@ -205,6 +246,9 @@ class ProcessController:
         args += ["--cwd", self._cwd()]
         if cs is not None and cs.User:
             args += ["--user", cs.User]
+        network = self._network()
+        if network is not None:
+            args += ["--netns", network["netns"], "--resolv-conf", network["resolv_conf"]]
         args += ["--", *self._argv()]
         proc = await asyncio.to_thread(self._spawn_shim, args, self._env())
         self._proc = proc
@@ -252,6 +296,8 @@ class ProcessController:
     async def wait(self) -> None:
         if self._shim() is None:
             raise TaskFailed("task: not started")
+        if self._network() is not None and not self._attached:
+            await self._attach_networks()  # a restarted daemon picks the task up here
         await asyncio.shield(self._exit_waiter())
         ex = self._exit()
         if ex is None:
@@ -295,6 +341,8 @@ class ProcessController:
     async def remove(self) -> None:
         await self.terminate()
         self._removed = True
+        if self._network() is not None and self.node.networking is not None:
+            await self.node.networking.detach(self.task.ID)
         await asyncio.to_thread(shutil.rmtree, self.dir, True)
 
     async def close(self) -> None:

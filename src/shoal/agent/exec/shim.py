@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from shoal.agent.exec import isolation
+
 
 def write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
@@ -84,6 +86,8 @@ def main() -> int:
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--cwd", default=None)
     parser.add_argument("--user", default=None)
+    parser.add_argument("--netns", default=None, help="the task's network namespace")
+    parser.add_argument("--resolv-conf", default=None, help="seen as /etc/resolv.conf")
     parser.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
@@ -92,6 +96,13 @@ def main() -> int:
         signal.signal(sig, signal.SIG_IGN)
 
     log = LogWriter(task_dir / "log.json")
+    if args.netns:
+        try:
+            isolation.enter(args.netns, args.resolv_conf)
+        except OSError as err:
+            log.close()
+            write_json(task_dir / "exit.json", {"exit_code": 126, "error": str(err)})
+            return 0
     user, group = None, None
     if args.user:
         user, _, group = args.user.partition(":")
