@@ -2,6 +2,7 @@
 state dir, unix socket and loopback address (127.0.0.1, 127.0.0.2...), driven through the
 real CLI and the HTTP API."""
 
+import asyncio
 import contextlib
 import http.client
 import json
@@ -16,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
+
+from shoal.daemon.overlay import overlay_prefix
+from shoal.network.overlay import NodeNames, sweep
 
 T = TypeVar("T")
 
@@ -71,8 +75,8 @@ class Node:
     port: int = 0
     proc: subprocess.Popen | None = None
     extra_args: list[str] = field(default_factory=list)
-    # Put before the daemon's command line, e.g. ["ip", "netns", "exec", NAME] to run the
-    # node in a network namespace of its own (its address then lives only there).
+    # Put before the daemon's command line, e.g. ["nsenter", "--net=/run/netns/NAME"] to run
+    # the node in a network namespace of its own (its address then lives only there).
     wrap: list[str] = field(default_factory=list)
 
     @property
@@ -225,12 +229,38 @@ class LocalCluster:
         ]
 
     def close(self) -> None:
+        prefixes = [p for p in (overlay_prefix_of(n) for n in self.nodes) if p]
         for node in reversed(self.nodes):
             with contextlib.suppress(Exception):
                 if node.proc is not None and node.proc.poll() is None and node.socket.exists():
                     node.api("POST", "/swarm/leave?force=1")
             node.stop()
         kill_tasks_under(self.root)
+        sweep_overlays(prefixes)
+
+
+def overlay_prefix_of(node: Node) -> str | None:
+    """The prefix of what the node's overlay data plane makes (named namespaces are
+    machine-wide), while it is in a swarm."""
+    try:
+        state = json.loads((node.state_dir / "swarm" / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return overlay_prefix(state["NodeID"])
+
+
+def sweep_overlays(prefixes: list[str]) -> None:
+    """A node that left swept its overlay networks away itself; one that was killed left
+    them: remove what carries its prefix (namespaces; links and tables of this namespace)."""
+    if not prefixes or os.geteuid() != 0:
+        return
+
+    async def sweep_all() -> None:
+        for prefix in prefixes:
+            await sweep(NodeNames(prefix))
+
+    with contextlib.suppress(Exception):
+        asyncio.run(sweep_all())
 
 
 def kill_tasks_under(root: Path) -> None:

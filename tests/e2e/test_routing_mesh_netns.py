@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import WHOAMI
-from tests.e2e.harness import LocalCluster, Node, wait_for
+from tests.e2e.harness import wait_for
+from tests.e2e.netns_cluster import NetnsCluster
 from tests.integration.network.netns import Testbed, why_no_netns, why_no_nft
 
 CLIENT = Path(__file__).parents[1] / "integration" / "network" / "apps" / "client.py"
@@ -33,29 +34,6 @@ pytestmark = [
     pytest.mark.netns,
     pytest.mark.skipif(_no_netns is not None, reason=str(_no_netns)),
 ]
-
-
-class NetnsCluster(LocalCluster):
-    """Daemons each in its own namespace of ``bed``, listening on its address:2377."""
-
-    def __init__(self, root: Path, bed: Testbed, daemon_args: list[str]) -> None:
-        super().__init__(root)
-        self.bed = bed
-        self.daemon_args = daemon_args
-
-    def add(self, name: str, extra_args: list[str] | None = None) -> Node:
-        host = len(self.nodes) + 1
-        node = Node(
-            name=name,
-            host=self.bed.addr(host),
-            root=self.root / name,
-            port=2377,  # every host has its own ports
-            extra_args=[*self.daemon_args, *(extra_args or [])],
-            wrap=["ip", "netns", "exec", self.bed.ns(host)],
-        )
-        self.nodes.append(node)
-        node.start()
-        return node
 
 
 def requests(bed: Testbed, on: int, addr: str, count: int) -> dict:
