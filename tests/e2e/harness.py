@@ -197,7 +197,14 @@ class LocalCluster:
 
     def add(self, name: str, extra_args: list[str] | None = None) -> Node:
         host = f"127.0.0.{len(self.nodes) + 1}"
-        node = Node(name=name, host=host, root=self.root / name, extra_args=extra_args or [])
+        # One host for all: each node needs its own VXLAN port for overlay networks.
+        port_args = ["--data-path-port", str(4789 + len(self.nodes))]
+        node = Node(
+            name=name,
+            host=host,
+            root=self.root / name,
+            extra_args=[*port_args, *(extra_args or [])],
+        )
         self.nodes.append(node)
         node.start()
         return node

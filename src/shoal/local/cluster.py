@@ -15,6 +15,7 @@ from shoal import paths
 from shoal.client import APIError, Client, ConnectError
 
 START_TIMEOUT = 30.0
+DATA_PATH_PORT = 4789  # the first node's; the others count up from it
 
 
 @dataclass
@@ -23,6 +24,8 @@ class LocalNode:
     host: str
     port: int
     root: Path
+    # The nodes share one host: each needs its own UDP port for overlay (VXLAN) traffic.
+    data_path_port: int = 4789
 
     @property
     def socket(self) -> Path:
@@ -76,7 +79,10 @@ def plan(root: Path, managers: int, workers: int) -> list[LocalNode]:
     names = node_names(managers, workers)
     hosts = [f"127.0.0.{i + 1}" for i in range(len(names))]
     port = choose_port(hosts)
-    return [LocalNode(n, h, port, root / n) for n, h in zip(names, hosts, strict=True)]
+    return [
+        LocalNode(n, h, port, root / n, data_path_port=DATA_PATH_PORT + i)
+        for i, (n, h) in enumerate(zip(names, hosts, strict=True))
+    ]
 
 
 def start_daemon(node: LocalNode, runtimes: list[str]) -> None:
@@ -94,6 +100,8 @@ def start_daemon(node: LocalNode, runtimes: list[str]) -> None:
         node.addr,
         "--hostname",
         node.name,
+        "--data-path-port",
+        str(node.data_path_port),
     ]
     for runtime in runtimes:
         args += ["--runtime", runtime]
