@@ -11,6 +11,7 @@ from shoal.agent.exec.runtimes import RuntimeExecutor
 from shoal.clock import Clock
 from shoal.daemon.config import DaemonConfig
 from shoal.daemon.swarm_state import SwarmState
+from shoal.network.overlay.docker_driver import DockerNetworkDriver
 
 
 def node_context(config: DaemonConfig, state: SwarmState) -> NodeContext:
@@ -25,14 +26,18 @@ def node_context(config: DaemonConfig, state: SwarmState) -> NodeContext:
 
 
 def build_executor(
-    node: NodeContext, tasks_dir: Path, engine: Engine | None, clock: Clock
+    node: NodeContext,
+    tasks_dir: Path,
+    engine: Engine | None,
+    clock: Clock,
+    docker_driver: DockerNetworkDriver | None = None,
 ) -> RuntimeExecutor:
     """The ``process`` runtime always; the ``container`` runtime where the node has an engine,
     even while it does not answer: its tasks wait for it, and fail with Docker's own error if
-    it never comes back."""
+    it never comes back. ``docker_driver``: how containers join overlay networks."""
     executors: dict[str, ProcessExecutor | ContainerExecutor] = {
         "process": ProcessExecutor(tasks_dir, node)
     }
     if engine is not None:
-        executors["container"] = ContainerExecutor(engine, node, clock)
+        executors["container"] = ContainerExecutor(engine, node, clock, docker_driver)
     return RuntimeExecutor(executors)

@@ -14,7 +14,7 @@ import grpc
 from shoal import paths
 from shoal.agent.agent import Agent, AgentConfig
 from shoal.agent.describe import describe_node
-from shoal.agent.exec.engine import Engine
+from shoal.agent.exec.engine import Engine, EngineError
 from shoal.agent.exec.engine_monitor import EngineMonitor
 from shoal.api.ids import new_id
 from shoal.api.objects import Node, NodeDescription
@@ -53,6 +53,7 @@ from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.manager import Bootstrap, Manager, ManagerConfig
 from shoal.network.datapath import MeshConfig
 from shoal.network.netmap import NetworkMap
+from shoal.network.overlay.docker_driver import DockerNetworkDriver
 from shoal.network.overlay.node import NodeOverlay, overlay_support
 from shoal.rpc import Transport, from_rpc_error, pb, pb_grpc
 
@@ -85,6 +86,8 @@ class NodeDaemon:
         # not, else "").
         self.overlay: NodeOverlay | None = None
         self.overlay_unavailable = ""
+        # How the node's containers join overlay networks (where it has both).
+        self.docker_driver: DockerNetworkDriver | None = None
         # This node's certificates and the transport that serves them (while in a swarm).
         self.certs: NodeCertificates | None = None
         self._certs_task: asyncio.Task | None = None
@@ -420,6 +423,7 @@ class NodeDaemon:
                     log.exception("agent did not shut its tasks down cleanly")
             if self.overlay is not None:
                 try:
+                    await self._forget_docker_networks()
                     await self.overlay.leave()
                 except Exception:
                     log.exception("overlay networks were not all removed")
@@ -647,6 +651,28 @@ class NodeDaemon:
             return
         self.overlay = overlay
         self.overlay_unavailable = ""
+        if self.engine_monitor is not None:
+            driver = DockerNetworkDriver(
+                overlay, self.swarm_dir.worker_dir / "docker-networks.json"
+            )
+            try:
+                await driver.start()
+            except OSError:
+                log.exception("no docker network driver: container tasks stay off overlay networks")
+            else:
+                self.docker_driver = driver
+
+    async def _forget_docker_networks(self) -> None:
+        """Leaving: our Docker networks on the engine go (their containers went first)."""
+        if self.docker_driver is None or self.engine_monitor is None:
+            return
+        engine = self.engine_monitor.engine
+        prefix = f"shoal_{self.docker_driver.overlay.names.prefix}_"
+        with contextlib.suppress(EngineError):
+            for net in await engine.networks({"name": [prefix]}):
+                if str(net.get("Name", "")).startswith(prefix):
+                    with contextlib.suppress(EngineError):
+                        await engine.remove_network(net["Id"])
 
     def networks_changed(self, netmap_json: dict) -> None:
         if self.overlay is None:
@@ -668,7 +694,9 @@ class NodeDaemon:
         node.networking = self.overlay
         if self.overlay_unavailable:
             node.no_networking = self.overlay_unavailable
-        executor = build_executor(node, self.swarm_dir.worker_dir / "tasks", engine, self.clock)
+        executor = build_executor(
+            node, self.swarm_dir.worker_dir / "tasks", engine, self.clock, self.docker_driver
+        )
         self.agent = Agent(
             AgentConfig(
                 node_id=state.NodeID,
@@ -707,6 +735,9 @@ class NodeDaemon:
         if self.mesh is not None:
             await self.mesh.stop()
             self.mesh = None
+        if self.docker_driver is not None:
+            await self.docker_driver.stop()
+            self.docker_driver = None
         if self.overlay is not None:
             await self.overlay.stop()
             self.overlay = None

@@ -7,6 +7,7 @@ container carries Swarm's labels, among them the node's ID: several nodes may sh
 engine, and each keeps to its own containers."""
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -26,14 +27,23 @@ from shoal.agent.exec.container_config import (
     expand_spec,
     has_healthcheck,
     health_status,
+    join_networks,
     port_status,
     stop_timeout,
     volume_create_requests,
 )
 from shoal.agent.exec.engine import Engine, EngineError, EngineUnavailable
+from shoal.agent.exec.networking import TaskNetworking as NodeOverlayLike
+from shoal.agent.exec.networking import task_attachments
 from shoal.api.objects import ContainerStatus, Task
 from shoal.api.specs import EndpointPortConfig
 from shoal.clock import Clock
+from shoal.network.overlay.docker_driver import (
+    DockerNetworkDriver,
+    docker_network_body,
+    endpoint_options,
+)
+from shoal.network.overlay.node import TaskAttachment
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +58,23 @@ _UNHEALTHY = "health_status: unhealthy"
 
 
 class ContainerController:
-    def __init__(self, task: Task, engine: Engine, node: NodeContext, clock: Clock) -> None:
+    def __init__(
+        self,
+        task: Task,
+        engine: Engine,
+        node: NodeContext,
+        clock: Clock,
+        driver: DockerNetworkDriver | None = None,
+    ) -> None:
         self.task = task
         self.engine = engine
         self.node = node
         self.clock = clock
+        self.driver = driver
         self.name = container_name(task)
         self._inspect: dict[str, Any] | None = None  # the last inspect: status and ports
         self._removed = False
+        self._registered = False  # the node knows the task's overlay endpoints
 
     def update(self, task: Task) -> None:
         self.task = task
@@ -85,9 +104,74 @@ class ContainerController:
 
     # --- the interface ----------------------------------------------------------------------
 
+    # --- overlay networks ---------------------------------------------------------------------
+
+    def _overlay(self) -> tuple[NodeOverlayLike, DockerNetworkDriver]:
+        networking, driver = self.node.networking, self.driver
+        if networking is None or driver is None:
+            raise TaskFailed(self.node.no_networking)
+        return networking, driver
+
+    async def _docker_networks(self, attachments: list[TaskAttachment]) -> list[str]:
+        """Our Docker network on the engine for each of the task's networks, made if it
+        is not there (or not right: a network re-created under the same name)."""
+        _, driver = self._overlay()
+        async with driver.networks_lock:
+            return await self._make_docker_networks(driver.overlay.names.prefix, attachments)
+
+    async def _make_docker_networks(
+        self, prefix: str, attachments: list[TaskAttachment]
+    ) -> list[str]:
+        names = []
+        for a in attachments:
+            body = docker_network_body(prefix, a.network)
+            try:
+                have = await self.engine.network(body["Name"])
+            except EngineError as err:
+                if not err.not_found:
+                    raise TaskFailed(err.message) from None
+                have = None
+            if have is not None and (have.get("Options") or {}) != body["Options"]:
+                with contextlib.suppress(EngineError):
+                    await self.engine.remove_network(body["Name"])
+                have = None
+            if have is None:
+                try:
+                    await self.engine.create_network(body)
+                except EngineError as err:
+                    if not err.conflict:
+                        raise TaskFailed(err.message) from None
+            names.append(body["Name"])
+        return names
+
+    async def _register(self) -> None:
+        """Tell the node the container's endpoints (for its VIP table and the resolver)."""
+        attachments = task_attachments(self.task)
+        if not attachments or self._registered:
+            return
+        networking, _ = self._overlay()
+        insp = self._inspect or await self._inspect_existing()
+        sandbox = (insp.get("NetworkSettings") or {}).get("SandboxKey")
+        if not sandbox:
+            raise TaskFailed("the container has no network namespace")
+        await networking.register(self.task.ID, attachments, sandbox)
+        self._registered = True
+
     async def prepare(self) -> None:
         spec = expand_spec(self.task, self.node)
         body = create_body(self.task, spec, bind_address(self.node.addr))
+        attachments = task_attachments(self.task)
+        networks: list[str] = []
+        if attachments:
+            networks = await self._docker_networks(attachments)
+            join_networks(
+                body,
+                [
+                    (n, endpoint_options(a.address, self.task.ID))
+                    for n, a in zip(networks, attachments, strict=True)
+                ],
+                attachments[0].network.gateway,
+            )
         image = body["Image"]
         try:
             if not await self.engine.image_exists(image):
@@ -102,6 +186,14 @@ class ContainerController:
             for volume in volume_create_requests(spec):
                 await self.engine.create_volume(volume)
             await self.engine.create_container(self.name, body)
+            for name, a in list(zip(networks, attachments, strict=True))[1:]:
+                await self.engine.connect_network(
+                    name,
+                    {
+                        "Container": self.name,
+                        "EndpointConfig": {"DriverOpts": endpoint_options(a.address, self.task.ID)},
+                    },
+                )
         except EngineError as err:
             if not err.conflict:
                 raise TaskFailed(err.message) from None
@@ -124,12 +216,15 @@ class ContainerController:
             if created:
                 await self._start_container()
             await self._refresh()
+            await self._register()
             return
         # Running only once healthy: listen before starting, so no event is missed.
         try:
             async with self._events() as events:
                 if created:
                     await self._start_container()
+                    await self._refresh()
+                    await self._register()
                 await self._until_healthy(events)
         except EngineError as err:
             raise TaskFailed(err.message) from None
@@ -178,6 +273,8 @@ class ContainerController:
 
     async def wait(self) -> None:
         insp = await self._inspect_when_answered()
+        if (insp.get("State") or {}).get("Running"):
+            await self._register()  # a restarted daemon picks the task up here
         unhealthy: list[str] = []
         watcher = None
         if has_healthcheck(insp) and (insp.get("State") or {}).get("Running"):
@@ -259,6 +356,9 @@ class ContainerController:
 
     async def remove(self) -> None:
         self._removed = True
+        if self._registered and self.node.networking is not None:
+            await self.node.networking.detach(self.task.ID)
+            self._registered = False
         try:
             await self._stop()
         except EngineError as err:
@@ -343,13 +443,20 @@ class ContainerController:
 class ContainerExecutor:
     runtimes = [RUNTIME]
 
-    def __init__(self, engine: Engine, node: NodeContext, clock: Clock) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        node: NodeContext,
+        clock: Clock,
+        driver: DockerNetworkDriver | None = None,
+    ) -> None:
         self.engine = engine
         self.node = node
         self.clock = clock
+        self.driver = driver
 
     def controller(self, task: Task) -> ContainerController:
-        return ContainerController(task, self.engine, self.node, self.clock)
+        return ContainerController(task, self.engine, self.node, self.clock, self.driver)
 
     async def containers(self) -> dict[str, str]:
         """This node's containers: task ID -> container ID."""

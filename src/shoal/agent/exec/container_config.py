@@ -315,3 +315,16 @@ def port_status(inspect: dict[str, Any] | None) -> list[EndpointPortConfig]:
                 )
             )
     return out
+
+
+def join_networks(
+    body: dict[str, Any], networks: list[tuple[str, dict[str, str]]], dns: str
+) -> None:
+    """Put a container on our Docker networks (name and endpoint driver options, in the
+    task's order) instead of Docker's default bridge; its embedded DNS forwards to ``dns``,
+    the node's resolver. Only the first can be given at create on every API version (1.44
+    takes several): the others are connected before the container starts."""
+    name, options = networks[0]
+    body["HostConfig"]["NetworkMode"] = name
+    body["HostConfig"]["Dns"] = [dns]
+    body["NetworkingConfig"] = {"EndpointsConfig": {name: {"DriverOpts": options}}}

@@ -187,6 +187,24 @@ class Engine:
     async def remove(self, ref: str) -> None:
         await self._call(f"containers/{ref}", "DELETE", params={"force": True, "v": True})
 
+    # --- networks ---------------------------------------------------------------------------
+
+    async def network(self, ref: str) -> dict[str, Any]:
+        return await self._json(f"networks/{ref}")
+
+    async def networks(self, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        return await self._json("networks", params={"filters": json.dumps(filters)})
+
+    async def create_network(self, body: dict[str, Any]) -> str:
+        data = await self._json("networks/create", "POST", data=body)
+        return data["Id"]
+
+    async def connect_network(self, ref: str, body: dict[str, Any]) -> None:
+        await self._json(f"networks/{ref}/connect", "POST", data=body)
+
+    async def remove_network(self, ref: str) -> None:
+        await self._call(f"networks/{ref}", "DELETE")
+
     async def containers(self, labels: dict[str, str]) -> list[dict[str, Any]]:
         """Every container (running or not) carrying all these labels."""
         wanted = [f"{k}={v}" if v else k for k, v in labels.items()]

@@ -17,6 +17,13 @@ class TaskNetworking(Protocol):
         made for the task). Idempotent."""
         ...
 
+    async def register(
+        self, task_id: str, attachments: list[TaskAttachment], netns_path: str
+    ) -> None:
+        """A container whose interfaces Docker made (through the node's network driver):
+        the node learns its endpoints."""
+        ...
+
     async def detach(self, task_id: str) -> None:
         """The task has stopped: release what attach gave it."""
         ...

@@ -32,7 +32,7 @@ def check_ifname(name: str) -> str:
     return name
 
 
-def _ip_hex(address: str) -> str:
+def ip_hex(address: str) -> str:
     return ipaddress.IPv4Address(address.split("/")[0]).packed.hex()
 
 
@@ -71,7 +71,7 @@ class NodeNames:
     def gateway_port(self, address: str) -> str:
         """The bridge end of a task's gateway veth, named after the task's address so that
         the addresses in use can be read back from the bridge's ports after a restart."""
-        return f"{self.prefix}g{_ip_hex(address)}"
+        return f"{self.prefix}g{ip_hex(address)}"
 
     def gateway_port_address(self, link_name: str) -> str | None:
         """The address a gateway port name stands for, or None if it is not one of ours."""
@@ -85,7 +85,7 @@ class NodeNames:
     # (unique on the network), so a restarted node finds it again.
     @staticmethod
     def sandbox_port(address: str) -> str:
-        return f"ve{_ip_hex(address)}"
+        return f"ve{ip_hex(address)}"
 
     # nftables tables (family ip).
     @property

@@ -32,9 +32,11 @@ from shoal.network.netmap import MappedNetwork, NetworkMap
 from shoal.network.overlay import tools
 from shoal.network.overlay.endpoints import TaskEndpoints
 from shoal.network.overlay.gateway import GatewayBridge
-from shoal.network.overlay.model import OverlayNetwork, Peer
-from shoal.network.overlay.names import NodeNames
+from shoal.network.overlay.model import OverlayNetwork, Peer, mac_for_ip
+from shoal.network.overlay.names import BRIDGE, NodeNames, check_ifname, ip_hex
+from shoal.network.overlay.namespaces import is_namespace
 from shoal.network.overlay.netns_socket import open_socket_in_namespace
+from shoal.network.overlay.observed import parse_links
 from shoal.network.overlay.sandbox import NetworkSandbox
 from shoal.network.overlay.sweep import sweep
 from shoal.network.overlay.vip import VipTables
@@ -273,9 +275,22 @@ class NodeOverlay:
         self._changed.set()  # the sandboxes' peers and records
         return TaskNetwork(netns_path, [a.network.gateway for a in attachments[:1]])
 
+    async def register(
+        self, task_id: str, attachments: list[TaskAttachment], netns_path: str
+    ) -> None:
+        """A container whose interfaces Docker made (through our network driver, see
+        docker_driver.py): its VIP table, and its addresses for the resolver to know it."""
+        async with self._lock:
+            task = _LocalTask(task_id, netns_path, False, list(attachments))
+            self._tasks[task_id] = task
+            for a in attachments:
+                self._by_address[a.address.split("/")[0]] = task
+            await self._apply_vips(task)
+        self._changed.set()
+
     async def detach(self, task_id: str) -> None:
-        """The task stopped: let go of its namespace (ours is deleted, with its
-        interfaces; a container's goes with the container)."""
+        """The task stopped: let go of it (a process task's namespace is deleted, with its
+        interfaces; a container's interfaces go with the container, through the driver)."""
         async with self._lock:
             task = self._tasks.pop(task_id, None)
             if task is None:
@@ -286,11 +301,53 @@ class NodeOverlay:
             await self.vips.forget(task.netns_path)
             if task.own_namespace:
                 await self.endpoints.remove_task_namespace(task_id)
-            else:
-                for i in range(len(task.attachments) + 1):
-                    with contextlib.suppress(tools.ToolError, OSError):
-                        await self.endpoints.detach(task.netns_path, f"{GATEWAY_IFNAME_BASE}{i}")
         self._changed.set()
+
+    # --- containers (Docker's side of the pair, see docker_driver.py) ------------------------
+
+    def container_port(self, address: str) -> str:
+        """The name of a container's interface while it is still in the node's namespace,
+        before Docker moves it into the container (and names it eth0...)."""
+        return check_ifname(f"{self.names.prefix}c{ip_hex(address)}")
+
+    async def container_endpoint(self, network: OverlayNetwork, address: str) -> str:
+        """A veth pair for a container on ``network`` with ``address``: one end a port of the
+        network's bridge in its sandbox, the other in the node's namespace for Docker to
+        move into the container; returns that end's name. A pair left by a container with
+        the same address before is replaced."""
+        async with self._lock:
+            await self._ensure_network(network)
+            sandbox = self._sandboxes().path(network.id)
+            outer = self.names.sandbox_port(address)
+            inner = self.container_port(address)
+            [inside] = await tools.show("ip", sandbox, ["link show"])
+            [here] = await tools.show("ip", None, ["link show"])
+            if outer in parse_links(inside):
+                await tools.batch("ip", sandbox, [f"link del {outer}"])
+            if inner in parse_links(here):
+                await tools.batch("ip", None, [f"link del {inner}"])
+            await tools.batch(
+                "ip",
+                None,
+                [
+                    f"link add {inner} mtu {network.mtu} type veth peer name {outer} "
+                    f"mtu {network.mtu} netns {sandbox}",
+                    f"link set {inner} address {mac_for_ip(address)}",
+                ],
+            )
+            await tools.batch("ip", sandbox, [f"link set {outer} master {BRIDGE} up"])
+            return inner
+
+    async def drop_container_endpoint(self, network_id: str, address: str) -> None:
+        """The container left the network: its pair goes (if Docker has not taken it)."""
+        async with self._lock:
+            sandbox = self._sandboxes().path(network_id)
+            if not is_namespace(sandbox):
+                return
+            outer = self.names.sandbox_port(address)
+            [inside] = await tools.show("ip", sandbox, ["link show"])
+            if outer in parse_links(inside):
+                await tools.batch("ip", sandbox, [f"link del {outer}"])
 
     # --- DNS ---------------------------------------------------------------------------------
 
