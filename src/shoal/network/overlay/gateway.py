@@ -1,12 +1,13 @@
 """The node's gateway bridge (see gateway_plan): ensure it, give tasks a port on it with a
 default route, take ports away, remove it.
 
-Known limit: the masquerade rule is ours, but forwarding is also subject to every other
-filter on the node. On a host where Docker runs, iptables' FORWARD chain has policy drop
-(``table ip filter``, chain FORWARD), and a packet must be accepted by every base chain of
-the hook, so our tasks' traffic out of the gateway bridge is dropped there unless the host
-accepts it (e.g. ``iptables -I DOCKER-USER -i <prefix>gw -j ACCEPT`` and the reverse
-direction for established connections). We do not touch Docker's tables.
+On a host where Docker runs, iptables' FORWARD chain has policy drop (``table ip filter``,
+chain FORWARD), and a packet must be accepted by every base chain of the hook, so our
+tasks' traffic out of the gateway bridge would be dropped there whatever our own table
+says. Docker keeps one chain for users to add to, DOCKER-USER, which FORWARD jumps to
+first: where it exists, ensure() adds two rules there (out of our bridge; back in for
+connections the tasks opened), and remove() takes them out. Nothing else of Docker's is
+touched.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import shutil
 from pathlib import Path
 
 from shoal.network.overlay import tools
@@ -38,6 +40,7 @@ from shoal.network.overlay.veth_plan import VethSpec
 log = logging.getLogger(__name__)
 
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+DOCKER_USER = "DOCKER-USER"  # Docker's chain for users' own forwarding rules
 
 
 class GatewayBridge:
@@ -89,6 +92,7 @@ class GatewayBridge:
             subnet = str(ipaddress.IPv4Interface(address).network)
             await tools.nft(None, render_table(self.names.gateway_table, name, subnet))
             await asyncio.to_thread(_enable_ip_forward)
+            await docker_user_rules(self.names, add=True)
             self._address = address
             return address
 
@@ -154,7 +158,39 @@ class GatewayBridge:
                 doomed.append(self.names.gateway_bridge)
             await tools.batch("ip", None, [f"link del {n}" for n in doomed])
             await tools.nft(None, render_delete(self.names.gateway_table))
+            await docker_user_rules(self.names, add=False)
             self._address = None
+
+
+async def docker_user_rules(names: NodeNames, add: bool) -> None:
+    """Let the node's tasks' traffic through Docker's FORWARD filter, where Docker runs
+    (``add``), or take those rules out again."""
+    iptables = shutil.which("iptables")
+    if iptables is None:
+        return
+    if not await _succeeds([iptables, "-w", "-S", DOCKER_USER]):
+        return  # no Docker here (or no such chain): nothing filters our traffic
+    bridge = names.gateway_bridge
+    comment = ["-m", "comment", "--comment", f"shoal {bridge}"]
+    rules = [
+        ["-i", bridge, "!", "-o", bridge, *comment, "-j", "ACCEPT"],
+        ["-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", *comment,
+         "-j", "ACCEPT"],
+    ]  # fmt: skip
+    for rule in rules:
+        present = await _succeeds([iptables, "-w", "-C", DOCKER_USER, *rule])
+        if add and not present:
+            await tools.run([iptables, "-w", "-I", DOCKER_USER, *rule])
+        elif not add and present:
+            await tools.run([iptables, "-w", "-D", DOCKER_USER, *rule])
+
+
+async def _succeeds(argv: list[str]) -> bool:
+    try:
+        await tools.run(argv)
+    except tools.ToolError:
+        return False
+    return True
 
 
 def _enable_ip_forward() -> None:

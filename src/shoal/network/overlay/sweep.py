@@ -10,6 +10,7 @@ their interfaces on our networks went with our sandboxes' ends of the veth pairs
 from __future__ import annotations
 
 from shoal.network.overlay import namespaces, tools
+from shoal.network.overlay.gateway import docker_user_rules
 from shoal.network.overlay.gateway_plan import render_delete
 from shoal.network.overlay.names import NodeNames
 from shoal.network.overlay.observed import parse_links
@@ -32,4 +33,5 @@ async def sweep(names: NodeNames) -> list[str]:
     if f"table ip {names.gateway_table}\n" in tables + "\n":
         await tools.nft(None, render_delete(names.gateway_table))
         gone.append(f"table ip {names.gateway_table}")
+    await docker_user_rules(names, add=False)
     return gone
