@@ -674,6 +674,17 @@ class NodeDaemon:
                     with contextlib.suppress(EngineError):
                         await engine.remove_network(net["Id"])
 
+    async def local_networks(self) -> list[dict[str, Any]]:
+        """The engine's networks, but those that stand for our overlay networks on this node
+        (the swarm's networks are listed as themselves)."""
+        if self.engine_monitor is None:
+            return []
+        try:
+            networks = await self.engine_monitor.engine.networks({})
+        except EngineError:
+            return []
+        return [n for n in networks if not str(n.get("Driver", "")).startswith("shoal-")]
+
     def networks_changed(self, netmap_json: dict) -> None:
         if self.overlay is None:
             return

@@ -68,6 +68,11 @@ class Backend(Protocol):
         """Where task logs are read, on a manager (Docker's error elsewhere)."""
         ...
 
+    async def local_networks(self) -> list[dict[str, Any]]:
+        """The node's own networks (its Docker Engine's: bridge, host, none...), as the engine
+        shows them; none without an engine."""
+        ...
+
     async def init(self, request: dict[str, Any]) -> str:
         """``swarm init``: the new node's ID."""
         ...

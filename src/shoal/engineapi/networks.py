@@ -11,7 +11,7 @@ from shoal.api.base import rfc3339nano
 from shoal.api.objects import Network, Node, Task
 from shoal.engineapi.backend import Backend
 from shoal.engineapi.responses import BACKEND, json_response, query_bool, read_json
-from shoal.errors import NOT_IN_SWARM, InvalidArgument, Unavailable
+from shoal.errors import NOT_IN_SWARM, InvalidArgument, NotFound, Unavailable
 from shoal.manager.allocator.addresses import address_of
 from shoal.manager.allocator.networks import OVERLAY
 from shoal.manager.controlapi.filters import Filters
@@ -20,6 +20,8 @@ from shoal.manager.controlapi.networks import NetworkUsage
 # The first API version whose network JSON carries EnableIPv4.
 ENABLE_IPV4_SINCE = (1, 47)
 LIST_FILTERS = {"dangling", "driver", "id", "label", "name", "scope", "type"}
+# Docker's predefined networks (runconfig.IsPreDefinedNetwork): "builtin", never dangling.
+PREDEFINED = {"bridge", "host", "none", "default"}
 
 
 def mac_of(address: str) -> str:
@@ -180,8 +182,9 @@ def _selected(net: dict[str, Any], f: Filters) -> bool:
     for kind in f.get("type"):
         if kind not in ("custom", "builtin"):
             raise InvalidArgument(f"invalid filter: 'type'='{kind}'")
-    if f.get("type") and "custom" not in f.get("type"):
-        return False  # every swarm network is a custom one
+    builtin = net["Name"] in PREDEFINED and net["Scope"] == "local"
+    if f.get("type") and ("builtin" if builtin else "custom") not in f.get("type"):
+        return False
     for value in f.get("dangling"):
         if value not in ("true", "1", "false", "0"):
             raise InvalidArgument(
@@ -190,7 +193,8 @@ def _selected(net: dict[str, Any], f: Filters) -> bool:
             )
     if f.get("dangling"):
         wanted = f.get("dangling")[0] in ("true", "1")
-        if wanted == bool(net["Containers"]):
+        dangling = not builtin and not net.get("Containers")
+        if wanted != dangling:
             return False
     return True
 
@@ -208,16 +212,26 @@ async def list_networks(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
     f = Filters.parse(request.query.get("filters"))
     f.validate(LIST_FILTERS)
-    if not _manager(backend):
-        return json_response([])
-    networks = [n for n in _resources(backend, False, _api_version(request)) if _selected(n, f)]
-    return json_response(networks)
+    networks = await backend.local_networks()
+    if _manager(backend):
+        networks += _resources(backend, False, _api_version(request))
+    return json_response([n for n in networks if _selected(n, f)])
 
 
 async def inspect(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
+    ref = request.match_info["id"]
     control = backend.control()
-    network = control.get_network(request.match_info["id"])
+    try:
+        network = control.get_network(ref)
+    except NotFound:
+        # One of the node's own networks, as its engine shows it.
+        for local in await backend.local_networks():
+            if ref in (local.get("Name"), local.get("Id")) or str(local.get("Id", "")).startswith(
+                ref
+            ):
+                return json_response(local)
+        raise
     node_id = backend.swarm_status().node_id
     verbose = query_bool(request, "verbose")
     return json_response(
