@@ -7,6 +7,7 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -236,24 +237,46 @@ class LocalCluster:
         ]
 
     def close(self) -> None:
-        prefixes = [p for p in (overlay_prefix_of(n) for n in self.nodes) if p]
+        node_ids = [i for i in (node_id_of(n) for n in self.nodes) if i]
+        prefixes = [overlay_prefix(i) for i in node_ids]
         for node in reversed(self.nodes):
             with contextlib.suppress(Exception):
                 if node.proc is not None and node.proc.poll() is None and node.socket.exists():
                     node.api("POST", "/swarm/leave?force=1")
             node.stop()
         kill_tasks_under(self.root)
+        remove_engine_leftovers(node_ids, prefixes)
         sweep_overlays(prefixes)
 
 
-def overlay_prefix_of(node: Node) -> str | None:
-    """The prefix of what the node's overlay data plane makes (named namespaces are
-    machine-wide), while it is in a swarm."""
+def node_id_of(node: Node) -> str | None:
+    """The node's ID while it is in a swarm (from its state, so even once it is dead)."""
     try:
         state = json.loads((node.state_dir / "swarm" / "state.json").read_text())
     except (OSError, ValueError):
         return None
-    return overlay_prefix(state["NodeID"])
+    return str(state["NodeID"])
+
+
+def remove_engine_leftovers(node_ids: list[str], prefixes: list[str]) -> None:
+    """Containers and Docker networks of the cluster's nodes on the machine's engine that a
+    node killed by a test could not remove."""
+    docker = shutil.which("docker")
+    if docker is None or not node_ids:
+        return
+
+    def run(*args: str) -> str:
+        r = subprocess.run([docker, *args], capture_output=True, text=True, timeout=60)
+        return r.stdout
+
+    for node_id in node_ids:
+        ids = run("ps", "-aq", "--filter", f"label=com.docker.swarm.node.id={node_id}").split()
+        if ids:
+            run("rm", "-f", *ids)
+    for prefix in prefixes:
+        nets = run("network", "ls", "-q", "--filter", f"name=shoal_{prefix}_").split()
+        if nets:
+            run("network", "rm", *nets)
 
 
 def sweep_overlays(prefixes: list[str]) -> None:

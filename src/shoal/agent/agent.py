@@ -66,6 +66,7 @@ class Agent:
         self.connected = asyncio.Event()
         self._described = asyncio.Event()  # set: look at the description now
         self.logs = LogPublisher(config.node_id, lambda: list(self.tasks.values()))
+        self._leaving = False
 
     def description_changed(self) -> None:
         """What the node reports changed (a new certificate): tell the managers now rather
@@ -104,6 +105,8 @@ class Agent:
             self._upsert(task)
 
     async def _apply(self, msg: pb.AssignmentsMessage) -> None:
+        if self._leaving:
+            return
         if msg.routes:
             self.config.on_routes(json.loads(msg.routes))
         if msg.networks:
@@ -289,12 +292,18 @@ class Agent:
     # --- leaving ----------------------------------------------------------------------------
 
     async def leave(self) -> None:
-        """Stop and remove every task (``swarm leave``)."""
+        """Stop and remove every task (``swarm leave``). Assignments that still arrive
+        meanwhile (the managers move other leaving nodes' tasks about) are not taken."""
+        self._leaving = True
         for tm in list(self.tasks.values()):
             await tm.stop()
         await asyncio.gather(
             *(self._retire(tid) for tid in list(self.tasks)), return_exceptions=True
         )
+        if isinstance(self.executor, Reconciler):
+            # What a task being prepared as it was stopped may have left (a container its
+            # engine made after the call was given up).
+            await self.executor.reconcile(set())
         await self._save()
 
     async def _retire(self, task_id: str) -> None:
