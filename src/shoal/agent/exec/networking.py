@@ -2,19 +2,24 @@
 plane's terms (``shoal.network.overlay``: the node's ``NodeOverlay`` implements this)."""
 
 import ipaddress
+from collections.abc import Sequence
 from typing import Protocol
 
 from shoal.api.objects import Task
 from shoal.network.overlay.model import OverlayNetwork
-from shoal.network.overlay.node import TaskAttachment, TaskNetwork
+from shoal.network.overlay.node import HostPort, TaskAttachment, TaskNetwork
 
 
 class TaskNetworking(Protocol):
     async def attach(
-        self, task_id: str, attachments: list[TaskAttachment], netns_path: str | None = None
+        self,
+        task_id: str,
+        attachments: list[TaskAttachment],
+        netns_path: str | None = None,
+        ports: Sequence[HostPort] = (),
     ) -> TaskNetwork:
         """Put the task on its networks (``netns_path``: a container's namespace; None: one
-        made for the task). Idempotent."""
+        made for the task), its ``ports`` published on the node. Idempotent."""
         ...
 
     async def register(

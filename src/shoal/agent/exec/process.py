@@ -27,6 +27,7 @@ from shoal.api.types import PortProtocol, PublishMode
 from shoal.errors import InvalidArgument
 from shoal.logs.jsonfile import read_log
 from shoal.logs.model import LogLine, LogOptions
+from shoal.network.overlay.node import HostPort
 
 RUNTIME = "process"
 DEFAULT_STOP_GRACE = 10.0
@@ -155,7 +156,12 @@ class ProcessController:
         networking = self.node.networking
         if networking is None:
             raise TaskFailed(self.node.no_networking)
-        net = await networking.attach(self.task.ID, attachments)
+        ports = [
+            HostPort(str(p.Protocol), p.PublishedPort, p.TargetPort)
+            for p in self.port_status() or []
+            if p.PublishedPort
+        ]
+        net = await networking.attach(self.task.ID, attachments, ports=ports)
         resolv = self.dir / "resolv.conf"
         resolv.write_text(resolv_conf_text(net.nameservers))
         _write_json(self._network_file, {"netns": net.netns_path, "resolv_conf": str(resolv)})
@@ -163,8 +169,7 @@ class ProcessController:
 
     async def prepare(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        await self._attach_networks()
-        if not self._ports_file.exists() and self._network() is None:
+        if not self._ports_file.exists():
             ports = []
             for p in (self.task.Endpoint.Ports if self.task.Endpoint else None) or []:
                 ports.append(
@@ -176,6 +181,8 @@ class ProcessController:
                     ).to_json()
                 )
             _write_json(self._ports_file, {"Ports": ports})
+        # On overlay networks, each published port's host port is forwarded to the task.
+        await self._attach_networks()
         argv = self._argv()
         env = self._env()
         if shutil.which(argv[0], path=env.get("PATH")) is None:

@@ -27,6 +27,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from shoal.network.datapath import MeshConfig
 from shoal.network.dns import DnsServer, NetworkRecords, ServiceEntry, TaskEntry
 from shoal.network.netmap import MappedNetwork, NetworkMap
 from shoal.network.overlay import tools
@@ -40,6 +41,8 @@ from shoal.network.overlay.observed import parse_links
 from shoal.network.overlay.sandbox import NetworkSandbox
 from shoal.network.overlay.sweep import sweep
 from shoal.network.overlay.vip import VipTables
+from shoal.network.routing import Backend, PortRoute, RoutingTable
+from shoal.network.userspace import UserspaceDataPath
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,16 @@ class TaskAttachment:
     address: str
 
 
+@dataclass(frozen=True)
+class HostPort:
+    """A port a task publishes on its node: ``host`` on the node's address goes to
+    ``target`` in the task's namespace (what docker-proxy does for a container)."""
+
+    protocol: str  # "tcp" or "udp"
+    host: int
+    target: int
+
+
 @dataclass
 class _LocalTask:
     task_id: str
@@ -75,6 +88,8 @@ class _LocalTask:
     own_namespace: bool
     attachments: list[TaskAttachment]
     vips: dict[str, tuple[str, ...]] | None = None  # the VIP table last applied
+    gateway_addr: str | None = None  # its address on the node's gateway bridge
+    ports: tuple[HostPort, ...] = ()
 
     def address_on(self, network_id: str) -> str | None:
         for a in self.attachments:
@@ -122,6 +137,11 @@ class NodeOverlay:
         self._records: dict[str, NetworkRecords] = {}
         self._lock = asyncio.Lock()
         self._runner: asyncio.Task[None] | None = None
+        # Process tasks' published ports: the node's address -> the task, in userspace.
+        self._host_ports = UserspaceDataPath(
+            MeshConfig(data_path="userspace", addresses=[local_addr] if local_addr else None),
+            "published ports of process tasks on overlay networks",
+        )
 
     @property
     def data_path_port(self) -> int:
@@ -131,6 +151,7 @@ class NodeOverlay:
 
     async def start(self) -> None:
         await self.dns.start()
+        await self._host_ports.start()
         self._runner = asyncio.create_task(self._converge_loop(), name="overlay networks")
 
     async def stop(self) -> None:
@@ -144,6 +165,7 @@ class NodeOverlay:
         await self.dns.stop()
         self._dns_sockets.clear()
         await self.vips.close()
+        await self._host_ports.stop()
 
     async def leave(self) -> None:
         """The node leaves the swarm: everything it made goes."""
@@ -244,10 +266,12 @@ class NodeOverlay:
         task_id: str,
         attachments: list[TaskAttachment],
         netns_path: str | None = None,
+        ports: Sequence[HostPort] = (),
     ) -> TaskNetwork:
         """Give the task its interfaces (eth0, eth1... in the order of its networks, and
         the gateway after them). ``netns_path``: the container's namespace; None, make
-        one for the task (a process task)."""
+        one for the task (a process task). ``ports``: what it publishes on the node (it
+        needs a network that is not internal: the way in is the gateway bridge)."""
         if self._port_override is None:
             # The cluster's data-path port comes with the first map.
             await self._map_known.wait()
@@ -260,18 +284,28 @@ class NodeOverlay:
                 await self.endpoints.attach(
                     netns_path, attachment.network, f"{GATEWAY_IFNAME_BASE}{i}", attachment.address
                 )
+            gateway_addr = None
             if attachments and not all(a.network.internal for a in attachments):
                 if not self._gateway_ready:
                     await self.gateway.ensure()
                     self._gateway_ready = True
-                await self.gateway.attach_gateway(
+                gateway_addr = await self.gateway.attach_gateway(
                     netns_path, f"{GATEWAY_IFNAME_BASE}{len(attachments)}"
                 )
-            task = _LocalTask(task_id, netns_path, own, list(attachments))
+            task = _LocalTask(
+                task_id,
+                netns_path,
+                own,
+                list(attachments),
+                gateway_addr=gateway_addr.split("/")[0] if gateway_addr else None,
+                ports=tuple(ports) if gateway_addr else (),
+            )
             self._tasks[task_id] = task
             for a in attachments:
                 self._by_address[a.address.split("/")[0]] = task
             await self._apply_vips(task)
+            if task.ports:
+                await self._apply_host_ports()
         self._changed.set()  # the sandboxes' peers and records
         return TaskNetwork(netns_path, [a.network.gateway for a in attachments[:1]])
 
@@ -299,9 +333,27 @@ class NodeOverlay:
                 if self._by_address.get(a.address.split("/")[0]) is task:
                     del self._by_address[a.address.split("/")[0]]
             await self.vips.forget(task.netns_path)
+            if task.ports:
+                await self._apply_host_ports()
             if task.own_namespace:
                 await self.endpoints.remove_task_namespace(task_id)
         self._changed.set()
+
+    async def _apply_host_ports(self) -> None:
+        routes = [
+            PortRoute(
+                "udp" if p.protocol == "udp" else "tcp",
+                p.host,
+                t.task_id,
+                (Backend(t.gateway_addr, p.target),),
+            )
+            for t in self._tasks.values()
+            if t.gateway_addr
+            for p in t.ports
+        ]
+        await self._host_ports.apply(RoutingTable.of(routes))
+        if self._host_ports.errors:
+            log.warning("overlay: published ports not served: %s", self._host_ports.errors)
 
     # --- containers (Docker's side of the pair, see docker_driver.py) ------------------------
 
