@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import socket
 import statistics
@@ -44,6 +45,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Not bench/ itself: its dns.py would stand in for dnspython's package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.harness import wait_for  # noqa: E402
@@ -200,20 +203,19 @@ def http_load(
     run_in: list[str], host: str, port: int, args: argparse.Namespace, close: bool
 ) -> dict:
     wrk = shutil.which("wrk")
-    if wrk is not None and not close:
-        argv = [
-            wrk,
-            "-t2",
-            f"-c{args.connections}",
-            f"-d{int(args.duration)}s",
-            "--latency",
-            f"http://{host}:{port}/",
-        ]
+    if wrk is not None:
+        argv = [wrk, "-t2", f"-c{args.connections}", f"-d{int(args.duration)}s", "--latency"]
+        if close:
+            argv += ["-H", "Connection: close"]  # wrk opens a new connection for each
+        argv.append(f"http://{host}:{port}/")
         out = subprocess.run([*run_in, *argv], capture_output=True, text=True, timeout=600).stdout
-        rps = float(
-            next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec"))
+        lines = out.splitlines()
+        rps = float(next(line.split()[1] for line in lines if line.startswith("Requests/sec")))
+        errors = sum(
+            int(n) for line in lines if "Socket errors" in line for n in re.findall(r"\d+", line)
         )
-        return {"rps": rps, "tool": "wrk"}
+        p99 = next((line.split()[1] for line in lines if line.strip().startswith("99%")), None)
+        return {"rps": rps, "errors": errors, "p99": p99, "tool": "wrk"}
     argv = [sys.executable, str(LOADGEN), host, str(port), "--connections", str(args.connections),
             "--duration", str(args.duration), "--processes", "2"]  # fmt: skip
     if close:
@@ -336,7 +338,9 @@ def main() -> int:
                         r = http_load(run_in, host, port, args, close)
                         samples.setdefault(f"{mode} {name}", []).append(r)
                         print(
-                            f"round {rnd + 1} {mode:14} {name:5} {r['rps']:9.0f} req/s", flush=True
+                            f"round {rnd + 1} {mode:14} {name:5} {r['rps']:9.0f} req/s, "
+                            f"socket errors {r.get('errors')}",
+                            flush=True,
                         )
             convergence = measure_convergence(cluster, node1, pid, gateway)
             dns_runs = []
