@@ -9,13 +9,15 @@ import functools
 import ipaddress
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from shoal import golang
 from shoal.cli.humanize import ram_in_bytes
 from shoal.client import APIError, Client, ConnectError, resolve_host
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CLIError(Exception):
@@ -266,6 +268,11 @@ FLOAT = GoValue("float", _parse_float)
 BYTES = GoValue("bytes", ram_in_bytes)
 NANO_CPUS = GoValue("decimal", _nano_cpus)
 BOOL = GoValue("bool", golang.parse_bool)
+
+
+def filter_option(help: str = "Filter output based on conditions provided") -> Callable[[F], F]:
+    """``-f/--filter name=value``, repeatable, checked as Docker's opts.FilterOpt checks it."""
+    return click.option("-f", "--filter", "filters", multiple=True, type=FILTER, help=help)
 
 
 def optional_duration(value: str) -> int:

@@ -9,7 +9,15 @@ from urllib.parse import quote
 
 import click
 
-from shoal.cli.framework import FILTER, CLIError, docker_command, err, out, with_client
+from shoal.cli.framework import (
+    FILTER,
+    CLIError,
+    docker_command,
+    err,
+    filter_option,
+    out,
+    with_client,
+)
 from shoal.cli.humanize import truncate_id
 from shoal.cli.listing import parse_filters, print_inspect, print_list
 from shoal.client import APIError, Client
@@ -188,14 +196,7 @@ def network_row(n: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
 
 
 @docker_command(network_group, "ls", "[OPTIONS]")
-@click.option(
-    "-f",
-    "--filter",
-    "filters",
-    multiple=True,
-    type=FILTER,
-    help='Provide filter values (e.g. "driver=bridge")',
-)
+@filter_option('Provide filter values (e.g. "driver=bridge")')
 @click.option("--format", "fmt", help="Format output using a custom template")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate the output")
 @click.option("-q", "--quiet", is_flag=True, help="Only display network IDs")

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import click
 
-from shoal.cli.framework import FILTER, CLIError, docker_command, out, with_client
+from shoal.cli.framework import CLIError, docker_command, filter_option, out, with_client
 from shoal.cli.humanize import natural_key, pretty_print
 from shoal.cli.listing import parse_filters, print_inspect, print_list
 from shoal.cli.pretty_node import print_node_pretty
@@ -68,14 +68,7 @@ def node_row(node: dict, me: str, cluster_tls: dict | None) -> dict:
 
 
 @docker_command(node_group, "ls", "[OPTIONS]")
-@click.option(
-    "-f",
-    "--filter",
-    "filters",
-    multiple=True,
-    type=FILTER,
-    help="Filter output based on conditions provided",
-)
+@filter_option()
 @click.option("--format", "fmt", help="Format output using a custom template")
 @click.option("-q", "--quiet", is_flag=True, help="Only display IDs")
 @with_client
@@ -226,14 +219,7 @@ async def node_rm(client: Client, args: tuple[str, ...], force: bool) -> None:
 
 
 @docker_command(node_group, "ps", "[OPTIONS] [NODE...]", min_args=0, max_args=None)
-@click.option(
-    "-f",
-    "--filter",
-    "filters",
-    multiple=True,
-    type=FILTER,
-    help="Filter output based on conditions provided",
-)
+@filter_option()
 @click.option("--format", "fmt", help="Pretty-print tasks using a Go template")
 @click.option("--no-resolve", is_flag=True, help="Do not map IDs to Names")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate output")

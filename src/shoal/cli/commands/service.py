@@ -6,7 +6,14 @@ from urllib.parse import quote
 import click
 
 from shoal import golang
-from shoal.cli.framework import FILTER, CLIError, docker_command, err, out, with_client
+from shoal.cli.framework import (
+    CLIError,
+    docker_command,
+    err,
+    filter_option,
+    out,
+    with_client,
+)
 from shoal.cli.humanize import natural_key, strip_digest, truncate_id
 from shoal.cli.listing import parse_filters, print_inspect, print_list
 from shoal.cli.pretty_service import print_service_pretty
@@ -171,14 +178,7 @@ def _ingress_ports(service: dict) -> str:
 
 
 @docker_command(service_group, "ls", "[OPTIONS]")
-@click.option(
-    "-f",
-    "--filter",
-    "filters",
-    multiple=True,
-    type=FILTER,
-    help="Filter output based on conditions provided",
-)
+@filter_option()
 @click.option("--format", "fmt", help="Format output using a custom template")
 @click.option("-q", "--quiet", is_flag=True, help="Only display IDs")
 @with_client
@@ -214,14 +214,7 @@ async def _find_service(client: Client, ref: str) -> dict:
 
 
 @docker_command(service_group, "ps", "[OPTIONS] SERVICE [SERVICE...]", min_args=1, max_args=None)
-@click.option(
-    "-f",
-    "--filter",
-    "filters",
-    multiple=True,
-    type=FILTER,
-    help="Filter output based on conditions provided",
-)
+@filter_option()
 @click.option("--format", "fmt", help="Pretty-print tasks using a Go template")
 @click.option("--no-resolve", is_flag=True, help="Do not map IDs to Names")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate output")
