@@ -26,7 +26,8 @@ def snapshot(c: LocalCluster) -> tuple:
     nodes = sorted(
         (n["ID"], n["Spec"]["Availability"], n["Spec"]["Role"]) for n in c.manager.get("/nodes")
     )
-    return services, nodes
+    networks = sorted(n["Id"] for n in c.manager.get("/networks"))
+    return services, nodes, networks
 
 
 def refused(c: LocalCluster, *args: str, status: int = 1, node=None) -> str:
@@ -101,6 +102,23 @@ def test_bad_flag_values(swarm):
 def test_unknown_network(swarm):
     assert refused(swarm, "service", "create", "-d", "--network", "my-network", "busybox") == (
         "Error response from daemon: network my-network not found\n"
+    )
+
+
+def test_network_options_shoal_does_not_honour(swarm):
+    """Taken and silently ignored, these would give a network other than the one asked for."""
+    create = ("network", "create", "-d", "overlay")
+    assert "encrypted overlay networks (--opt encrypted) are not supported" in refused(
+        swarm, *create, "--opt", "encrypted", "secret-net"
+    )
+    assert "auxiliary addresses (--aux-address) are not supported" in refused(
+        swarm, *create, "--subnet", "10.9.0.0/24", "--aux-address", "a=10.9.0.5", "aux-net"
+    )
+    assert 'ipam driver "other" is not supported' in refused(
+        swarm, *create, "--ipam-driver", "other", "ipam-net"
+    )
+    assert refused(swarm, *create, "--aux-address", "a=10.9.0.5", "aux-net") == (
+        "no matching subnet for aux-address 10.9.0.5\n"
     )
 
 

@@ -246,8 +246,21 @@ async def inspect(request: web.Request) -> web.Response:
 
 def network_spec(body: dict[str, Any]) -> dict[str, Any]:
     """Docker's NetworkCreateRequest as the swarm's NetworkSpec (what Docker's daemon does
-    before it asks swarmkit)."""
+    before it asks swarmkit). What shoal's overlay networks do not do is refused, rather
+    than taken and ignored."""
     ipam = body.get("IPAM") or {}
+    if (ipam.get("Driver") or "default") != "default":
+        raise InvalidArgument(
+            f'ipam driver "{ipam["Driver"]}" is not supported: the managers allocate every '
+            "address of shoal's overlay networks (the default driver)"
+        )
+    if any(isinstance(c, dict) and c.get("AuxiliaryAddresses") for c in ipam.get("Config") or ()):
+        raise InvalidArgument("auxiliary addresses (--aux-address) are not supported by shoal")
+    if "encrypted" in (body.get("Options") or {}):
+        raise InvalidArgument(
+            "encrypted overlay networks (--opt encrypted) are not supported by shoal: its "
+            "VXLAN traffic between nodes is not encrypted"
+        )
     configs = [
         {
             "Subnet": c.get("Subnet") or None,

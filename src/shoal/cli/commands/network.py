@@ -151,7 +151,7 @@ async def network_create(
             "IPAM": {
                 "Driver": ipam_driver,
                 "Options": _key_values(ipam_opt),
-                "Config": ipam_configs(subnets, ip_ranges, gateways),
+                "Config": _with_aux(ipam_configs(subnets, ip_ranges, gateways), aux_address),
             },
             "Internal": internal,
             "Attachable": attachable,
@@ -167,6 +167,26 @@ async def network_create(
     if resp.get("Warning"):
         err(f"WARNING: {resp['Warning']}")
     out(resp["Id"])
+
+
+def _with_aux(configs: list[dict[str, Any]], aux: tuple[str, ...]) -> list[dict[str, Any]]:
+    """--aux-address name=ip, each to the subnet holding it (Docker's CLI passes them on)."""
+    for item in aux:
+        name, _, ip = item.partition("=")
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            raise CLIError(f"no matching subnet for aux-address {ip}") from None
+        for c in configs:
+            try:
+                if addr in ipaddress.ip_network(c["Subnet"], strict=False):
+                    c.setdefault("AuxiliaryAddresses", {})[name] = ip
+                    break
+            except ValueError:
+                continue
+        else:
+            raise CLIError(f"no matching subnet for aux-address {ip}")
+    return configs
 
 
 # --- ls --------------------------------------------------------------------------------------
