@@ -21,6 +21,7 @@ from shoal.network.dns.server import DnsServer
 from shoal.network.dns.upstream import LOCAL, RESOLV_CONF, from_resolv_conf
 from tests.integration.network.fake_dns import FakeUpstream
 from tests.integration.network.helpers import eventually
+from tests.integration.network.records import FRONT
 
 SERVER = "127.0.0.2"
 UPSTREAM = "127.0.0.3"
@@ -29,22 +30,6 @@ ON_BACK_AND_FRONT = "127.0.0.11"  # a task on back, then front
 STRANGER = "127.0.0.99"  # no task of ours
 WAIT = 5.0  # how long a test waits for an answer that should come
 
-FRONT = NetworkRecords.build(
-    "front",
-    [
-        ServiceEntry(
-            "web",
-            "vip",
-            "10.0.1.2/24",
-            tasks=tuple(TaskEntry(f"web.{i}.t{i}", f"10.0.1.{10 + i}/24") for i in (1, 2, 3)),
-        ),
-        ServiceEntry(
-            "big",
-            "dnsrr",
-            tasks=tuple(TaskEntry(f"big.{i}.b", f"10.0.3.{i}") for i in range(1, 101)),
-        ),
-    ],
-)
 BACK = NetworkRecords.build(
     "back",
     [ServiceEntry("web", "vip", "10.0.2.2", tasks=(TaskEntry("web.1.t1", "10.0.2.11"),))],

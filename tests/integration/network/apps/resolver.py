@@ -2,7 +2,7 @@
 
     resolver.py --listen 198.18.0.1 --client 198.18.0.2
 
-Serves DnsServer on LISTEN port 53 (UDP and TCP), a fixed table of records (below), to
+Serves DnsServer on LISTEN port 53 (UDP and TCP), a fixed table of records (records.py), to
 the task at CLIENT (anyone else is refused). Forwards other names to a fake upstream on
 this namespace's 127.0.0.1, which knows example.com. Prints "ready" once serving; runs
 until killed.
@@ -17,27 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(ROOT))
 
-from shoal.network.dns.records import NetworkRecords, ServiceEntry, TaskEntry  # noqa: E402
 from shoal.network.dns.server import DnsServer  # noqa: E402
 from tests.integration.network.fake_dns import FakeUpstream  # noqa: E402
-
-RECORDS = NetworkRecords.build(
-    "front",
-    [
-        ServiceEntry(
-            "web",
-            "vip",
-            "10.0.1.2/24",
-            tasks=tuple(TaskEntry(f"web.{i}.t{i}", f"10.0.1.{10 + i}/24") for i in (1, 2, 3)),
-        ),
-        # too many addresses for a 512-byte UDP answer: the client must retry over TCP
-        ServiceEntry(
-            "big",
-            "dnsrr",
-            tasks=tuple(TaskEntry(f"big.{i}.b", f"10.0.3.{i}") for i in range(1, 101)),
-        ),
-    ],
-)
+from tests.integration.network.records import FRONT  # noqa: E402
 
 
 async def main() -> None:
@@ -51,7 +33,7 @@ async def main() -> None:
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     tcp.bind((args.listen, 53))
-    tables = {args.client: [RECORDS]}
+    tables = {args.client: [FRONT]}
     server = DnsServer(tables.get, [udp, tcp], [upstream.address])
     await server.start()
     print("ready", flush=True)
