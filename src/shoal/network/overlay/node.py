@@ -70,6 +70,10 @@ class TaskAttachment:
     network: OverlayNetwork
     address: str
 
+    @property
+    def ip(self) -> str:
+        return self.address.split("/")[0]
+
 
 @dataclass(frozen=True)
 class HostPort:
@@ -90,12 +94,6 @@ class _LocalTask:
     vips: dict[str, tuple[str, ...]] | None = None  # the VIP table last applied
     gateway_addr: str | None = None  # its address on the node's gateway bridge
     ports: tuple[HostPort, ...] = ()
-
-    def address_on(self, network_id: str) -> str | None:
-        for a in self.attachments:
-            if a.network.id == network_id:
-                return a.address.split("/")[0]
-        return None
 
 
 @dataclass(frozen=True)
@@ -302,7 +300,7 @@ class NodeOverlay:
             )
             self._tasks[task_id] = task
             for a in attachments:
-                self._by_address[a.address.split("/")[0]] = task
+                self._by_address[a.ip] = task
             await self._apply_vips(task)
             if task.ports:
                 await self._apply_host_ports()
@@ -318,7 +316,7 @@ class NodeOverlay:
             task = _LocalTask(task_id, netns_path, False, list(attachments))
             self._tasks[task_id] = task
             for a in attachments:
-                self._by_address[a.address.split("/")[0]] = task
+                self._by_address[a.ip] = task
             await self._apply_vips(task)
         self._changed.set()
 
@@ -330,8 +328,8 @@ class NodeOverlay:
             if task is None:
                 return
             for a in task.attachments:
-                if self._by_address.get(a.address.split("/")[0]) is task:
-                    del self._by_address[a.address.split("/")[0]]
+                if self._by_address.get(a.ip) is task:
+                    del self._by_address[a.ip]
             await self.vips.forget(task.netns_path)
             if task.ports:
                 await self._apply_host_ports()
