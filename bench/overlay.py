@@ -199,6 +199,19 @@ def in_task(pid: int, argv: list[str]) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+WRK_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def wrk_latency(lines: list[str]) -> dict[str, float]:
+    """p50_ms and p99_ms from wrk's --latency distribution ("  99%    3.21ms")."""
+    found = {}
+    for line in lines:
+        m = re.fullmatch(r"\s*(50|99)%\s+([\d.]+)(us|ms|s|m)\s*", line)
+        if m:
+            found[f"p{m[1]}_ms"] = float(m[2]) * WRK_UNITS_MS[m[3]]
+    return found
+
+
 def http_load(
     run_in: list[str], host: str, port: int, args: argparse.Namespace, close: bool
 ) -> dict:
@@ -214,8 +227,7 @@ def http_load(
         errors = sum(
             int(n) for line in lines if "Socket errors" in line for n in re.findall(r"\d+", line)
         )
-        p99 = next((line.split()[1] for line in lines if line.strip().startswith("99%")), None)
-        return {"rps": rps, "errors": errors, "p99": p99, "tool": "wrk"}
+        return {"rps": rps, "errors": errors, **wrk_latency(lines), "tool": "wrk"}
     argv = [sys.executable, str(LOADGEN), host, str(port), "--connections", str(args.connections),
             "--duration", str(args.duration), "--processes", "2"]  # fmt: skip
     if close:
@@ -339,6 +351,8 @@ def main() -> int:
                         samples.setdefault(f"{mode} {name}", []).append(r)
                         print(
                             f"round {rnd + 1} {mode:14} {name:5} {r['rps']:9.0f} req/s, "
+                            f"p50 {r.get('p50_ms', float('nan')):.3f} ms, "
+                            f"p99 {r.get('p99_ms', float('nan')):.3f} ms, "
                             f"socket errors {r.get('errors')}",
                             flush=True,
                         )
@@ -359,12 +373,12 @@ def main() -> int:
     def med(key: str, field: str) -> float:
         return statistics.median(s[field] for s in samples[key] if s.get(field) is not None)
 
-    figures: dict[str, object] = {}
+    figures: dict[str, dict[str, float]] = {}
     for key in samples:
         figures[key] = {"rps": med(key, "rps")}
         if "p99_ms" in samples[key][0]:
-            figures[key]["p50_ms"] = med(key, "p50_ms")  # type: ignore[index]
-            figures[key]["p99_ms"] = med(key, "p99_ms")  # type: ignore[index]
+            figures[key]["p50_ms"] = med(key, "p50_ms")
+            figures[key]["p99_ms"] = med(key, "p99_ms")
     ratios = {
         mode: med(f"{mode} vip", "rps") / med(f"{mode} task", "rps")
         for mode in ("keep-alive", "new-connection")
