@@ -98,13 +98,14 @@ class DockerNetworkDriver:
         self._networks: dict[str, OverlayNetwork] = {}  # Docker network ID -> ours
         self._endpoints: dict[str, _Endpoint] = {}  # Docker endpoint ID -> what it is
         self._runner: web.AppRunner | None = None
+        self._save_lock = asyncio.Lock()
         # Held while a runtime makes the Docker networks of a task (tasks start together).
         self.networks_lock = asyncio.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._load()
+        await asyncio.to_thread(self._load)
         app = web.Application()
         for method in (
             "Plugin.Activate",
@@ -148,11 +149,19 @@ class DockerNetworkDriver:
         self._networks = {k: OverlayNetwork(**v) for k, v in data.get("Networks", {}).items()}
         self._endpoints = {k: _Endpoint(**v) for k, v in data.get("Endpoints", {}).items()}
 
-    def _save(self) -> None:
-        data = {
+    async def _save(self) -> None:
+        # Off the event loop, as every read and write of the node's state is; one at a time,
+        # each with what is known when its turn comes, so the newest is written last.
+        async with self._save_lock:
+            await asyncio.to_thread(self._write, self._snapshot())
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {
             "Networks": {k: asdict(v) for k, v in self._networks.items()},
             "Endpoints": {k: asdict(v) for k, v in self._endpoints.items()},
         }
+
+    def _write(self, data: dict[str, Any]) -> None:
         tmp = self._state_file.with_name(self._state_file.name + ".tmp")
         tmp.write_text(json.dumps(data))
         os.replace(tmp, self._state_file)
@@ -192,12 +201,12 @@ class DockerNetworkDriver:
                 "create overlay networks with shoal network create -d overlay"
             )
         self._networks[body["NetworkID"]] = OverlayNetwork(**json.loads(spec))
-        self._save()
+        await self._save()
         return {}
 
     async def _deletenetwork(self, body: dict[str, Any]) -> dict[str, Any]:
         self._networks.pop(body.get("NetworkID", ""), None)
-        self._save()
+        await self._save()
         return {}
 
     async def _createendpoint(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +221,7 @@ class DockerNetworkDriver:
         self._endpoints[body["EndpointID"]] = _Endpoint(
             body["NetworkID"], cidr, str(options.get(TASK_OPTION, ""))
         )
-        self._save()
+        await self._save()
         # The address is ours (the managers'): Docker's IPAM for the network is null.
         answer: dict[str, Any] = {}
         given = body.get("Interface") or {}
@@ -231,7 +240,7 @@ class DockerNetworkDriver:
             network = self._networks.get(endpoint.network)
             if network is not None:
                 await self.overlay.drop_container_endpoint(network.id, endpoint.address)
-            self._save()
+            await self._save()
         return {}
 
     async def _join(self, body: dict[str, Any]) -> dict[str, Any]:
