@@ -31,6 +31,7 @@ from shoal.network.overlay.gateway_plan import (
     repair_commands,
     taken_by,
 )
+from shoal.network.overlay.host_lock import host_lock
 from shoal.network.overlay.model import mac_for_ip
 from shoal.network.overlay.names import NodeNames
 from shoal.network.overlay.observed import parse_links, parse_routes
@@ -70,25 +71,28 @@ class GatewayBridge:
         bridge's address (CIDR)."""
         name = self.names.gateway_bridge
         async with self._lock:
-            links_doc, routes_doc = await tools.show(
-                "ip", None, ["addr show", "route show table all"], details=True
-            )
-            links, routes = parse_links(links_doc), parse_routes(routes_doc)
-            bridge = links.get(name)
-            commands: list[str] = []
-            if bridge is not None and bridge.kind == "bridge" and bridge.addresses:
-                address = bridge.addresses[0]
-                commands += repair_commands(bridge, self.mtu)
-            else:
-                if bridge is not None:
-                    commands.append(f"link del {name}")
-                others = {k: v for k, v in links.items() if k != name}
-                mine = [r for r in routes if r.dev != name]
-                subnet = choose_subnet(taken_by(others, mine), self.prefixlen, self.pool)
-                commands += bridge_commands(name, subnet, self.mtu)
-                address = bridge_address(subnet)
-                log.info("gateway bridge %s on %s", name, subnet)
-            await tools.batch("ip", None, commands)
+            # Host-wide, from reading what the host uses to making the bridge: another node
+            # on this host may be choosing a subnet now (host_lock.py).
+            async with host_lock("gateway"):
+                links_doc, routes_doc = await tools.show(
+                    "ip", None, ["addr show", "route show table all"], details=True
+                )
+                links, routes = parse_links(links_doc), parse_routes(routes_doc)
+                bridge = links.get(name)
+                commands: list[str] = []
+                if bridge is not None and bridge.kind == "bridge" and bridge.addresses:
+                    address = bridge.addresses[0]
+                    commands += repair_commands(bridge, self.mtu)
+                else:
+                    if bridge is not None:
+                        commands.append(f"link del {name}")
+                    others = {k: v for k, v in links.items() if k != name}
+                    mine = [r for r in routes if r.dev != name]
+                    subnet = choose_subnet(taken_by(others, mine), self.prefixlen, self.pool)
+                    commands += bridge_commands(name, subnet, self.mtu)
+                    address = bridge_address(subnet)
+                    log.info("gateway bridge %s on %s", name, subnet)
+                await tools.batch("ip", None, commands)
             subnet = str(ipaddress.IPv4Interface(address).network)
             await tools.nft(None, render_table(self.names.gateway_table, name, subnet))
             await asyncio.to_thread(_enable_ip_forward)
