@@ -76,20 +76,30 @@ def test_update_to_a_failing_command_rolls_back(cluster: LocalCluster):
         seen.append(service(cluster, "web").get("UpdateStatus"))
         return (seen[-1] or {}).get("State") == "rollback_completed"
 
+    def tasks() -> list[tuple]:
+        return sorted(
+            (t["Slot"], t["Spec"]["ContainerSpec"].get("Args"), t["DesiredState"],
+             t["Status"]["State"], t["Status"].get("Err"), t["CreatedAt"])
+            for t in cluster.tasks("web")
+        )  # fmt: skip
+
     try:
         wait_for(rolled_back, what="rollback completed")
     except AssertionError:
-        tasks = [
-            (t["Slot"], t["DesiredState"], t["Status"]["State"], t["Status"].get("Err"))
-            for t in cluster.tasks("web")
-        ]
-        raise AssertionError(f"update status {seen[-1]}; tasks {sorted(tasks)}") from None
+        raise AssertionError(f"update status {seen[-1]}; tasks {tasks()}") from None
     after = service(cluster, "web")["Spec"]
-    assert (
-        after["TaskTemplate"]["ContainerSpec"]["Args"]
-        == before["TaskTemplate"]["ContainerSpec"]["Args"]
-    )
-    wait_for(lambda: len(current(cluster, "web")) == 2, what="previous spec running again")
+    old_args = before["TaskTemplate"]["ContainerSpec"]["Args"]
+    assert after["TaskTemplate"]["ContainerSpec"]["Args"] == old_args
+    try:
+        wait_for(
+            lambda: len(
+                [t for t in cluster.running_tasks("web")
+                 if t["Spec"]["ContainerSpec"].get("Args") == old_args]
+            ) == 2,
+            what="previous spec running again",
+        )  # fmt: skip
+    except AssertionError:
+        raise AssertionError(f"update status {seen[-1]}; tasks {tasks()}") from None
 
 
 def test_manual_rollback_restores_the_previous_spec(cluster: LocalCluster):
