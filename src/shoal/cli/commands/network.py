@@ -48,12 +48,18 @@ def _inside(inner: ipaddress._BaseNetwork, outer: ipaddress._BaseNetwork) -> boo
     )
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
 def ipam_configs(
-    subnets: tuple[str, ...], ip_ranges: tuple[str, ...], gateways: tuple[str, ...]
-) -> list[dict[str, str]]:
-    """Docker's CLI pairs each --ip-range and --gateway with the --subnet holding it
-    (consolidateIpam), refusing in its words what fits none."""
-    configs: list[dict[str, str]] = []
+    subnets: tuple[str, ...],
+    ip_ranges: tuple[str, ...],
+    gateways: tuple[str, ...],
+    aux_addresses: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """Docker's CLI pairs each --ip-range, --gateway and --aux-address with the --subnet
+    holding it (consolidateIpam), refusing in its words what fits none."""
+    configs: list[dict[str, Any]] = []
     # A subnet the CLI cannot read goes to the daemon, which refuses it in its words.
     nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network | None] = []
     for subnet in subnets:
@@ -64,12 +70,25 @@ def ipam_configs(
         configs.append({"Subnet": subnet})
     if (ip_ranges or gateways) and not subnets:
         raise CLIError("every ip-range or gateway must have a corresponding subnet")
+
+    def holding(item: ipaddress.IPv4Network | ipaddress.IPv6Network | IPAddress) -> int | None:
+        """The index of the first readable subnet holding an address or a range."""
+        for i, n in enumerate(nets):
+            if n is None:
+                continue
+            if isinstance(item, IPAddress):
+                if item in n:
+                    return i
+            elif _inside(item, n):
+                return i
+        return None
+
     for ip_range in ip_ranges:
         try:
             r = ipaddress.ip_network(ip_range, strict=False)
         except ValueError:
             raise CLIError(f"invalid CIDR address: {ip_range}") from None
-        i = next((i for i, n in enumerate(nets) if n is not None and _inside(r, n)), None)
+        i = holding(r)
         if i is None:
             raise CLIError(f"no matching subnet for range {ip_range}")
         if "IPRange" in configs[i]:
@@ -82,7 +101,7 @@ def ipam_configs(
             g = ipaddress.ip_address(gateway)
         except ValueError:
             raise CLIError(f"invalid gateway address: {gateway}") from None
-        i = next((i for i, n in enumerate(nets) if n is not None and g in n), None)
+        i = holding(g)
         if i is None:
             raise CLIError(f"no matching subnet for gateway {gateway}")
         if "Gateway" in configs[i]:
@@ -90,6 +109,15 @@ def ipam_configs(
                 f"cannot configure multiple gateways ({gateway}, {configs[i]['Gateway']}) for the same subnet ({subnets[i]})"
             )
         configs[i]["Gateway"] = gateway
+    for item in aux_addresses:
+        name, _, ip = item.partition("=")
+        try:
+            i = holding(ipaddress.ip_address(ip))
+        except ValueError:
+            i = None  # Docker's CLI says the same of an address it cannot read
+        if i is None:
+            raise CLIError(f"no matching subnet for aux-address {ip}")
+        configs[i].setdefault("AuxiliaryAddresses", {})[name] = ip
     return configs
 
 
@@ -151,7 +179,7 @@ async def network_create(
             "IPAM": {
                 "Driver": ipam_driver,
                 "Options": _key_values(ipam_opt),
-                "Config": _with_aux(ipam_configs(subnets, ip_ranges, gateways), aux_address),
+                "Config": ipam_configs(subnets, ip_ranges, gateways, aux_address),
             },
             "Internal": internal,
             "Attachable": attachable,
@@ -167,26 +195,6 @@ async def network_create(
     if resp.get("Warning"):
         err(f"WARNING: {resp['Warning']}")
     out(resp["Id"])
-
-
-def _with_aux(configs: list[dict[str, Any]], aux: tuple[str, ...]) -> list[dict[str, Any]]:
-    """--aux-address name=ip, each to the subnet holding it (Docker's CLI passes them on)."""
-    for item in aux:
-        name, _, ip = item.partition("=")
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            raise CLIError(f"no matching subnet for aux-address {ip}") from None
-        for c in configs:
-            try:
-                if addr in ipaddress.ip_network(c["Subnet"], strict=False):
-                    c.setdefault("AuxiliaryAddresses", {})[name] = ip
-                    break
-            except ValueError:
-                continue
-        else:
-            raise CLIError(f"no matching subnet for aux-address {ip}")
-    return configs
 
 
 # --- ls --------------------------------------------------------------------------------------
