@@ -63,8 +63,9 @@ def two_nodes(
     return a, b
 
 
-def test_tasks_on_two_hosts_reach_each_other_by_overlay_address(bed: OverlayBed) -> None:
-    a, b = two_nodes(bed, NET1)
+def serving_pair(bed: OverlayBed, a: Any, b: Any) -> tuple[str, str]:
+    """Task a1 on node a (10.10.1.3) and b1 on node b (10.10.1.4), on NET1, each the
+    other's peer, each serving its name."""
     ta, tb = a.task("a1"), b.task("b1")
     a.attach(ta, NET1, "10.10.1.3")
     b.attach(tb, NET1, "10.10.1.4")
@@ -72,6 +73,12 @@ def test_tasks_on_two_hosts_reach_each_other_by_overlay_address(bed: OverlayBed)
     b.peers(NET1, ("10.10.1.3", a))
     bed.serve(ta, "a1", "10.10.1.3")
     bed.serve(tb, "b1", "10.10.1.4")
+    return ta, tb
+
+
+def test_tasks_on_two_hosts_reach_each_other_by_overlay_address(bed: OverlayBed) -> None:
+    a, b = two_nodes(bed, NET1)
+    ta, tb = serving_pair(bed, a, b)
     assert bed.answers(ta, "10.10.1.4", 3) == {"b1": 3}
     assert bed.answers(tb, "10.10.1.3", 3) == {"a1": 3}
     assert bed.answers(ta, "10.10.1.4", 3, "--udp") == {"b1": 3}
@@ -310,13 +317,7 @@ def test_a_local_cluster_shares_one_namespace(bed: OverlayBed) -> None:
     b = bed.node(1, local="127.0.0.2", port=4790)
     a.ensure(NET1)
     b.ensure(NET1)  # same VNI, another port: allowed
-    ta, tb = a.task("a1"), b.task("b1")
-    a.attach(ta, NET1, "10.10.1.3")
-    b.attach(tb, NET1, "10.10.1.4")
-    a.peers(NET1, ("10.10.1.4", b))
-    b.peers(NET1, ("10.10.1.3", a))
-    bed.serve(tb, "b1", "10.10.1.4")
-    bed.serve(ta, "a1", "10.10.1.3")
+    ta, tb = serving_pair(bed, a, b)
     before = udp_datagrams(bed, 1)
     assert bed.answers(ta, "10.10.1.4", 3) == {"b1": 3}
     assert bed.answers(tb, "10.10.1.3", 3) == {"a1": 3}
