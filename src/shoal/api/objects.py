@@ -296,6 +296,19 @@ class Task(StoredObject):
             return f"{svc}.{self.Slot}"
         return f"{svc}.{self.NodeID or ''}"
 
+    @property
+    def full_name(self) -> str:
+        """``web.1.<task id>``, or ``web.<node id>.<task id>`` for a global task: its
+        container's name, its DNS name, ``{{.Task.Name}}`` (as swarmkit names it)."""
+        return f"{self.name}.{self.ID}"
+
+    def address_on(self, network_id: str) -> str | None:
+        """The task's address on a network (CIDR), if it has one there."""
+        for attachment in self.NetworksAttachments or ():
+            if attachment.Network.ID == network_id and attachment.Addresses:
+                return attachment.Addresses[0]
+        return None
+
 
 # --- services --------------------------------------------------------------------------------
 

@@ -35,17 +35,6 @@ def endpoint_id(task_id: str, network_id: str) -> str:
     return hashlib.sha256(f"{task_id}/{network_id}".encode()).hexdigest()
 
 
-def _address_on(task: Task, network_id: str) -> str | None:
-    for attachment in task.NetworksAttachments or ():
-        if attachment.Network.ID == network_id and attachment.Addresses:
-            return attachment.Addresses[0]
-    return None
-
-
-def _task_name(task: Task) -> str:
-    return f"{task.name}.{task.ID}"
-
-
 def _container_key(task: Task) -> str:
     status = task.Status.ContainerStatus
     return (status.ContainerID if status is not None else None) or task.ID
@@ -104,11 +93,11 @@ def network_resource(
 def _containers(network: Network, local: list[tuple[Task, Node | None]]) -> dict[str, Any]:
     containers = {}
     for task, _node in local:
-        address = _address_on(task, network.ID)
+        address = task.address_on(network.ID)
         if address is None:
             continue
         containers[_container_key(task)] = {
-            "Name": _task_name(task),
+            "Name": task.full_name,
             "EndpointID": endpoint_id(task.ID, network.ID),
             "MacAddress": mac_of(address),
             "IPv4Address": address,
@@ -133,12 +122,12 @@ def _services(network: Network, usage: NetworkUsage) -> dict[str, Any]:
         )
         tasks = []
         for task, node in usage.tasks:
-            address = _address_on(task, network.ID)
+            address = task.address_on(network.ID)
             if task.ServiceID != svc.ID or address is None:
                 continue
             tasks.append(
                 {
-                    "Name": _task_name(task),
+                    "Name": task.full_name,
                     "EndpointID": endpoint_id(task.ID, network.ID),
                     "EndpointIP": str(address_of(address)),
                     "Info": {"Host IP": node.Status.Addr if node is not None else ""},

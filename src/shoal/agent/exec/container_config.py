@@ -6,7 +6,7 @@ import ipaddress
 from typing import Any
 
 from shoal.agent.exec.base import NodeContext, TaskFailed
-from shoal.agent.exec.template import expand, expand_env, task_name
+from shoal.agent.exec.template import expand, expand_env
 from shoal.api.objects import ContainerStatus, Task
 from shoal.api.specs import ContainerSpec, EndpointPortConfig, Mount
 from shoal.api.types import PortProtocol, PublishMode
@@ -27,7 +27,7 @@ _DEFAULT_REGISTRY_HOSTS = ("docker.io/", "index.docker.io/")
 
 def container_name(task: Task) -> str:
     """``<service>.<slot>.<task id>``, or ``<service>.<node id>.<task id>`` for global."""
-    return task_name(task)
+    return task.full_name
 
 
 def normalize_image(raw: str) -> str:

@@ -12,12 +12,6 @@ _INDEX = re.compile(r'{{\s*index\s+\.Service\.Labels\s+"([^"]*)"\s*}}')
 _ANY = re.compile(r"{{.*?}}")
 
 
-def task_name(task: Task) -> str:
-    """``web.1.<task id>``, or ``web.<node id>.<task id>`` for a global task (as swarmkit)."""
-    slot = str(task.Slot) if task.Slot else (task.NodeID or "")
-    return f"{task.ServiceAnnotations.Name}.{slot}.{task.ID}"
-
-
 def _values(task: Task, node: NodeContext) -> dict[str, str]:
     return {
         "Service.ID": task.ServiceID,
@@ -27,7 +21,7 @@ def _values(task: Task, node: NodeContext) -> dict[str, str]:
         "Node.Platform.OS": node.platform_os,
         "Node.Platform.Architecture": node.platform_arch,
         "Task.ID": task.ID,
-        "Task.Name": task_name(task),
+        "Task.Name": task.full_name,
         "Task.Slot": str(task.Slot) if task.Slot else (task.NodeID or ""),
     }
 

@@ -35,13 +35,6 @@ def _live(task: Task) -> bool:
     )
 
 
-def _address(task: Task, network_id: str) -> str | None:
-    for attachment in task.NetworksAttachments or ():
-        if attachment.Network.ID == network_id and attachment.Addresses:
-            return str(address_of(attachment.Addresses[0]))
-    return None
-
-
 def network_map(view: ReadTx, node_id: str) -> NetworkMap:
     cluster = view.cluster()
     network_ids: dict[str, None] = {}
@@ -82,17 +75,16 @@ def _map_network(
     peers = []
     running: dict[str, list[ServiceTask]] = {}
     for task in view.find(Task, "network", network.ID):
-        addr = _address(task, network.ID)
-        if addr is None or not task.NodeID or not _live(task):
+        cidr = task.address_on(network.ID)
+        if cidr is None or not task.NodeID or not _live(task):
             continue
+        addr = str(address_of(cidr))
         if task.NodeID != node_id:
             node = node_of(task.NodeID)
             if node is not None and node.Status.Addr:
                 peers.append(PeerTask(addr, node.Status.Addr, data_path_port(node, cluster)))
         if task.Status.State == TaskState.RUNNING and task.DesiredState == TaskState.RUNNING:
-            running.setdefault(task.ServiceID, []).append(
-                ServiceTask(f"{task.name}.{task.ID}", addr)
-            )
+            running.setdefault(task.ServiceID, []).append(ServiceTask(task.full_name, addr))
     services = []
     for svc in view.find(Service, "network", network.ID):
         if svc.PendingDelete:
