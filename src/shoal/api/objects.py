@@ -1,4 +1,4 @@
-"""The stored objects: Node, Service, Task, Network, Cluster.
+"""The stored objects: Node, Service, Task, Network, Secret, Config, Cluster.
 
 Each carries Docker's fields under Docker's names, plus a few fields of our own that the
 Docker API does not show (listed in ``INTERNAL``; ``to_api`` leaves them out).
@@ -10,6 +10,7 @@ from pydantic import Field
 
 from shoal.api.base import EPOCH, Annotations, Model, Timestamp, Version
 from shoal.api.specs import (
+    ConfigSpec,
     Driver,
     EndpointPortConfig,
     EndpointSpec,
@@ -17,6 +18,7 @@ from shoal.api.specs import (
     IPAMOptions,
     NetworkSpec,
     NodeSpec,
+    SecretSpec,
     ServiceSpec,
     SwarmSpec,
     TaskSpec,
@@ -370,10 +372,46 @@ class Service(StoredObject):
         return self.Spec.Name
 
 
-# --- the cluster -----------------------------------------------------------------------------
+# --- secrets and configs ---------------------------------------------------------------------
 
 
 _Service = Service
+_SecretSpec = SecretSpec
+_ConfigSpec = ConfigSpec
+
+
+class Secret(StoredObject):
+    """A secret: its spec, data included. The API shows it without ``Spec.Data``."""
+
+    KIND: ClassVar[str] = "secret"
+
+    Spec: _SecretSpec = Field(default_factory=_SecretSpec)
+
+    @property
+    def name(self) -> str:
+        return self.Spec.Name
+
+    def to_api(self) -> dict[str, Any]:
+        shown = super().to_api()
+        shown.get("Spec", {}).pop("Data", None)
+        return shown
+
+
+class Config(StoredObject):
+    KIND: ClassVar[str] = "config"
+
+    Spec: _ConfigSpec = Field(default_factory=_ConfigSpec)
+
+    @property
+    def name(self) -> str:
+        return self.Spec.Name
+
+
+# --- the cluster -----------------------------------------------------------------------------
+
+
+_Secret = Secret
+_Config = Config
 
 
 class JoinTokens(Model):
@@ -444,7 +482,7 @@ _Cluster = Cluster
 
 
 OBJECT_TYPES: dict[str, type[StoredObject]] = {
-    cls.KIND: cls for cls in (Node, Service, Task, Network, Cluster)
+    cls.KIND: cls for cls in (Node, Service, Task, Network, Secret, Config, Cluster)
 }
 
 DEFAULT_ADDR_POOL = ["10.0.0.0/8"]

@@ -57,6 +57,39 @@ class Mount(Model):
 _Mount = Mount
 
 
+class SecretReferenceFileTarget(Model):
+    """Where a task sees a secret or config: a file (under /run/secrets for a secret whose
+    Name is relative), its owner and its permission bits."""
+
+    Name: str = ""
+    UID: str = "0"
+    GID: str = "0"
+    Mode: int = 0o444
+
+
+_SecretReferenceFileTarget = SecretReferenceFileTarget
+
+
+class SecretReference(Model):
+    File: _SecretReferenceFileTarget | None = None
+    SecretID: str = ""
+    SecretName: str = ""
+
+
+_SecretReference = SecretReference
+
+
+class ConfigReference(Model):
+    File: _SecretReferenceFileTarget | None = None
+    # Docker's ConfigReferenceRuntimeTarget (a config a credential spec reads); kept as sent.
+    Runtime: dict | None = None
+    ConfigID: str = ""
+    ConfigName: str = ""
+
+
+_ConfigReference = ConfigReference
+
+
 class ContainerSpec(Model):
     """What to run. For the ``process`` runtime, ``Image`` is the program and ``Args`` its
     arguments (``Command``, when set, replaces the program), mirroring how Docker's CLI fills
@@ -81,6 +114,8 @@ class ContainerSpec(Model):
     StopGracePeriod: int | None = None
     Healthcheck: _HealthConfig | None = None
     Hosts: list[str] | None = None
+    Secrets: list[_SecretReference] | None = None
+    Configs: list[_ConfigReference] | None = None
     Isolation: str | None = None
 
 
@@ -291,10 +326,37 @@ class NetworkSpec(Model):
     Scope: str | None = None
 
 
-# --- nodes -----------------------------------------------------------------------------------
+# --- secrets and configs ---------------------------------------------------------------------
 
 
 _NetworkSpec = NetworkSpec
+
+
+class SecretSpec(Model):
+    """A secret as declared (Docker's swarm.SecretSpec). ``Data`` is base64 in JSON, as Go
+    encodes a []byte; the API never returns it."""
+
+    Name: str = ""
+    Labels: dict[str, str] | None = None
+    Data: str | None = None
+    Driver: _Driver | None = None
+    Templating: _Driver | None = None
+
+
+class ConfigSpec(Model):
+    """A config as declared (Docker's swarm.ConfigSpec); unlike a secret's, its Data is shown."""
+
+    Name: str = ""
+    Labels: dict[str, str] | None = None
+    Data: str | None = None
+    Templating: _Driver | None = None
+
+
+_SecretSpec = SecretSpec
+_ConfigSpec = ConfigSpec
+
+
+# --- nodes -----------------------------------------------------------------------------------
 
 
 class NodeSpec(Model):

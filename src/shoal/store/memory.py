@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, cast
 
 from shoal.api.objects import OBJECT_TYPES, Cluster, Network, Node, Service, StoredObject, Task
+from shoal.api.specs import ContainerSpec
 from shoal.clock import Clock, SystemClock
 from shoal.errors import Conflict, NotFound, OutOfSequence
 from shoal.store.proposal import Action, Change, Proposal, Proposer
@@ -24,6 +25,10 @@ def _one(value: Any) -> tuple[Any, ...]:
     return () if value is None or value == "" else (value,)
 
 
+def _container(service: Service) -> ContainerSpec:
+    return service.Spec.TaskTemplate.ContainerSpec or ContainerSpec()
+
+
 INDEXES: dict[str, dict[str, IndexFn]] = {
     "node": {
         "name": lambda n: _one(n.name.lower()),
@@ -33,6 +38,9 @@ INDEXES: dict[str, dict[str, IndexFn]] = {
         "name": lambda s: _one(s.Spec.Name.lower()),
         # The networks its tasks join (is a network in use; which VIPs are taken).
         "network": lambda s: {n.Target for n in s.Spec.TaskTemplate.Networks or ()},
+        # The secrets and configs its tasks are given (is one in use).
+        "secret": lambda s: {r.SecretID for r in _container(s).Secrets or ()},
+        "config": lambda s: {r.ConfigID for r in _container(s).Configs or ()},
     },
     "task": {
         "service": lambda t: _one(t.ServiceID),
@@ -46,13 +54,25 @@ INDEXES: dict[str, dict[str, IndexFn]] = {
     "network": {
         "name": lambda n: _one(n.Spec.Name.lower()),
     },
+    "secret": {
+        "name": lambda s: _one(s.Spec.Name.lower()),
+    },
+    "config": {
+        "name": lambda c: _one(c.Spec.Name.lower()),
+    },
     "cluster": {
         "name": lambda c: _one(c.Spec.Name.lower()),
     },
 }
 
 # Names that must be unique within a table (Docker refuses a second service called "web").
-UNIQUE_INDEXES = {"service": "name", "network": "name", "cluster": "name"}
+UNIQUE_INDEXES = {
+    "service": "name",
+    "network": "name",
+    "secret": "name",
+    "config": "name",
+    "cluster": "name",
+}
 
 MAX_CHANGES_PER_PROPOSAL = 200
 
