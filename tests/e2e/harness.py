@@ -218,6 +218,20 @@ class LocalCluster:
         out = self.manager.cli("swarm", "init", "--advertise-addr", self.manager.host, *extra)
         return out.stdout
 
+    def join_manager(self, node: Node) -> None:
+        """Join ``node`` as a manager and wait until every manager is reachable with one
+        leader: a test's first write then does not race the election a new member can set
+        off on a loaded machine ("lost leadership before the entry committed")."""
+        token = self.manager.cli("swarm", "join-token", "-q", "manager").stdout.strip()
+        node.cli("swarm", "join", "--token", token, self.manager.addr)
+        wait_for(self._managers_settled, what="every manager reachable, one leader")
+
+    def _managers_settled(self) -> bool:
+        managers = [n.get("ManagerStatus") for n in self.manager.get("/nodes")]
+        statuses = [m for m in managers if m is not None]
+        leaders = sum(1 for m in statuses if m.get("Leader"))
+        return leaders == 1 and all(m.get("Reachability") == "reachable" for m in statuses)
+
     def join_worker(self, node: Node) -> None:
         token = self.manager.cli("swarm", "join-token", "-q", "worker").stdout.strip()
         node.cli("swarm", "join", "--token", token, self.manager.addr)

@@ -33,7 +33,3 @@ class NetnsCluster(LocalCluster):
         self.nodes.append(node)
         node.start()
         return node
-
-    def join_manager(self, node: Node) -> None:
-        token = self.manager.cli("swarm", "join-token", "-q", "manager").stdout.strip()
-        node.cli("swarm", "join", "--token", token, self.manager.addr)
