@@ -180,7 +180,7 @@ class PruneFilters:
     def __init__(self, filters: dict[str, list[str]]) -> None:
         for key in filters:
             if key not in ("label", "label!", "until"):
-                raise InvalidArgument(f"invalid filter '{key}'")
+                raise InvalidArgument(f"Invalid filter '{key}'")
         self.with_labels = filters.get("label", [])
         self.without_labels = filters.get("label!", [])
         self.until = [parse_until(u) for u in filters.get("until", [])]
