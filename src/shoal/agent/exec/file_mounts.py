@@ -46,7 +46,7 @@ def _tmpfs_like(path: str, st: os.stat_result) -> None:
 
 
 def _shadow(directory: str) -> None:
-    fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         _tmpfs_like(directory, os.fstat(fd))
         _populate(directory, fd)
@@ -56,7 +56,7 @@ def _shadow(directory: str) -> None:
 
 def _shadow_root(staging: str) -> None:
     """A copy of / on a tmpfs at ``staging`` (binds of all it holds), then chroot into it."""
-    fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.makedirs(staging, mode=0o700, exist_ok=True)
         _tmpfs_like(staging, os.fstat(fd))
