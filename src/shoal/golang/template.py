@@ -98,7 +98,12 @@ FUNCS: dict[str, Callable[..., Any]] = {
 
 def _index(value: Any, keys: tuple) -> Any:
     for key in keys:
-        value = value[key] if value is not None else None
+        if isinstance(value, dict):
+            # Go's index gives a missing map key's zero value ("" for the string maps
+            # templates index: labels), not an error.
+            value = value.get(key, "")
+        else:
+            value = value[key] if value is not None else None
     return value
 
 
