@@ -70,12 +70,31 @@ class DockerCommand(click.Command):
 
     def invoke(self, ctx: click.Context) -> Any:
         args = ctx.params.get("args", ())
+        if self.max_args == 0:
+            # Collected only to be refused in Docker's words: the command takes none.
+            ctx.params.pop("args", None)
         n = len(args)
         path = ctx.command_path
+        if self.max_args == 0 and n:
+            raise ArgsError(f"{path.split()[0]}: '{path}' accepts no arguments", ctx, False)
         if self.max_args is not None and self.min_args == self.max_args and n != self.min_args:
             plural = "" if self.min_args == 1 else "s"
             raise ArgsError(
                 f"{path.split()[0]}: '{path}' requires {self.min_args} argument{plural}", ctx, False
+            )
+        if (
+            self.min_args
+            and self.max_args is not None
+            and self.min_args < self.max_args
+            and not self.min_args <= n <= self.max_args
+        ):
+            # cobra's RequiresRangeArgs, as Docker's CLI words it.
+            plural = "" if self.max_args == 1 else "s"
+            raise ArgsError(
+                f"{path.split()[0]}: '{path}' requires at least {self.min_args} and at most "
+                f"{self.max_args} argument{plural}",
+                ctx,
+                False,
             )
         if n < self.min_args:
             plural = "" if self.min_args == 1 else "s"
@@ -107,9 +126,7 @@ def docker_command(
     """Register a command with Docker's usage line; positional arguments arrive as ``args``."""
 
     def decorate(fn: Callable) -> click.Command:
-        params = (
-            [] if max_args == 0 else [click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)]
-        )
+        params = [click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)]
         cmd = group.command(
             name,
             cls=DockerCommand,

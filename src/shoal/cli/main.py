@@ -6,8 +6,10 @@ import sys
 import click
 
 import shoal
+from shoal.cli.commands.config import config_group
 from shoal.cli.commands.network import network_group
 from shoal.cli.commands.node import node_group
+from shoal.cli.commands.secret import secret_group
 from shoal.cli.commands.service import service_group
 from shoal.cli.commands.swarm import swarm_group
 from shoal.cli.commands.system import info_command, version_command
@@ -67,6 +69,8 @@ cli.add_command(swarm_group)
 cli.add_command(node_group)
 cli.add_command(service_group)
 cli.add_command(network_group)
+cli.add_command(secret_group)
+cli.add_command(config_group)
 cli.add_command(info_command)
 cli.add_command(version_command)
 

@@ -89,6 +89,15 @@ def print_service_pretty(service: dict, network_names: dict[str, str] | None = N
             lines.append(f"  Source:\t{m.get('Source', '')}")
             lines.append(f"  ReadOnly:\t{'true' if m.get('ReadOnly') else 'false'}")
             lines.append(f"  Type:\t\t{m.get('Type', '')}")
+    for title, refs, name_key in (
+        ("Configs", cs.get("Configs"), "ConfigName"),
+        ("Secrets", cs.get("Secrets"), "SecretName"),
+    ):
+        if refs:
+            lines.append(f"{title}:")
+            for ref in refs:
+                lines.append(f" Target:\t{(ref.get('File') or {}).get('Name', '')}")
+                lines.append(f"  Source:\t{ref.get(name_key, '')}")
     resources = task.get("Resources")
     if resources is not None:
         lines.append("Resources:")

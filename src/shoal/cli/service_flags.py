@@ -151,7 +151,57 @@ def parse_network(value: str) -> dict:
     return attachment
 
 
+def _parse_file_reference(value: str, kind: str) -> dict:
+    """opts.SecretOpt and opts.ConfigOpt: a name ("db-pass"), or the long form
+    "source=db-pass,target=pw,uid=0,gid=0,mode=0400". The target defaults to the name, the
+    owner to root, the mode to 0444; the ID is looked up once every flag is read."""
+    name_key = "SecretName" if kind == "secret" else "ConfigName"
+    file: dict[str, Any] = {"Name": "", "UID": "0", "GID": "0", "Mode": 0o444}
+    try:
+        fields = next(csv.reader([value]))
+    except (csv.Error, StopIteration) as err:
+        raise golang.GoError(str(err)) from None
+    if len(fields) == 1 and "=" not in fields[0]:
+        return {"File": dict(file, Name=fields[0]), name_key: fields[0]}
+    source = ""
+    for field in fields:
+        key, sep, val = field.partition("=")
+        if not sep or not key:
+            raise golang.GoError(f"invalid field '{field}' must be a key=value pair")
+        key = key.lower()
+        if key in ("source", "src"):
+            source = val
+        elif key == "target":
+            file["Name"] = val
+        elif key == "uid":
+            file["UID"] = val
+        elif key == "gid":
+            file["GID"] = val
+        elif key == "mode":
+            try:
+                file["Mode"] = golang.parse_uint(val, 0, 32)
+            except golang.GoError as err:
+                raise golang.GoError(f"invalid mode specified: {err}") from None
+        else:
+            raise golang.GoError(f"invalid field in {kind} request: {key}")
+    if not source:
+        raise golang.GoError("source is required")
+    if not file["Name"]:
+        file["Name"] = source
+    return {"File": file, name_key: source}
+
+
+def parse_secret(value: str) -> dict:
+    return _parse_file_reference(value, "secret")
+
+
+def parse_config(value: str) -> dict:
+    return _parse_file_reference(value, "config")
+
+
 ENV = GoValue("env", parse_env)
+SECRET = GoValue("secret", parse_secret)
+CONFIG = GoValue("config", parse_config)
 NETWORK = GoValue("network", parse_network)
 PUBLISH = GoValue("port", parse_publish)
 MOUNT = GoValue("mount", parse_mount)
@@ -322,6 +372,20 @@ CREATE = _options(
     ),
     click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image"),
     click.option("--network", "networks", multiple=True, type=NETWORK, help="Network attachments"),
+    click.option(
+        "--secret",
+        "secrets",
+        multiple=True,
+        type=SECRET,
+        help="Specify secrets to expose to the service",
+    ),
+    click.option(
+        "--config",
+        "configs",
+        multiple=True,
+        type=CONFIG,
+        help="Specify configurations to expose to the service",
+    ),
 )
 
 UPDATE = _options(
@@ -347,6 +411,17 @@ UPDATE = _options(
     click.option("--mount-rm", multiple=True, help="Remove a mount by its target path"),
     click.option("--network-add", multiple=True, type=NETWORK, help="Add a network"),
     click.option("--network-rm", multiple=True, help="Remove a network"),
+    click.option(
+        "--secret-add", multiple=True, type=SECRET, help="Add or update a secret on a service"
+    ),
+    click.option("--secret-rm", multiple=True, help="Remove a secret"),
+    click.option(
+        "--config-add",
+        multiple=True,
+        type=CONFIG,
+        help="Add or update a config file on a service",
+    ),
+    click.option("--config-rm", multiple=True, help="Remove a configuration file"),
     click.option("--force", is_flag=True, help="Force update even if no changes require it"),
     click.option("--rollback", is_flag=True, help="Rollback to previous specification"),
     click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image"),

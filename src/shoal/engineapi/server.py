@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from shoal.engineapi import logs, networks, nodes, services, swarm, system, tasks
+from shoal.engineapi import logs, networks, nodes, secrets, services, swarm, system, tasks
 from shoal.engineapi.backend import Backend
 from shoal.engineapi.responses import BACKEND, error_response, json_response
 from shoal.errors import ShoalError
@@ -88,6 +88,14 @@ def build_app(backend: Backend) -> web.Application:
     r.add_post("/networks/prune", networks.prune)
     r.add_get("/networks/{id}", networks.inspect)
     r.add_delete("/networks/{id}", networks.remove)
+
+    for path, kind in (("/secrets", secrets.SECRET), ("/configs", secrets.CONFIG)):
+        handlers = secrets.routes(kind)
+        r.add_get(path, handlers["list"])
+        r.add_post(path + "/create", handlers["create"])
+        r.add_get(path + "/{id}", handlers["inspect"])
+        r.add_post(path + "/{id}/update", handlers["update"])
+        r.add_delete(path + "/{id}", handlers["remove"])
 
     r.add_get("/tasks", tasks.list_tasks)
     r.add_get("/tasks/{id}", tasks.inspect)

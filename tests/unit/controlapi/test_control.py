@@ -193,7 +193,7 @@ async def test_list_filters(control):
     assert names({"name": ["w"]}) == ["web"]
     assert names({"mode": ["global"]}) == ["db"]
     assert names({"label": ["tier=front"]}) == ["web"]
-    with pytest.raises(InvalidArgument, match="invalid filter 'bogus'"):
+    with pytest.raises(InvalidArgument, match="Invalid filter 'bogus'"):
         control.list_services(Filters({"bogus": ["x"]}))
 
 

@@ -58,6 +58,12 @@ async def test_info_says_inactive(client):
         ("POST", "/services/create"),
         ("POST", "/swarm/update?version=1"),
         ("GET", "/swarm/unlockkey"),
+        ("GET", "/secrets"),
+        ("POST", "/secrets/create"),
+        ("GET", "/secrets/abc"),
+        ("DELETE", "/secrets/abc"),
+        ("GET", "/configs"),
+        ("POST", "/configs/abc/update?version=1"),
     ],
 )
 async def test_cluster_calls_need_a_swarm(client, method, path):

@@ -20,6 +20,7 @@ from shoal.cli.pretty_service import print_service_pretty
 from shoal.cli.progress import wait_for_convergence
 from shoal.cli.service_flags import COMMON, CREATE, UPDATE, apply_update, build_create_spec
 from shoal.cli.service_logs import logs_command_body
+from shoal.cli.service_references import resolve_references, update_references
 from shoal.cli.tasks_table import port_text, print_tasks
 from shoal.client import APIError, Client
 
@@ -117,6 +118,13 @@ async def service_create(client: Client, args: tuple[str, ...], **flags: Any) ->
     for network in flags["networks"]:
         attachment = dict(network, Target=await _network_id(client, network["Target"]))
         spec["TaskTemplate"].setdefault("Networks", []).append(attachment)
+    container = spec["TaskTemplate"]["ContainerSpec"]
+    for kind, field, refs in (
+        ("secret", "Secrets", flags["secrets"]),
+        ("config", "Configs", flags["configs"]),
+    ):
+        if refs:
+            container[field] = await resolve_references(client, kind, refs)
     if not flags["no_resolve_image"]:
         _tag_image(spec)
     resp = await client.post("/services/create", spec)
@@ -355,6 +363,13 @@ async def service_update(client: Client, args: tuple[str, ...], **flags: Any) ->
         apply_update(spec, flags)
         if flags["network_add"] or flags["network_rm"]:
             await _update_networks(client, spec, flags["network_add"], flags["network_rm"])
+        container = spec["TaskTemplate"]["ContainerSpec"]
+        await update_references(
+            client, "secret", container, flags["secret_add"], flags["secret_rm"]
+        )
+        await update_references(
+            client, "config", container, flags["config_add"], flags["config_rm"]
+        )
     if flags.get("image") and not flags["no_resolve_image"]:
         _tag_image(spec)
     resp = await _post_update(client, service, spec, **params)

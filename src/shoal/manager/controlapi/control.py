@@ -38,7 +38,9 @@ from shoal.manager.controlapi.networks import (
     check_ingress_present,
     resolve_service_networks,
 )
+from shoal.manager.controlapi.secrets import SecretControl, check_references_exist
 from shoal.manager.controlapi.validate import validate_service_spec
+from shoal.manager.controlapi.validate_secrets import check_config_targets_set
 from shoal.manager.nodeca.rotation import begin_rotation, rotation_requested
 from shoal.manager.orchestrator import apply_spec_update, begin_rollback, new_service_spec_version
 from shoal.store import MemoryStore, ReadTx, Tx
@@ -84,7 +86,14 @@ def _store_errors(err: ShoalError) -> ShoalError:
     return err
 
 
-class ControlAPI(NetworkControl):
+def _check_daemon_conversion(spec: ServiceSpec) -> None:
+    """What Docker's daemon refuses as it converts a service spec for swarmkit."""
+    container = spec.TaskTemplate.ContainerSpec
+    if container is not None:
+        check_config_targets_set(container.Configs)
+
+
+class ControlAPI(NetworkControl, SecretControl):
     def __init__(
         self,
         store: MemoryStore,
@@ -234,10 +243,12 @@ class ControlAPI(NetworkControl):
             new_spec.Name = random_name()
         if new_spec.TaskTemplate.Runtime is None:
             new_spec.TaskTemplate.Runtime = "container"
+        _check_daemon_conversion(new_spec)
         validate_service_spec(new_spec)
         service = new_service_spec_version(Service(ID=new_id(), Spec=new_spec))
 
         def fn(tx: Tx) -> Service:
+            check_references_exist(tx, new_spec)
             if tx.service_by_name(new_spec.Name) is not None:
                 raise swarm_error(
                     Conflict,
@@ -296,6 +307,7 @@ class ControlAPI(NetworkControl):
             new_spec = _parse(ServiceSpec, spec or {}, "service spec")
             if new_spec.TaskTemplate.Runtime is None:
                 new_spec.TaskTemplate.Runtime = "container"
+            _check_daemon_conversion(new_spec)
             validate_service_spec(new_spec)
 
         def fn(tx: Tx) -> Service:
@@ -309,6 +321,7 @@ class ControlAPI(NetworkControl):
                     raise swarm_error(FailedPrecondition, err.message) from None
             else:
                 assert new_spec is not None
+                check_references_exist(tx, new_spec)
                 if current.Spec.Mode.is_global != new_spec.Mode.is_global:
                     raise swarm_error(Unimplemented, "service mode change is not allowed")
                 if current.Spec.Name != new_spec.Name:

@@ -35,7 +35,8 @@ class Filters:
         allowed = set(accepted)
         for key in self.values:
             if key not in allowed:
-                raise InvalidArgument(f"invalid filter '{key}'")
+                # Docker 20.10's words (filters.Args.Validate), for every list.
+                raise InvalidArgument(f"Invalid filter '{key}'")
 
     def get(self, key: str) -> list[str]:
         return self.values.get(key, [])

@@ -6,6 +6,7 @@ from shoal.api.specs import ServiceSpec
 from shoal.api.types import PublishMode, Runtime
 from shoal.errors import InvalidArgument, ShoalError, Unimplemented, swarm_error
 from shoal.manager import constraint
+from shoal.manager.controlapi.validate_secrets import validate_config_refs, validate_secret_refs
 
 _DNS_NAME = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
 # A reference is [registry/]name[:tag][@digest]; Docker's parser is stricter, this catches
@@ -86,6 +87,9 @@ def validate_service_spec(spec: ServiceSpec) -> None:
     except constraint.ConstraintError as err:
         # swarmkit passes the parser's error on unwrapped, so Docker shows code Unknown.
         raise swarm_error(ShoalError, str(err)) from None
+
+    validate_secret_refs(cs)
+    validate_config_refs(cs)
 
     for uc in (spec.UpdateConfig, spec.RollbackConfig):
         if uc is None:
