@@ -39,9 +39,12 @@ def filesystem_type(path: str, mounts: str) -> str | None:
     return kind
 
 
-def _same_mount_namespace_as_init() -> bool:
+def _apart_from_init() -> bool:
+    """This process is known to be in a mount namespace other than init's (under ``ip netns
+    exec``, say), where a tmpfs it mounts would be invisible to the Docker Engine. Unknown
+    (init's namespace unreadable): assumed not."""
     try:
-        return os.readlink("/proc/self/ns/mnt") == os.readlink("/proc/1/ns/mnt")
+        return os.readlink("/proc/self/ns/mnt") != os.readlink("/proc/1/ns/mnt")
     except OSError:
         return False
 
@@ -63,7 +66,7 @@ class TaskFilesRoot:
     @classmethod
     def open(cls, node_id: str) -> "TaskFilesRoot":
         """The node's root, made if need be (blocking: call in a thread)."""
-        if os.geteuid() == 0 and _same_mount_namespace_as_init():
+        if os.geteuid() == 0 and not _apart_from_init():
             path = RUN_DIR / node_id / "files"
             try:
                 path.mkdir(parents=True, exist_ok=True, mode=0o700)
