@@ -16,6 +16,7 @@ from shoal.agent.describe import describe_node
 from shoal.agent.exec.base import NodeContext
 from shoal.agent.exec.files_root import TaskFilesRoot
 from shoal.agent.exec.process import ProcessController, ProcessExecutor
+from shoal.agent.storage import AgentStorage
 from shoal.api.ids import new_id
 from shoal.api.objects import Config, Secret
 from shoal.api.specs import ConfigSpec, SecretSpec
@@ -197,3 +198,24 @@ async def test_without_root_the_task_finds_its_files_in_a_private_directory(rig,
     await rig.set_desired(tid, TaskState.SHUTDOWN)
     await until(lambda: not Path(directory).exists(), "files removed when the task ends")
     await asyncio.sleep(0)
+
+
+async def test_a_restarted_agent_waits_for_the_secrets_of_a_task_it_had_not_started(rig):
+    """The agent saved a task it had accepted but not started; its secrets were never saved.
+    Restarted, it must not start the task before the managers send them again."""
+    token = f"later-{new_id()}"
+    secret = await rig.add(Secret(ID=new_id(), Spec=SecretSpec(Name="k", Data=b64(token))))
+    tid = await rig.assign(
+        "sh",
+        "-c",
+        "md5sum < /run/secrets/k; sleep 300",
+        Secrets=[{"File": {"Name": "k"}, "SecretID": secret.ID, "SecretName": "k"}],
+    )
+    accepted = rig.task(tid).clone()
+    accepted.Status.State = TaskState.ACCEPTED
+    await rig.store.update(lambda tx: tx.update(accepted))
+    AgentStorage(rig.tmp / "worker").save({tid: accepted})
+    rig.run_agent()
+    await until(lambda: rig.task(tid).Status.State == TaskState.RUNNING, str(rig.task(tid).Status))
+    digest = hashlib.md5(token.encode()).hexdigest()
+    await until(lambda: digest in rig.log(tid), "the task read its secret")

@@ -12,11 +12,12 @@ import grpc
 import grpc.aio
 
 from shoal.agent.exec.base import Executor, Reconciler
-from shoal.agent.exec.dependencies import DependencyStore
+from shoal.agent.exec.dependencies import DependencyStore, uses_dependencies
 from shoal.agent.logs import LogPublisher
 from shoal.agent.storage import AgentStorage
 from shoal.agent.task_manager import TaskManager, more_advanced
 from shoal.api.objects import Config, Node, NodeDescription, Secret, Task, TaskStatus
+from shoal.api.types import TaskState
 from shoal.clock import Clock, sleep_unless
 from shoal.rpc import LEADER_METADATA, Transport, pb, pb_grpc
 
@@ -110,8 +111,12 @@ class Agent:
             self._dirty.set()
 
     def _restore(self) -> None:
-        """Pick up the tasks a previous run of this agent had (their processes may still run)."""
+        """Pick up the tasks a previous run of this agent had (their processes may still run).
+        One not yet started that uses secrets or configs waits for the managers to send it
+        again with them (they are never saved): started now, it would find none."""
         for task in self._storage.load().values():
+            if task.Status.State < TaskState.STARTING and uses_dependencies(task):
+                continue
             self._upsert(task)
 
     async def _apply(self, msg: pb.AssignmentsMessage) -> None:

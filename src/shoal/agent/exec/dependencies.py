@@ -20,6 +20,11 @@ def payload(data: str | None) -> bytes:
         raise DependencyError(f"invalid data: {err}") from None
 
 
+def uses_dependencies(task: Task) -> bool:
+    spec = task.Spec.ContainerSpec
+    return spec is not None and bool(spec.Secrets or spec.Configs)
+
+
 class DependencyStore:
     def __init__(self) -> None:
         self.secrets: dict[str, Secret] = {}

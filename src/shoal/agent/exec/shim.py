@@ -108,9 +108,9 @@ def main() -> int:
     if args.file:
         try:
             isolation.private_mounts()
-            file_mounts.place_files(
-                [(s, t) for s, t in args.file], args.files_staging or str(task_dir / "root")
-            )
+            if not args.files_staging:
+                raise OSError("--files-staging is needed with --file")
+            file_mounts.place_files([(s, t) for s, t in args.file], args.files_staging)
         except OSError as err:
             log.close()
             write_json(task_dir / "exit.json", {"exit_code": 126, "error": str(err)})
