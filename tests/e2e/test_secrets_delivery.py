@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import LocalCluster, local_cluster, wait_for
+from tests.integration.network.netns import why_no_netns, why_no_nft
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mount namespaces need root")
 
@@ -87,3 +88,33 @@ def test_a_service_task_reads_its_secret_and_config_and_they_leave_with_it(
     assert list(files_under(worker_files)) == []
     manager.cli("secret", "rm", "db")
     manager.cli("config", "rm", "app")
+
+
+@pytest.mark.skipif(why_no_netns() or why_no_nft(), reason="overlay networks need netns, nft")
+def test_a_task_on_an_overlay_network_sees_its_secret_and_its_resolver(pair: LocalCluster):
+    """Both the network's resolver file and the secret are shown in the task's own mount
+    namespace: neither hides the other."""
+    manager, _ = pair.nodes
+    manager.cli("network", "create", "-d", "overlay", "app")
+    manager.cli("secret", "create", "--label", "x=y", "key", str(_write(pair, "key-bytes")))
+    manager.cli(
+        "service", "create", "-d", "--runtime", "process", "--name", "netted",
+        "--network", "app", "--secret", "key",
+        "sh", "-c", "cat /run/secrets/key; echo; grep ndots /etc/resolv.conf; sleep 300",
+    )  # fmt: skip
+    out = wait_for(
+        lambda: (
+            (o := manager.cli("service", "logs", "--raw", "netted", check=False).stdout)
+            and "ndots" in o
+            and o
+        ),
+        what="the task's output",
+    )
+    assert "key-bytes" in out.splitlines()
+    assert "options ndots:0" in out.splitlines()
+
+
+def _write(pair: LocalCluster, text: str) -> Path:
+    path = pair.root / "payload.txt"
+    path.write_text(text)
+    return path
