@@ -16,6 +16,7 @@ from shoal.agent.agent import Agent, AgentConfig
 from shoal.agent.describe import describe_node
 from shoal.agent.exec.engine import Engine, EngineError
 from shoal.agent.exec.engine_monitor import EngineMonitor
+from shoal.agent.exec.files_root import FilesUnavailable, TaskFilesRoot
 from shoal.api.ids import new_id
 from shoal.api.objects import Node, NodeDescription
 from shoal.api.specs import SwarmSpec
@@ -76,6 +77,7 @@ class NodeDaemon:
         self.manager: Manager | None = None
         self.agent: Agent | None = None
         self._agent_task: asyncio.Task | None = None
+        self._files: TaskFilesRoot | None = None  # the tmpfs of its tasks' secrets and configs
         self._membership = asyncio.Lock()
         self._role_tasks: set[asyncio.Task] = set()
         self.error = ""
@@ -705,6 +707,12 @@ class NodeDaemon:
         node.networking = self.overlay
         if self.overlay_unavailable:
             node.no_networking = self.overlay_unavailable
+        try:
+            # Where its tasks' secrets and configs are written: a tmpfs, never the disk.
+            node.files = await asyncio.to_thread(TaskFilesRoot.open, state.NodeID)
+        except (OSError, FilesUnavailable) as err:
+            log.warning("secrets and configs unavailable on this node: %s", err)
+        self._files = node.files
         executor = build_executor(
             node, self.swarm_dir.worker_dir / "tasks", engine, self.clock, self.docker_driver
         )
@@ -724,6 +732,7 @@ class NodeDaemon:
             ),
             executor,
             self.clock,
+            node.dependencies,
         )
         self._agent_task = asyncio.create_task(self.agent.run(), name="agent")
 
@@ -743,6 +752,9 @@ class NodeDaemon:
             await asyncio.gather(self._agent_task, return_exceptions=True)
             self._agent_task = None
         self.agent = None
+        files, self._files = self._files, None
+        if files is not None:
+            await asyncio.to_thread(files.close)
         if self.mesh is not None:
             await self.mesh.stop()
             self.mesh = None
