@@ -260,7 +260,7 @@ class SQLiteStorage:
                     db.executemany(
                         "INSERT INTO entries (idx, term, type, data, key_id)"
                         " VALUES (?, ?, ?, ?, ?)",
-                        [self._entry_row(e) for e in entries],
+                        self._entry_rows(entries),
                     )
                 if hard_state is not None:
                     self._set(term=hard_state.term, vote=hard_state.vote, commit=hard_state.commit)
@@ -288,11 +288,16 @@ class SQLiteStorage:
                 raise
             self._remove_other_snapshots(name)
 
-    def _entry_row(self, e: Entry) -> tuple[int, int, int, bytes, int | None]:
+    def _entry_rows(self, entries: list[Entry]) -> list[tuple[int, int, int, bytes, int | None]]:
         if self.cipher is None:
-            return e.index, e.term, int(e.type), e.data, None
-        key_id, sealed = self.cipher.seal(e.data, _entry_ad(e.index, e.term, int(e.type)))
-        return e.index, e.term, int(e.type), sealed, key_id
+            return [(e.index, e.term, int(e.type), e.data, None) for e in entries]
+        pack = _ENTRY_AD.pack
+        key_id, sealed = self.cipher.seal_all(
+            [(e.data, pack(_ENTRY_AD_LABEL, e.index, e.term, e.type)) for e in entries]
+        )
+        return [
+            (e.index, e.term, int(e.type), v, key_id) for e, v in zip(entries, sealed, strict=True)
+        ]
 
     def _set(self, **values: int) -> None:
         self._db.executemany(
@@ -391,11 +396,12 @@ class SQLiteStorage:
         ).fetchall()
         if not rows:
             return None
-        updates = []
+        items = []
         for idx, term, kind, data, key_id in rows:
             plain = self._open_entry(idx, term, kind, data, key_id, allow_plaintext=True)
-            new_key, sealed = cipher.seal(plain, _entry_ad(idx, term, kind))
-            updates.append((sealed, new_key, idx))
+            items.append((plain, _entry_ad(idx, term, kind)))
+        new_key, sealed = cipher.seal_all(items)
+        updates = [(v, new_key, row[0]) for v, row in zip(sealed, rows, strict=True)]
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany("UPDATE entries SET data = ?, key_id = ? WHERE idx = ?", updates)

@@ -57,3 +57,19 @@ def test_keys_must_be_32_bytes():
         KeyRing({1: b"short"}, 1)
     with pytest.raises(ValueError):
         KeyRing({1: K1}, 2)
+
+
+def test_nonces_count_up_and_never_repeat_within_a_ring():
+    ring = KeyRing({7: K1}, 7)
+    _, sealed = ring.seal_all([(b"a", b""), (b"b", b""), (b"c", b"")])
+    _, more = ring.seal_all([(b"d", b"")])
+    nonces = [int.from_bytes(v[:12], "big") for v in sealed + more]
+    assert nonces == list(range(nonces[0], nonces[0] + 4))
+    ring._nonce = (1 << 96) - 2  # about to wrap: the batch starts again from 0
+    _, wrapped = ring.seal_all([(b"e", b""), (b"f", b""), (b"g", b"")])
+    assert [int.from_bytes(v[:12], "big") for v in wrapped] == [0, 1, 2]
+    assert [ring.unseal(7, v, b"") for v in wrapped] == [b"e", b"f", b"g"]
+    # Two rings (two runs of a manager) start at random places.
+    assert (
+        KeyRing({7: K1}, 7).seal(b"x", b"")[1][:12] != KeyRing({7: K1}, 7).seal(b"x", b"")[1][:12]
+    )
