@@ -1,10 +1,13 @@
 """What encrypting the raft store at rest costs: the same writes with and without a cipher,
-on the same machine in one run, rounds interleaved so that both see the same disk and load.
+on the same machine in one run. The two stores are open side by side and written step by step
+in turn (which one goes first alternates), so that both see the same disk and the same load
+from other processes: on a shared machine an fsync now and then takes milliseconds, and a run
+after a run would charge those to whichever ran at the time.
 
 Cases (SQLite synchronous=FULL, as shoal runs it):
 - raft_propose_1KiB: proposals of 1 KiB committed by a one-manager raft (RaftNode over
-  SQLiteStorage in its worker thread, as a manager runs it), 32 proposers at once: what a
-  client's write sees, raft's own costs included;
+  SQLiteStorage in its worker thread, as a manager runs it), 32 proposers at once, 256
+  proposals a step: what a client's write sees, raft's own costs included;
 - ready_1x1KiB: one Ready per entry of 1 KiB (a leader under light load: fsync-bound);
 - ready_100x1KiB: Readies of 100 entries of 1 KiB (under load: the sealing adds up);
 - ready_1x64KiB: one Ready per 64 KiB entry (large objects: AES-GCM's bytes per second);
@@ -14,11 +17,13 @@ Cases (SQLite synchronous=FULL, as shoal runs it):
   under a new key while raft proposals go on; the rotation's time and the latency of the
   proposals committed meanwhile.
 
-For each: entries/s, MB/s of entry data, p50/p99 latency of a Ready, and the encrypted run's
-throughput as a share of the plaintext one (target: at least 90%). Prints a table and writes
+For each: entries/s and MB/s of entry data (over all steps), p50/p99 latency of a step (a
+Ready, a proposal, a snapshot, a load), and the encrypted store's throughput as a share of the
+plaintext one's (target: at least 90%); "p50 share" compares the median latencies, which the
+other processes' stalls do not move. Prints a table and writes
 bench/results/raft_encryption.json.
-Run: .venv/bin/python bench/raft_encryption.py [--quick] [--rounds N] [--dir PATH (default:
-a temp dir in the current directory's filesystem)]
+Run: .venv/bin/python bench/raft_encryption.py [--quick] [--dir PATH (default: a temp dir in
+the current directory's filesystem)]
 """
 
 import argparse
@@ -30,7 +35,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from shoal.clock import SystemClock
 from shoal.manager.consensus.raft_key_rotation import DataKeyRotation
@@ -43,7 +51,6 @@ from shoal.raft.types import ConfChange, ConfState, Entry, HardState, Message, R
 
 RESULTS = Path(__file__).parent / "results" / "raft_encryption.json"
 CONF = ConfState(frozenset({1, 2, 3}), frozenset())
-BATCH = 256  # as DataKeyRotation
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -55,46 +62,61 @@ def ring() -> KeyRing:
     return KeyRing({1: os.urandom(32)}, 1)
 
 
-def run_readies(path: Path, cipher: KeyRing | None, n: int, per: int, size: int) -> dict:
-    s = SQLiteStorage(path, cipher=cipher)
-    payload = os.urandom(size)
-    lat = []
-    index = 0
-    for k in range(n):
-        entries = [Entry(index + j + 1, 2, data=payload) for j in range(per)]
-        index += per
-        t = time.perf_counter()
-        s.save(HardState(2, 1, index - per), entries)
-        lat.append(time.perf_counter() - t)
-        if k % 500 == 499:  # keep the table from growing without bound, as compaction does
-            s.save_snapshot(Snapshot(index, 2, CONF, b"s"), (index - 10, 2))
-    s.close()
-    total = sum(lat)
-    return {
-        "entries_per_s": n * per / total,
-        "mb_per_s": n * per * size / total / 1e6,
-        "p50_ms": statistics.median(lat) * 1000,
-        "p99_ms": pct(lat, 0.99) * 1000,
-    }
+@dataclass
+class Step:
+    seconds: float
+    entries: int
+    size: int  # bytes of entry data
+    latencies: list[float]
 
 
-def run_snapshot(path: Path, cipher: KeyRing | None, mib: int, n: int) -> dict:
-    s = SQLiteStorage(path, cipher=cipher)
-    s.save(HardState(2, 1, 1000), [Entry(i, 2, data=b"x" * 100) for i in range(1, 1001)])
-    data = os.urandom(mib << 20)
-    lat = []
-    for k in range(n):
+class Workload(Protocol):
+    async def step(self) -> Step: ...
+
+    async def close(self) -> None: ...
+
+
+class Readies:
+    """One Ready (hard state + ``per`` entries of ``size`` bytes) a step, as a leader saves it."""
+
+    def __init__(self, path: Path, cipher: KeyRing | None, per: int, size: int) -> None:
+        self.s = SQLiteStorage(path, cipher=cipher)
+        self.per, self.size = per, size
+        self.payload = os.urandom(size)
+        self.index = 0
+        self.steps = 0
+
+    async def step(self) -> Step:
+        entries = [Entry(self.index + j + 1, 2, data=self.payload) for j in range(self.per)]
+        self.index += self.per
         t = time.perf_counter()
-        s.save_snapshot(Snapshot(1000 - k, 2, CONF, data), (500, 2))
-        lat.append(time.perf_counter() - t)
-    s.close()
-    med = statistics.median(lat)
-    return {
-        "entries_per_s": n / sum(lat),
-        "mb_per_s": (mib << 20) / med / 1e6,
-        "p50_ms": med * 1000,
-        "p99_ms": max(lat) * 1000,
-    }
+        self.s.save(HardState(2, 1, self.index - self.per), entries)
+        took = time.perf_counter() - t
+        self.steps += 1
+        if self.steps % 500 == 0:  # keep the table from growing without bound, as compaction
+            self.s.save_snapshot(Snapshot(self.index, 2, CONF, b"s"), (self.index - 10, 2))
+        return Step(took, self.per, self.per * self.size, [took])
+
+    async def close(self) -> None:
+        self.s.close()
+
+
+class Snapshots:
+    def __init__(self, path: Path, cipher: KeyRing | None, mib: int) -> None:
+        self.s = SQLiteStorage(path, cipher=cipher)
+        self.s.save(HardState(2, 1, 1000), [Entry(i, 2, data=b"x" * 100) for i in range(1, 1001)])
+        self.data = os.urandom(mib << 20)
+        self.k = 0
+
+    async def step(self) -> Step:
+        self.k += 1
+        t = time.perf_counter()
+        self.s.save_snapshot(Snapshot(1000 - self.k, 2, CONF, self.data), (500, 2))
+        took = time.perf_counter() - t
+        return Step(took, 1, len(self.data), [took])
+
+    async def close(self) -> None:
+        self.s.close()
 
 
 def fill(path: Path, cipher: KeyRing | None, entries: int, size: int) -> None:
@@ -106,21 +128,24 @@ def fill(path: Path, cipher: KeyRing | None, entries: int, size: int) -> None:
     s.close()
 
 
-def run_reopen(path: Path, cipher: KeyRing | None, entries: int, size: int) -> dict:
-    fill(path, cipher, entries, size)
-    lat = []
-    for _ in range(3):
+class Reopen:
+    """Open a log of ``entries`` entries and load it, as a manager does when it starts."""
+
+    def __init__(self, path: Path, cipher: KeyRing | None, entries: int, size: int) -> None:
+        fill(path, cipher, entries, size)
+        self.path, self.cipher, self.entries, self.size = path, cipher, entries, size
+
+    async def step(self) -> Step:
         t = time.perf_counter()
-        st = SQLiteStorage(path, cipher=cipher).load()
-        lat.append(time.perf_counter() - t)
-        assert len(st.entries) == entries
-    med = statistics.median(lat)
-    return {
-        "entries_per_s": entries / med,
-        "mb_per_s": entries * size / med / 1e6,
-        "p50_ms": med * 1000,
-        "p99_ms": max(lat) * 1000,
-    }
+        s = SQLiteStorage(self.path, cipher=self.cipher)
+        st = s.load()
+        took = time.perf_counter() - t
+        s.close()
+        assert len(st.entries) == self.entries
+        return Step(took, self.entries, self.entries * self.size, [took])
+
+    async def close(self) -> None:
+        pass
 
 
 class NoPeers:
@@ -173,120 +198,141 @@ async def propose_for(
     return lat, time.perf_counter() - t0
 
 
-def run_propose(path: Path, cipher: KeyRing | None, total: int, size: int) -> dict:
-    async def go() -> dict:
-        node = await leading_node(SQLiteStorage(path, cipher=cipher))
-        try:
-            lat, took = await propose_for(node, total, 32, size)
-        finally:
-            await node.stop()
-        return {
-            "entries_per_s": len(lat) / took,
-            "mb_per_s": len(lat) * size / took / 1e6,
-            "p50_ms": statistics.median(lat) * 1000,
-            "p99_ms": pct(lat, 0.99) * 1000,
-        }
+class Proposals:
+    """``per_step`` proposals of ``size`` bytes through a one-manager raft, 32 at once."""
 
-    return asyncio.run(go())
+    def __init__(self, node: RaftNode, per_step: int, size: int) -> None:
+        self.node, self.per_step, self.size = node, per_step, size
+
+    @classmethod
+    async def start(cls, path: Path, cipher: KeyRing | None, size: int) -> "Proposals":
+        return cls(await leading_node(SQLiteStorage(path, cipher=cipher)), 256, size)
+
+    async def step(self) -> Step:
+        lat, took = await propose_for(self.node, self.per_step, 32, self.size)
+        return Step(took, len(lat), len(lat) * self.size, lat)
+
+    async def close(self) -> None:
+        await self.node.stop()
 
 
-def run_rotation(path: Path, entries: int, size: int) -> dict:
+def summary(steps: list[Step]) -> dict:
+    seconds = sum(s.seconds for s in steps)
+    lat = [x for s in steps for x in s.latencies]
+    return {
+        "steps": len(steps),
+        "entries_per_s": round(sum(s.entries for s in steps) / seconds, 1),
+        "mb_per_s": round(sum(s.size for s in steps) / seconds / 1e6, 2),
+        "p50_ms": round(statistics.median(lat) * 1000, 3),
+        "p99_ms": round(pct(lat, 0.99) * 1000, 3),
+    }
+
+
+async def interleaved(plain: Workload, encrypted: Workload, steps: int) -> dict:
+    done: dict[str, list[Step]] = {"plain": [], "encrypted": []}
+    try:
+        for k in range(steps):
+            order = [("plain", plain), ("encrypted", encrypted)]
+            for mode, w in order if k % 2 == 0 else reversed(order):
+                done[mode].append(await w.step())
+    finally:
+        await plain.close()
+        await encrypted.close()
+    case: dict = {mode: summary(s) for mode, s in done.items()}
+    case["share"] = round(case["encrypted"]["entries_per_s"] / case["plain"]["entries_per_s"], 3)
+    case["p50_share"] = round(case["plain"]["p50_ms"] / case["encrypted"]["p50_ms"], 3)
+    return case
+
+
+async def run_rotation(path: Path, entries: int, size: int) -> dict:
     """A manager's rotation as the replica runs it: DataKeyRotation in worker threads, batch
     by batch, while a raft node goes on committing proposals (4 proposers at once)."""
+    keys = RaftKeys.create(path / "raft-keys.json")
+    storage = SQLiteStorage(path / "raft", cipher=keys.cipher)
+    # No snapshot while filling: the log holds all of them, as before a snapshot.
+    node = await leading_node(storage, RaftConfig(snapshot_interval=10**9))
+    rotation = DataKeyRotation(keys, storage)
+    stop = asyncio.Event()
+    try:
+        await propose_for(node, entries, 64, size)  # the log to reseal
+        writes = asyncio.create_task(propose_for(node, 10**9, 4, 1024, stop))
+        t = time.perf_counter()
+        await rotation.rotate()
+        took = time.perf_counter() - t
+        stop.set()
+        lat, _ = await writes
+        assert storage.count_not_under_write_key() == 0
+    finally:
+        await node.stop()
+    return {
+        "entries": entries,
+        "seconds": round(took, 3),
+        "entries_per_s": round(entries / took, 1),
+        "mb_per_s": round(entries * size / took / 1e6, 2),
+        "writes_meanwhile": len(lat),
+        "p50_ms": round(statistics.median(lat) * 1000, 3),
+        "p99_ms": round(pct(lat, 0.99) * 1000, 3),
+    }
 
-    async def go() -> dict:
-        keys = RaftKeys.create(path / "raft-keys.json")
-        storage = SQLiteStorage(path / "raft", cipher=keys.cipher)
-        # No snapshot while filling: the log holds all of them, as before a snapshot.
-        node = await leading_node(storage, RaftConfig(snapshot_interval=10**9))
-        rotation = DataKeyRotation(keys, storage)
-        stop = asyncio.Event()
-        try:
-            await propose_for(node, entries, 64, size)  # the log to reseal
-            writes = asyncio.create_task(propose_for(node, 10**9, 4, 1024, stop))
-            t = time.perf_counter()
-            await rotation.rotate()
-            took = time.perf_counter() - t
-            stop.set()
-            lat, _ = await writes
-            assert storage.count_not_under_write_key() == 0
-        finally:
-            await node.stop()
-        return {
-            "entries": entries,
-            "seconds": took,
-            "entries_per_s": entries / took,
-            "mb_per_s": entries * size / took / 1e6,
-            "writes_meanwhile": len(lat),
-            "p50_ms": statistics.median(lat) * 1000,
-            "p99_ms": pct(lat, 0.99) * 1000,
-        }
 
-    return asyncio.run(go())
+async def run_all(d: Path, quick: bool) -> dict:
+    n = 300 if quick else 1500
+    cases: dict = {}
+
+    def both(make: Callable[[Path, KeyRing | None], Workload], name: str) -> tuple:
+        return make(d / f"{name}-plain", None), make(d / f"{name}-encrypted", ring())
+
+    cases["raft_propose_1KiB"] = await interleaved(
+        await Proposals.start(d / "propose-plain", None, 1024),
+        await Proposals.start(d / "propose-encrypted", ring(), 1024),
+        n // 30,
+    )
+    cases["ready_1x1KiB"] = await interleaved(*both(lambda p, c: Readies(p, c, 1, 1024), "r1"), n)
+    cases["ready_100x1KiB"] = await interleaved(
+        *both(lambda p, c: Readies(p, c, 100, 1024), "r100"), n // 3
+    )
+    cases["ready_1x64KiB"] = await interleaved(
+        *both(lambda p, c: Readies(p, c, 1, 64 << 10), "r64"), n // 2
+    )
+    cases["snapshot_16MiB"] = await interleaved(
+        *both(lambda p, c: Snapshots(p, c, 16), "snap"), 4 if quick else 10
+    )
+    cases["reopen_10500x1KiB"] = await interleaved(
+        *both(lambda p, c: Reopen(p, c, 10500, 1024), "reopen"), 3 if quick else 9
+    )
+    cases["rotation_10500x1KiB"] = await run_rotation(d / "rotation", 10500, 1024)
+    return cases
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--rounds", type=int, default=0, help="interleaved rounds (default 3, 1 quick)")
     ap.add_argument("--dir", type=Path, default=Path.cwd())
     args = ap.parse_args()
-    n = 200 if args.quick else 1000
-    rounds = args.rounds or (1 if args.quick else 3)
-    cases = {
-        "raft_propose_1KiB": lambda p, c: run_propose(p, c, 2 * n, 1024),
-        "ready_1x1KiB": lambda p, c: run_readies(p, c, n, 1, 1024),
-        "ready_100x1KiB": lambda p, c: run_readies(p, c, n // 5, 100, 1024),
-        "ready_1x64KiB": lambda p, c: run_readies(p, c, n // 2, 1, 64 << 10),
-        "snapshot_16MiB": lambda p, c: run_snapshot(p, c, 16, 3),
-        "reopen_10500x1KiB": lambda p, c: run_reopen(p, c, 10500, 1024),
-    }
     results: dict = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "sqlite": __import__("sqlite3").sqlite_version,
         "dir": str(args.dir.resolve()),
-        "rounds": rounds,
         "cipher": "AES-256-GCM (cryptography)",
-        "cases": {},
     }
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="raft-enc-bench-") as tmp:
-        d = Path(tmp)
-        for name, run in cases.items():
-            runs: dict[str, list[dict]] = {"plain": [], "encrypted": []}
-            for r in range(rounds):
-                # Alternate which goes first, so neither always gets the warmer disk.
-                order = ("plain", "encrypted") if r % 2 == 0 else ("encrypted", "plain")
-                for mode in order:
-                    cipher = ring() if mode == "encrypted" else None
-                    runs[mode].append(run(d / f"{name}-{mode}-{r}", cipher))
-            case = {}
-            for mode, rs in runs.items():
-                # The median round by throughput, its latencies with it.
-                best = sorted(rs, key=lambda x: x["entries_per_s"])[len(rs) // 2]
-                case[mode] = {k: round(v, 3) for k, v in best.items()}
-            case["encrypted_share"] = round(
-                case["encrypted"]["entries_per_s"] / case["plain"]["entries_per_s"], 3
-            )
-            results["cases"][name] = case
-        results["cases"]["rotation_10500x1KiB"] = {
-            k: round(v, 3) for k, v in run_rotation(d / "rotation", 10500, 1024).items()
-        }
+        results["cases"] = asyncio.run(run_all(Path(tmp), args.quick))
+    print(f"raft storage encryption on {results['dir']} (sqlite {results['sqlite']})")
     print(
-        f"raft storage encryption on {results['dir']} (sqlite {results['sqlite']}, {rounds} rounds)"
-    )
-    print(
-        f"{'case':20} {'mode':10} {'entries/s':>10} {'MB/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'share':>6}"
+        f"{'case':20} {'mode':10} {'entries/s':>10} {'MB/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'share':>6} {'p50 share':>9}"
     )
     for name, case in results["cases"].items():
         if name.startswith("rotation"):
             continue
         for mode in ("plain", "encrypted"):
             c = case[mode]
-            share = f"{case['encrypted_share']:.0%}" if mode == "encrypted" else ""
+            share = f"{case['share']:.0%}" if mode == "encrypted" else ""
+            p50_share = f"{case['p50_share']:.0%}" if mode == "encrypted" else ""
             print(
                 f"{name:20} {mode:10} {c['entries_per_s']:>10.0f} {c['mb_per_s']:>8.1f} "
-                f"{c['p50_ms']:>8.3f} {c['p99_ms']:>8.3f} {share:>6}"
+                f"{c['p50_ms']:>8.3f} {c['p99_ms']:>8.3f} {share:>6} {p50_share:>9}"
             )
     rot = results["cases"]["rotation_10500x1KiB"]
     print(

@@ -28,6 +28,7 @@ KEY_SIZE = 32
 NONCE_SIZE = 12
 TAG_SIZE = 16
 _NONCES = 1 << (8 * NONCE_SIZE)
+_COPY_LIMIT = 1 << 16
 
 
 class CipherError(Exception):
@@ -36,21 +37,24 @@ class CipherError(Exception):
 
 
 class Cipher(Protocol):
-    def seal(self, plaintext: bytes, associated: bytes) -> tuple[int, bytes]:
-        """Encrypt under the key new writes use; returns that key's ID and the sealed value."""
-        ...
-
     def seal_all(self, items: Sequence[tuple[bytes, bytes]]) -> tuple[int, list[bytes]]:
-        """``seal`` for each (plaintext, associated data), all under the same key."""
+        """Encrypt each (plaintext, associated data) under the key new writes use; returns
+        that key's ID and the sealed values, each ``nonce || ciphertext``."""
         ...
 
-    def unseal(self, key_id: int, sealed: bytes, associated: bytes) -> bytes:
-        """Decrypt a value sealed under ``key_id``; ``CipherError`` when it does not open."""
+    def seal_parts(self, plaintext: bytes, associated: bytes) -> tuple[int, bytes, bytes]:
+        """One large value (a snapshot): the key's ID, the nonce and the ciphertext apart, so
+        that they are written one after the other rather than copied into one value first."""
+        ...
+
+    def unseal(self, key_id: int, sealed: bytes | memoryview, associated: bytes) -> bytes:
+        """Decrypt ``nonce || ciphertext`` sealed under ``key_id``; ``CipherError`` when it
+        does not open."""
         ...
 
     @property
     def write_key_id(self) -> int:
-        """The ID of the key ``seal`` uses now."""
+        """The ID of the key new writes use now."""
         ...
 
 
@@ -93,8 +97,18 @@ class KeyRing:
             self._aeads.pop(key_id, None)
 
     def seal(self, plaintext: bytes, associated: bytes) -> tuple[int, bytes]:
+        """One value, as ``seal_all`` seals each."""
         key_id, (sealed,) = self.seal_all([(plaintext, associated)])
         return key_id, sealed
+
+    def seal_parts(self, plaintext: bytes, associated: bytes) -> tuple[int, bytes, bytes]:
+        with self._lock:
+            key_id = self._write
+            aead = self._aeads[key_id]
+            nonce = self._nonce if self._nonce + 1 < _NONCES else 0
+            self._nonce = nonce + 1
+        nonce_bytes = nonce.to_bytes(NONCE_SIZE, "big")
+        return key_id, nonce_bytes, aead.encrypt(nonce_bytes, plaintext, associated)
 
     def seal_all(self, items: Sequence[tuple[bytes, bytes]]) -> tuple[int, list[bytes]]:
         with self._lock:
@@ -111,12 +125,14 @@ class KeyRing:
             for n, (plaintext, associated) in enumerate(items, start)
         ]
 
-    def unseal(self, key_id: int, sealed: bytes, associated: bytes) -> bytes:
+    def unseal(self, key_id: int, sealed: bytes | memoryview, associated: bytes) -> bytes:
         aead = self._aeads.get(key_id)  # one dict read: atomic, no lock needed
         if aead is None:
             raise CipherError(f"sealed under key {key_id:#x}, which this manager does not hold")
         if len(sealed) < NONCE_SIZE + TAG_SIZE:
             raise CipherError("sealed value is truncated")
+        if len(sealed) > _COPY_LIMIT:  # a snapshot: slice without copying megabytes
+            sealed = memoryview(sealed)
         try:
             return aead.decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], associated)
         except InvalidTag as err:

@@ -44,9 +44,9 @@ T = TypeVar("T")
 
 _SNAP_MAGIC = b"SHOALSNP"
 _SNAP_HEADER = struct.Struct("!8sIQ")  # magic, crc32 of body, body length
-# An encrypted snapshot: magic, key ID, term, index; the header is the associated data, so
-# the body opens only where the header (and the file's name) says, and the AEAD tag catches
-# a truncated body as it does a changed one.
+# An encrypted snapshot: magic, key ID, term, index, then the nonce and the sealed body; the
+# header is the associated data, so the body opens only where the header (and the file's name)
+# says, and the AEAD tag catches a truncated body as it does a changed one.
 _SEALED_SNAP_MAGIC = b"SHOALSNE"
 _SEALED_SNAP_HEADER = struct.Struct("!8sIQQ")
 _ENTRY_AD = struct.Struct("!16sQQB")
@@ -229,7 +229,7 @@ class SQLiteStorage:
             raise StorageCorrupted(f"snapshot {path} is truncated")
         header = raw[: _SEALED_SNAP_HEADER.size]
         _, key_id, term, index = _SEALED_SNAP_HEADER.unpack(header)
-        sealed = raw[_SEALED_SNAP_HEADER.size :]
+        sealed = memoryview(raw)[_SEALED_SNAP_HEADER.size :]  # nonce || ciphertext, uncopied
         if path.name != _snapshot_name(term, index):
             raise StorageCorrupted(f"snapshot {path} is corrupted")
         if self.cipher is None:
@@ -340,13 +340,14 @@ class SQLiteStorage:
                 p.unlink(missing_ok=True)
 
     def _seal_snapshot(self, term: int, index: int, body: bytes) -> tuple[bytes, bytes]:
+        """The header (nonce included) and the ciphertext of an encrypted snapshot file."""
         assert self.cipher is not None
         while True:
             key_id = self.cipher.write_key_id
             header = _SEALED_SNAP_HEADER.pack(_SEALED_SNAP_MAGIC, key_id, term, index)
-            sealed_under, sealed = self.cipher.seal(body, header)
+            sealed_under, nonce, sealed = self.cipher.seal_parts(body, header)
             if sealed_under == key_id:  # else a rotation switched keys in between: again
-                return header, sealed
+                return header + nonce, sealed
 
     # --- encryption: upgrading and rotating -----------------------------------------------
 

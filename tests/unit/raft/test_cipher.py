@@ -1,5 +1,7 @@
 """The raft storage's AEAD cipher: values open under the key that sealed them, in their place."""
 
+import os
+
 import pytest
 
 from shoal.raft.cipher import CipherError, KeyRing
@@ -73,3 +75,17 @@ def test_nonces_count_up_and_never_repeat_within_a_ring():
     assert (
         KeyRing({7: K1}, 7).seal(b"x", b"")[1][:12] != KeyRing({7: K1}, 7).seal(b"x", b"")[1][:12]
     )
+
+
+def test_a_large_value_sealed_in_parts_opens_whole_and_uncopied():
+    ring = KeyRing({7: K1}, 7)
+    big = os.urandom(300_000)
+    key_id, nonce, ciphertext = ring.seal_parts(big, b"snapshot header")
+    assert key_id == 7 and len(nonce) == 12
+    stored = memoryview(b"HEADER" + nonce + ciphertext)[6:]  # as read from a file
+    assert ring.unseal(7, stored, b"snapshot header") == big
+    with pytest.raises(CipherError):
+        ring.unseal(7, stored[:-1], b"snapshot header")
+    # Its nonce comes from the same count as the entries'.
+    _, (after,) = ring.seal_all([(b"x", b"")])
+    assert int.from_bytes(after[:12], "big") == int.from_bytes(nonce, "big") + 1
