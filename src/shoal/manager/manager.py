@@ -43,6 +43,7 @@ from shoal.manager.consensus.replica import DEFAULT_TICK, Replica
 from shoal.manager.consensus.roles import RoleManager
 from shoal.manager.consensus.service import RaftService
 from shoal.manager.controlapi.control import ControlAPI
+from shoal.manager.controlapi.unlock_keys import updated_unlock_keys
 from shoal.manager.logbroker import LogBroker
 from shoal.manager.logbroker.leader_logs import LeaderLogs
 from shoal.manager.orchestrator import is_task_dirty
@@ -232,6 +233,7 @@ class Manager:
             DefaultAddrPool=b.default_addr_pool,
             SubnetSize=b.subnet_size,
             DataPathPort=b.data_path_port,
+            UnlockKeys=updated_unlock_keys([], b.spec.EncryptionConfig.AutoLockManagers),
         )
         # Every swarm has the routing mesh's network, as Swarm's has.
         ingress = Network(
