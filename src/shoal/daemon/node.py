@@ -7,6 +7,7 @@ import logging
 import platform
 import shutil
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -25,6 +26,8 @@ from shoal.ca.certificates import new_node_key, sign_node_certificate
 from shoal.ca.join_ca import JOIN_SERVER_NAME, join_material
 from shoal.ca.renewal import check_node_cert_expiry
 from shoal.ca.rootca import create_root_ca
+from shoal.ca.sealed_key import WrongKEK
+from shoal.ca.unlock_key import parse_human_readable
 from shoal.clock import Clock, SystemClock
 from shoal.daemon.addresses import join_host_port, resolve_advertise_addr, resolve_listen_addr
 from shoal.daemon.agent import build_executor, node_context
@@ -36,12 +39,18 @@ from shoal.daemon.overlay import overlay_prefix
 from shoal.daemon.swarm_state import SwarmDir, SwarmState
 from shoal.engineapi.backend import LogSource, ManagerAddr, NodeSettings, SwarmStatus
 from shoal.errors import (
+    INVALID_UNLOCK_KEY,
     NO_SWARM,
     NOT_A_MANAGER,
     NOT_IN_SWARM,
+    NOT_LOCKED,
     SWARM_EXISTS,
+    SWARM_LOCKED,
+    SWARM_LOCKED_LEAVE,
+    Conflict,
     InvalidArgument,
     ShoalError,
+    Unauthenticated,
     Unavailable,
 )
 from shoal.manager.allocator.addresses import (
@@ -49,6 +58,8 @@ from shoal.manager.allocator.addresses import (
     check_data_path_port,
     check_default_addr_pool,
 )
+from shoal.manager.consensus.raft_keys import FILE_NAME as RAFT_KEYS_FILE
+from shoal.manager.consensus.raft_keys import InvalidUnlockKey, RaftKeys
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.manager import Bootstrap, Manager, ManagerConfig
 from shoal.network.datapath import MeshConfig
@@ -91,6 +102,10 @@ class NodeDaemon:
         # This node's certificates and the transport that serves them (while in a swarm).
         self.certs: NodeCertificates | None = None
         self._certs_task: asyncio.Task | None = None
+        # Autolock: a manager that restarted with its keys sealed waits, locked, for the
+        # unlock key; ``kek`` is that key's bytes while its keys are sealed under it.
+        self.locked = False
+        self.kek: bytes | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -102,6 +117,11 @@ class NodeDaemon:
         self.state = self.swarm_dir.load()
         if self.state is not None:
             try:
+                if await asyncio.to_thread(self._keys_sealed):
+                    # As Docker's: nothing of the swarm runs until `swarm unlock`.
+                    log.warning("this manager's keys are sealed: swarm locked until unlocked")
+                    self.locked = True
+                    return
                 await self._run_swarm(bootstrap=None)
             except Exception as err:  # keep serving the API so the user can see and leave
                 log.exception("could not resume swarm membership")
@@ -119,6 +139,8 @@ class NodeDaemon:
     def local_node_state(self) -> str:
         if self.state is None:
             return "inactive"
+        if self.locked:
+            return "locked"
         if self.error:
             return "error"
         return "active"
@@ -131,6 +153,8 @@ class NodeDaemon:
         """This node's manager, or Docker's error for a node that is not a manager."""
         if self.state is None:
             raise Unavailable(NOT_IN_SWARM)
+        if self.locked:
+            raise Unavailable(SWARM_LOCKED)
         if self.manager is None:
             raise Unavailable(NOT_A_MANAGER)
         return self.manager
@@ -155,6 +179,13 @@ class NodeDaemon:
         state = self.state
         if state is None:
             return SwarmStatus(local_node_state=self.local_node_state, error=self.error)
+        if self.locked:
+            # Docker's locked node shows no ID and no managers: its swarm node is not running.
+            return SwarmStatus(
+                local_node_state="locked",
+                node_addr=state.AdvertiseAddr.rsplit(":", 1)[0].strip("[]"),
+                error=SWARM_LOCKED,
+            )
         status = SwarmStatus(
             local_node_state=self.local_node_state,
             node_id=state.NodeID,
@@ -224,6 +255,9 @@ class NodeDaemon:
                 listen_port,
             )
             spec = SwarmSpec.model_validate(req.get("Spec") or {})
+            # Docker's CLI asks for autolock in both places; other clients may use either.
+            if req.get("AutoLockManagers"):
+                spec.EncryptionConfig.AutoLockManagers = True
             # Fields a client leaves at zero mean "Swarm's default".
             defaults = SwarmSpec()
             if not spec.Dispatcher.HeartbeatPeriod:
@@ -414,6 +448,8 @@ class NodeDaemon:
         async with self._membership:
             if self.state is None:
                 raise Unavailable(NO_SWARM)
+            if self.locked and not force:
+                raise Unavailable(SWARM_LOCKED_LEAVE)
             if self.manager is not None and not force:
                 raise Unavailable(self._manager_leave_warning())
             if self.agent is not None:
@@ -431,6 +467,58 @@ class NodeDaemon:
             self.swarm_dir.clear()
             self.state = None
             self.error = ""
+            self.locked = False
+            self.kek = None
+
+    # --- autolock ---------------------------------------------------------------------------
+
+    async def unlock(self, unlock_key: str) -> None:
+        """``swarm unlock``: with the key its keys are sealed under, a locked manager starts
+        and rejoins its swarm. A wrong key changes nothing."""
+        async with self._membership:
+            if not self.locked:
+                self._manager_or_refuse()  # Docker's error for a node that is no manager
+                raise Conflict(NOT_LOCKED)
+            try:
+                kek = parse_human_readable(unlock_key)
+            except ValueError as err:
+                raise InvalidArgument(str(err)) from None
+            if not await asyncio.to_thread(self._keys_open_with, kek):
+                raise Unauthenticated(INVALID_UNLOCK_KEY)
+            self.locked = False
+            self.kek = kek
+            self.error = ""
+            try:
+                await self._run_swarm(bootstrap=None)
+            except Exception as err:
+                log.exception("could not start the swarm after unlocking")
+                self.error = str(err)
+                raise ShoalError(f"swarm component could not be started: {err}") from None
+            log.info("swarm unlocked")
+
+    def _raft_keys_file(self) -> Path:
+        return self.swarm_dir.manager_dir / RAFT_KEYS_FILE
+
+    def _keys_sealed(self) -> bool:
+        """Whether this node keeps keys sealed under an unlock key (it is a locked manager
+        until given it). Blocking: reads files."""
+        return self.swarm_dir.node_key_sealed() or RaftKeys.is_sealed(self._raft_keys_file())
+
+    def _keys_open_with(self, kek: bytes) -> bool:
+        """Whether ``kek`` opens every sealed key this node keeps. Blocking: reads files."""
+        try:
+            self.swarm_dir.load_certificates(kek)
+            if self._raft_keys_file().exists():
+                RaftKeys.load(self._raft_keys_file(), kek)
+        except (WrongKEK, InvalidUnlockKey):
+            return False
+        return True
+
+    def _keys_sealed_under(self, kek: bytes | None) -> None:
+        """The manager sealed its keys under ``kek`` (None: unsealed them): the node key too."""
+        self.kek = kek
+        if self.certs is not None:
+            self.certs.reseal(kek)
 
     def _manager_leave_warning(self) -> str:
         """Docker's refusal to let a manager leave without --force, with its quorum sums."""
@@ -517,6 +605,8 @@ class NodeDaemon:
             await asyncio.to_thread(shutil.rmtree, self.swarm_dir.manager_dir, True)
             self.state.Role = NodeRole.WORKER
             self.swarm_dir.save(self.state)
+            # Workers are not locked: a worker's key is kept plain.
+            self._keys_sealed_under(None)
             # Its manager certificate opens nothing now; a worker's replaces it.
             if self.certs is not None:
                 self.certs.wake()
@@ -575,6 +665,7 @@ class NodeDaemon:
             self.clock,
             managers=lambda: list(dict.fromkeys([*self._manager_addrs(), *state.RemoteManagers])),
         )
+        self.certs.kek = self.kek
         self.certs.load()
         self.certs.on_changed = self._certificates_changed
         self._certs_task = asyncio.create_task(self.certs.run(), name="certificate-renewal")

@@ -1,7 +1,8 @@
-"""/swarm: inspect, init, join, leave, update, unlock key."""
+"""/swarm: inspect, init, join, leave, update, unlock key, unlock."""
 
 from aiohttp import web
 
+from shoal.ca.unlock_key import human_readable
 from shoal.engineapi.responses import BACKEND, json_response, query_bool, query_int, read_json
 
 
@@ -38,11 +39,19 @@ async def update(request: web.Request) -> web.Response:
         spec=body,
         rotate_worker_token=query_bool(request, "rotateWorkerToken"),
         rotate_manager_token=query_bool(request, "rotateManagerToken"),
+        rotate_manager_unlock_key=query_bool(request, "rotateManagerUnlockKey"),
     )
     return web.Response(status=200)
 
 
 async def unlock_key(request: web.Request) -> web.Response:
-    request.app[BACKEND].control()
-    # Autolock is not implemented: like Docker with autolock off, there is no key.
-    return json_response({"UnlockKey": ""})
+    key = request.app[BACKEND].control().get_unlock_key()
+    # With autolock off Docker answers an empty key (its CLI: "no unlock key is set").
+    return json_response({"UnlockKey": human_readable(key) if key is not None else ""})
+
+
+async def unlock(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    key = body.get("UnlockKey") if isinstance(body, dict) else None
+    await request.app[BACKEND].unlock(key if isinstance(key, str) else "")
+    return web.Response(status=200)
