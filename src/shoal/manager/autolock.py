@@ -1,0 +1,90 @@
+"""Autolock on a manager: keep its keys sealed under the cluster's unlock key.
+
+Every manager, leader or not, follows the Cluster object. When autolock is turned on or off,
+or the unlock key is rotated, it re-seals its keys at rest (the node's TLS key and its raft
+data keys) under the new key-encryption key (KEK), or unseals them when autolock is off. A
+manager that was down meanwhile catches up when it is unlocked (with the key it was locked
+under) and reads the cluster again.
+
+Each change also rotates the raft data key (DEK): the DEK that the previous KEK (or, autolock
+off before, anyone with the disk) could open then protects nothing any more. ``reseal`` does
+both: this module only decides when.
+"""
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from shoal.api.objects import Cluster
+from shoal.clock import Clock
+from shoal.store import MemoryStore, Subscription
+
+log = logging.getLogger(__name__)
+
+# A snapshot installed from the leader replaces the store without events: look again now
+# and then. Also the pause before trying a failed re-seal again.
+RECHECK = 5.0
+
+
+def needs_reseal(current: bytes | None, desired: bytes | None) -> bool:
+    """Whether keys sealed under ``current`` (None: not sealed) must be sealed again for a
+    cluster that asks for ``desired``."""
+    if current is None or desired is None:
+        return current is not desired
+    return not hmac.compare_digest(current, desired)
+
+
+Reseal = Callable[[bytes | None], Awaitable[None]]
+
+
+class AutolockFollower:
+    def __init__(
+        self,
+        store: MemoryStore,
+        clock: Clock,
+        kek: bytes | None,
+        reseal: Reseal,
+    ) -> None:
+        """``kek``: what this manager's keys are sealed under now (None: not sealed).
+        ``reseal(kek)`` seals every key this manager keeps under ``kek`` (None: unseals) and
+        rotates its raft data key."""
+        self.store = store
+        self.clock = clock
+        self.kek = kek
+        self._reseal = reseal
+
+    async def follow(self, cluster: Cluster) -> None:
+        """Seal as ``cluster`` says (raises what ``reseal`` raises)."""
+        desired = cluster.manager_unlock_key()
+        if not needs_reseal(self.kek, desired):
+            return
+        await self._reseal(desired)
+        self.kek = desired
+        log.info("manager keys %s", "sealed under the unlock key" if desired else "unsealed")
+
+    async def run(self) -> None:
+        with self.store.watch(kinds={"cluster"}) as sub:
+            while True:
+                cluster = self.store.view().cluster()
+                if cluster is not None:
+                    try:
+                        await self.follow(cluster)
+                    except Exception:
+                        log.exception("could not re-seal this manager's keys; trying again")
+                if not await self._next_change(sub):
+                    return
+
+    async def _next_change(self, sub: Subscription) -> bool:
+        """Wait for a cluster change, or RECHECK seconds; False once the store closed."""
+        get = asyncio.ensure_future(sub.get())
+        pause = asyncio.ensure_future(self.clock.sleep(RECHECK))
+        try:
+            await asyncio.wait({get, pause}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            pause.cancel()
+            if not get.done():
+                get.cancel()
+        if get.cancelled():
+            return True
+        return not isinstance(get.exception(), StopAsyncIteration)
