@@ -95,6 +95,9 @@ class ManagerConfig:
     # with the manager token, or was promoted).
     join_addrs: list[str] = field(default_factory=list)
     raft_tick: float = DEFAULT_TICK
+    # The unlock key (autolock's key-encryption key) that opens this manager's raft data keys
+    # when they are sealed; None while autolock is off.
+    raft_kek: bytes | None = None
 
 
 class Manager:
@@ -110,6 +113,7 @@ class Manager:
             config.transport,
             clock,
             tick=config.raft_tick,
+            kek=config.raft_kek,
         )
         self.replica.on_leadership = self._leadership_changed
         self.replica.on_removed = lambda: self.on_removed()
