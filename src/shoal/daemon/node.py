@@ -639,6 +639,8 @@ class NodeDaemon:
                 # Without raft state yet (joined with the manager token, or promoted), it
                 # asks these managers for a seat.
                 join_addrs=[a for a in self.state.RemoteManagers if a != self.state.AdvertiseAddr],
+                raft_kek=self.kek,
+                on_kek=self._keys_sealed_under,
             ),
             self.clock,
         )

@@ -37,6 +37,7 @@ from shoal.clock import Clock
 from shoal.errors import FailedPrecondition, NotFound, Unavailable, swarm_error
 from shoal.manager.allocator import allocate_endpoint, allocate_network
 from shoal.manager.allocator.networks import OVERLAY
+from shoal.manager.autolock import AutolockFollower
 from shoal.manager.component import Component
 from shoal.manager.consensus.forwarding import ControlService, ForwardingNodeCA, RoutedControl
 from shoal.manager.consensus.replica import DEFAULT_TICK, Replica
@@ -98,6 +99,9 @@ class ManagerConfig:
     # The unlock key (autolock's key-encryption key) that opens this manager's raft data keys
     # when they are sealed; None while autolock is off.
     raft_kek: bytes | None = None
+    # Autolock: the node's part when this manager seals its keys under a new unlock key
+    # (None: unseals them): its TLS key. Called before the raft data keys are resealed.
+    on_kek: Callable[[bytes | None], None] = lambda kek: None
 
 
 class Manager:
@@ -133,6 +137,7 @@ class Manager:
         self._started = False  # leader components wait for the store to be current
         self._closing: set[asyncio.Future] = set()
         self._settings_task: asyncio.Task | None = None
+        self._autolock_task: asyncio.Task | None = None
         self.port = 0
         self.servicers: list[Servicer] = []
         # Set by the daemon: this manager was removed from raft (demoted).
@@ -201,6 +206,8 @@ class Manager:
             raise RuntimeError(f"manager state in {self.config.state_dir} has no raft state")
         self._started = True
         self._settings_task = asyncio.create_task(self._follow_settings(), name="raft-settings")
+        autolock = AutolockFollower(self.store, self.clock, self.replica.kek, self._reseal)
+        self._autolock_task = asyncio.create_task(autolock.run(), name="autolock")
         if self.replica.is_leader:
             self._start_leading()
 
@@ -221,6 +228,12 @@ class Manager:
                     return  # the store closed
                 if not ev.is_commit and isinstance(ev.obj, Cluster):
                     cluster = ev.obj
+
+    async def _reseal(self, kek: bytes | None) -> None:
+        """Seal this manager's keys under ``kek`` (None: unseal them): the node's TLS key,
+        then the raft data keys, whose DEK is rotated after."""
+        self.config.on_kek(kek)
+        await self.replica.reseal_data_keys(kek)
 
     async def _bootstrap(self, b: Bootstrap) -> None:
         ca = b.root_ca.cert_pem
@@ -347,8 +360,11 @@ class Manager:
                 await self.clock.sleep(1.0)
 
     async def stop(self) -> None:
-        if self._settings_task is not None:
-            self._settings_task.cancel()
+        followers = [t for t in (self._settings_task, self._autolock_task) if t is not None]
+        for task in followers:
+            task.cancel()
+        # Awaited, so that none acts after the manager stopped.
+        await asyncio.gather(*followers, return_exceptions=True)
         tasks = list(self._leader_tasks)
         self._leader_tasks.clear()
         for task in tasks:
