@@ -103,9 +103,11 @@ class NodeDaemon:
         self.certs: NodeCertificates | None = None
         self._certs_task: asyncio.Task | None = None
         # Autolock: a manager that restarted with its keys sealed waits, locked, for the
-        # unlock key; ``kek`` is that key's bytes while its keys are sealed under it.
+        # unlock key. ``kek``: the key-encryption key (an unlock key's bytes) its TLS key is
+        # sealed under, ``raft_kek`` the one its raft data keys are (None: kept plain).
         self.locked = False
         self.kek: bytes | None = None
+        self.raft_kek: bytes | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -468,7 +470,7 @@ class NodeDaemon:
             self.state = None
             self.error = ""
             self.locked = False
-            self.kek = None
+            self.kek = self.raft_kek = None
 
     # --- autolock ---------------------------------------------------------------------------
 
@@ -483,10 +485,11 @@ class NodeDaemon:
                 kek = parse_human_readable(unlock_key)
             except ValueError as err:
                 raise InvalidArgument(str(err)) from None
-            if not await asyncio.to_thread(self._keys_open_with, kek):
+            opened = await asyncio.to_thread(self._keys_open_with, kek)
+            if opened is None:
                 raise Unauthenticated(INVALID_UNLOCK_KEY)
             self.locked = False
-            self.kek = kek
+            self.kek, self.raft_kek = opened
             self.error = ""
             try:
                 await self._run_swarm(bootstrap=None)
@@ -504,21 +507,55 @@ class NodeDaemon:
         until given it). Blocking: reads files."""
         return self.swarm_dir.node_key_sealed() or RaftKeys.is_sealed(self._raft_keys_file())
 
-    def _keys_open_with(self, kek: bytes) -> bool:
-        """Whether ``kek`` opens every sealed key this node keeps. Blocking: reads files."""
-        try:
-            self.swarm_dir.load_certificates(kek)
-            if self._raft_keys_file().exists():
-                RaftKeys.load(self._raft_keys_file(), kek)
-        except (WrongKEK, InvalidUnlockKey):
-            return False
-        return True
+    def _keys_open_with(self, kek: bytes) -> tuple[bytes | None, bytes | None] | None:
+        """The KEKs that open the node key and the raft data keys (None: kept plain), given
+        the unlock key ``kek``; None when it does not open them. The node key opens with
+        ``kek`` only; the raft keys may still be under the previous unlock key, which ``kek``
+        opens, if the manager stopped while it moved them (``_reseal``). Blocking."""
+        node_kek: bytes | None = None
+        if self.swarm_dir.node_key_sealed():
+            try:
+                self.swarm_dir.load_certificates(kek)
+            except WrongKEK:
+                return None
+            node_kek = kek
+        raft_keys = self._raft_keys_file()
+        if not RaftKeys.is_sealed(raft_keys):
+            return node_kek, None
+        previous = self.swarm_dir.load_previous_kek(kek)
+        for candidate in (kek, previous):
+            if candidate is None:
+                continue
+            try:
+                RaftKeys.load(raft_keys, candidate)
+            except InvalidUnlockKey:
+                continue
+            return node_kek, candidate
+        return None
 
-    def _keys_sealed_under(self, kek: bytes | None) -> None:
-        """The manager sealed its keys under ``kek`` (None: unsealed them): the node key too."""
-        self.kek = kek
-        if self.certs is not None:
-            self.certs.reseal(kek)
+    async def _reseal(self, kek: bytes | None) -> None:
+        """Seal this manager's keys under the unlock key ``kek`` (None: unseal them) and
+        rotate its raft data key. Two files, so in an order that a stop at any point leaves
+        openable with the key the cluster asks for: sealing, the node key first (the previous
+        KEK kept under the new one until the raft keys follow); unsealing, the raft keys
+        first (the node key, still under the old KEK, then opens both)."""
+        manager, certs = self.manager, self.certs
+        if manager is None or certs is None:
+            raise Unavailable("this node runs no manager")
+        replica = manager.replica
+        if kek is not None:
+            if self.raft_kek is not None:
+                await asyncio.to_thread(self.swarm_dir.save_previous_kek, self.raft_kek, kek)
+            certs.reseal(kek)  # in the loop: a renewal's install must not interleave
+            self.kek = kek
+            await replica.reseal_data_keys(kek)
+            self.raft_kek = kek
+            await asyncio.to_thread(self.swarm_dir.forget_previous_kek)
+        else:
+            await replica.reseal_data_keys(None)
+            self.raft_kek = None
+            certs.reseal(None)
+            self.kek = None
 
     def _manager_leave_warning(self) -> str:
         """Docker's refusal to let a manager leave without --force, with its quorum sums."""
@@ -606,7 +643,10 @@ class NodeDaemon:
             self.state.Role = NodeRole.WORKER
             self.swarm_dir.save(self.state)
             # Workers are not locked: a worker's key is kept plain.
-            self._keys_sealed_under(None)
+            if self.certs is not None:
+                self.certs.reseal(None)
+            self.kek = self.raft_kek = None
+            self.swarm_dir.forget_previous_kek()
             # Its manager certificate opens nothing now; a worker's replaces it.
             if self.certs is not None:
                 self.certs.wake()
@@ -639,8 +679,9 @@ class NodeDaemon:
                 # Without raft state yet (joined with the manager token, or promoted), it
                 # asks these managers for a seat.
                 join_addrs=[a for a in self.state.RemoteManagers if a != self.state.AdvertiseAddr],
-                raft_kek=self.kek,
-                on_kek=self._keys_sealed_under,
+                raft_kek=self.raft_kek,
+                node_kek=self.kek,
+                reseal=self._reseal,
             ),
             self.clock,
         )

@@ -78,6 +78,28 @@ class SwarmDir:
             return None
         return sealed_key.unseal(key, kek), cert, ca
 
+    # --- autolock's handover from one unlock key to the next -------------------------------
+
+    @property
+    def previous_kek_file(self) -> Path:
+        return self.certificates / "swarm-previous-kek"
+
+    def save_previous_kek(self, previous: bytes, kek: bytes) -> None:
+        """While a manager moves its keys from ``previous`` to ``kek``: ``previous``, sealed
+        under ``kek``, so that ``kek`` opens what was not moved yet if it stops midway."""
+        write_private(self.previous_kek_file, sealed_key.seal_secret(previous, kek))
+
+    def load_previous_kek(self, kek: bytes) -> bytes | None:
+        """The previous unlock key that ``kek`` opens (None: no handover under way, or not
+        one ``kek`` opens)."""
+        try:
+            return sealed_key.open_secret(self.previous_kek_file.read_bytes(), kek)
+        except (FileNotFoundError, sealed_key.WrongKEK):
+            return None
+
+    def forget_previous_kek(self) -> None:
+        self.previous_kek_file.unlink(missing_ok=True)
+
     def node_key_sealed(self) -> bool:
         try:
             return sealed_key.is_sealed(self.node_key_file.read_bytes())

@@ -27,12 +27,17 @@ log = logging.getLogger(__name__)
 RECHECK = 5.0
 
 
+def same_key(a: bytes | None, b: bytes | None) -> bool:
+    """Whether two KEKs (None: none) are the same, in constant time."""
+    if a is None or b is None:
+        return a is b
+    return hmac.compare_digest(a, b)
+
+
 def needs_reseal(current: bytes | None, desired: bytes | None) -> bool:
     """Whether keys sealed under ``current`` (None: not sealed) must be sealed again for a
     cluster that asks for ``desired``."""
-    if current is None or desired is None:
-        return current is not desired
-    return not hmac.compare_digest(current, desired)
+    return not same_key(current, desired)
 
 
 Reseal = Callable[[bytes | None], Awaitable[None]]
@@ -45,22 +50,27 @@ class AutolockFollower:
         clock: Clock,
         kek: bytes | None,
         reseal: Reseal,
+        settled: bool = True,
     ) -> None:
-        """``kek``: what this manager's keys are sealed under now (None: not sealed).
-        ``reseal(kek)`` seals every key this manager keeps under ``kek`` (None: unseals) and
-        rotates its raft data key."""
+        """``kek``: what this manager's keys are sealed under now (None: not sealed);
+        ``settled`` False when they are not all under the same one (a manager stopped while
+        it moved them): then they are sealed again whatever the cluster asks. ``reseal(kek)``
+        seals every key this manager keeps under ``kek`` (None: unseals) and rotates its raft
+        data key."""
         self.store = store
         self.clock = clock
         self.kek = kek
+        self.settled = settled
         self._reseal = reseal
 
     async def follow(self, cluster: Cluster) -> None:
         """Seal as ``cluster`` says (raises what ``reseal`` raises)."""
         desired = cluster.manager_unlock_key()
-        if not needs_reseal(self.kek, desired):
+        if self.settled and not needs_reseal(self.kek, desired):
             return
         await self._reseal(desired)
         self.kek = desired
+        self.settled = True
         log.info("manager keys %s", "sealed under the unlock key" if desired else "unsealed")
 
     async def run(self) -> None:

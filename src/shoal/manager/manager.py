@@ -10,7 +10,7 @@ certificate requests go to the leader, and agents are sent to the leader's dispa
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
@@ -37,7 +37,7 @@ from shoal.clock import Clock
 from shoal.errors import FailedPrecondition, NotFound, Unavailable, swarm_error
 from shoal.manager.allocator import allocate_endpoint, allocate_network
 from shoal.manager.allocator.networks import OVERLAY
-from shoal.manager.autolock import AutolockFollower
+from shoal.manager.autolock import AutolockFollower, same_key
 from shoal.manager.component import Component
 from shoal.manager.consensus.forwarding import ControlService, ForwardingNodeCA, RoutedControl
 from shoal.manager.consensus.replica import DEFAULT_TICK, Replica
@@ -99,9 +99,11 @@ class ManagerConfig:
     # The unlock key (autolock's key-encryption key) that opens this manager's raft data keys
     # when they are sealed; None while autolock is off.
     raft_kek: bytes | None = None
-    # Autolock: the node's part when this manager seals its keys under a new unlock key
-    # (None: unseals them): its TLS key. Called before the raft data keys are resealed.
-    on_kek: Callable[[bytes | None], None] = lambda kek: None
+    # Autolock: the unlock key the node's TLS key is sealed under now (None: plain), and how
+    # every key this manager keeps is sealed under a new one (None: unsealed), the node's TLS
+    # key with the raft data keys (the daemon's; alone, the manager reseals only the latter).
+    node_kek: bytes | None = None
+    reseal: Callable[[bytes | None], Awaitable[None]] | None = None
 
 
 class Manager:
@@ -206,7 +208,14 @@ class Manager:
             raise RuntimeError(f"manager state in {self.config.state_dir} has no raft state")
         self._started = True
         self._settings_task = asyncio.create_task(self._follow_settings(), name="raft-settings")
-        autolock = AutolockFollower(self.store, self.clock, self.replica.kek, self._reseal)
+        raft_kek = self.replica.raft_keys.kek if self.replica.raft_keys else self.replica.kek
+        autolock = AutolockFollower(
+            self.store,
+            self.clock,
+            raft_kek,
+            self.config.reseal or self.replica.reseal_data_keys,
+            settled=same_key(raft_kek, self.config.node_kek),
+        )
         self._autolock_task = asyncio.create_task(autolock.run(), name="autolock")
         if self.replica.is_leader:
             self._start_leading()
@@ -228,12 +237,6 @@ class Manager:
                     return  # the store closed
                 if not ev.is_commit and isinstance(ev.obj, Cluster):
                     cluster = ev.obj
-
-    async def _reseal(self, kek: bytes | None) -> None:
-        """Seal this manager's keys under ``kek`` (None: unseal them): the node's TLS key,
-        then the raft data keys, whose DEK is rotated after."""
-        self.config.on_kek(kek)
-        await self.replica.reseal_data_keys(kek)
 
     async def _bootstrap(self, b: Bootstrap) -> None:
         ca = b.root_ca.cert_pem

@@ -5,7 +5,16 @@ import base64
 import pytest
 
 from shoal.ca.certificates import new_node_key
-from shoal.ca.sealed_key import KeySealed, WrongKEK, is_sealed, seal, stored_form, unseal
+from shoal.ca.sealed_key import (
+    KeySealed,
+    WrongKEK,
+    is_sealed,
+    open_secret,
+    seal,
+    seal_secret,
+    stored_form,
+    unseal,
+)
 from shoal.ca.unlock_key import (
     INVALID_KEY_STRING,
     KEY_SIZE,
@@ -74,3 +83,15 @@ def test_resealing_under_a_new_kek() -> None:
         unseal(resealed, old)
     assert stored_form(plain, None) == plain
     assert unseal(stored_form(plain, new), new) == plain
+
+
+def test_a_sealed_secret_opens_with_its_kek_only() -> None:
+    kek, other = new_unlock_key(), new_unlock_key()
+    blob = seal_secret(b"the previous key", kek)
+    assert b"the previous key" not in blob
+    assert open_secret(blob, kek) == b"the previous key"
+    for wrong in (other, b"", kek[:5]):
+        with pytest.raises(WrongKEK):
+            open_secret(blob, wrong)
+    with pytest.raises(WrongKEK):
+        open_secret(blob[:10], kek)

@@ -172,3 +172,41 @@ async def test_unlock_on_a_node_that_is_not_locked(tmp_path) -> None:  # type: i
         assert resp.status == 503
         assert (await resp.json())["message"].startswith("This node is not a swarm manager.")
     await node.stop()
+
+
+def stopped_midway(state_dir: Path, node_kek: bytes | None, raft_kek: bytes | None) -> SwarmDir:
+    """A manager stopped while it moved its keys: node key and raft keys under different
+    KEKs (None: plain)."""
+    locked_manager(state_dir)
+    swarm = SwarmDir(state_dir)
+    key, cert, ca = swarm.load_certificates(KEK) or (b"", b"", b"")
+    swarm.save_certificates(key, cert, ca, node_kek)
+    RaftKeys.create(swarm.manager_dir / FILE_NAME, raft_kek)
+    return swarm
+
+
+async def test_stopped_while_moving_to_a_rotated_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Sealing under a new key: the node key first, with the previous key kept under the
+    new one until the raft keys follow. The new key opens both; the old one, nothing."""
+    old, new = new_unlock_key(), new_unlock_key()
+    swarm = stopped_midway(tmp_path, node_kek=new, raft_kek=old)
+    node = NodeDaemon(DaemonConfig(state_dir=tmp_path, runtimes=["process"], overlay=False))
+    assert node._keys_open_with(new) is None  # no handover record: the raft keys stay shut
+    swarm.save_previous_kek(old, new)
+    assert node._keys_open_with(new) == (new, old)
+    assert node._keys_open_with(old) is None
+    assert swarm.load_previous_kek(old) is None  # it opens with the new key only
+
+
+async def test_stopped_while_turning_autolock_on_or_off(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    node = NodeDaemon(DaemonConfig(state_dir=tmp_path, runtimes=["process"], overlay=False))
+    # On: the node key was sealed, the raft keys not yet.
+    stopped_midway(tmp_path, node_kek=KEK, raft_kek=None)
+    assert node._keys_sealed() and node._keys_open_with(KEK) == (KEK, None)
+    # Off: the raft keys were unsealed first, the node key still under the key.
+    stopped_midway(tmp_path, node_kek=KEK, raft_kek=None)
+    assert node._keys_open_with(KEK) == (KEK, None)
+    # Raft keys alone sealed (no order of ours leaves this, but it opens all the same).
+    stopped_midway(tmp_path, node_kek=None, raft_kek=KEK)
+    assert node._keys_sealed() and node._keys_open_with(KEK) == (None, KEK)
+    assert node._keys_open_with(new_unlock_key()) is None

@@ -8,7 +8,7 @@ from typing import Any
 from shoal.api.ids import new_id
 from shoal.api.objects import Cluster
 from shoal.clock import FakeClock
-from shoal.manager.autolock import RECHECK, AutolockFollower, needs_reseal
+from shoal.manager.autolock import RECHECK, AutolockFollower, needs_reseal, same_key
 from shoal.manager.controlapi.unlock_keys import updated_unlock_keys
 from shoal.store import MemoryStore, Tx
 
@@ -20,6 +20,8 @@ def test_when_to_reseal() -> None:
     assert needs_reseal(None, a)  # autolock turned on
     assert needs_reseal(a, None)  # turned off
     assert needs_reseal(a, b)  # the key rotated
+    assert same_key(None, None) and same_key(a, b"a" * 32)
+    assert not same_key(a, None) and not same_key(None, a) and not same_key(a, b)
 
 
 class Sealer:
@@ -103,3 +105,18 @@ async def test_a_failed_reseal_is_tried_again(
     await clock.advance(RECHECK)
     await settle(lambda: seal.sealed_under == [key])
     assert follower.kek == key
+
+
+async def test_keys_left_under_different_keys_are_sealed_again(
+    store: MemoryStore, clock: FakeClock, background: Callable[[Any], Any]
+) -> None:
+    """A manager stopped while it moved its keys (its node key and raft keys under different
+    KEKs) seals all of them again, even under the key it already has for one."""
+    await store.update(lambda tx: tx.create(Cluster(ID=new_id())))
+    key = await set_autolock(store, True)
+    seal = Sealer()
+    follower = background(AutolockFollower(store, clock, key, seal, settled=False))
+    await settle(lambda: seal.sealed_under == [key])
+    assert follower.settled
+    await clock.advance(RECHECK)
+    assert seal.sealed_under == [key]  # once
