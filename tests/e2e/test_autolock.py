@@ -237,3 +237,38 @@ def test_autolocked_managers_lock_on_restart_and_unlock_with_the_key(swarm: Swar
     assert state(m3) == "active"
     wait_for(lambda: manager_status(m1)["m3"] == "reachable", what="m3 back unlocked")
     still_running()
+
+
+@pytest.mark.skipif(DOCKER is None, reason="no docker CLI on this machine")
+def test_workers_are_not_locked_and_a_promoted_one_is(swarm: Swarm) -> None:
+    """Docker's CLI turns autolock on at init. A worker keeps its key plain and restarts
+    unlocked; promoted, it seals its keys (and restarts locked); demoted, it unseals them."""
+    m1, w1 = swarm.add("m1"), swarm.add("w1")
+    init = docker(m1, "swarm", "init", "--autolock", "--advertise-addr", m1.host)
+    assert init.returncode == 0, init.stderr
+    key = docker(m1, "swarm", "unlock-key", "-q").stdout.strip()
+    assert f"command and provide the following key:\n\n    {key}\n\n" in init.stdout
+    wait_for(lambda: sealed_under(m1, key), what="m1 sealed")
+    token = m1.cli("swarm", "join-token", "-q", "worker").stdout.strip()
+    w1.cli("swarm", "join", "--token", token, m1.addr)
+    w1.stop()
+    w1.start()
+    assert state(w1) == "active"
+    assert not is_sealed(node_key_file(w1).read_bytes())
+    unlock = docker(w1, "swarm", "unlock", stdin=key + "\n")
+    assert (unlock.returncode, unlock.stderr) == (1, "Error: swarm is not locked\n")
+
+    m1.cli("node", "promote", "w1")
+    wait_for(lambda: raft_keys_file(w1).exists() and sealed_under(w1, key), what="w1 sealed")
+    w1.stop()
+    w1.start()
+    assert state(w1) == "locked"
+    assert docker(w1, "swarm", "unlock", stdin=key + "\n").returncode == 0
+    wait_for(lambda: manager_status(m1)["w1"] == "reachable", what="w1 a manager again")
+
+    m1.cli("node", "demote", "w1")
+    wait_for(lambda: not is_sealed(node_key_file(w1).read_bytes()), what="w1 unsealed")
+    assert not raft_keys_file(w1).exists()
+    w1.stop()
+    w1.start()
+    assert state(w1) == "active"

@@ -335,7 +335,8 @@ class NodeDaemon:
         its swarm, with all the swarm's state (a swarm that lost its raft quorum comes back
         from one surviving manager). Workers stay; the other managers are out of raft."""
         assert self.state is not None
-        if self.state.Role != NodeRole.MANAGER:
+        # A locked manager is no manager until unlocked (Docker's answer too).
+        if self.state.Role != NodeRole.MANAGER or self.locked:
             raise Unavailable(NOT_A_MANAGER)
         await self._stop_swarm()
         self.error = ""

@@ -110,6 +110,9 @@ async def test_init_join_and_leave_of_a_locked_node(daemon, client) -> None:  # 
         resp = await client.post(path, json={"RemoteAddrs": ["127.0.0.1:2377"]})
         assert resp.status == 503
         assert (await resp.json())["message"].startswith("This node is already part of a swarm")
+    resp = await client.post("/swarm/init", json={"ForceNewCluster": True})
+    assert resp.status == 503
+    assert (await resp.json())["message"].startswith("This node is not a swarm manager. Worker")
     resp = await client.post("/swarm/leave")
     assert resp.status == 503
     assert await resp.json() == {
