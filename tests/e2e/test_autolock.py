@@ -238,6 +238,20 @@ def test_autolocked_managers_lock_on_restart_and_unlock_with_the_key(swarm: Swar
     wait_for(lambda: manager_status(m1)["m3"] == "reachable", what="m3 back unlocked")
     still_running()
 
+    # On again: a new key, shown by `swarm update` as Docker's CLI shows it.
+    on_again = m1.cli("swarm", "update", "--autolock=true").stdout
+    newest = m1.cli("swarm", "unlock-key", "-q").stdout.strip()
+    assert newest not in (key, new_key)
+    assert on_again == (
+        "Swarm updated.\n"
+        "To unlock a swarm manager after it restarts, run the `shoal swarm unlock`\n"
+        "command and provide the following key:\n\n"
+        f"    {newest}\n\n"
+        "Remember to store this key in a password manager, since without it you\n"
+        "will not be able to restart the manager.\n"
+    )
+    assert m1.cli("swarm", "update", "--autolock=true").stdout == "Swarm updated.\n"
+
 
 @pytest.mark.skipif(DOCKER is None, reason="no docker CLI on this machine")
 def test_workers_are_not_locked_and_a_promoted_one_is(swarm: Swarm) -> None:
