@@ -4,6 +4,7 @@ from aiohttp import web
 
 from shoal.ca.unlock_key import human_readable
 from shoal.engineapi.responses import BACKEND, json_response, query_bool, query_int, read_json
+from shoal.errors import InvalidArgument
 
 
 async def inspect(request: web.Request) -> web.Response:
@@ -50,8 +51,21 @@ async def unlock_key(request: web.Request) -> web.Response:
     return json_response({"UnlockKey": human_readable(key) if key is not None else ""})
 
 
+_GO_JSON_TYPES = {bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
+
+
 async def unlock(request: web.Request) -> web.Response:
+    # The body is read before anything else, with Docker's words for what is wrong with it.
+    if not await request.read():
+        raise InvalidArgument("got EOF while reading request body")
     body = await read_json(request)
-    key = body.get("UnlockKey") if isinstance(body, dict) else None
-    await request.app[BACKEND].unlock(key if isinstance(key, str) else "")
+    if not isinstance(body, dict):
+        body = {}
+    key = body.get("UnlockKey", "")
+    if not isinstance(key, str):
+        raise InvalidArgument(
+            f"json: cannot unmarshal {_GO_JSON_TYPES.get(type(key), 'value')} into Go struct "
+            "field UnlockRequest.UnlockKey of type string"
+        )
+    await request.app[BACKEND].unlock(key)
     return web.Response(status=200)

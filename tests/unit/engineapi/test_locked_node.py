@@ -213,3 +213,23 @@ async def test_stopped_while_turning_autolock_on_or_off(tmp_path) -> None:  # ty
     stopped_midway(tmp_path, node_kek=None, raft_kek=KEK)
     assert node._keys_sealed() and node._keys_open_with(KEK) == (None, KEK)
     assert node._keys_open_with(new_unlock_key()) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "got EOF while reading request body"),
+        (
+            b'{"UnlockKey":5}',
+            "json: cannot unmarshal number into Go struct field UnlockRequest.UnlockKey of "
+            "type string",
+        ),
+        (b"{}", "invalid key string"),
+    ],
+)
+async def test_what_is_wrong_with_the_request_comes_first(daemon, client, body, message) -> None:  # type: ignore[no-untyped-def]
+    resp = await client.post(
+        "/swarm/unlock", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert (resp.status, await resp.json()) == (400, {"message": message})
+    assert daemon.locked
