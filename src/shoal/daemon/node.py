@@ -557,6 +557,14 @@ class NodeDaemon:
             self.raft_kek = None
             certs.reseal(None)
             self.kek = None
+            await asyncio.to_thread(self.swarm_dir.forget_previous_kek)
+
+    def _unseal_worker_key(self) -> None:
+        """Workers are not locked: a worker's key is kept plain."""
+        if self.certs is not None:
+            self.certs.reseal(None)
+        self.kek = self.raft_kek = None
+        self.swarm_dir.forget_previous_kek()
 
     def _manager_leave_warning(self) -> str:
         """Docker's refusal to let a manager leave without --force, with its quorum sums."""
@@ -643,11 +651,7 @@ class NodeDaemon:
             await asyncio.to_thread(shutil.rmtree, self.swarm_dir.manager_dir, True)
             self.state.Role = NodeRole.WORKER
             self.swarm_dir.save(self.state)
-            # Workers are not locked: a worker's key is kept plain.
-            if self.certs is not None:
-                self.certs.reseal(None)
-            self.kek = self.raft_kek = None
-            self.swarm_dir.forget_previous_kek()
+            self._unseal_worker_key()
             # Its manager certificate opens nothing now; a worker's replaces it.
             if self.certs is not None:
                 self.certs.wake()
@@ -657,6 +661,9 @@ class NodeDaemon:
     async def _run_swarm(self, bootstrap: Bootstrap | None) -> None:
         assert self.state is not None
         self._start_certificates()
+        if self.state.Role == NodeRole.WORKER and self.kek is not None:
+            # Demoted, but stopped before its key was unsealed: workers are not locked.
+            self._unseal_worker_key()
         if self.state.Role == NodeRole.MANAGER:
             await self._start_manager(bootstrap)
         await self._start_mesh()

@@ -233,3 +233,32 @@ async def test_what_is_wrong_with_the_request_comes_first(daemon, client, body, 
     )
     assert (resp.status, await resp.json()) == (400, {"message": message})
     assert daemon.locked
+
+
+async def test_a_demoted_manager_stopped_before_unsealing_runs_as_a_plain_worker(
+    tmp_path: Path,
+) -> None:
+    """Demotion saves the worker role, then unseals the node key: stopped in between, the
+    node comes up locked once more, and once unlocked keeps its key plain, as workers do."""
+    locked_manager(tmp_path)
+    swarm = SwarmDir(tmp_path)
+    state = swarm.load()
+    assert state is not None
+    state.Role = NodeRole.WORKER
+    swarm.save(state)
+    config = DaemonConfig(
+        state_dir=tmp_path,
+        runtimes=["process"],
+        overlay=False,
+        mesh_data_path="userspace",
+        listen_addr="127.0.0.1:0",
+    )
+    node = NodeDaemon(config)
+    await node.start()
+    try:
+        assert node.locked
+        await node.unlock(human_readable(KEK))
+        assert not node.locked and node.manager is None and node.kek is None
+        assert not swarm.node_key_sealed()
+    finally:
+        await node.stop()
