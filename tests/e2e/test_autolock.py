@@ -286,3 +286,40 @@ def test_workers_are_not_locked_and_a_promoted_one_is(swarm: Swarm) -> None:
     w1.stop()
     w1.start()
     assert state(w1) == "active"
+
+
+def task_processes(root: Path) -> list[int]:
+    """Task processes started from under ``root`` (as kill_tasks_under finds them), shims
+    aside."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline", "cwd"]):
+        try:
+            cmdline = proc.info["cmdline"] or []
+            if "sleep" in cmdline and (proc.info["cwd"] or "").startswith(str(root)):
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_a_locked_manager_forced_to_leave_stops_its_tasks(swarm: Swarm) -> None:
+    m1 = swarm.add("m1")
+    m1.cli("swarm", "init", "--autolock", "--advertise-addr", m1.host)
+    m1.process_service("--name", "here", "sleep", "1001")
+    wait_for(lambda: len(swarm.running(m1, "here")) == 1, what="task running")
+    wait_for(lambda: task_processes(m1.root), what="its process")
+    m1.stop()
+    m1.start()
+    assert state(m1) == "locked"
+    assert task_processes(m1.root)  # tasks outlive their daemon, locked or not
+    refused = m1.cli("swarm", "leave", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "Error response from daemon: Swarm is encrypted and locked. Please unlock it first "
+        "or use `--force` to ignore this message.\n"
+    )
+    assert m1.cli("swarm", "leave", "--force").stdout == "Node left the swarm.\n"
+    assert state(m1) == "inactive"
+    wait_for(lambda: not task_processes(m1.root), what="its task stopped")

@@ -453,6 +453,8 @@ class NodeDaemon:
                 raise Unavailable(NO_SWARM)
             if self.locked and not force:
                 raise Unavailable(SWARM_LOCKED_LEAVE)
+            if self.locked:
+                await self._retire_tasks_while_locked()
             if self.manager is not None and not force:
                 raise Unavailable(self._manager_leave_warning())
             if self.agent is not None:
@@ -840,6 +842,10 @@ class NodeDaemon:
             self.mesh.offer(table_json)
 
     async def _start_agent(self) -> None:
+        self.agent = self._build_agent(self.transport)
+        self._agent_task = asyncio.create_task(self.agent.run(), name="agent")
+
+    def _build_agent(self, transport: Transport) -> Agent:
         state = self.state
         assert state is not None
         engine = self.engine_monitor.engine if self.engine_monitor is not None else None
@@ -850,13 +856,13 @@ class NodeDaemon:
         executor = build_executor(
             node, self.swarm_dir.worker_dir / "tasks", engine, self.clock, self.docker_driver
         )
-        self.agent = Agent(
+        return Agent(
             AgentConfig(
                 node_id=state.NodeID,
                 advertise_addr=state.AdvertiseAddr,
                 managers=list(state.RemoteManagers) or [state.AdvertiseAddr],
                 state_dir=self.swarm_dir.worker_dir,
-                transport=self.transport,
+                transport=transport,
                 description=self.description,
                 on_managers=self.remember_managers,
                 on_node=self.node_changed,
@@ -867,7 +873,16 @@ class NodeDaemon:
             executor,
             self.clock,
         )
-        self._agent_task = asyncio.create_task(self.agent.run(), name="agent")
+
+    async def _retire_tasks_while_locked(self) -> None:
+        """``swarm leave --force`` on a locked manager: its tasks go, as on any leave
+        (Docker removes a locked node's containers too), though its agent never ran: one
+        is made for this alone, with no transport (it talks to no manager)."""
+        agent = self._build_agent(Transport(node_id=self.state.NodeID if self.state else ""))
+        try:
+            await agent.retire_saved_tasks()
+        except Exception:
+            log.exception("agent did not shut its tasks down cleanly")
 
     def remember_managers(self, addrs: list[str]) -> None:
         """The agent learnt the current manager list: keep it for the next start."""
