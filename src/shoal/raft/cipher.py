@@ -6,15 +6,19 @@ whichever key sealed it (so entries written before and after a key rotation both
 keys there are, and which one new writes use. Where the keys live, and how they are protected,
 is not raft's business (the manager keeps them in its own state directory).
 
-Each value is ``nonce (12 bytes) || ciphertext || tag (16 bytes)``, with a random nonce: a
-key seals far fewer than the 2**32 values a random 96-bit nonce allows before rotation is due.
-The caller passes associated data that binds the value to its place (an entry's index and
-term), so a sealed value moved elsewhere fails to open just as a tampered one does.
+Each value is ``nonce (12 bytes) || ciphertext || tag (16 bytes)``. GCM needs a nonce never
+used twice under a key: a ``KeyRing`` counts up from a random 96-bit start (drawn when it is
+made), and hands each batch its own range of the count under its lock, so values sealed by
+one process never share a nonce, and two processes (a restart) would need their random
+starts within a log's length of each other. Counting rather than drawing each nonce saves a
+system call per entry, which is a third of the cost of sealing one. The caller passes
+associated data that binds the value to its place (an entry's index and term), so a sealed
+value moved elsewhere fails to open just as a tampered one does.
 """
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -23,6 +27,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 KEY_SIZE = 32
 NONCE_SIZE = 12
 TAG_SIZE = 16
+_NONCES = 1 << (8 * NONCE_SIZE)
+_COPY_LIMIT = 1 << 16
 
 
 class CipherError(Exception):
@@ -31,17 +37,24 @@ class CipherError(Exception):
 
 
 class Cipher(Protocol):
-    def seal(self, plaintext: bytes, associated: bytes) -> tuple[int, bytes]:
-        """Encrypt under the key new writes use; returns that key's ID and the sealed value."""
+    def seal_all(self, items: Sequence[tuple[bytes, bytes]]) -> tuple[int, list[bytes]]:
+        """Encrypt each (plaintext, associated data) under the key new writes use; returns
+        that key's ID and the sealed values, each ``nonce || ciphertext``."""
         ...
 
-    def unseal(self, key_id: int, sealed: bytes, associated: bytes) -> bytes:
-        """Decrypt a value sealed under ``key_id``; ``CipherError`` when it does not open."""
+    def seal_parts(self, plaintext: bytes, associated: bytes) -> tuple[int, bytes, bytes]:
+        """One large value (a snapshot): the key's ID, the nonce and the ciphertext apart, so
+        that they are written one after the other rather than copied into one value first."""
+        ...
+
+    def unseal(self, key_id: int, sealed: bytes | memoryview, associated: bytes) -> bytes:
+        """Decrypt ``nonce || ciphertext`` sealed under ``key_id``; ``CipherError`` when it
+        does not open."""
         ...
 
     @property
     def write_key_id(self) -> int:
-        """The ID of the key ``seal`` uses now."""
+        """The ID of the key new writes use now."""
         ...
 
 
@@ -57,6 +70,7 @@ class KeyRing:
         if write_key_id not in self._aeads:
             raise ValueError(f"no key {write_key_id} to write with")
         self._write = write_key_id
+        self._nonce = int.from_bytes(os.urandom(NONCE_SIZE), "big")
 
     @property
     def write_key_id(self) -> int:
@@ -83,19 +97,42 @@ class KeyRing:
             self._aeads.pop(key_id, None)
 
     def seal(self, plaintext: bytes, associated: bytes) -> tuple[int, bytes]:
+        """One value, as ``seal_all`` seals each."""
+        key_id, (sealed,) = self.seal_all([(plaintext, associated)])
+        return key_id, sealed
+
+    def seal_parts(self, plaintext: bytes, associated: bytes) -> tuple[int, bytes, bytes]:
         with self._lock:
             key_id = self._write
             aead = self._aeads[key_id]
-        nonce = os.urandom(NONCE_SIZE)
-        return key_id, nonce + aead.encrypt(nonce, plaintext, associated)
+            nonce = self._nonce if self._nonce + 1 < _NONCES else 0
+            self._nonce = nonce + 1
+        nonce_bytes = nonce.to_bytes(NONCE_SIZE, "big")
+        return key_id, nonce_bytes, aead.encrypt(nonce_bytes, plaintext, associated)
 
-    def unseal(self, key_id: int, sealed: bytes, associated: bytes) -> bytes:
+    def seal_all(self, items: Sequence[tuple[bytes, bytes]]) -> tuple[int, list[bytes]]:
         with self._lock:
-            aead = self._aeads.get(key_id)
+            key_id = self._write
+            encrypt = self._aeads[key_id].encrypt
+            start = self._nonce
+            if start + len(items) >= _NONCES:  # the count wraps (once in 2**96)
+                start = 0
+            self._nonce = start + len(items)
+        # One comprehension: sealing a 1 KiB entry costs about as much as the interpreter's
+        # work around it, so that work is kept to the least.
+        return key_id, [
+            (nonce := n.to_bytes(NONCE_SIZE, "big")) + encrypt(nonce, plaintext, associated)
+            for n, (plaintext, associated) in enumerate(items, start)
+        ]
+
+    def unseal(self, key_id: int, sealed: bytes | memoryview, associated: bytes) -> bytes:
+        aead = self._aeads.get(key_id)  # one dict read: atomic, no lock needed
         if aead is None:
             raise CipherError(f"sealed under key {key_id:#x}, which this manager does not hold")
         if len(sealed) < NONCE_SIZE + TAG_SIZE:
             raise CipherError("sealed value is truncated")
+        if len(sealed) > _COPY_LIMIT:  # a snapshot: slice without copying megabytes
+            sealed = memoryview(sealed)
         try:
             return aead.decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], associated)
         except InvalidTag as err:

@@ -44,9 +44,9 @@ T = TypeVar("T")
 
 _SNAP_MAGIC = b"SHOALSNP"
 _SNAP_HEADER = struct.Struct("!8sIQ")  # magic, crc32 of body, body length
-# An encrypted snapshot: magic, key ID, term, index; the header is the associated data, so
-# the body opens only where the header (and the file's name) says, and the AEAD tag catches
-# a truncated body as it does a changed one.
+# An encrypted snapshot: magic, key ID, term, index, then the nonce and the sealed body; the
+# header is the associated data, so the body opens only where the header (and the file's name)
+# says, and the AEAD tag catches a truncated body as it does a changed one.
 _SEALED_SNAP_MAGIC = b"SHOALSNE"
 _SEALED_SNAP_HEADER = struct.Struct("!8sIQQ")
 _ENTRY_AD = struct.Struct("!16sQQB")
@@ -229,7 +229,7 @@ class SQLiteStorage:
             raise StorageCorrupted(f"snapshot {path} is truncated")
         header = raw[: _SEALED_SNAP_HEADER.size]
         _, key_id, term, index = _SEALED_SNAP_HEADER.unpack(header)
-        sealed = raw[_SEALED_SNAP_HEADER.size :]
+        sealed = memoryview(raw)[_SEALED_SNAP_HEADER.size :]  # nonce || ciphertext, uncopied
         if path.name != _snapshot_name(term, index):
             raise StorageCorrupted(f"snapshot {path} is corrupted")
         if self.cipher is None:
@@ -260,7 +260,7 @@ class SQLiteStorage:
                     db.executemany(
                         "INSERT INTO entries (idx, term, type, data, key_id)"
                         " VALUES (?, ?, ?, ?, ?)",
-                        [self._entry_row(e) for e in entries],
+                        self._entry_rows(entries),
                     )
                 if hard_state is not None:
                     self._set(term=hard_state.term, vote=hard_state.vote, commit=hard_state.commit)
@@ -288,11 +288,16 @@ class SQLiteStorage:
                 raise
             self._remove_other_snapshots(name)
 
-    def _entry_row(self, e: Entry) -> tuple[int, int, int, bytes, int | None]:
+    def _entry_rows(self, entries: list[Entry]) -> list[tuple[int, int, int, bytes, int | None]]:
         if self.cipher is None:
-            return e.index, e.term, int(e.type), e.data, None
-        key_id, sealed = self.cipher.seal(e.data, _entry_ad(e.index, e.term, int(e.type)))
-        return e.index, e.term, int(e.type), sealed, key_id
+            return [(e.index, e.term, int(e.type), e.data, None) for e in entries]
+        pack = _ENTRY_AD.pack
+        key_id, sealed = self.cipher.seal_all(
+            [(e.data, pack(_ENTRY_AD_LABEL, e.index, e.term, e.type)) for e in entries]
+        )
+        return [
+            (e.index, e.term, int(e.type), v, key_id) for e, v in zip(entries, sealed, strict=True)
+        ]
 
     def _set(self, **values: int) -> None:
         self._db.executemany(
@@ -335,13 +340,14 @@ class SQLiteStorage:
                 p.unlink(missing_ok=True)
 
     def _seal_snapshot(self, term: int, index: int, body: bytes) -> tuple[bytes, bytes]:
+        """The header (nonce included) and the ciphertext of an encrypted snapshot file."""
         assert self.cipher is not None
         while True:
             key_id = self.cipher.write_key_id
             header = _SEALED_SNAP_HEADER.pack(_SEALED_SNAP_MAGIC, key_id, term, index)
-            sealed_under, sealed = self.cipher.seal(body, header)
+            sealed_under, nonce, sealed = self.cipher.seal_parts(body, header)
             if sealed_under == key_id:  # else a rotation switched keys in between: again
-                return header, sealed
+                return header + nonce, sealed
 
     # --- encryption: upgrading and rotating -----------------------------------------------
 
@@ -391,11 +397,12 @@ class SQLiteStorage:
         ).fetchall()
         if not rows:
             return None
-        updates = []
+        items = []
         for idx, term, kind, data, key_id in rows:
             plain = self._open_entry(idx, term, kind, data, key_id, allow_plaintext=True)
-            new_key, sealed = cipher.seal(plain, _entry_ad(idx, term, kind))
-            updates.append((sealed, new_key, idx))
+            items.append((plain, _entry_ad(idx, term, kind)))
+        new_key, sealed = cipher.seal_all(items)
+        updates = [(v, new_key, row[0]) for v, row in zip(sealed, rows, strict=True)]
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany("UPDATE entries SET data = ?, key_id = ? WHERE idx = ?", updates)

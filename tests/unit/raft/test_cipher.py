@@ -1,5 +1,7 @@
 """The raft storage's AEAD cipher: values open under the key that sealed them, in their place."""
 
+import os
+
 import pytest
 
 from shoal.raft.cipher import CipherError, KeyRing
@@ -57,3 +59,33 @@ def test_keys_must_be_32_bytes():
         KeyRing({1: b"short"}, 1)
     with pytest.raises(ValueError):
         KeyRing({1: K1}, 2)
+
+
+def test_nonces_count_up_and_never_repeat_within_a_ring():
+    ring = KeyRing({7: K1}, 7)
+    _, sealed = ring.seal_all([(b"a", b""), (b"b", b""), (b"c", b"")])
+    _, more = ring.seal_all([(b"d", b"")])
+    nonces = [int.from_bytes(v[:12], "big") for v in sealed + more]
+    assert nonces == list(range(nonces[0], nonces[0] + 4))
+    ring._nonce = (1 << 96) - 2  # about to wrap: the batch starts again from 0
+    _, wrapped = ring.seal_all([(b"e", b""), (b"f", b""), (b"g", b"")])
+    assert [int.from_bytes(v[:12], "big") for v in wrapped] == [0, 1, 2]
+    assert [ring.unseal(7, v, b"") for v in wrapped] == [b"e", b"f", b"g"]
+    # Two rings (two runs of a manager) start at random places.
+    assert (
+        KeyRing({7: K1}, 7).seal(b"x", b"")[1][:12] != KeyRing({7: K1}, 7).seal(b"x", b"")[1][:12]
+    )
+
+
+def test_a_large_value_sealed_in_parts_opens_whole_and_uncopied():
+    ring = KeyRing({7: K1}, 7)
+    big = os.urandom(300_000)
+    key_id, nonce, ciphertext = ring.seal_parts(big, b"snapshot header")
+    assert key_id == 7 and len(nonce) == 12
+    stored = memoryview(b"HEADER" + nonce + ciphertext)[6:]  # as read from a file
+    assert ring.unseal(7, stored, b"snapshot header") == big
+    with pytest.raises(CipherError):
+        ring.unseal(7, stored[:-1], b"snapshot header")
+    # Its nonce comes from the same count as the entries'.
+    _, (after,) = ring.seal_all([(b"x", b"")])
+    assert int.from_bytes(after[:12], "big") == int.from_bytes(nonce, "big") + 1

@@ -23,6 +23,11 @@ from shoal.raft.storage import SQLiteStorage
 log = logging.getLogger(__name__)
 
 BATCH = 256  # entries per transaction: short enough not to hold raft's writes up for long
+PASSES = 3
+
+
+class RotationIncomplete(Exception):
+    """The old key could not be dropped: the rotation resumes on the manager's next start."""
 
 
 class DataKeyRotation:
@@ -55,22 +60,24 @@ class DataKeyRotation:
 
     async def _reencrypt_and_finish(self) -> None:
         new_id = self.keys.cipher.write_key_id
-        while True:
+        batches = 0
+        for _ in range(PASSES):
             after: int | None = 0
-            rewritten = 0
             while after is not None:
-                last = await asyncio.to_thread(self.storage.reencrypt_entries, after, self.batch)
-                if last is not None:
-                    rewritten += 1
-                after = last
+                after = await asyncio.to_thread(self.storage.reencrypt_entries, after, self.batch)
+                batches += after is not None
             await asyncio.to_thread(self.storage.reencrypt_snapshot)
             left = await asyncio.to_thread(self.storage.count_not_under_write_key)
             if left == 0:
                 break
-            # Only if raft replaced its log behind the cursor with something written before
-            # the switch, which it cannot: go over it again rather than drop a key in use.
+            # Raft writes under the new key from the start, so one pass leaves nothing behind;
+            # go over the log again rather than drop a key something is still sealed under.
             log.warning("%d values still under the old raft key; going over the log again", left)
+        else:
+            raise RotationIncomplete(
+                f"values still under the old raft key after {PASSES} passes; both keys kept"
+            )
         await asyncio.to_thread(self.keys.finish_rotation)
         await asyncio.to_thread(self.storage.truncate_wal)
         self.rotations += 1
-        log.info("raft data key rotated to %#x (%d batches)", new_id, rewritten)
+        log.info("raft data key rotated to %#x (%d batches)", new_id, batches)
