@@ -209,8 +209,10 @@ def test_autolocked_managers_lock_on_restart_and_unlock_with_the_key(swarm: Swar
     rotated = docker(m1, "swarm", "unlock-key", "--rotate")
     assert rotated.returncode == 0, rotated.stderr
     assert rotated.stdout.startswith("Successfully rotated manager unlock key.\nTo unlock a swarm")
-    new_key = docker(m2, "swarm", "unlock-key", "-q").stdout.strip()
+    new_key = docker(m1, "swarm", "unlock-key", "-q").stdout.strip()
     assert new_key != key and new_key in rotated.stdout
+    # Another manager shows it too, once it has applied the change (reads are local).
+    wait_for(lambda: docker(m2, "swarm", "unlock-key", "-q").stdout.strip() == new_key)
     for node in (m1, m2, m3):
         wait_for(lambda node=node: sealed_under(node, new_key), what=f"{node.name} resealed")
     wait_for(

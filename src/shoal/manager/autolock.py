@@ -86,7 +86,7 @@ class AutolockFollower:
                     return
 
     async def _next_change(self, sub: Subscription) -> bool:
-        """Wait for a cluster change, or RECHECK seconds; False once the store closed."""
+        """Wait for a change, or RECHECK seconds; False once the store closed."""
         get = asyncio.ensure_future(sub.get())
         pause = asyncio.ensure_future(self.clock.sleep(RECHECK))
         try:
@@ -95,6 +95,11 @@ class AutolockFollower:
             pause.cancel()
             if not get.done():
                 get.cancel()
-        if get.cancelled():
-            return True
-        return not isinstance(get.exception(), StopAsyncIteration)
+        if not get.done() or get.cancelled():
+            return True  # the pause ended first (a cancelled get is done only later)
+        if isinstance(get.exception(), StopAsyncIteration):
+            return False
+        # Every commit wakes a watcher: one look at the cluster answers all that queued.
+        while sub.get_nowait() is not None:
+            pass
+        return True

@@ -28,8 +28,10 @@ class Sealer:
     def __init__(self, fail: int = 0) -> None:
         self.sealed_under: list[bytes | None] = []
         self.fail = fail
+        self.attempts = 0
 
     async def __call__(self, kek: bytes | None) -> None:
+        self.attempts += 1
         if self.fail:
             self.fail -= 1
             raise OSError("disk full")
@@ -100,7 +102,7 @@ async def test_a_failed_reseal_is_tried_again(
     seal = Sealer(fail=1)
     follower = background(AutolockFollower(store, clock, None, seal))
     key = await set_autolock(store, True)
-    await settle(lambda: clock.sleepers > 0)
+    await settle(lambda: seal.attempts == 1 and clock.sleepers > 0)
     assert seal.sealed_under == [] and follower.kek is None  # failed: still plain
     await clock.advance(RECHECK)
     await settle(lambda: seal.sealed_under == [key])
@@ -120,3 +122,18 @@ async def test_keys_left_under_different_keys_are_sealed_again(
     assert follower.settled
     await clock.advance(RECHECK)
     assert seal.sealed_under == [key]  # once
+
+
+async def test_quiet_spells_do_not_stop_the_follower(
+    store: MemoryStore, clock: FakeClock, background: Callable[[Any], Any]
+) -> None:
+    """With no change for a while it looks again every RECHECK seconds, and follows the
+    next change (a store replaced by a snapshot sends no event: only the look finds it)."""
+    await store.update(lambda tx: tx.create(Cluster(ID=new_id())))
+    seal = Sealer()
+    background(AutolockFollower(store, clock, None, seal))
+    for _ in range(3):
+        await settle(lambda: clock.sleepers > 0)
+        await clock.advance(RECHECK)
+    key = await set_autolock(store, True)
+    await settle(lambda: seal.sealed_under == [key])
