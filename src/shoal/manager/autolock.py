@@ -76,12 +76,14 @@ class AutolockFollower:
     async def run(self) -> None:
         with self.store.watch(kinds={"cluster"}) as sub:
             while True:
-                cluster = self.store.view().cluster()
-                if cluster is not None:
-                    try:
+                try:
+                    cluster = self.store.view().cluster()
+                    if cluster is not None:
                         await self.follow(cluster)
-                    except Exception:
-                        log.exception("could not re-seal this manager's keys; trying again")
+                except Exception:
+                    # Never given up: a manager that stops following would keep its keys
+                    # under a key the cluster no longer has.
+                    log.exception("could not re-seal this manager's keys; trying again")
                 if not await self._next_change(sub):
                     return
 
