@@ -330,6 +330,12 @@ class Agent:
         self.dependencies.clear()
         await self._save()
 
+    async def retire_saved_tasks(self) -> None:
+        """``swarm leave`` of a node whose agent is not running (a locked manager's): stop
+        and remove the tasks its last run left (their processes may still run)."""
+        self._restore()
+        await self.leave()
+
     async def _retire(self, task_id: str) -> None:
         tm = self.tasks[task_id]
         try:
