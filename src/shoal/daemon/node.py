@@ -844,10 +844,10 @@ class NodeDaemon:
             self.mesh.offer(table_json)
 
     async def _start_agent(self) -> None:
-        self.agent = self._build_agent(self.transport)
+        self.agent = await self._build_agent(self.transport)
         self._agent_task = asyncio.create_task(self.agent.run(), name="agent")
 
-    def _build_agent(self, transport: Transport) -> Agent:
+    async def _build_agent(self, transport: Transport) -> Agent:
         state = self.state
         assert state is not None
         engine = self.engine_monitor.engine if self.engine_monitor is not None else None
@@ -887,7 +887,7 @@ class NodeDaemon:
         """``swarm leave --force`` on a locked manager: its tasks go, as on any leave
         (Docker removes a locked node's containers too), though its agent never ran: one
         is made for this alone, with no transport (it talks to no manager)."""
-        agent = self._build_agent(Transport(node_id=self.state.NodeID if self.state else ""))
+        agent = await self._build_agent(Transport(node_id=self.state.NodeID if self.state else ""))
         try:
             await agent.retire_saved_tasks()
         except Exception:
