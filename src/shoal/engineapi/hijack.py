@@ -13,6 +13,7 @@ An engine that refuses (no such container: 404) is answered as any other request
 import asyncio
 import contextlib
 import re
+from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
@@ -170,9 +171,39 @@ class _Bridge(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self._draining: asyncio.Task | None = None
+        self._tls_layer: Any = None
         client.set_protocol(self)
         if not client.is_reading():
             client.resume_reading()
+        self._keep_tls_half_open(client)
+
+    def _keep_tls_half_open(self, client: asyncio.Transport) -> None:
+        """Docker's client, done sending over TLS, sends a TLS close_notify (Go's CloseWrite)
+        or shuts its TCP side down, and reads on. asyncio's TLS layer takes either for the end
+        of the connection and would close it, the output unsent: here, as with Go's server,
+        it is the end of the client's input only. asyncio has no public hook for this: its TLS
+        layer's own end-of-input handling is set aside, on this connection only, until the
+        bridge is done."""
+        layer = getattr(client, "_ssl_protocol", None)
+        if layer is None or not hasattr(layer, "_start_shutdown"):
+            return
+        self._tls_layer = layer
+
+        def raw_eof_received() -> bool:
+            self.eof_received()
+            return True  # the TCP connection stays open for the output
+
+        layer.eof_received = raw_eof_received
+        # Called on a close_notify (after eof_received here) and by close(): the bridge
+        # closes only once the output is over.
+        layer._start_shutdown = lambda: None
+
+    def _restore_tls_layer(self) -> None:
+        layer, self._tls_layer = self._tls_layer, None
+        if layer is not None:
+            for name in ("eof_received", "_start_shutdown"):
+                with contextlib.suppress(AttributeError):
+                    delattr(layer, name)
 
     # --- the client's side ------------------------------------------------------------------
 
@@ -191,12 +222,13 @@ class _Bridge(asyncio.Protocol):
         if not self._lost.is_set():
             self._client.resume_reading()
 
-    def eof_received(self) -> bool:
+    def eof_received(self) -> bool | None:
         # The client is done sending: so is the engine's connection; the output goes on.
         if self._engine.can_write_eof() and not self._engine.is_closing():
             with contextlib.suppress(OSError):
                 self._engine.write_eof()
-        return True
+        # (Over TLS the connection is kept open by _keep_tls_half_open instead.)
+        return True if self._tls_layer is None else None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost.set()
@@ -238,6 +270,7 @@ class _Bridge(asyncio.Protocol):
         """The connection back to aiohttp, which closes it (after what is written is sent)."""
         if self._draining is not None:
             self._draining.cancel()
+        self._restore_tls_layer()
         if self._lost.is_set():
             return
         self._client.set_protocol(self._original)
