@@ -13,12 +13,12 @@ An engine that refuses (no such container: 404) is answered as any other request
 import asyncio
 import contextlib
 import re
-from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
 from shoal.engineapi.engine_proxy import EngineProxy, forwarded_headers
+from shoal.engineapi.tls_half_close import keep_tls_half_open
 
 # The requests that Docker's daemon answers by hijacking, in the form without Upgrade.
 _HIJACKING = re.compile(r"^(/v[0-9.]+)?/(containers/[^/]+/attach|exec/[^/]+/start)$")
@@ -171,39 +171,11 @@ class _Bridge(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self._draining: asyncio.Task | None = None
-        self._tls_layer: Any = None
         client.set_protocol(self)
         if not client.is_reading():
             client.resume_reading()
-        self._keep_tls_half_open(client)
-
-    def _keep_tls_half_open(self, client: asyncio.Transport) -> None:
-        """Docker's client, done sending over TLS, sends a TLS close_notify (Go's CloseWrite)
-        or shuts its TCP side down, and reads on. asyncio's TLS layer takes either for the end
-        of the connection and would close it, the output unsent: here, as with Go's server,
-        it is the end of the client's input only. asyncio has no public hook for this: its TLS
-        layer's own end-of-input handling is set aside, on this connection only, until the
-        bridge is done."""
-        layer = getattr(client, "_ssl_protocol", None)
-        if layer is None or not hasattr(layer, "_start_shutdown"):
-            return
-        self._tls_layer = layer
-
-        def raw_eof_received() -> bool:
-            self.eof_received()
-            return True  # the TCP connection stays open for the output
-
-        layer.eof_received = raw_eof_received
-        # Called on a close_notify (after eof_received here) and by close(): the bridge
-        # closes only once the output is over.
-        layer._start_shutdown = lambda: None
-
-    def _restore_tls_layer(self) -> None:
-        layer, self._tls_layer = self._tls_layer, None
-        if layer is not None:
-            for name in ("eof_received", "_start_shutdown"):
-                with contextlib.suppress(AttributeError):
-                    delattr(layer, name)
+        self._restore_tls = keep_tls_half_open(client, self.eof_received)
+        self._tls = getattr(client, "_ssl_protocol", None) is not None
 
     # --- the client's side ------------------------------------------------------------------
 
@@ -228,7 +200,7 @@ class _Bridge(asyncio.Protocol):
             with contextlib.suppress(OSError):
                 self._engine.write_eof()
         # (Over TLS the connection is kept open by _keep_tls_half_open instead.)
-        return True if self._tls_layer is None else None
+        return True if not self._tls else None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost.set()
@@ -270,7 +242,7 @@ class _Bridge(asyncio.Protocol):
         """The connection back to aiohttp, which closes it (after what is written is sent)."""
         if self._draining is not None:
             self._draining.cancel()
-        self._restore_tls_layer()
+        self._restore_tls()
         if self._lost.is_set():
             return
         self._client.set_protocol(self._original)

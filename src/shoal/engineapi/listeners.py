@@ -2,6 +2,7 @@
 (``--tls``) and with the client's certificate required and verified against a CA
 (``--tlsverify``: a client without one from that CA is refused at the handshake)."""
 
+import asyncio
 import logging
 import os
 import ssl
@@ -10,6 +11,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
+
+from shoal.engineapi.engine_proxy import ENGINE
+from shoal.engineapi.front import HEAD_LIMIT, Front
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +94,33 @@ def default_cert_dir() -> Path:
     return Path(os.environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
 
 
+class Serving:
+    """The API on its listeners; ``cleanup()`` stops it."""
+
+    def __init__(self, runner: web.AppRunner, front: Front) -> None:
+        self.runner = runner
+        self.front = front
+        self.servers: list[asyncio.Server] = []
+
+    async def cleanup(self) -> None:
+        for server in self.servers:
+            server.close()
+        await self.front.close()
+        await self.runner.cleanup()
+
+
 async def serve(
     app: web.Application, listeners: list[Listener], tls: TLSSettings | None
-) -> web.AppRunner:
-    """Serve ``app`` on every listener; unix sockets are readable only by their owner's
-    group and root (the socket is as good as root on the cluster)."""
+) -> Serving:
+    """Serve ``app`` behind the front (which passes the engine's requests straight to it) on
+    every listener; unix sockets are readable only by their owner's group and root (the
+    socket is as good as root on the cluster)."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
+    server = runner.server
+    assert server is not None
+    serving = Serving(runner, Front(server, app[ENGINE]))
+    handle = serving.front.handle
     ssl_context = tls.server_context() if tls is not None else None
     try:
         for listener in listeners:
@@ -105,16 +129,20 @@ async def serve(
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if path.exists() or path.is_symlink():
                     path.unlink()
-                await web.UnixSite(runner, str(path)).start()
+                serving.servers.append(
+                    await asyncio.start_unix_server(handle, str(path), limit=HEAD_LIMIT)
+                )
                 os.chmod(path, 0o660)
             else:
                 if tls is None or not tls.verify:
                     log.warning(INSECURE_WARNING)
-                await web.TCPSite(
-                    runner, listener.host, listener.port, ssl_context=ssl_context
-                ).start()
+                serving.servers.append(
+                    await asyncio.start_server(
+                        handle, listener.host, listener.port, ssl=ssl_context, limit=HEAD_LIMIT
+                    )
+                )
             log.info("API listen on %s", listener.url)
     except BaseException:
-        await runner.cleanup()
+        await serving.cleanup()
         raise
-    return runner
+    return serving
