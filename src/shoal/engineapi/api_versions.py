@@ -6,6 +6,7 @@ The newest version is shoal's, or its engine's where that is older: a client neg
 (on /_ping) for both the swarm endpoints and those passed to the engine, so it must get a
 version both understand."""
 
+import functools
 import json
 import re
 
@@ -21,6 +22,7 @@ from shoal.engineapi.version import API_VERSION, MIN_API_VERSION
 _PREFIX = re.compile(r"^/v([0-9.]+)(?=/|$)")
 
 
+@functools.lru_cache(maxsize=256)
 def version_key(text: str) -> tuple[int, ...]:
     """Go's versions.compare: dot-separated numbers, a missing part is 0."""
     parts = []

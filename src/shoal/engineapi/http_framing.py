@@ -23,29 +23,27 @@ class Head:
 
     @classmethod
     def parse(cls, raw: bytes) -> "Head":
-        lines = raw[:-4].split(b"\r\n")
-        first = lines[0].decode("latin-1").split(" ", 2)
+        """The head's framing: only the headers that say where the body ends are looked at
+        (the upstream reads the rest), found in the lower-cased bytes rather than split."""
+        end = raw.find(b"\r\n")
+        first = raw[:end].decode("latin-1").split(" ", 2)
         if len(first) < 2:
             raise Malformed(raw[:100])
+        lower = raw.lower()
         length = None
-        chunked = close = False
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep:
-                raise Malformed(line[:100])
-            key = name.strip().lower()
-            if key == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    raise Malformed(line[:100]) from None
-                if length < 0:
-                    raise Malformed(line[:100])
-            elif key == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            elif key == b"connection":
-                close = close or b"close" in value.lower()
-        if first[0].startswith("HTTP/1.0") or (first[-1:] == ["HTTP/1.0"]):
+        text = _header(lower, b"\r\ncontent-length:")
+        if text is not None:
+            try:
+                length = int(text)
+            except ValueError:
+                raise Malformed(raw[:100]) from None
+            if length < 0:
+                raise Malformed(raw[:100])
+        encoding = _header(lower, b"\r\ntransfer-encoding:")
+        chunked = encoding is not None and b"chunked" in encoding
+        connection = _header(lower, b"\r\nconnection:")
+        close = connection is not None and b"close" in connection
+        if first[0] == "HTTP/1.0" or first[-1] == "HTTP/1.0":
             close = True
         return cls(raw, first, None if chunked else length, chunked, close)
 
@@ -68,6 +66,18 @@ class Head:
         if self.length is not None:
             return Length(self.length)
         return Length(0) if request_method is None else None
+
+
+def _header(lower: bytes, name: bytes) -> bytes | None:
+    """The value of the header ``name`` (lower case, with the CRLF before it) in a
+    lower-cased head; several of them are joined as one list, as HTTP allows."""
+    values = []
+    start = lower.find(name)
+    while start >= 0:
+        begin = start + len(name)
+        values.append(lower[begin : lower.find(b"\r\n", begin)].strip())
+        start = lower.find(name, begin)
+    return b",".join(values) if values else None
 
 
 class Body:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from shoal.engineapi.engine_proxy import ENGINE
-from shoal.engineapi.front import HEAD_LIMIT, Front
+from shoal.engineapi.front import Front
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ async def serve(
     server = runner.server
     assert server is not None
     serving = Serving(runner, Front(server, app[ENGINE]))
-    handle = serving.front.handle
+    loop = asyncio.get_running_loop()
+    protocol = serving.front.protocol
     ssl_context = tls.server_context() if tls is not None else None
     try:
         for listener in listeners:
@@ -129,16 +130,14 @@ async def serve(
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if path.exists() or path.is_symlink():
                     path.unlink()
-                serving.servers.append(
-                    await asyncio.start_unix_server(handle, str(path), limit=HEAD_LIMIT)
-                )
+                serving.servers.append(await loop.create_unix_server(protocol, str(path)))
                 os.chmod(path, 0o660)
             else:
                 if tls is None or not tls.verify:
                     log.warning(INSECURE_WARNING)
                 serving.servers.append(
-                    await asyncio.start_server(
-                        handle, listener.host, listener.port, ssl=ssl_context, limit=HEAD_LIMIT
+                    await loop.create_server(
+                        protocol, listener.host, listener.port, ssl=ssl_context
                     )
                 )
             log.info("API listen on %s", listener.url)
