@@ -1,8 +1,9 @@
 """The node's Docker Engine behind shoal's API: every request that is not one of the swarm's
 goes to the engine unchanged (method, path with its /vX.Y prefix, query, headers, body) and
 the engine's status, headers and body come back unchanged, both ways streamed, as if the
-client spoke to the engine itself. Hijacked requests (attach, exec start) are bridged by
-``engineapi.hijack``.
+client spoke to the engine itself. This is the application's way to the engine (for local
+networks, /info, /version, and what the front could not pass on itself); the front
+(engineapi.front) passes most requests on as bytes, hijacked ones included.
 
 A node without an engine, or whose engine does not answer, refuses these requests as Docker
 refuses what is unavailable (503), saying which."""
@@ -74,12 +75,6 @@ class EngineAddress:
         if parts.scheme not in ("tcp", "http") or not parts.hostname:
             raise ValueError(f"unsupported engine address {url!r}: use unix:// or tcp://")
         return cls(url, host=parts.hostname, port=parts.port or 2375)
-
-    async def open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """A connection of its own (for a hijacked request)."""
-        if self.unix_path is not None:
-            return await asyncio.open_unix_connection(self.unix_path, limit=READ_BUFSIZE)
-        return await asyncio.open_connection(self.host, self.port, limit=READ_BUFSIZE)
 
 
 def forwarded_headers(headers: Any) -> list[tuple[str, str]]:
