@@ -265,3 +265,39 @@ def test_version_and_info_merge_the_engine_and_the_swarm(setup: Setup):
     info = setup.unix.docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Driver}}")
     state, driver = info.split()
     assert state == "active" and driver  # the swarm is shoal's, the storage driver the engine's
+
+
+def test_local_networks_beside_the_swarms(setup: Setup):
+    """As dockerd: `network ls` lists the engine's networks and the swarm's, a local network
+    is the engine's to create, inspect and remove, and prune goes to both (but never to the
+    Docker networks that stand for shoal's overlay networks)."""
+    docker = setup.unix.docker
+    tag = f"shoal-pass-{uuid.uuid4().hex[:10]}"
+    ours = f"{tag}-local"
+    stand_in = f"{tag}-stand-in"
+    try:
+        docker("network", "create", "--label", f"test={tag}", ours)
+        docker(
+            "network",
+            "create",
+            "--label",
+            f"test={tag}",
+            "--label",
+            "com.shoal.network.id=x",
+            stand_in,
+        )
+        listed = docker("network", "ls", "--format", "{{.Name}} {{.Scope}}").splitlines()
+        assert {"bridge local", "host local", "none local", "ingress swarm"} <= set(listed)
+        assert f"{ours} local" in listed
+        inspected = docker("network", "inspect", "--format", "{{.Driver}} {{.Scope}}", ours)
+        assert inspected == "bridge local\n"
+        pruned = docker("network", "prune", "-f", "--filter", f"label=test={tag}")
+        assert pruned == f"Deleted Networks:\n{ours}\n\n"
+        assert docker("network", "rm", stand_in) == f"{stand_in}\n"
+    finally:
+        for name in (ours, stand_in):
+            subprocess.run(
+                [DOCKER, "-H", testimage.engine_host(), "network", "rm", name],
+                capture_output=True,
+                timeout=60,
+            )

@@ -151,9 +151,11 @@ class EngineProxy:
 
     # --- passing a request on -----------------------------------------------------------------
 
-    async def forward(self, request: web.Request, body: bytes | None = None) -> web.StreamResponse:
+    async def forward(
+        self, request: web.Request, body: bytes | None = None, target: str | None = None
+    ) -> web.StreamResponse:
         """The engine's answer to ``request``, passed back as it comes. ``body``: the request's
-        body where a handler has read it already."""
+        body where a handler has read it already; ``target``: another path and query."""
         session = self._client()
         data: Any = None
         if body is not None:
@@ -163,7 +165,7 @@ class EngineProxy:
         try:
             resp = await session.request(
                 request.method,
-                request.raw_path,
+                target or request.raw_path,
                 headers=forwarded_headers(request.headers),
                 data=data,
                 allow_redirects=False,

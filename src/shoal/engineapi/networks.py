@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -19,6 +20,7 @@ from shoal.manager.allocator.addresses import address_of
 from shoal.manager.allocator.networks import OVERLAY
 from shoal.manager.controlapi.filters import Filters
 from shoal.manager.controlapi.networks import NetworkUsage
+from shoal.network.overlay.docker_driver import NETWORK_ID_LABEL
 
 # The first API version whose network JSON carries EnableIPv4.
 ENABLE_IPV4_SINCE = (1, 47)
@@ -342,7 +344,7 @@ async def prune(request: web.Request) -> web.StreamResponse:
     if proxy.address is not None:
         # The engine's unused networks go too, as dockerd prunes both kinds; its refusal
         # (a bad filter) is the answer.
-        answer = await proxy.forward(request, b"")
+        answer = await proxy.forward(request, b"", _engine_prune_target(request))
         if answer.status != 200 or not isinstance(answer, web.Response):
             return answer
         deleted += json.loads(answer.body or b"{}").get("NetworksDeleted") or []  # type: ignore[arg-type]
@@ -351,3 +353,22 @@ async def prune(request: web.Request) -> web.StreamResponse:
     else:
         f.validate({"label", "label!", "until"})
     return json_response({"NetworksDeleted": deleted or None})
+
+
+def _engine_prune_target(request: web.Request) -> str:
+    """The prune asked of the engine: the client's filters, and never the Docker networks
+    that stand for shoal's overlay networks (unused as they may be between tasks)."""
+    try:
+        filters = json.loads(request.query.get("filters") or "{}")
+    except json.JSONDecodeError:
+        return request.raw_path  # the engine says what is wrong with them
+    if not isinstance(filters, dict):
+        return request.raw_path
+    excluded = filters.get("label!") or {}
+    if isinstance(excluded, list):
+        excluded = dict.fromkeys(excluded, True)
+    if not isinstance(excluded, dict):
+        return request.raw_path
+    filters["label!"] = {**excluded, NETWORK_ID_LABEL: True}
+    query = {**request.query, "filters": json.dumps(filters, separators=(",", ":"))}
+    return f"{request.path}?{urlencode(query)}"
