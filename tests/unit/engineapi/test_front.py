@@ -12,6 +12,8 @@ from shoal.engineapi.engine_proxy import EngineProxy
 from shoal.engineapi.front import Front
 
 CONTAINERS = b'[{"Id":"abc"}]\n'
+# Set by the stand-in engine when the reader of its endless stream has gone.
+STREAM_DROPPED: list[asyncio.Event] = []
 
 
 async def fake_engine(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -38,8 +40,25 @@ async def fake_engine(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
                 await writer.drain()
                 await asyncio.sleep(0.05)
             writer.write(b"0\r\n\r\n")
-        elif target == b"/v1.41/containers/abc/attach?stream=1&stdin=1":
-            writer.write(b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+        elif target == b"/v1.41/containers/abc/logs?follow=forever":
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            try:
+                while True:
+                    writer.write(b"5\r\nline\n\r\n")
+                    await writer.drain()
+                    await asyncio.sleep(0.05)
+            except ConnectionError:
+                STREAM_DROPPED[0].set()
+                break
+        elif target.startswith(b"/v1.41/containers/abc/attach?stream=1&stdin=1"):
+            if b"upgrade: tcp" in head.lower():
+                writer.write(
+                    b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+                )
+            else:  # the older form: 200 and a raw stream without length
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n"
+                )
             received = b""
             while data := await reader.read(1024):  # until the client's half-close
                 received += data
@@ -127,12 +146,27 @@ async def test_one_connection_engine_and_shoal_and_a_tunnel(front):
     writer.close()
 
 
-async def test_a_client_that_hangs_up_ends_the_upstream_stream(front, tmp_path):
+async def test_the_older_hijack_without_upgrade(front):
     reader, writer = await asyncio.open_unix_connection(str(front))
-    writer.write(b"GET /v1.41/containers/json HTTP/1.1\r\nHost: docker\r\n\r\n")
-    await read_response(reader)
+    writer.write(
+        b"POST /v1.41/containers/abc/attach?stream=1&stdin=1 HTTP/1.1\r\nHost: docker\r\n\r\n"
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"raw-stream" in head
+    writer.write(b"old form ")
+    writer.write_eof()
+    assert await asyncio.wait_for(reader.read(), 10) == b"OLD FORM bye"
+    writer.close()
+
+
+async def test_a_client_that_hangs_up_ends_the_upstream_stream(front, tmp_path):
+    STREAM_DROPPED[:] = [asyncio.Event()]
+    reader, writer = await asyncio.open_unix_connection(str(front))
+    writer.write(b"GET /v1.41/containers/abc/logs?follow=forever HTTP/1.1\r\nHost: x\r\n\r\n")
+    await reader.readuntil(b"line\n")
     writer.close()
     await writer.wait_closed()
+    await asyncio.wait_for(STREAM_DROPPED[0].wait(), 10)
     # The front serves the next client as before.
     reader, writer = await asyncio.open_unix_connection(str(front))
     writer.write(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
