@@ -193,9 +193,22 @@ def daemon_command(
             verify=tlsverify,
         )
     try:
-        config.api_listeners()
+        listeners = config.api_listeners()
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="'-H' / '--host'") from None
+    if config.api_tls is not None and any(x.path is None for x in listeners):
+        tls = config.api_tls
+        # dockerd's words for files it cannot read.
+        for path in (tls.cert, tls.key):
+            if not path.is_file():
+                raise click.ClickException(
+                    f"Could not load X509 key pair: open {path}: no such file or directory"
+                )
+        if tls.verify and (tls.cacert is None or not tls.cacert.is_file()):
+            raise click.ClickException(
+                f"Could not read CA certificate {str(tls.cacert)!r}: open {tls.cacert}: "
+                "no such file or directory"
+            )
     config.mesh_data_path = mesh_data_path
     config.mesh_addresses = list(mesh_addresses) or None
     config.overlay = overlay

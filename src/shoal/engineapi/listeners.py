@@ -122,8 +122,11 @@ async def serve(
     serving = Serving(runner, Front(server, app[ENGINE]))
     loop = asyncio.get_running_loop()
     protocol = serving.front.protocol
-    ssl_context = tls.server_context() if tls is not None else None
+    # TLS is for TCP listeners only (as dockerd: its unix sockets are plain), and its files
+    # are read only where there is one.
+    tcp = any(listener.path is None for listener in listeners)
     try:
+        ssl_context = tls.server_context() if tls is not None and tcp else None
         for listener in listeners:
             if listener.path is not None:
                 path = listener.path
