@@ -187,6 +187,26 @@ def test_container_lifecycle_beside_the_swarm(endpoint: Endpoint, container: str
         time.sleep(0.2)
     assert endpoint.docker("logs", container) == "started\n"
 
+    # A stream that does not end by itself: the first line comes, and the client may go.
+    follow = subprocess.Popen(
+        [DOCKER, "logs", "-f", container],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=endpoint.env,
+        text=True,
+    )
+    try:
+        assert follow.stdout is not None and follow.stdout.readline() == "started\n"
+    finally:
+        follow.terminate()
+        follow.wait(timeout=30)
+
+    with tempfile.TemporaryDirectory() as out:
+        endpoint.docker("cp", f"{container}:/bin/busybox", out)
+        assert (Path(out) / "busybox").stat().st_size > 100_000
+    stats = endpoint.docker("stats", "--no-stream", "--format", "{{.Name}}", container)
+    assert stats == f"{container}\n"
+
     images = endpoint.docker("images", "--format", "{{.Repository}}:{{.Tag}}")
     assert testimage.IMAGE in images.split()
 
