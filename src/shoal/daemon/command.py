@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import click
 
 from shoal import paths
 from shoal.daemon.config import DaemonConfig
+from shoal.engineapi.listeners import TLSSettings, default_cert_dir
 from shoal.network.datapath import DataPathChoice
 
 log = logging.getLogger("shoal.daemon")
@@ -16,12 +18,16 @@ log = logging.getLogger("shoal.daemon")
 
 async def run_daemon(config: DaemonConfig) -> None:
     from shoal.daemon.node import NodeDaemon
-    from shoal.engineapi.server import build_app, serve_unix
+    from shoal.engineapi.listeners import serve
+    from shoal.engineapi.server import build_app
 
     daemon = NodeDaemon(config)
     await daemon.start()
-    runner = await serve_unix(build_app(daemon), config.socket)
-    log.info("API listening on %s", config.socket)
+    try:
+        runner = await serve(build_app(daemon), config.api_listeners(), config.api_tls)
+    except BaseException:
+        await daemon.stop()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -55,6 +61,41 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     type=click.Path(path_type=Path),
     default=None,
     help=f"Unix socket for the API (default {paths.default_socket()})",
+)
+@click.option(
+    "-H",
+    "--host",
+    "hosts",
+    multiple=True,
+    help="Daemon socket(s) to listen on, as dockerd's: unix:///path or tcp://host:port "
+    "(repeatable; default: the --socket)",
+)
+@click.option(
+    "--tls", "use_tls", is_flag=True, help="Use TLS on TCP sockets; implied by --tlsverify"
+)
+@click.option(
+    "--tlsverify",
+    is_flag=True,
+    default=lambda: bool(os.environ.get("DOCKER_TLS_VERIFY")),
+    help="Use TLS on TCP sockets and require a client certificate signed by --tlscacert",
+)
+@click.option(
+    "--tlscacert",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Trust client certificates signed by this CA only (default ~/.docker/ca.pem)",
+)
+@click.option(
+    "--tlscert",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Path to the TLS certificate file (default ~/.docker/cert.pem)",
+)
+@click.option(
+    "--tlskey",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Path to the TLS key file (default ~/.docker/key.pem)",
 )
 @click.option(
     "--listen-addr",
@@ -109,6 +150,12 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
 def daemon_command(
     state_dir: Path | None,
     socket_path: Path | None,
+    hosts: tuple[str, ...],
+    use_tls: bool,
+    tlsverify: bool,
+    tlscacert: Path | None,
+    tlscert: Path | None,
+    tlskey: Path | None,
     listen_addr: str,
     hostname: str | None,
     labels: tuple[str, ...],
@@ -135,6 +182,33 @@ def daemon_command(
     if runtimes:
         config.runtimes = list(runtimes)
     config.engine_host = engine_host
+    config.hosts = list(hosts)
+    config.socket_given = socket_path is not None
+    if use_tls or tlsverify:
+        certs = default_cert_dir()
+        config.api_tls = TLSSettings(
+            cert=tlscert or certs / "cert.pem",
+            key=tlskey or certs / "key.pem",
+            cacert=tlscacert or certs / "ca.pem",
+            verify=tlsverify,
+        )
+    try:
+        listeners = config.api_listeners()
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="'-H' / '--host'") from None
+    if config.api_tls is not None and any(x.path is None for x in listeners):
+        tls = config.api_tls
+        # dockerd's words for files it cannot read.
+        for path in (tls.cert, tls.key):
+            if not path.is_file():
+                raise click.ClickException(
+                    f"Could not load X509 key pair: open {path}: no such file or directory"
+                )
+        if tls.verify and (tls.cacert is None or not tls.cacert.is_file()):
+            raise click.ClickException(
+                f"Could not read CA certificate {str(tls.cacert)!r}: open {tls.cacert}: "
+                "no such file or directory"
+            )
     config.mesh_data_path = mesh_data_path
     config.mesh_addresses = list(mesh_addresses) or None
     config.overlay = overlay

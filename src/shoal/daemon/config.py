@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoal import paths
+from shoal.engineapi.listeners import Listener, TLSSettings, parse_host
 from shoal.network.datapath import DataPathChoice
 
 
@@ -34,6 +35,20 @@ class DaemonConfig:
     # cluster's, swarm init --data-path-port).
     overlay: bool = True
     data_path_port: int | None = None
+
+    # Where the API listens besides (or, without --socket, instead of) the socket: dockerd's
+    # -H values; and TLS for its TCP listeners (--tls, --tlsverify).
+    hosts: list[str] = field(default_factory=list)
+    socket_given: bool = False
+    api_tls: TLSSettings | None = None
+
+    def api_listeners(self) -> list[Listener]:
+        """Every -H, and the socket where no -H is given or --socket is."""
+        tls = self.api_tls is not None
+        listeners = [parse_host(h, tls, self.socket) for h in self.hosts]
+        if not listeners or self.socket_given:
+            listeners.insert(0, Listener(path=self.socket))
+        return list(dict.fromkeys(listeners))
 
     @property
     def uses_engine(self) -> bool:

@@ -15,7 +15,7 @@ import grpc
 from shoal import paths
 from shoal.agent.agent import Agent, AgentConfig
 from shoal.agent.describe import describe_node
-from shoal.agent.exec.engine import Engine, EngineError
+from shoal.agent.exec.engine import Engine, EngineError, engine_host
 from shoal.agent.exec.engine_monitor import EngineMonitor
 from shoal.agent.exec.files_root import FilesUnavailable, TaskFilesRoot
 from shoal.api.ids import new_id
@@ -820,15 +820,29 @@ class NodeDaemon:
                     with contextlib.suppress(EngineError):
                         await engine.remove_network(net["Id"])
 
+    @property
+    def engine_host(self) -> str | None:
+        # The engine is the node's even where its tasks do not run there (--runtime process).
+        if (self.config.engine_host or "").lower() == "none":
+            return None
+        return engine_host(self.config.engine_host)
+
     async def local_networks(self) -> list[dict[str, Any]]:
         """The engine's networks, but those that stand for our overlay networks on this node
         (the swarm's networks are listed as themselves)."""
-        if self.engine_monitor is None:
+        if self.engine_monitor is not None:
+            engine, own = self.engine_monitor.engine, False
+        elif self.engine_host is not None:
+            engine, own = Engine(self.engine_host), True
+        else:
             return []
         try:
-            networks = await self.engine_monitor.engine.networks({})
+            networks = await engine.networks({})
         except EngineError:
             return []
+        finally:
+            if own:
+                await engine.close()
         return [n for n in networks if not str(n.get("Driver", "")).startswith("shoal-")]
 
     def networks_changed(self, netmap_json: dict) -> None:

@@ -60,6 +60,12 @@ class Backend(Protocol):
 
     def swarm_status(self) -> SwarmStatus: ...
 
+    @property
+    def engine_host(self) -> str | None:
+        """The node's Docker Engine (unix:// or tcp://), to which every request that is not
+        the swarm's goes; None for a node without one."""
+        ...
+
     def control(self) -> ControlAPI:
         """The cluster's control API, or Docker's error for a node that is no manager."""
         ...

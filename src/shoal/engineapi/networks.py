@@ -3,19 +3,24 @@ field for field and in its order), created, removed and pruned through the contr
 listed with Docker's filters."""
 
 import hashlib
+import json
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from shoal.api.base import rfc3339nano
 from shoal.api.objects import Network, Node, Task
 from shoal.engineapi.backend import Backend
+from shoal.engineapi.engine_proxy import ENGINE
 from shoal.engineapi.responses import BACKEND, json_response, query_bool, read_json
-from shoal.errors import NOT_IN_SWARM, InvalidArgument, NotFound, Unavailable
+from shoal.errors import NOT_IN_SWARM, InvalidArgument, NotFound, ShoalError, Unavailable
 from shoal.manager.allocator.addresses import address_of
 from shoal.manager.allocator.networks import OVERLAY
 from shoal.manager.controlapi.filters import Filters
 from shoal.manager.controlapi.networks import NetworkUsage
+from shoal.network.overlay.docker_driver import NETWORK_ID_LABEL
 
 # The first API version whose network JSON carries EnableIPv4.
 ENABLE_IPV4_SINCE = (1, 47)
@@ -207,20 +212,14 @@ async def list_networks(request: web.Request) -> web.Response:
     return json_response([n for n in networks if _selected(n, f)])
 
 
-async def inspect(request: web.Request) -> web.Response:
+async def inspect(request: web.Request) -> web.StreamResponse:
     backend = request.app[BACKEND]
     ref = request.match_info["id"]
+    network = _swarm_network(backend, ref)
+    if network is None:
+        # One of the node's own networks: its engine answers, as for dockerd.
+        return await _local(request, lambda: NotFound(f"network {ref} not found"))
     control = backend.control()
-    try:
-        network = control.get_network(ref)
-    except NotFound:
-        # One of the node's own networks, as its engine shows it.
-        for local in await backend.local_networks():
-            if ref in (local.get("Name"), local.get("Id")) or str(local.get("Id", "")).startswith(
-                ref
-            ):
-                return json_response(local)
-        raise
     node_id = backend.swarm_status().node_id
     verbose = query_bool(request, "verbose")
     return json_response(
@@ -228,6 +227,26 @@ async def inspect(request: web.Request) -> web.Response:
             network, control.network_usage(network.ID), node_id, verbose, _api_version(request)
         )
     )
+
+
+def _swarm_network(backend: Backend, ref: str) -> Network | None:
+    """The swarm network ``ref`` names, or None (not a manager, or no such network)."""
+    if not _manager(backend):
+        return None
+    try:
+        return backend.control().get_network(ref)
+    except NotFound:
+        return None
+
+
+async def _local(
+    request: web.Request, without_engine: Callable[[], ShoalError], body: bytes | None = None
+) -> web.StreamResponse:
+    """The request passed to the node's engine; ``without_engine`` where the node has none."""
+    proxy = request.app[ENGINE]
+    if proxy.address is None:
+        raise without_engine()
+    return await proxy.forward(request, body)
 
 
 # --- create, remove, prune -------------------------------------------------------------------
@@ -282,16 +301,23 @@ def network_spec(body: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-async def create(request: web.Request) -> web.Response:
+async def create(request: web.Request) -> web.StreamResponse:
     backend = request.app[BACKEND]
+    raw = await request.read()
     body = await read_json(request)
     if not isinstance(body, dict):
         raise InvalidArgument("invalid network config")
     driver = body.get("Driver") or ""
-    if driver != OVERLAY:
-        raise InvalidArgument(
-            f'shoal manages swarm networks only: driver "{driver or "bridge"}" is a local '
-            "network driver of the Docker Engine; use --driver overlay"
+    if driver != OVERLAY and body.get("Scope") != "swarm":
+        # A local network (bridge, macvlan...): the engine's to create, as dockerd does.
+        return await _local(
+            request,
+            lambda: InvalidArgument(
+                f'driver "{driver or "bridge"}" is a local network driver of the Docker '
+                "Engine, and this shoal node has none (shoal daemon --engine-host none); "
+                "use --driver overlay for a swarm network"
+            ),
+            raw,
         )
     if not _manager(backend):
         # Docker 28's words for a swarm network asked of a node that is no manager.
@@ -300,18 +326,49 @@ async def create(request: web.Request) -> web.Response:
     return json_response({"Id": network.ID, "Warning": ""}, status=201)
 
 
-async def remove(request: web.Request) -> web.Response:
-    control = request.app[BACKEND].control()
-    await control.remove_network(request.match_info["id"])
+async def remove(request: web.Request) -> web.StreamResponse:
+    backend = request.app[BACKEND]
+    ref = request.match_info["id"]
+    network = _swarm_network(backend, ref)
+    if network is None and request.app[ENGINE].address is not None:
+        return await _local(request, lambda: NotFound(f"network {ref} not found"))
+    await backend.control().remove_network(ref)
     return web.Response(status=204)
 
 
-async def prune(request: web.Request) -> web.Response:
+async def prune(request: web.Request) -> web.StreamResponse:
     backend = request.app[BACKEND]
     f = Filters.parse(request.query.get("filters"))
     deleted: list[str] = []
+    proxy = request.app[ENGINE]
+    if proxy.address is not None:
+        # The engine's unused networks go too, as dockerd prunes both kinds; its refusal
+        # (a bad filter) is the answer.
+        answer = await proxy.forward(request, b"", _engine_prune_target(request))
+        if answer.status != 200 or not isinstance(answer, web.Response):
+            return answer
+        deleted += json.loads(answer.body or b"{}").get("NetworksDeleted") or []  # type: ignore[arg-type]
     if _manager(backend):
-        deleted = await backend.control().prune_networks(f.to_json())
+        deleted += await backend.control().prune_networks(f.to_json())
     else:
         f.validate({"label", "label!", "until"})
     return json_response({"NetworksDeleted": deleted or None})
+
+
+def _engine_prune_target(request: web.Request) -> str:
+    """The prune asked of the engine: the client's filters, and never the Docker networks
+    that stand for shoal's overlay networks (unused as they may be between tasks)."""
+    try:
+        filters = json.loads(request.query.get("filters") or "{}")
+    except json.JSONDecodeError:
+        return request.raw_path  # the engine says what is wrong with them
+    if not isinstance(filters, dict):
+        return request.raw_path
+    excluded = filters.get("label!") or {}
+    if isinstance(excluded, list):
+        excluded = dict.fromkeys(excluded, True)
+    if not isinstance(excluded, dict):
+        return request.raw_path
+    filters["label!"] = {**excluded, NETWORK_ID_LABEL: True}
+    query = {**request.query, "filters": json.dumps(filters, separators=(",", ":"))}
+    return f"{request.path}?{urlencode(query)}"

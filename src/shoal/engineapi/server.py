@@ -7,8 +7,20 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from shoal.engineapi import logs, networks, nodes, secrets, services, swarm, system, tasks
+from shoal.engineapi import (
+    api_versions,
+    logs,
+    networks,
+    nodes,
+    passthrough,
+    secrets,
+    services,
+    swarm,
+    system,
+    tasks,
+)
 from shoal.engineapi.backend import Backend
+from shoal.engineapi.engine_proxy import ENGINE, EngineProxy
 from shoal.engineapi.responses import BACKEND, error_response, json_response
 from shoal.errors import ShoalError
 
@@ -56,8 +68,9 @@ class _VersionedRoutes:
 
 
 def build_app(backend: Backend) -> web.Application:
-    app = web.Application(middlewares=[docker_errors])
+    app = web.Application(middlewares=[api_versions.negotiate, docker_errors])
     app[BACKEND] = backend
+    _with_engine(app, EngineProxy(backend.engine_host))
     r = _VersionedRoutes(app.router)
     r.add_route("GET", "/_ping", system.ping)
     r.add_route("HEAD", "/_ping", system.ping)
@@ -101,7 +114,20 @@ def build_app(backend: Backend) -> web.Application:
     r.add_get("/tasks", tasks.list_tasks)
     r.add_get("/tasks/{id}", tasks.inspect)
     r.add_get("/tasks/{id}/logs", logs.task_logs)
+
+    # Last: everything else is the engine's.
+    app.router.add_route("*", "/{path:.*}", passthrough.passthrough)
     return app
+
+
+def _with_engine(app: web.Application, proxy: EngineProxy) -> None:
+    app[ENGINE] = proxy
+    app.on_response_prepare.append(api_versions.add_headers)
+
+    async def close_engine(_app: web.Application) -> None:
+        await proxy.close()
+
+    app.on_cleanup.append(close_engine)
 
 
 async def serve_unix(app: web.Application, path: Path) -> web.AppRunner:

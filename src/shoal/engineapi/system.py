@@ -8,9 +8,12 @@ import psutil
 from aiohttp import web
 
 import shoal
+from shoal.engineapi.api_versions import newest, version_key
 from shoal.engineapi.backend import Backend, SwarmStatus
+from shoal.engineapi.engine_proxy import ENGINE, unreachable_message
 from shoal.engineapi.responses import BACKEND, json_response
 from shoal.engineapi.version import API_VERSION, MIN_API_VERSION
+from shoal.errors import Unavailable
 
 
 def _swarm_header(status: SwarmStatus) -> str:
@@ -20,22 +23,40 @@ def _swarm_header(status: SwarmStatus) -> str:
     return "active/manager" if status.is_manager else "active/worker"
 
 
-def ping_headers(backend: Backend) -> dict[str, str]:
-    return {
-        "API-Version": API_VERSION,
-        "Builder-Version": "1",
-        "Docker-Experimental": "false",
-        "OSType": "linux",
+def ping_headers(backend: Backend, engine: dict[str, str] | None = None) -> dict[str, str]:
+    """Docker's /_ping headers. With an engine, what it says of itself (its builder, whether
+    it is experimental) and the API version both speak; the swarm part is shoal's."""
+    headers = {
+        "API-Version": newest(engine.get("Api-Version")) if engine else API_VERSION,
+        "Docker-Experimental": (engine or {}).get("Docker-Experimental", "false"),
+        "OSType": (engine or {}).get("Ostype", "linux"),
         "Swarm": _swarm_header(backend.swarm_status()),
         "Cache-Control": "no-cache, no-store, must-revalidate",
         "Pragma": "no-cache",
     }
+    builder = (engine or {}).get("Builder-Version") if engine else "1"
+    if builder:
+        headers["Builder-Version"] = builder
+    return headers
+
+
+async def _engine(request: web.Request, path: str | None = None) -> Any:
+    """The engine's /_ping headers (``path`` None) or JSON answer to a GET of ``path``; None
+    without an engine or while it does not answer."""
+    proxy = request.app[ENGINE]
+    if proxy.address is None:
+        return None
+    try:
+        return await proxy.ping() if path is None else await proxy.get_json(path)
+    except Unavailable:
+        return None
 
 
 async def ping(request: web.Request) -> web.Response:
     body = "" if request.method == "HEAD" else "OK"
+    engine = await _engine(request)
     return web.Response(
-        text=body, content_type="text/plain", headers=ping_headers(request.app[BACKEND])
+        text=body, content_type="text/plain", headers=ping_headers(request.app[BACKEND], engine)
     )
 
 
@@ -45,6 +66,9 @@ def _arch() -> str:
 
 
 async def version(request: web.Request) -> web.Response:
+    engine = await _engine(request, request.path)
+    if isinstance(engine, dict):
+        return json_response(_merged_version(engine))
     details = {
         "ApiVersion": API_VERSION,
         "Arch": _arch(),
@@ -73,6 +97,34 @@ async def version(request: web.Request) -> web.Response:
     )
 
 
+def _merged_version(engine: dict[str, Any]) -> dict[str, Any]:
+    """The engine's /version, with the API versions this node speaks (both its own and the
+    engine's) and shoal among its components (``docker version`` lists them)."""
+    newest_version = newest(str(engine.get("ApiVersion") or ""))
+    engine_min = str(engine.get("MinAPIVersion") or MIN_API_VERSION)
+    oldest = max(engine_min, MIN_API_VERSION, key=version_key)
+    merged = dict(engine)
+    merged["ApiVersion"] = newest_version
+    merged["MinAPIVersion"] = oldest
+    components = []
+    for component in engine.get("Components") or ():
+        if isinstance(component, dict) and component.get("Name") == "Engine":
+            details = dict(component.get("Details") or {})
+            details["ApiVersion"] = newest_version
+            details["MinAPIVersion"] = oldest
+            component = {**component, "Details": details}
+        components.append(component)
+    components.append(
+        {
+            "Name": "shoal",
+            "Version": shoal.__version__,
+            "Details": {"ApiVersion": API_VERSION, "Python": platform.python_version()},
+        }
+    )
+    merged["Components"] = components
+    return merged
+
+
 def swarm_info(status: SwarmStatus) -> dict[str, Any]:
     info: dict[str, Any] = {
         "NodeID": status.node_id,
@@ -99,6 +151,22 @@ async def info(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
     cfg = backend.settings
     status = backend.swarm_status()
+    engine = await _engine(request, request.path)
+    if isinstance(engine, dict):
+        # Docker's daemon: the engine's facts, and the swarm as this node sees it. The node's
+        # name and labels are shoal's (they are what `node inspect` shows of it).
+        merged = dict(engine)
+        merged["Name"] = cfg.hostname
+        merged["Labels"] = [
+            *(engine.get("Labels") or ()),
+            *(f"{k}={v}" for k, v in sorted(cfg.labels.items())),
+        ]
+        merged["Swarm"] = swarm_info(status)
+        return json_response(merged)
+    proxy = request.app[ENGINE]
+    warnings = None
+    if proxy.address is not None:
+        warnings = [f"WARNING: {unreachable_message(proxy.host)}"]
     runtimes = {name: {"path": name} for name in cfg.runtimes}
     return json_response(
         {
@@ -138,7 +206,7 @@ async def info(request: web.Request) -> web.Response:
             "Isolation": "",
             "InitBinary": "",
             "SecurityOptions": [],
-            "Warnings": None,
+            "Warnings": warnings,
         }
     )
 

@@ -15,7 +15,10 @@ NOT_IN_SWARM = (
 
 @pytest.fixture
 async def client(tmp_path):
-    daemon = NodeDaemon(DaemonConfig(state_dir=tmp_path, socket=tmp_path / "s.sock"))
+    # No engine: what is asked here is shoal's alone (the engine's part is in
+    # test_without_engine and the e2e tests).
+    config = DaemonConfig(state_dir=tmp_path, socket=tmp_path / "s.sock", engine_host="none")
+    daemon = NodeDaemon(config)
     await daemon.start()
     async with TestClient(TestServer(build_app(daemon))) as c:
         yield c
@@ -97,8 +100,9 @@ async def test_init_with_bad_advertise_address(client):
     )
 
 
-async def test_unknown_path_and_bad_json(client):
-    resp = await client.get("/v1.47/nosuchendpoint")
-    assert resp.status == 404 and await resp.json() == {"message": "page not found"}
+async def test_unknown_swarm_path_and_bad_json(client):
+    for path in ("/v1.47/swarm/unlock", "/nodes/a/b", "/services/a/b/c"):
+        resp = await client.post(path)
+        assert resp.status == 404 and await resp.json() == {"message": "page not found"}
     resp = await client.post("/swarm/init", data=b'{"ListenAddr":')
     assert resp.status == 400

@@ -58,6 +58,10 @@ def docker_network_name(prefix: str, network: OverlayNetwork) -> str:
     return f"shoal_{prefix}_{network.name}"
 
 
+# On the Docker networks that stand for overlay networks: which one (and that they are ours).
+NETWORK_ID_LABEL = "com.shoal.network.id"
+
+
 def docker_network_options(network: OverlayNetwork) -> dict[str, str]:
     return {NETWORK_OPTION: json.dumps(asdict(network), sort_keys=True)}
 
@@ -76,7 +80,7 @@ def docker_network_body(prefix: str, network: OverlayNetwork) -> dict[str, Any]:
         "IPAM": {"Driver": "null"},
         "Internal": network.internal,
         "Options": docker_network_options(network),
-        "Labels": {"com.shoal.network.id": network.id},
+        "Labels": {NETWORK_ID_LABEL: network.id},
     }
 
 
