@@ -101,7 +101,7 @@ async def test_init_with_bad_advertise_address(client):
 
 
 async def test_unknown_swarm_path_and_bad_json(client):
-    for path in ("/v1.47/swarm/unlock", "/nodes/a/b", "/services/a/b/c"):
+    for path in ("/v1.47/swarm/nope", "/nodes/a/b", "/services/a/b/c"):
         resp = await client.post(path)
         assert resp.status == 404 and await resp.json() == {"message": "page not found"}
     resp = await client.post("/swarm/init", data=b'{"ListenAddr":')
