@@ -10,6 +10,7 @@ from aiohttp import web
 from shoal.api.base import rfc3339nano
 from shoal.api.objects import Network, Node, Task
 from shoal.engineapi.backend import Backend
+from shoal.engineapi.go_fields import NETWORK_CREATE, decode_struct
 from shoal.engineapi.responses import BACKEND, json_response, query_bool, read_json
 from shoal.errors import NOT_IN_SWARM, InvalidArgument, NotFound, Unavailable
 from shoal.manager.allocator.addresses import address_of
@@ -284,9 +285,7 @@ def network_spec(body: dict[str, Any]) -> dict[str, Any]:
 
 async def create(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise InvalidArgument("invalid network config")
+    body = decode_struct(await read_json(request), NETWORK_CREATE)
     driver = body.get("Driver") or ""
     if driver != OVERLAY:
         raise InvalidArgument(
