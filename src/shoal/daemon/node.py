@@ -36,6 +36,8 @@ from shoal.daemon.mesh import NodeMesh
 from shoal.daemon.overlay import overlay_prefix
 from shoal.daemon.swarm_state import SwarmDir, SwarmState
 from shoal.engineapi.backend import LogSource, ManagerAddr, NodeSettings, SwarmStatus
+from shoal.engineapi.cluster_events import follow_store
+from shoal.engineapi.event_log import EventLog
 from shoal.errors import (
     NO_SWARM,
     NOT_A_MANAGER,
@@ -93,6 +95,9 @@ class NodeDaemon:
         # This node's certificates and the transport that serves them (while in a swarm).
         self.certs: NodeCertificates | None = None
         self._certs_task: asyncio.Task | None = None
+        # The node's events (GET /events); its manager's store feeds it the cluster's.
+        self.events = EventLog()
+        self._cluster_events: asyncio.Task | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -516,6 +521,7 @@ class NodeDaemon:
             log.info("demoted: stopping the manager")
             manager, self.manager = self.manager, None
             await manager.stop()
+            await self._stop_cluster_events()
             await asyncio.to_thread(shutil.rmtree, self.swarm_dir.manager_dir, True)
             self.state.Role = NodeRole.WORKER
             self.swarm_dir.save(self.state)
@@ -555,6 +561,10 @@ class NodeDaemon:
             self.clock,
         )
         self.manager.on_removed = self._manager_removed
+        # Watching from before the manager starts, so that no change it makes is missed.
+        self._cluster_events = asyncio.create_task(
+            follow_store(self.manager.store, self.events), name="cluster events"
+        )
         await self.manager.start(bootstrap, force_new_cluster=force_new_cluster)
 
     @property
@@ -771,6 +781,13 @@ class NodeDaemon:
         manager, self.manager = self.manager, None
         if manager is not None:
             await manager.stop()
+        await self._stop_cluster_events()
+
+    async def _stop_cluster_events(self) -> None:
+        task, self._cluster_events = self._cluster_events, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 __all__ = ["NodeDaemon", "ShoalError"]

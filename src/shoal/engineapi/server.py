@@ -7,7 +7,17 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from shoal.engineapi import logs, networks, nodes, secrets, services, swarm, system, tasks
+from shoal.engineapi import (
+    events,
+    logs,
+    networks,
+    nodes,
+    secrets,
+    services,
+    swarm,
+    system,
+    tasks,
+)
 from shoal.engineapi.backend import Backend
 from shoal.engineapi.responses import BACKEND, error_response, json_response
 from shoal.errors import ShoalError
@@ -63,6 +73,7 @@ def build_app(backend: Backend) -> web.Application:
     r.add_route("HEAD", "/_ping", system.ping)
     r.add_get("/version", system.version)
     r.add_get("/info", system.info)
+    r.add_get("/events", events.events)
 
     r.add_get("/swarm", swarm.inspect)
     r.add_post("/swarm/init", swarm.init)
