@@ -1,8 +1,9 @@
 """Specs: what a user declares (Docker's ServiceSpec, TaskSpec, NodeSpec, SwarmSpec)."""
 
 import datetime as dt
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, PlainSerializer
 
 from shoal.api.base import Model
 from shoal.api.types import (
@@ -236,12 +237,21 @@ class ServiceMode(Model):
 _ServiceMode = ServiceMode
 
 
+def _go_float(value: float) -> float | int:
+    """A float64 as Go's encoding/json writes it: 0, not 0.0."""
+    return int(value) if float(value).is_integer() else value
+
+
+# A float field that Docker's daemon writes as Go does.
+GoFloat = Annotated[float, PlainSerializer(_go_float, when_used="json")]
+
+
 class UpdateConfig(Model):
     Parallelism: int = 1
     Delay: int | None = None
     FailureAction: _FailureAction | None = None
     Monitor: int | None = None
-    MaxFailureRatio: float = 0
+    MaxFailureRatio: GoFloat = 0
     Order: _UpdateOrder | None = None
 
 

@@ -91,3 +91,27 @@ def test_our_own_objects_come_back_unchanged() -> None:
     svc = Service(ID="x", Spec=ServiceSpec(Name="web"))
     assert Service.model_validate(svc.model_dump()) == svc
     assert svc.clone().to_api() == svc.to_api()
+
+
+def test_swarm_shows_its_address_pool_even_when_null_as_docker_does() -> None:
+    from shoal.api.objects import Cluster
+
+    shown = Cluster(ID="c").to_api()
+    assert list(shown)[-4:] == [
+        "RootRotationInProgress",
+        "DefaultAddrPool",
+        "SubnetSize",
+        "DataPathPort",
+    ]
+    assert shown["DefaultAddrPool"] is None
+    assert (shown["SubnetSize"], shown["DataPathPort"]) == (24, 4789)
+    pooled = Cluster(ID="c", DefaultAddrPool=["10.20.0.0/16"], SubnetSize=26).to_api()
+    assert (pooled["DefaultAddrPool"], pooled["SubnetSize"]) == (["10.20.0.0/16"], 26)
+
+
+def test_a_float_is_written_as_go_writes_it() -> None:
+    from shoal.api.specs import UpdateConfig
+
+    assert UpdateConfig().model_dump(mode="json")["MaxFailureRatio"] == 0
+    assert isinstance(UpdateConfig().model_dump(mode="json")["MaxFailureRatio"], int)
+    assert UpdateConfig(MaxFailureRatio=0.25).model_dump(mode="json")["MaxFailureRatio"] == 0.25
