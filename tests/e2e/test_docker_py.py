@@ -300,3 +300,30 @@ def test_secrets_and_configs(swarm: Swarm) -> None:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.5)
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+def test_events_stream_and_replay(swarm: Swarm) -> None:
+    since = time.time()
+    stream = swarm.docker.events(filters={"type": "service"}, decode=True)
+    try:
+        service = swarm.docker.services.create(IMAGE, ["sleep", "600"], name="dpyevents")
+        created = next(stream)
+        assert created["Type"] == "service" and created["Action"] == "create"
+        assert created["Actor"] == {"ID": service.id, "Attributes": {"name": "dpyevents"}}
+        assert created["scope"] == "swarm"
+        service.remove()
+        while (event := next(stream))["Action"] != "remove":
+            assert event["Action"] == "update"
+        assert event["Actor"]["ID"] == service.id
+    finally:
+        stream.close()
+    past = list(
+        swarm.docker.events(
+            since=since, until=time.time(), filters={"type": "service"}, decode=True
+        )
+    )
+    actions = [e["Action"] for e in past]
+    assert actions[0] == "create" and actions[-1] == "remove"
