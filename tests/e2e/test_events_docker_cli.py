@@ -35,7 +35,17 @@ def test_docker_events_shows_a_services_create_update_and_remove(short_tmp: Path
         since = f"{time.time():.3f}"
         out = open(short_tmp / "events.out", "w+")
         watcher = subprocess.Popen(
-            [DOCKER, "events", "--filter", "type=service", "--format", "{{json .}}"],
+            # --since: what happens before the CLI has subscribed is replayed, not missed.
+            [
+                DOCKER,
+                "events",
+                "--since",
+                since,
+                "--filter",
+                "type=service",
+                "--format",
+                "{{json .}}",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "DOCKER_HOST": f"unix://{manager.socket}"},
@@ -49,8 +59,6 @@ def test_docker_events_shows_a_services_create_update_and_remove(short_tmp: Path
             def actions() -> list[str]:
                 return [e["Action"] for e in events()]
 
-            # Headers come first, before any event: the CLI is subscribed once it has them.
-            time.sleep(1)
             docker(
                 manager.socket,
                 "service",
