@@ -45,10 +45,17 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
         worker = cluster.add("worker1")
         node_id = client(manager).swarm.init(advertise_addr=manager.host)
         assert node_id == cluster.node_id(manager)
+        # Read and updated at once: init answers once its node is ready, as Docker's does,
+        # so nothing writes the node between (this answered "update out of sequence").
+        (node,) = client(manager).nodes.list()
+        assert node.attrs["Status"]["State"] == "ready"
+        assert node.update({"Availability": "active", "Role": "manager", "Labels": {"a": "b"}})
         token = client(manager).swarm.attrs["JoinTokens"]["Worker"]
         assert client(worker).swarm.join(
             remote_addrs=[manager.addr], join_token=token, advertise_addr=worker.host
         )
+        joined = client(manager).nodes.get(cluster.node_id(worker))
+        assert joined.update({"Availability": "active", "Role": "worker", "Labels": {}})
         yield Swarm(cluster)
     finally:
         cluster.close()

@@ -299,6 +299,12 @@ class NodeDaemon:
                 self.state = None
                 raise
             self.swarm_dir.save(self.state)
+            # As Docker's init does (it waits for its node to be ready), answer once the
+            # node's agent is in session: the node is Ready in the store then, and a client
+            # that reads it and updates it at once is not out of sequence with that write.
+            assert self.agent is not None  # started by _run_swarm
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.agent.connected.wait(), JOIN_TIMEOUT)
             return node_id
 
     async def _force_new_cluster(self) -> str:
