@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from shoal.daemon.config import DaemonConfig
 from shoal.daemon.node import NodeDaemon
+from shoal.engineapi.responses import BACKEND
 from shoal.engineapi.server import build_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -117,3 +118,23 @@ async def test_bad_times_get_dockers_errors(client, query, status, message):
     resp = await client.get(f"/v1.41/events?{query}")
     assert resp.status == status
     assert (await resp.json()) == {"message": message}
+
+
+async def test_a_stream_ends_at_until_and_a_gone_client_leaves_no_subscriber(client):
+    events_log = client.server.app[BACKEND].events
+    started = time.monotonic()
+    resp = await client.get("/v1.41/events", params={"until": f"{time.time() + 1:.3f}"})
+    assert resp.status == 200
+    await asyncio.wait_for(resp.read(), 10)  # ends by itself
+    assert time.monotonic() - started >= 0.9
+    assert not events_log._subs
+
+    resp = await client.get("/v1.41/events")
+    assert resp.status == 200
+    assert len(events_log._subs) == 1
+    resp.close()  # the client hangs up while nothing happens
+    for _ in range(100):  # the handler notices within DISCONNECT_POLL
+        if not events_log._subs:
+            break
+        await asyncio.sleep(0.1)
+    assert not events_log._subs
