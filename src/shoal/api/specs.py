@@ -115,6 +115,8 @@ class ContainerSpec(Model):
     StopGracePeriod: int | None = None
     Healthcheck: _HealthConfig | None = None
     Hosts: list[str] | None = None
+    # Kept as sent (the node's resolver answers tasks); declared for its place in the JSON.
+    DNSConfig: dict | None = None
     Secrets: list[_SecretReference] | None = None
     Configs: list[_ConfigReference] | None = None
     Isolation: str | None = None
