@@ -173,8 +173,10 @@ def test_replicated_service_create_inspect_scale_update_logs_and_remove(swarm: S
         ]
         spec = swarm.api.inspect_service("dpyweb")["Spec"]
         assert spec["Mode"] == {"Replicated": {"Replicas": 2}}
+        # "order" matched as Go matches it; the failure action filled as Docker's daemon does.
         assert spec["UpdateConfig"] == {
             "Parallelism": 1,
+            "FailureAction": "pause",
             "MaxFailureRatio": 0,
             "Order": "start-first",
         }
