@@ -40,6 +40,7 @@ class EventQuery:
     until_nano: int | None
     filters: EventFilter
     now_nano: int  # when the query came
+    raw_filters: str = ""  # as sent, for a source that asks elsewhere (the engine)
 
     @property
     def only_past(self) -> bool:
@@ -80,9 +81,10 @@ def read_query(request: web.Request) -> EventQuery:
     since_nano, until_nano = parse_timestamp(since), parse_timestamp(until)
     if until_nano is not None and since_nano is not None and until_nano < since_nano:
         raise InvalidArgument(f"`since` time ({since}) cannot be after `until` time ({until})")
-    filters = EventFilter(Filters.parse(request.query.get("filters")))
+    raw_filters = request.query.get("filters", "")
+    filters = EventFilter(Filters.parse(raw_filters))
     now = unix_nano(request.app[BACKEND].clock.now())
-    return EventQuery(since, until, since_nano, until_nano, filters, now)
+    return EventQuery(since, until, since_nano, until_nano, filters, now, raw_filters)
 
 
 async def log_source(log: EventLog, query: EventQuery) -> AsyncIterator[Message]:
@@ -103,7 +105,10 @@ async def log_source(log: EventLog, query: EventQuery) -> AsyncIterator[Message]
 
 def event_sources(request: web.Request, query: EventQuery) -> list[AsyncIterator[Message]]:
     """Where this node's events come from. The engine passthrough adds the node's Docker
-    Engine's events here (an async iterator of its messages for ``query``)."""
+    Engine's events here: an async iterator of the engine's messages for ``query`` (its own
+    GET /events with ``query.since``, ``query.until`` and ``query.raw_filters``, which
+    replays, filters and ends at ``until`` by itself; the iterator ends when that stream
+    does, and is closed with ``aclose`` when the client goes)."""
     return [log_source(request.app[BACKEND].events, query)]
 
 
