@@ -1,6 +1,7 @@
 """GET /events' query as Docker's daemon reads it: times, filters, and which kept events a
 `since`/`until` replays."""
 
+import contextlib
 import json
 
 import pytest
@@ -119,3 +120,46 @@ async def test_subscribers_get_new_messages_their_topic_takes():
     sub.close()
     log.publish(NODE)
     assert sub._queue.empty()
+
+
+class _Connected:
+    """What merge() looks at of a request: a transport that is not closing."""
+
+    class transport:
+        @staticmethod
+        def is_closing() -> bool:
+            return False
+
+
+async def test_sources_merge_into_one_stream_as_they_come():
+    # The seam for the engine's own events: a second source joins the cluster's.
+    import asyncio
+
+    from shoal.engineapi.events import merge
+
+    log = EventLog()
+
+    async def cluster():
+        _, sub = log.subscribe(None, None, None)
+        try:
+            while True:
+                yield await sub.get()
+        finally:
+            sub.close()
+
+    async def engine():
+        yield CONTAINER
+        await asyncio.sleep(0.05)
+        yield CONTAINER
+
+    seen = []
+    stop = asyncio.get_running_loop().create_future()
+    async with contextlib.aclosing(merge([cluster(), engine()], _Connected(), stop)) as stream:  # type: ignore[arg-type]
+        async for message in stream:
+            seen.append(message)
+            if len(seen) == 1:
+                log.publish(SERVICE)
+            if len(seen) == 3:
+                stop.set_result(None)
+    assert sorted(m["Type"] for m in seen) == ["container", "container", "service"]
+    assert not log._subs  # the cluster source was closed with the stream
