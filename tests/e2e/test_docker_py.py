@@ -5,6 +5,8 @@ and configs, sending what the SDK sends (lower-case field names such as
 ``"Mode": {"global": {}}``, specs read with defaults and sent back) and reading what shoal
 answers as it reads Docker's."""
 
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,10 +36,8 @@ class Swarm:
 
 
 @pytest.fixture(scope="module")
-def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
+def swarm() -> Iterator[Swarm]:
     """A manager and a worker, made a swarm by docker-py alone."""
-    import tempfile
-
     root = Path(tempfile.mkdtemp(prefix="shoal-dpy-", dir="/tmp"))
     cluster = LocalCluster(root)
     try:
@@ -59,6 +59,7 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
         yield Swarm(cluster)
     finally:
         cluster.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def wait_running(swarm: Swarm, service: str, count: int) -> list[dict]:
