@@ -3,7 +3,7 @@
 import datetime as _dt
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 EPOCH = _dt.datetime(1, 1, 1, tzinfo=_dt.UTC)
 
@@ -26,14 +26,59 @@ def utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
 
+class _FieldNames:
+    """A model's field names as the body decoder looks them up."""
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        fields = model.__pydantic_fields__
+        self.exact = frozenset(fields)
+        self.lower = {name.lower(): name for name in fields}
+
+
+_FIELD_NAMES: dict[type[BaseModel], _FieldNames] = {}
+
+
+def _field_names(model: type[BaseModel]) -> _FieldNames:
+    names = _FIELD_NAMES.get(model)
+    if names is None:
+        names = _FIELD_NAMES[model] = _FieldNames(model)
+    return names
+
+
+def go_field_names(data: dict[str, Any], names: _FieldNames) -> dict[str, Any]:
+    """A JSON object's keys as Go's encoding/json matches them to a struct's fields: the
+    exact name, else the one equal to it regardless of case; unknown keys kept as they are.
+    Where two keys name one field the later wins, as in Go."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out[key if key in names.exact else names.lower.get(key.lower(), key)] = value
+    return out
+
+
 class Model(BaseModel):
     """Base of every API model.
 
     Unknown fields are kept (``extra="allow"``) so that a Docker client that reads an object,
     changes one field and sends it back loses nothing we do not model yet.
+
+    Every object is read as Docker's daemon decodes a request body (Go's encoding/json):
+    field names in any case (docker-py sends ``"Mode": {"global": {}}``). (A ``null`` is as
+    if absent, as to Go: ``read_json`` drops them from every body the API reads.)
     """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, validate_assignment=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _go_json(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        names = _field_names(cls)
+        # The common case (our own objects, Docker's CLI), every key exact, costs one set
+        # comparison: clone() validates every object the store changes.
+        if data.keys() <= names.exact:
+            return data
+        return go_field_names(data, names)
 
     def clone(self) -> Self:
         """A deep copy to modify: objects read from the store are shared and must not change."""

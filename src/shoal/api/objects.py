@@ -503,6 +503,16 @@ class Cluster(StoredObject):
                 return key.key_bytes()
         return None
 
+    def to_api(self) -> dict[str, Any]:
+        # Docker shows DefaultAddrPool even when it is null (the default pool), in its place
+        # between RootRotationInProgress and SubnetSize.
+        shown = super().to_api()
+        return {
+            name: shown.get(name)
+            for name in type(self).model_fields
+            if name not in self.INTERNAL and (name in shown or name == "DefaultAddrPool")
+        }
+
 
 _Cluster = Cluster
 

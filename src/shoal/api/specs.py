@@ -1,8 +1,9 @@
 """Specs: what a user declares (Docker's ServiceSpec, TaskSpec, NodeSpec, SwarmSpec)."""
 
 import datetime as dt
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, PlainSerializer
 
 from shoal.api.base import Model
 from shoal.api.types import (
@@ -114,6 +115,8 @@ class ContainerSpec(Model):
     StopGracePeriod: int | None = None
     Healthcheck: _HealthConfig | None = None
     Hosts: list[str] | None = None
+    # Kept as sent (the node's resolver answers tasks); declared for its place in the JSON.
+    DNSConfig: dict | None = None
     Secrets: list[_SecretReference] | None = None
     Configs: list[_ConfigReference] | None = None
     Isolation: str | None = None
@@ -236,12 +239,21 @@ class ServiceMode(Model):
 _ServiceMode = ServiceMode
 
 
+def _go_float(value: float) -> float | int:
+    """A float64 as Go's encoding/json writes it: 0, not 0.0."""
+    return int(value) if float(value).is_integer() else value
+
+
+# A float field that Docker's daemon writes as Go does.
+GoFloat = Annotated[float, PlainSerializer(_go_float, when_used="json")]
+
+
 class UpdateConfig(Model):
     Parallelism: int = 1
     Delay: int | None = None
     FailureAction: _FailureAction | None = None
     Monitor: int | None = None
-    MaxFailureRatio: float = 0
+    MaxFailureRatio: GoFloat = 0
     Order: _UpdateOrder | None = None
 
 

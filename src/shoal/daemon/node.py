@@ -39,6 +39,8 @@ from shoal.daemon.mesh import NodeMesh
 from shoal.daemon.overlay import overlay_prefix
 from shoal.daemon.swarm_state import SwarmDir, SwarmState
 from shoal.engineapi.backend import LogSource, ManagerAddr, NodeSettings, SwarmStatus
+from shoal.engineapi.cluster_events import follow_store
+from shoal.engineapi.event_log import EventLog
 from shoal.errors import (
     INVALID_UNLOCK_KEY,
     NO_SWARM,
@@ -110,6 +112,9 @@ class NodeDaemon:
         self.locked = False
         self.kek: bytes | None = None
         self.raft_kek: bytes | None = None
+        # The node's events (GET /events); its manager's store feeds it the cluster's.
+        self.events = EventLog()
+        self._cluster_events: asyncio.Task | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -330,6 +335,12 @@ class NodeDaemon:
                 self.state = None
                 raise
             self.swarm_dir.save(self.state)
+            # As Docker's init does (it waits for its node to be ready), answer once the
+            # node's agent is in session: the node is Ready in the store then, and a client
+            # that reads it and updates it at once is not out of sequence with that write.
+            assert self.agent is not None  # started by _run_swarm
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.agent.connected.wait(), JOIN_TIMEOUT)
             return node_id
 
     async def _force_new_cluster(self) -> str:
@@ -652,6 +663,7 @@ class NodeDaemon:
             log.info("demoted: stopping the manager")
             manager, self.manager = self.manager, None
             await manager.stop()
+            await self._stop_cluster_events()
             await asyncio.to_thread(shutil.rmtree, self.swarm_dir.manager_dir, True)
             self.state.Role = NodeRole.WORKER
             self.swarm_dir.save(self.state)
@@ -698,6 +710,10 @@ class NodeDaemon:
             self.clock,
         )
         self.manager.on_removed = self._manager_removed
+        # Watching from before the manager starts, so that no change it makes is missed.
+        self._cluster_events = asyncio.create_task(
+            follow_store(self.manager.store, self.events), name="cluster events"
+        )
         await self.manager.start(bootstrap, force_new_cluster=force_new_cluster)
 
     @property
@@ -942,6 +958,13 @@ class NodeDaemon:
         manager, self.manager = self.manager, None
         if manager is not None:
             await manager.stop()
+        await self._stop_cluster_events()
+
+    async def _stop_cluster_events(self) -> None:
+        task, self._cluster_events = self._cluster_events, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 __all__ = ["NodeDaemon", "ShoalError"]

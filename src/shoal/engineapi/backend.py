@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from shoal.api.objects import Cluster
 from shoal.clock import Clock
+from shoal.engineapi.event_log import EventLog
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.rpc import pb
 
@@ -54,6 +55,8 @@ class LogSource(Protocol):
 
 class Backend(Protocol):
     clock: Clock
+    # The node's events for GET /events: the cluster's, published while it is a manager.
+    events: EventLog
 
     @property
     def settings(self) -> NodeSettings: ...

@@ -3,9 +3,14 @@ encoding/json's errors: "json: cannot unmarshal number into Go struct field
 SecretSpec.Name of type string". Go matches field names in any case; the body comes back
 with Go's spelling of each field it knows.
 
-A struct is described as {field: type}, where a type is "string", "map[string]string",
-"[]uint8" (base64 text, checked as Go decodes it) or a nested struct (a dict, with its Go name
-under ``GO_NAME``).
+A struct is described as {field: type}, where a type is "string", "bool", "number" (any of
+Go's integer types), "[]string", "map[string]string", "[]uint8" (base64 text, checked as Go
+decodes it), a nested struct (a dict, with its Go name under ``GO_NAME``) or a list of one
+(``[struct]``). A type not listed here is taken as it comes.
+
+Bodies that become one of our models (service, node and swarm specs) need no table: the base
+``Model`` matches field names as Go does. These tables are for the bodies that do not (secret
+and config specs, whose Go errors we mirror, and requests such as ``swarm init``).
 """
 
 from typing import Any
@@ -33,6 +38,62 @@ CONFIG_SPEC = {
     "Templating": DRIVER,
 }
 
+# The requests of POST /swarm/init and /swarm/join: the daemon reads their fields by name.
+# (Spec is decoded as a SwarmSpec model.)
+INIT_REQUEST = {
+    GO_NAME: "swarm.InitRequest",
+    "ListenAddr": "string",
+    "AdvertiseAddr": "string",
+    "DataPathAddr": "string",
+    "DataPathPort": "uint32",
+    "ForceNewCluster": "bool",
+    "Spec": "swarm.Spec",
+    "AutoLockManagers": "bool",
+    "Availability": "string",
+    "DefaultAddrPool": "[]string",
+    "SubnetSize": "uint32",
+}
+JOIN_REQUEST = {
+    GO_NAME: "swarm.JoinRequest",
+    "ListenAddr": "string",
+    "AdvertiseAddr": "string",
+    "DataPathAddr": "string",
+    "RemoteAddrs": "[]string",
+    "JoinToken": "string",
+    "Availability": "string",
+}
+IPAM_CONFIG = {
+    GO_NAME: "network.IPAMConfig",
+    "Subnet": "string",
+    "IPRange": "string",
+    "Gateway": "string",
+    "AuxiliaryAddresses": "map[string]string",
+}
+IPAM = {
+    GO_NAME: "network.IPAM",
+    "Driver": "string",
+    "Options": "map[string]string",
+    "Config": [IPAM_CONFIG],
+}
+NETWORK_CREATE = {
+    GO_NAME: "types.NetworkCreateRequest",
+    "Name": "string",
+    "CheckDuplicate": "bool",
+    "Driver": "string",
+    "Scope": "string",
+    "EnableIPv6": "bool",
+    "IPAM": IPAM,
+    "Internal": "bool",
+    "Attachable": "bool",
+    "Ingress": "bool",
+    "ConfigOnly": "bool",
+    "ConfigFrom": "network.ConfigReference",
+    "Options": "map[string]string",
+    "Labels": "map[string]string",
+}
+
+_INTEGERS = frozenset({"int", "int64", "uint32", "uint64", "number"})
+
 
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
@@ -47,6 +108,8 @@ def _json_type(value: Any) -> str:
 
 
 def _type_name(go_type: Any) -> str:
+    if isinstance(go_type, list):
+        return "[]" + _type_name(go_type[0])
     return go_type[GO_NAME] if isinstance(go_type, dict) else go_type
 
 
@@ -89,9 +152,25 @@ def _value(value: Any, go_type: Any, struct: str, field: str) -> Any:
         if not isinstance(value, dict):
             raise _unmarshal_error(value, struct, field, go_type)
         return _fields(value, go_type, field + ".")
+    if isinstance(go_type, list):
+        if not isinstance(value, list):
+            raise _unmarshal_error(value, struct, field, go_type)
+        return [_value(item, go_type[0], struct, field) for item in value]
     if go_type == "string":
         if not isinstance(value, str):
             raise _unmarshal_error(value, struct, field, go_type)
+    elif go_type == "bool":
+        if not isinstance(value, bool):
+            raise _unmarshal_error(value, struct, field, go_type)
+    elif go_type in _INTEGERS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _unmarshal_error(value, struct, field, go_type)
+    elif go_type == "[]string":
+        if not isinstance(value, list):
+            raise _unmarshal_error(value, struct, field, go_type)
+        for item in value:
+            if not isinstance(item, str):
+                raise _unmarshal_error(item, struct, field, "string")
     elif go_type == "map[string]string":
         if not isinstance(value, dict):
             raise _unmarshal_error(value, struct, field, go_type)

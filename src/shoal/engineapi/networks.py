@@ -14,6 +14,7 @@ from shoal.api.base import rfc3339nano
 from shoal.api.objects import Network, Node, Task
 from shoal.engineapi.backend import Backend
 from shoal.engineapi.engine_proxy import ENGINE
+from shoal.engineapi.go_fields import NETWORK_CREATE, decode_struct
 from shoal.engineapi.responses import BACKEND, json_response, query_bool, read_json
 from shoal.errors import NOT_IN_SWARM, InvalidArgument, NotFound, ShoalError, Unavailable
 from shoal.manager.allocator.addresses import address_of
@@ -304,9 +305,7 @@ def network_spec(body: dict[str, Any]) -> dict[str, Any]:
 async def create(request: web.Request) -> web.StreamResponse:
     backend = request.app[BACKEND]
     raw = await request.read()
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise InvalidArgument("invalid network config")
+    body = decode_struct(await read_json(request), NETWORK_CREATE)
     driver = body.get("Driver") or ""
     if driver != OVERLAY and body.get("Scope") != "swarm":
         # A local network (bridge, macvlan...): the engine's to create, as dockerd does.

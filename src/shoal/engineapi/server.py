@@ -9,6 +9,7 @@ from aiohttp.typedefs import Handler
 
 from shoal.engineapi import (
     api_versions,
+    events,
     logs,
     networks,
     nodes,
@@ -76,6 +77,7 @@ def build_app(backend: Backend) -> web.Application:
     r.add_route("HEAD", "/_ping", system.ping)
     r.add_get("/version", system.version)
     r.add_get("/info", system.info)
+    r.add_get("/events", events.events)
 
     r.add_get("/swarm", swarm.inspect)
     r.add_post("/swarm/init", swarm.init)

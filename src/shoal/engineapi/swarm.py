@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from shoal.ca.unlock_key import human_readable
+from shoal.engineapi.go_fields import INIT_REQUEST, JOIN_REQUEST, decode_struct
 from shoal.engineapi.responses import BACKEND, json_response, query_bool, query_int, read_json
 from shoal.errors import InvalidArgument
 
@@ -16,13 +17,13 @@ async def inspect(request: web.Request) -> web.Response:
 
 
 async def init(request: web.Request) -> web.Response:
-    body = await read_json(request)
+    body = decode_struct(await read_json(request), INIT_REQUEST)
     node_id = await request.app[BACKEND].init(body)
     return json_response(node_id)
 
 
 async def join(request: web.Request) -> web.Response:
-    body = await read_json(request)
+    body = decode_struct(await read_json(request), JOIN_REQUEST)
     await request.app[BACKEND].join(body)
     return web.Response(status=200)
 

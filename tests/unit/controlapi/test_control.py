@@ -186,6 +186,28 @@ async def test_insert_defaults(control):
     assert control.get_service("web").Spec.UpdateConfig is None  # stored spec untouched
 
 
+async def test_what_dockers_daemon_fills_in_as_it_converts_a_spec(control):
+    # As docker-py writes a spec: lower-case keys, no failure action, order, mode, isolation.
+    svc = await control.create_service(
+        spec(
+            UpdateConfig={"parallelism": 2},
+            RollbackConfig={"Parallelism": 1, "order": "start-first"},
+            EndpointSpec={"ports": [{"TargetPort": 80, "PublishMode": "host"}]},
+        )
+    )
+    shown = svc.to_api()["Spec"]
+    assert shown["UpdateConfig"] == {
+        "Parallelism": 2,
+        "FailureAction": "pause",
+        "MaxFailureRatio": 0,
+        "Order": "stop-first",
+    }
+    assert shown["RollbackConfig"]["Order"] == "start-first"
+    assert shown["EndpointSpec"]["Mode"] == "vip"
+    assert shown["TaskTemplate"]["ContainerSpec"]["Isolation"] == "default"
+    assert control.get_service("web").to_api()["Spec"] == shown
+
+
 async def test_list_filters(control):
     await control.create_service(spec("web", Labels={"tier": "front"}))
     await control.create_service(spec("db", Mode={"Global": {}}))

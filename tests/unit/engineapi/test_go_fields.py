@@ -2,7 +2,15 @@
 
 import pytest
 
-from shoal.engineapi.go_fields import CONFIG_SPEC, SECRET_SPEC, decode_struct
+from shoal.engineapi.go_fields import (
+    CONFIG_SPEC,
+    INIT_REQUEST,
+    JOIN_REQUEST,
+    NETWORK_CREATE,
+    SECRET_SPEC,
+    decode_struct,
+)
+from shoal.engineapi.responses import read_json
 from shoal.errors import InvalidArgument
 
 
@@ -44,3 +52,73 @@ def test_type_errors_in_gos_words(body, struct, message):
     with pytest.raises(InvalidArgument) as err:
         decode_struct(body, struct)
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("body", "struct", "expected"),
+    [
+        (
+            {"listenaddr": "0.0.0.0:2377", "SPEC": {"Raft": {}}, "forceNewCluster": False},
+            INIT_REQUEST,
+            {"ListenAddr": "0.0.0.0:2377", "Spec": {"Raft": {}}, "ForceNewCluster": False},
+        ),
+        (
+            {"remoteaddrs": ["10.0.0.1:2377"], "jointoken": "SWMTKN-1-x"},
+            JOIN_REQUEST,
+            {"RemoteAddrs": ["10.0.0.1:2377"], "JoinToken": "SWMTKN-1-x"},
+        ),
+        (
+            {"name": "n", "driver": "overlay", "ipam": {"config": [{"subnet": "10.9.0.0/24"}]}},
+            NETWORK_CREATE,
+            {"Name": "n", "Driver": "overlay", "IPAM": {"Config": [{"Subnet": "10.9.0.0/24"}]}},
+        ),
+    ],
+)
+def test_requests_in_any_case(body, struct, expected):
+    assert decode_struct(body, struct) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "struct", "message"),
+    [
+        (
+            {"ForceNewCluster": "yes"},
+            INIT_REQUEST,
+            "json: cannot unmarshal string into Go struct field InitRequest.ForceNewCluster of "
+            "type bool",
+        ),
+        (
+            {"RemoteAddrs": "10.0.0.1"},
+            JOIN_REQUEST,
+            "json: cannot unmarshal string into Go struct field JoinRequest.RemoteAddrs of type "
+            "[]string",
+        ),
+        (
+            {"IPAM": {"Config": ["10.0.0.0/24"]}},
+            NETWORK_CREATE,
+            "json: cannot unmarshal string into Go struct field IPAM.IPAM.Config of type "
+            "network.IPAMConfig",
+        ),
+    ],
+)
+def test_request_type_errors_in_gos_words(body, struct, message):
+    with pytest.raises(InvalidArgument) as err:
+        decode_struct(body, struct)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"Labels": null, "Name": "x"}', {"Name": "x"}),
+        (b'{"Spec": {"Labels": null, "Mode": {"global": {}}}}', {"Spec": {"Mode": {"global": {}}}}),
+        (b'{"Args": [null, "a"]}', {"Args": [None, "a"]}),
+        (b"", {}),
+    ],
+)
+async def test_null_is_absent_in_every_body(raw, expected):
+    class _Body:
+        async def read(self) -> bytes:
+            return raw
+
+    assert await read_json(_Body()) == expected  # type: ignore[arg-type]

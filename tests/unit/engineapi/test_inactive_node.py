@@ -106,3 +106,8 @@ async def test_unknown_swarm_path_and_bad_json(client):
         assert resp.status == 404 and await resp.json() == {"message": "page not found"}
     resp = await client.post("/swarm/init", data=b'{"ListenAddr":')
     assert resp.status == 400
+
+
+async def test_events_of_a_node_in_no_swarm_are_none(client):
+    resp = await client.get("/v1.41/events", params={"since": "0", "until": "1"})
+    assert resp.status == 200 and await resp.read() == b""
