@@ -10,6 +10,9 @@ refuses what is unavailable (503), saying which."""
 
 import asyncio
 import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +21,8 @@ import aiohttp
 from aiohttp import web
 
 from shoal.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 # Headers that describe one hop of a connection, not the message (RFC 9110 7.6.1): each side
 # of the proxy sets its own.
@@ -148,6 +153,24 @@ class EngineProxy:
                 return await resp.json(content_type=None)
         except (aiohttp.ClientError, OSError, ValueError) as err:
             raise self.unavailable(err) from None
+
+    async def events(self, since: str, until: str, filters: str) -> AsyncIterator[Any]:
+        """The engine's own events for a query (its GET /events replays, filters and ends at
+        ``until`` by itself), as they come. An engine that is absent, down or refuses the
+        query adds nothing: the node's other events still flow."""
+        if self.address is None:
+            return
+        params = {k: v for k, v in (("since", since), ("until", until), ("filters", filters)) if v}
+        try:
+            async with self._client().get("/events", params=params) as resp:
+                if resp.status != 200:
+                    log.info("engine events: the engine answered %s", resp.status)
+                    return
+                async for line in resp.content:
+                    if line.strip():
+                        yield json.loads(line)
+        except (aiohttp.ClientError, OSError, ValueError) as err:
+            log.info("engine events: %s", err)
 
     # --- passing a request on -----------------------------------------------------------------
 

@@ -4,12 +4,9 @@ object per line, flushed at once, with no keepalive; the stream ends at ``until`
 when it has passed) or when the client goes.
 
 The stream merges event sources, each an async iterator of messages already filtered and
-replayed for the query (``EventQuery``). Today the only source is the cluster's (on a
-manager; see cluster_events). **Seam for the engine passthrough:** the node's Docker Engine
-has events of its own (containers, images, local networks...), which Docker's daemon writes
-into the same stream; ``event_sources`` is where an iterator of them joins (the engine's own
-``GET /events`` with this query's since/until/filters does its own replay and filtering, so
-its messages can be passed through as they come).
+replayed for the query (``EventQuery``): the node's own log (the cluster's events, on a
+manager; see cluster_events) and the node's Docker Engine's (containers, images, local
+networks...), which Docker's daemon writes into the same stream (``event_sources``).
 """
 
 import asyncio
@@ -22,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from shoal.engineapi.engine_proxy import ENGINE
 from shoal.engineapi.event_filter import EventFilter
 from shoal.engineapi.event_log import EventLog, Message, unix_nano
 from shoal.engineapi.responses import BACKEND
@@ -104,12 +102,14 @@ async def log_source(log: EventLog, query: EventQuery) -> AsyncIterator[Message]
 
 
 def event_sources(request: web.Request, query: EventQuery) -> list[AsyncIterator[Message]]:
-    """Where this node's events come from. The engine passthrough adds the node's Docker
-    Engine's events here: an async iterator of the engine's messages for ``query`` (its own
-    GET /events with ``query.since``, ``query.until`` and ``query.raw_filters``, which
-    replays, filters and ends at ``until`` by itself; the iterator ends when that stream
-    does, and is closed with ``aclose`` when the client goes)."""
-    return [log_source(request.app[BACKEND].events, query)]
+    """Where this node's events come from: its own log (the cluster's, on a manager) and,
+    as Docker's daemon writes both into one stream, the node's Docker Engine's (its own GET
+    /events with this query, which replays, filters and ends at ``until`` by itself)."""
+    sources = [log_source(request.app[BACKEND].events, query)]
+    engine = request.app.get(ENGINE)
+    if engine is not None:
+        sources.append(engine.events(query.since, query.until, query.raw_filters))
+    return sources
 
 
 async def merge(
