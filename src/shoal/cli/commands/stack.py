@@ -172,3 +172,10 @@ async def stack_rm(client: Client, args: tuple[str, ...]) -> None:
 
 def _name(obj: dict) -> str:
     return str(obj.get("Name") or (obj.get("Spec") or {}).get("Name", ""))
+
+
+# Docker's aliases
+stack_group.add_command(stack_deploy, "up")
+stack_group.add_command(stack_ls, "list")
+stack_group.add_command(stack_rm, "remove")
+stack_group.add_command(stack_rm, "down")
