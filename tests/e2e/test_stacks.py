@@ -5,6 +5,9 @@ listed, its tasks and services shown, and ``stack rm`` leaving nothing behind. B
 files are refused with Docker's messages and change nothing."""
 
 import json
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -173,3 +176,73 @@ def test_bad_files_change_nothing(cluster: LocalCluster, short_tmp: Path):
         result = m.cli("stack", "deploy", "-d", "-c", str(path), "bad", check=False)
         assert (result.returncode, result.stdout, result.stderr) == (1, "", message)
         assert _swarm_objects(m) == before
+
+
+DOCKER = shutil.which("docker")
+RICH = Path(__file__).parents[1] / "unit" / "compose" / "docker_20_10"
+
+
+def _comparable(node: Node) -> tuple[dict, dict]:
+    """The stack's services and networks with what differs between any two deploys (IDs,
+    versions, times, addresses) left out; references to networks by name."""
+    networks = {n["Id"]: n for n in node.get(f"/networks?filters={_label('rich')}")}
+    services = {}
+    for service in node.get(f"/services?filters={_label('rich')}"):
+        spec = service["Spec"]
+        task = spec["TaskTemplate"]
+        task["ContainerSpec"].pop("Privileges", None)  # Docker's CLI sends an empty one
+        for ref in task["ContainerSpec"].get("Secrets", []):
+            ref.pop("SecretID")
+        for ref in task["ContainerSpec"].get("Configs", []):
+            ref.pop("ConfigID")
+        for attachment in task.get("Networks", []):
+            attachment["Target"] = networks[attachment["Target"]]["Name"]
+        services[spec["Name"]] = spec
+    kept = ("Name", "Driver", "Scope", "Internal", "Attachable", "Labels")
+    return services, {n["Name"]: {k: n.get(k) for k in kept} for n in networks.values()}
+
+
+@pytest.mark.skipif(DOCKER is None, reason="no docker CLI on this machine")
+def test_docker_cli_makes_the_same_stack_as_shoal(short_tmp: Path):
+    # every key Docker converts but jobs, which shoal's managers do not run yet
+    text = (RICH / "docker-compose.yml").read_text()
+    text = text[: text.index("  job:")] + text[text.index("networks:\n  front") :]
+    for name in ("pw.txt", "app.conf", "app.env"):
+        shutil.copy(RICH / name, short_tmp / name)
+    compose = short_tmp / "docker-compose.yml"
+    compose.write_text(text)
+    with local_cluster(short_tmp / "c", workers=0) as cluster:
+        m = cluster.manager
+        env = {**os.environ, "DOCKER_HOST": f"unix://{m.socket}", "DOCKER_CLI_HINTS": "false"}
+        docker = subprocess.run(
+            [DOCKER, "stack", "deploy", "-c", str(compose), "rich"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert docker.returncode == 0, docker.stderr
+        by_docker = _comparable(m)
+        ps = subprocess.run(
+            [DOCKER, "stack", "ps", "--format", "{{.Name}}", "rich"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert sorted(ps.stdout.split())[:2] == ["rich_api.1", "rich_api.2"]
+        removed = subprocess.run(
+            [DOCKER, "stack", "rm", "rich"], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert removed.returncode == 0, removed.stderr
+        wait_for(lambda: not m.get(f"/networks?filters={_label('rich')}"), what="rich gone")
+
+        shoal = _deploy_named(m, compose, "rich")
+        # the same lines (Docker's CLI goes through its maps in random order)
+        assert sorted(shoal.stdout.splitlines()) == sorted(docker.stdout.splitlines())
+        assert _comparable(m) == by_docker
+        m.cli("stack", "rm", "rich")
+
+
+def _deploy_named(node: Node, path: Path, name: str):
+    return node.cli("stack", "deploy", "-c", str(path), name)

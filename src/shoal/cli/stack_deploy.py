@@ -180,8 +180,8 @@ async def _with_ids(client: Client, spec: dict[str, Any], network_ids: dict[str,
                 network_ids[target] = network["Id"]
             except APIError:
                 network_ids[target] = target  # the daemon says what is wrong with it
+        # in the order of the names, as Docker's CLI sends them and its daemon keeps them
         attachment["Target"] = network_ids[target]
-    task["Networks"] = sorted(task.get("Networks") or [], key=lambda n: n["Target"])
     container = task["ContainerSpec"]
     for kind, field in (("secret", "Secrets"), ("config", "Configs")):
         if container.get(field):

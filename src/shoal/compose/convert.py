@@ -411,7 +411,10 @@ def convert_service(
     rollback = _update_config(deploy.get("rollback_config"))
     if rollback is not None:
         spec["RollbackConfig"] = rollback
-    endpoint: dict[str, Any] = {"Mode": (deploy.get("endpoint_mode") or "vip").lower()}
+    # Docker's CLI leaves the mode out when the file does not say it (the daemon's default)
+    endpoint: dict[str, Any] = {}
+    if deploy.get("endpoint_mode"):
+        endpoint["Mode"] = deploy["endpoint_mode"].lower()
     ports = [
         {
             "Protocol": p["protocol"],

@@ -34,6 +34,7 @@ def _as_daemon_stores(spec: dict) -> dict:
     restart.setdefault("MaxAttempts", 0)
     for key in ("UpdateConfig", "RollbackConfig"):
         spec[key] = {**UPDATE_DEFAULTS, **spec.get(key, {})}
+    spec["EndpointSpec"] = {"Mode": "vip", **spec["EndpointSpec"]}
     return spec
 
 

@@ -43,7 +43,6 @@ def test_seed_002_converts_as_docker_does():
     assert spec["Mode"] == {"Replicated": {"Replicas": 5}}
     assert spec["TaskTemplate"]["RestartPolicy"] == {"Condition": "on-failure"}
     assert spec["EndpointSpec"] == {
-        "Mode": "vip",
         "Ports": [
             {"Protocol": "tcp", "TargetPort": 8080, "PublishedPort": 4000, "PublishMode": "ingress"}
         ],
