@@ -98,7 +98,16 @@ def test_stack_lifecycle_on_the_process_runtime(cluster: LocalCluster, short_tmp
     assert {t["ID"] for t in cluster.running_tasks("app_web")} == web_tasks
 
     # one variable changes one service: only it is updated
-    _deploy(m, compose, "-d", env={"GREETING": "bonjour"})
+    # not detached: the CLI waits for every service of the stack to converge, as Docker's
+    changed = _deploy(m, compose, "--detach=false", env={"GREETING": "bonjour"})
+    lines = changed.stdout.splitlines()
+    assert lines[:2] == [
+        f"Updating service app_web (id: {ids['app_web']})",
+        f"Updating service app_worker (id: {ids['app_worker']})",
+    ]
+    assert f"verify: Service {ids['app_web']} converged" in lines
+    assert f"verify: Service {ids['app_worker']} converged" in lines
+    assert changed.stderr == ""
     after = _services(m, "app")
     assert after["app_worker"]["Version"]["Index"] == versions["app_worker"]
     assert after["app_web"]["Version"]["Index"] > versions["app_web"]
