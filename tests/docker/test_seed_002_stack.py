@@ -115,6 +115,8 @@ def test_seed_002_stack(cluster: LocalCluster, tutorial_image: str, tmp_path: Pa
         cluster.join_worker(cluster.add(name))
     again = m.cli("stack", "deploy", "-c", str(compose), "dataapp")
     assert again.stdout.startswith("Updating service dataapp_dataservice (id: ")
+    [service] = m.get("/services")
+    assert "PreviousSpec" not in service  # the unchanged spec was not sent again
     still = cluster.running_tasks("dataapp_dataservice")
     assert {t["ID"] for t in still} == {t["ID"] for t in running}
 

@@ -71,11 +71,12 @@ def _is_process(spec: dict[str, Any]) -> bool:
 
 
 def _pruned(value: Any) -> Any:
-    """A spec with empty values left out, so that two specs that say the same compare equal
-    however each left out what it did not say."""
+    """A spec with empty values (zero, false, empty) left out, so that two specs that say
+    the same compare equal however each left out what it did not say (Docker's CLI sends an
+    empty ``Privileges``, shoal's none)."""
     if isinstance(value, dict):
         result = {k: _pruned(v) for k, v in value.items()}
-        return {k: v for k, v in result.items() if v not in (None, {}, [], "")}
+        return {k: v for k, v in result.items() if v not in (None, {}, [], "", False, 0)}
     if isinstance(value, list):
         return [_pruned(v) for v in value]
     return value
@@ -85,7 +86,9 @@ def same_spec(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
     """Whether sending ``wanted`` would leave the service as it is."""
 
     def canonical(spec: dict[str, Any]) -> Any:
-        return _pruned(ServiceSpec.from_json(spec).to_json())
+        model = ServiceSpec.from_json(spec)
+        model.TaskTemplate.Runtime = model.TaskTemplate.runtime  # the daemon stores the default
+        return _pruned(model.to_json())
 
     return bool(canonical(current) == canonical(wanted))
 

@@ -30,6 +30,7 @@ def _as_stored(spec: dict) -> dict:
         "Labels": spec["Labels"],
         "TaskTemplate": {
             **spec["TaskTemplate"],
+            "Runtime": "container",
             "ForceUpdate": 0,
             "Placement": {},
             "Resources": {"Limits": {}, "Reservations": {}},
