@@ -242,11 +242,12 @@ def load_file(
     working_dir: str,
     env: Mapping[str, str],
     read_file: ReadFile = _read_text,
+    version: str = DEFAULT_VERSION,
 ) -> Project:
     """One parsed file, checked and in long form (its version already checked)."""
     options.check_forbidden(config)
     config = interpolate(config, env, "")
-    validate(config)
+    validate(config, version)
     project = Project(
         services={
             name: _service(name, raw, working_dir, env, read_file)
@@ -288,7 +289,7 @@ def load(
             )
     if version not in SUPPORTED_VERSIONS:
         raise ComposeError(f"unsupported Compose file version: {version}")
-    projects = [load_file(c, working_dir, env, read_file) for c in configs]
+    projects = [load_file(c, working_dir, env, read_file, version) for c in configs]
     project = merge_projects(projects)
     project.warnings = options.warnings(configs)
     return project

@@ -11,8 +11,9 @@ small Python nodes; the messages are Docker's, word for word:
     services.web.healthcheck.interval Does not match format 'duration'
     services.web.volumes.0 type is required
 
-One shape serves every 3.x version (that of 3.9): a key that a version before 3.9 did not yet
-have is accepted here where Docker would refuse it."""
+One shape serves every 3.x version, each key or form marked with the version that brought it
+(``Since``): in an older file it is unknown, as Docker's schema of that version has it (Docker
+20.10's schemas, 3.0 to 3.9)."""
 
 from __future__ import annotations
 
@@ -77,8 +78,40 @@ class Failure:
 class Node:
     types: tuple[str, ...] = ()
 
-    def check(self, value: Any, path: str, out: list[Failure]) -> None:
+    def check(self, value: Any, path: str, out: list[Failure], minor: int) -> None:
         raise NotImplementedError
+
+
+@dataclass
+class Since(Node):
+    """A key (or a form of a value) that compose files have from version 3.<minor> on: in an
+    older file it is unknown, as it is to Docker's schema of that version."""
+
+    minor: int = 0
+    node: Node = field(default_factory=Node)
+
+    @property
+    def types(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self.node.types
+
+    def check(self, value: Any, path: str, out: list[Failure], minor: int) -> None:
+        self.node.check(value, path, out, minor)
+
+
+@dataclass
+class Changed(Node):
+    """A value whose shape changed in version 3.<minor>: ``before`` in older files."""
+
+    minor: int = 0
+    before: Node = field(default_factory=Node)
+    after: Node = field(default_factory=Node)
+
+    def check(self, value: Any, path: str, out: list[Failure], minor: int) -> None:
+        (self.after if minor >= self.minor else self.before).check(value, path, out, minor)
+
+
+def available(node: Node, minor: int) -> bool:
+    return not isinstance(node, Since) or minor >= node.minor
 
 
 @dataclass
@@ -89,7 +122,7 @@ class Scalar(Node):
     format: str | None = None
     enum: tuple[str, ...] | None = None
 
-    def check(self, value: Any, path: str, out: list[Failure]) -> None:
+    def check(self, value: Any, path: str, out: list[Failure], minor: int) -> None:
         if self.types and not _matches(value, self.types):
             out.append(Failure(path, "invalid_type", f"must be a {_expected(self.types)}"))
             return
@@ -124,9 +157,9 @@ class Obj(Node):
     closed: bool = True
     required: tuple[str, ...] = ()
     types: tuple[str, ...] = ("object",)
-    extensions: bool = False  # x-... keys allowed
+    extensions: int | None = None  # x-... keys allowed from version 3.<this> on
 
-    def check(self, value: Any, path: str, out: list[Failure]) -> None:
+    def check(self, value: Any, path: str, out: list[Failure], minor: int) -> None:
         if not _matches(value, self.types):
             out.append(Failure(path, "invalid_type", f"must be a {_expected(self.types)}"))
             return
@@ -139,14 +172,16 @@ class Obj(Node):
             key = str(key)
             child = f"{path}.{key}" if path != "(root)" else key
             node = self.props.get(key)
+            if node is not None and not available(node, minor):
+                node = None
             known = node is not None
             if node is not None:
-                node.check(item, child, out)
+                node.check(item, child, out, minor)
             for pattern, pnode in self.patterns:
                 if re.search(pattern, key):
                     known = True
-                    pnode.check(item, child, out)
-            if self.extensions and key.startswith("x-"):
+                    pnode.check(item, child, out, minor)
+            if self.extensions is not None and minor >= self.extensions and key.startswith("x-"):
                 known = True
             if not known and self.closed:
                 out.append(Failure(path, "additional", f"Additional property {key} is not allowed"))
@@ -158,13 +193,13 @@ class Arr(Node):
     unique: bool = False
     types: tuple[str, ...] = ("array",)
 
-    def check(self, value: Any, path: str, out: list[Failure]) -> None:
+    def check(self, value: Any, path: str, out: list[Failure], minor: int) -> None:
         if not isinstance(value, list):
             out.append(Failure(path, "invalid_type", "must be a list"))
             return
         if self.items is not None:
             for i, item in enumerate(value):
-                self.items.check(item, f"{path}.{i}", out)
+                self.items.check(item, f"{path}.{i}", out, minor)
         if self.unique:
             for i, a in enumerate(value):
                 for j in range(i + 1, len(value)):
@@ -180,17 +215,16 @@ class OneOf(Node):
 
     options: tuple[Node, ...] = ()
 
-    def check(self, value: Any, path: str, out: list[Failure]) -> None:
+    def check(self, value: Any, path: str, out: list[Failure], minor: int) -> None:
         attempts: list[list[Failure]] = []
-        for option in self.options:
+        options = tuple(o for o in self.options if available(o, minor))
+        for option in options:
             found: list[Failure] = []
-            option.check(value, path, found)
+            option.check(value, path, found, minor)
             if not found:
                 return
             attempts.append(found)
-        fitting = [
-            a for o, a in zip(self.options, attempts, strict=True) if _matches(value, o.types)
-        ]
+        fitting = [a for o, a in zip(options, attempts, strict=True) if _matches(value, o.types)]
         out.append(Failure(path, "one_of", "Must validate one and only one schema (oneOf)"))
         out.extend(fitting[0] if fitting else attempts[0])
 
@@ -231,7 +265,7 @@ UPDATE_CONFIG = Obj(
         "failure_action": STRING,
         "monitor": DURATION,
         "max_failure_ratio": NUMBER,
-        "order": Scalar(("string",), enum=("start-first", "stop-first")),
+        "order": Since(4, Scalar(("string",), enum=("start-first", "stop-first"))),
     }
 )
 GENERIC_RESOURCES = Arr(
@@ -240,16 +274,20 @@ GENERIC_RESOURCES = Arr(
 DEPLOY = Obj(
     {
         "mode": STRING,
-        "endpoint_mode": STRING,
+        "endpoint_mode": Since(2, STRING),
         "replicas": INTEGER,
         "labels": LIST_OR_DICT,
-        "rollback_config": UPDATE_CONFIG,
+        "rollback_config": Since(7, UPDATE_CONFIG),
         "update_config": UPDATE_CONFIG,
         "resources": Obj(
             {
-                "limits": Obj({"cpus": STRING, "memory": STRING, "pids": INTEGER}),
+                "limits": Obj({"cpus": STRING, "memory": STRING, "pids": Since(9, INTEGER)}),
                 "reservations": Obj(
-                    {"cpus": STRING, "memory": STRING, "generic_resources": GENERIC_RESOURCES}
+                    {
+                        "cpus": STRING,
+                        "memory": STRING,
+                        "generic_resources": Since(5, GENERIC_RESOURCES),
+                    }
                 ),
             }
         ),
@@ -259,8 +297,8 @@ DEPLOY = Obj(
         "placement": Obj(
             {
                 "constraints": Arr(STRING),
-                "preferences": Arr(Obj({"spread": STRING})),
-                "max_replicas_per_node": INTEGER,
+                "preferences": Since(3, Arr(Obj({"spread": STRING}))),
+                "max_replicas_per_node": Since(8, INTEGER),
             }
         ),
     },
@@ -273,7 +311,7 @@ HEALTHCHECK = Obj(
         "retries": NUMBER,
         "test": COMMAND,
         "timeout": DURATION,
-        "start_period": DURATION,
+        "start_period": Since(4, DURATION),
     }
 )
 SERVICE_NETWORKS = OneOf(
@@ -301,12 +339,17 @@ SERVICE_NETWORKS = OneOf(
     )
 )
 PORTS = Arr(
-    OneOf(
-        (
-            Scalar(("number",), format="ports"),
-            Scalar(("string",), format="ports"),
-            Obj({"mode": STRING, "target": INTEGER, "published": INTEGER, "protocol": STRING}),
-        )
+    Changed(
+        2,
+        # before 3.2: short syntax only, one type check
+        Scalar(("string", "number"), format="ports"),
+        OneOf(
+            (
+                Scalar(("number",), format="ports"),
+                Scalar(("string",), format="ports"),
+                Obj({"mode": STRING, "target": INTEGER, "published": INTEGER, "protocol": STRING}),
+            )
+        ),
     ),
     unique=True,
 )
@@ -314,18 +357,21 @@ SERVICE_VOLUMES = Arr(
     OneOf(
         (
             STRING,
-            Obj(
-                {
-                    "type": STRING,
-                    "source": STRING,
-                    "target": STRING,
-                    "read_only": BOOLEAN,
-                    "consistency": STRING,
-                    "bind": Obj({"propagation": STRING}, closed=False),
-                    "volume": Obj({"nocopy": BOOLEAN}, closed=False),
-                    "tmpfs": Obj({"size": INTEGER}, closed=False),
-                },
-                required=("type",),
+            Since(
+                2,
+                Obj(
+                    {
+                        "type": STRING,
+                        "source": STRING,
+                        "target": STRING,
+                        "read_only": BOOLEAN,
+                        "consistency": STRING,
+                        "bind": Obj({"propagation": STRING}, closed=False),
+                        "volume": Obj({"nocopy": BOOLEAN}, closed=False),
+                        "tmpfs": Since(6, Obj({"size": INTEGER}, closed=False)),
+                    },
+                    required=("type",),
+                ),
             ),
         )
     ),
@@ -339,12 +385,12 @@ BUILD = OneOf(
                 "context": STRING,
                 "dockerfile": STRING,
                 "args": LIST_OR_DICT,
-                "labels": LIST_OR_DICT,
-                "cache_from": LIST_OF_STRINGS,
-                "network": STRING,
-                "target": STRING,
-                "shm_size": Scalar(("integer", "string")),
-                "extra_hosts": LIST_OR_DICT,
+                "labels": Since(3, LIST_OR_DICT),
+                "cache_from": Since(2, LIST_OF_STRINGS),
+                "network": Since(4, STRING),
+                "target": Since(4, STRING),
+                "shm_size": Since(5, Scalar(("integer", "string"))),
+                "extra_hosts": Since(9, LIST_OR_DICT),
             }
         ),
     )
@@ -356,12 +402,15 @@ SERVICE = Obj(
         "build": BUILD,
         "cap_add": UNIQUE_STRINGS,
         "cap_drop": UNIQUE_STRINGS,
-        "cgroupns_mode": STRING,
+        "cgroupns_mode": Since(9, STRING),
         "cgroup_parent": STRING,
         "command": COMMAND,
-        "configs": Arr(FILE_REFERENCE),
+        "configs": Since(3, Arr(FILE_REFERENCE)),
         "container_name": STRING,
-        "credential_spec": Obj({"config": STRING, "file": STRING, "registry": STRING}),
+        "credential_spec": Since(
+            3,
+            Obj({"config": Since(8, STRING), "file": STRING, "registry": STRING}),
+        ),
         "depends_on": LIST_OF_STRINGS,
         "devices": UNIQUE_STRINGS,
         "dns": STRING_OR_LIST,
@@ -376,9 +425,9 @@ SERVICE = Obj(
         "healthcheck": HEALTHCHECK,
         "hostname": STRING,
         "image": STRING,
-        "init": BOOLEAN,
+        "init": Since(7, BOOLEAN),
         "ipc": STRING,
-        "isolation": STRING,
+        "isolation": Since(5, STRING),
         "labels": LIST_OR_DICT,
         "links": UNIQUE_STRINGS,
         "logging": Obj(
@@ -395,12 +444,11 @@ SERVICE = Obj(
         "pid": Scalar(("string", "null")),
         "ports": PORTS,
         "privileged": BOOLEAN,
-        "profiles": UNIQUE_STRINGS,
         "read_only": BOOLEAN,
         "restart": STRING,
         "security_opt": UNIQUE_STRINGS,
         "shm_size": Scalar(("number", "string")),
-        "secrets": Arr(FILE_REFERENCE),
+        "secrets": Since(1, Arr(FILE_REFERENCE)),
         "sysctls": LIST_OR_DICT,
         "stdin_open": BOOLEAN,
         "stop_grace_period": DURATION,
@@ -426,54 +474,54 @@ SERVICE = Obj(
         "volumes": SERVICE_VOLUMES,
         "working_dir": STRING,
     },
-    extensions=True,
+    extensions=7,
 )
 NETWORK = Obj(
     {
-        "name": STRING,
+        "name": Since(5, STRING),
         "driver": STRING,
         "driver_opts": DRIVER_OPTS,
         "ipam": Obj({"driver": STRING, "config": Arr(Obj({"subnet": STRING}))}),
         "external": EXTERNAL,
         "internal": BOOLEAN,
-        "attachable": BOOLEAN,
+        "attachable": Since(2, BOOLEAN),
         "labels": LIST_OR_DICT,
     },
     types=("object", "null"),
-    extensions=True,
+    extensions=7,
 )
 VOLUME = Obj(
     {
-        "name": STRING,
+        "name": Since(4, STRING),
         "driver": STRING,
         "driver_opts": DRIVER_OPTS,
         "external": EXTERNAL,
         "labels": LIST_OR_DICT,
     },
     types=("object", "null"),
-    extensions=True,
+    extensions=7,
 )
 SECRET = Obj(
     {
-        "name": STRING,
+        "name": Since(5, STRING),
         "file": STRING,
         "external": LOOSE_EXTERNAL,
         "labels": LIST_OR_DICT,
-        "driver": STRING,
-        "driver_opts": DRIVER_OPTS,
-        "template_driver": STRING,
+        "driver": Since(8, STRING),
+        "driver_opts": Since(8, DRIVER_OPTS),
+        "template_driver": Since(8, STRING),
     },
-    extensions=True,
+    extensions=7,
 )
 CONFIG = Obj(
     {
-        "name": STRING,
+        "name": Since(5, STRING),
         "file": STRING,
         "external": LOOSE_EXTERNAL,
         "labels": LIST_OR_DICT,
-        "template_driver": STRING,
+        "template_driver": Since(8, STRING),
     },
-    extensions=True,
+    extensions=7,
 )
 _NAMES = "^[a-zA-Z0-9._-]+$"
 FILE = Obj(
@@ -482,10 +530,10 @@ FILE = Obj(
         "services": Obj(patterns=((_NAMES, SERVICE),)),
         "networks": Obj(patterns=((_NAMES, NETWORK),), closed=False),
         "volumes": Obj(patterns=((_NAMES, VOLUME),)),
-        "secrets": Obj(patterns=((_NAMES, SECRET),)),
-        "configs": Obj(patterns=((_NAMES, CONFIG),)),
+        "secrets": Since(1, Obj(patterns=((_NAMES, SECRET),))),
+        "configs": Since(3, Obj(patterns=((_NAMES, CONFIG),))),
     },
-    extensions=True,
+    extensions=4,
 )
 
 
@@ -507,9 +555,9 @@ def most_specific(failures: list[Failure]) -> str:
     return chosen.message()
 
 
-def validate(config: dict[str, Any]) -> None:
-    """Raise Docker's error for the first thing the file may not say."""
+def validate(config: dict[str, Any], version: str = "3.9") -> None:
+    """Raise Docker's error for the first thing a file of this version may not say."""
     failures: list[Failure] = []
-    FILE.check(config, "(root)", failures)
+    FILE.check(config, "(root)", failures, int(version.split(".")[1]))
     if failures:
         raise ComposeError(most_specific(failures))

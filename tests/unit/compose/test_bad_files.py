@@ -75,6 +75,29 @@ CASES = [
         "Compose file contains unsupported options:\n\nextends: Support for `extends` is not "
         "implemented yet.\n",
     ),
+    # keys a version did not have yet (each checked on Docker 20.10)
+    (
+        _service("    secrets: [a]", '"3.0"'),
+        "services.web Additional property secrets is not allowed",
+    ),
+    (_service("    init: true", '"3.6"'), "services.web Additional property init is not allowed"),
+    (_service("    x-foo: 1", '"3.6"'), "services.web Additional property x-foo is not allowed"),
+    (
+        _service("    ports: [{target: 80}]", '"3.1"'),
+        "services.web.ports.0 must be a string or number",
+    ),
+    (
+        _service("    deploy: {rollback_config: {parallelism: 1}}", '"3.6"'),
+        "services.web.deploy Additional property rollback_config is not allowed",
+    ),
+    (
+        _service("    deploy: {placement: {max_replicas_per_node: 1}}", '"3.7"'),
+        "services.web.deploy.placement Additional property max_replicas_per_node is not allowed",
+    ),
+    (
+        'version: "3.3"\nx-a: 1\nservices:\n  web:\n    image: a\n',
+        "(root) Additional property x-a is not allowed",
+    ),
     # versions
     (_service("", '"2"'), "unsupported Compose file version: 2"),
     (_service("", '"4.0"'), "unsupported Compose file version: 4.0"),
