@@ -97,3 +97,30 @@ def test_networks_secrets_configs_are_scoped_and_labelled(stack):
     }
     assert stack.secrets == [{"Name": "rich_pw", "Labels": label, "Data": "czNjcjN0"}]
     assert stack.configs == [{"Name": "rich_conf", "Labels": label, "Data": "Y29uZg=="}]
+
+
+def test_two_files_merge_as_docker_merged_them():
+    """``-c merge-base.yml -c merge-override.yml``: what Docker 20.10 made of it (service
+    inspect on the reference swarm): the command replaced, environment and labels merged key
+    by key, ports and DNS servers and constraints appended, volumes replaced by target."""
+    files = [DATA / "merge-base.yml", DATA / "merge-override.yml"]
+    project = load([ComposeFile(str(f), f.read_text()) for f in files], env={}, working_dir="/")
+    spec = convert("t8", project).services["web"]
+    container = spec["TaskTemplate"]["ContainerSpec"]
+    assert container["Args"] == ["sleep", "301"]
+    assert container["Env"] == ["A=1", "B=2"]
+    assert [(p["PublishedPort"], p["TargetPort"]) for p in spec["EndpointSpec"]["Ports"]] == [
+        (8001, 80),
+        (8002, 81),
+        (8003, 80),
+    ]
+    assert container["DNSConfig"] == {"Nameservers": ["1.1.1.1", "8.8.8.8"]}
+    assert spec["TaskTemplate"]["Placement"] == {
+        "Constraints": ["node.role==manager", "node.role!=worker"]
+    }
+    assert [(m["Source"], m["Target"]) for m in container["Mounts"]] == [
+        ("/tmp", "/a"),
+        ("/var", "/b"),
+    ]
+    assert spec["Mode"] == {"Replicated": {"Replicas": 2}}
+    assert spec["Labels"]["x"] == "1"
