@@ -138,6 +138,7 @@ def test_stack_lifecycle_on_the_process_runtime(cluster: LocalCluster, short_tmp
     assert removed.stdout == "Removing service app_web\nRemoving network app_default\n"
     wait_for(lambda: not m.get("/tasks"), what="every task gone")
     assert m.get(f"/networks?filters={_label('app')}") == []
+    assert m.cli("stack", "ls").stdout == "NAME      SERVICES\n"
     nothing = m.cli("stack", "rm", "app")
     assert nothing.stderr == "Nothing found in stack: app\n"
     gone = m.cli("stack", "ps", "app", check=False)

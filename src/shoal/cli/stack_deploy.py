@@ -128,7 +128,8 @@ async def _prune(client: Client, namespace: str, keep: set[str]) -> None:
         try:
             await client.delete(f"/services/{service['ID']}")
         except APIError as error:
-            err(f"Failed to remove service {service['ID']}: {error}")
+            # no line end: Docker 20.10 writes none
+            err(f"Failed to remove service {service['ID']}: {error}", end="")
 
 
 async def _create_networks(client: Client, namespace: str, networks: dict[str, dict]) -> None:

@@ -142,7 +142,7 @@ async def stack_ps(
 @with_client
 async def stack_rm(client: Client, args: tuple[str, ...]) -> None:
     """Remove one or more stacks"""
-    failed = False
+    failures = []
     for namespace in args:
         params = {"filters": filters_param(stack_filter(namespace))}
         services = await client.request("GET", "/services", params)
@@ -152,6 +152,7 @@ async def stack_rm(client: Client, args: tuple[str, ...]) -> None:
         if not (services or networks or secrets or configs):
             err(f"Nothing found in stack: {namespace}")
             continue
+        failed = False
         # services first, so that nothing uses the rest when it goes
         for kind, objects, path, ident in (
             ("service", services, "/services", "ID"),
@@ -164,10 +165,13 @@ async def stack_rm(client: Client, args: tuple[str, ...]) -> None:
                 try:
                     await client.delete(f"{path}/{obj[ident]}")
                 except APIError as error:
-                    err(f"Failed to remove {kind} {obj[ident]}: {error}")
+                    # no line end: Docker 20.10 writes none
+                    err(f"Failed to remove {kind} {obj[ident]}: {error}", end="")
                     failed = True
-    if failed:
-        raise CLIError("Failed to remove some resources from stack: " + ", ".join(args))
+        if failed:
+            failures.append(f"Failed to remove some resources from stack: {namespace}")
+    if failures:
+        raise CLIError("\n".join(failures))
 
 
 def _name(obj: dict) -> str:
