@@ -243,6 +243,13 @@ def test_docker_cli_makes_the_same_stack_as_shoal(short_tmp: Path):
             timeout=60,
         )
         assert sorted(ps.stdout.split())[:2] == ["rich_api.1", "rich_api.2"]
+        # the listings read the same through either CLI
+        services_format = "{{.Name}} {{.Mode}} {{.Image}} {{.Ports}}"
+        for args in (["stack", "ls"], ["stack", "services", "--format", services_format, "rich"]):
+            by_docker_cli = subprocess.run(
+                [DOCKER, *args], capture_output=True, text=True, env=env, timeout=60
+            )
+            assert m.cli(*args).stdout == by_docker_cli.stdout
         removed = subprocess.run(
             [DOCKER, "stack", "rm", "rich"], capture_output=True, text=True, env=env, timeout=60
         )
