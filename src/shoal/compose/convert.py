@@ -415,15 +415,15 @@ def convert_service(
     endpoint: dict[str, Any] = {}
     if deploy.get("endpoint_mode"):
         endpoint["Mode"] = deploy["endpoint_mode"].lower()
-    ports = [
-        {
-            "Protocol": p["protocol"],
-            "TargetPort": p["target"],
-            "PublishedPort": p["published"],
-            "PublishMode": p["mode"],
-        }
-        for p in service.get("ports") or []
-    ]
+    ports = []
+    for p in service.get("ports") or []:
+        port = {"Protocol": p["protocol"], "TargetPort": p["target"]}
+        if p["published"]:
+            port["PublishedPort"] = p["published"]
+        port["PublishMode"] = p["mode"]
+        ports.append(port)
+    # by published port, as Docker 20.10's CLI sorts them (those without one first)
+    ports.sort(key=lambda port: port.get("PublishedPort", 0))
     if ports:
         endpoint["Ports"] = ports
     spec["EndpointSpec"] = endpoint

@@ -124,3 +124,19 @@ def test_two_files_merge_as_docker_merged_them():
     ]
     assert spec["Mode"] == {"Replicated": {"Replicas": 2}}
     assert spec["Labels"]["x"] == "1"
+
+
+def test_short_syntax_as_docker_read_it():
+    """Ports and volumes in their short forms (an address, ranges, no published port, UDP;
+    read-only, nocopy, a relative path, an anonymous volume, a propagation), as Docker 20.10
+    converted them (short-syntax/t9_web.json, from the reference swarm)."""
+    folder = DATA / "short-syntax"
+    path = folder / "docker-compose.yml"
+    project = load([ComposeFile(str(path), path.read_text())], env={}, working_dir="/tmp/stk/sh")
+    ours = convert("t9", project).services["web"]
+    docker = json.loads((folder / "t9_web.json").read_text())
+    assert ours["EndpointSpec"]["Ports"] == docker["EndpointSpec"]["Ports"]
+    assert (
+        ours["TaskTemplate"]["ContainerSpec"]["Mounts"]
+        == docker["TaskTemplate"]["ContainerSpec"]["Mounts"]
+    )
