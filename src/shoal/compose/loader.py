@@ -83,9 +83,19 @@ def parse(text: str) -> dict[str, Any]:
     return _string_keys(data, "")
 
 
+# PyYAML's words for the mistakes people make most, as Go's YAML parser (Docker's) words them.
+_GO_YAML_PROBLEMS = {
+    "mapping values are not allowed here": "mapping values are not allowed in this context",
+    "found character '\\t' that cannot start any token": (
+        "found character that cannot start any token"
+    ),
+}
+
+
 def _yaml_reason(error: yaml.YAMLError) -> str:
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None) or str(error)
+    problem = _GO_YAML_PROBLEMS.get(problem, problem)
     if mark is not None:
         return f"line {mark.line + 1}: {problem}"
     return problem

@@ -98,6 +98,15 @@ CASES = [
         'version: "3.3"\nx-a: 1\nservices:\n  web:\n    image: a\n',
         "(root) Additional property x-a is not allowed",
     ),
+    # YAML itself (Go's parser's words; other YAML errors keep PyYAML's)
+    (
+        'version: "3.8"\nservices:\n  web: image: a\n',
+        "yaml: line 3: mapping values are not allowed in this context",
+    ),
+    (
+        'version: "3.8"\nservices:\n  web:\n\timage: a\n',
+        "yaml: line 4: found character that cannot start any token",
+    ),
     # versions
     (_service("", '"2"'), "unsupported Compose file version: 2"),
     (_service("", '"4.0"'), "unsupported Compose file version: 4.0"),
