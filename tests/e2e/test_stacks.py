@@ -145,6 +145,7 @@ def test_stack_lifecycle_on_the_process_runtime(cluster: LocalCluster, short_tmp
     assert (gone.returncode, gone.stderr) == (1, "nothing found in stack: app\n")
 
 
+SHOAL = [sys.executable, "-m", "shoal"]
 BAD_FILES = [
     (
         'version: "3.8"\nservices:\n  web:\n    image: sleep\n    foo: bar\n',
@@ -186,6 +187,15 @@ def test_bad_files_change_nothing(cluster: LocalCluster, short_tmp: Path):
         result = m.cli("stack", "deploy", "-d", "-c", str(path), "bad", check=False)
         assert (result.returncode, result.stdout, result.stderr) == (1, "", message)
         assert _swarm_objects(m) == before
+        # the same file on stdin (-c -)
+        piped = subprocess.run(
+            [*SHOAL, "-H", f"unix://{m.socket}", "stack", "deploy", "-d", "-c", "-", "bad"],
+            input=text,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (piped.returncode, piped.stderr) == (1, message)
 
 
 DOCKER = shutil.which("docker")
