@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoal import golang
+from shoal.api.types import Runtime
 from shoal.compose.errors import ComposeError
 from shoal.compose.loader import Project
 from shoal.compose.units import nano_cpus, ram_in_bytes
@@ -21,6 +22,7 @@ from shoal.compose.units import nano_cpus, ram_in_bytes
 NAMESPACE_LABEL = "com.docker.stack.namespace"
 IMAGE_LABEL = "com.docker.stack.image"
 RUNTIME_KEY = "x-shoal-runtime"
+RUNTIMES = {r.value for r in Runtime}
 DEFAULT_NETWORK = "default"
 
 
@@ -452,6 +454,11 @@ def convert(namespace: str, project: Project, read_file: Any = _read_bytes) -> S
     stack.configs = _file_objects(namespace, project.configs, "config", read_file)
     for name, service in project.services.items():
         runtime = service.get(RUNTIME_KEY) or default_runtime
+        if runtime is not None and runtime not in RUNTIMES:
+            # shoal's own key, so shoal's words; found before anything is sent
+            raise ComposeError(
+                f'service {name}: {RUNTIME_KEY} must be "container" or "process", not {runtime!r}'
+            )
         try:
             stack.services[name] = convert_service(namespace, service, project, runtime)
         except ComposeError as error:

@@ -107,6 +107,11 @@ CASES = [
         'version: "3.8"\nservices:\n  web:\n\timage: a\n',
         "yaml: line 4: found character that cannot start any token",
     ),
+    # shoal's own extension
+    (
+        _service("    x-shoal-runtime: proces"),
+        'service web: x-shoal-runtime must be "container" or "process", not \'proces\'',
+    ),
     # versions
     (_service("", '"2"'), "unsupported Compose file version: 2"),
     (_service("", '"4.0"'), "unsupported Compose file version: 4.0"),
