@@ -281,3 +281,20 @@ def test_docker_cli_makes_the_same_stack_as_shoal(short_tmp: Path):
 
 def _deploy_named(node: Node, path: Path, name: str):
     return node.cli("stack", "deploy", "-c", str(path), name)
+
+
+def test_deploy_on_a_node_in_no_swarm(short_tmp: Path):
+    cluster = LocalCluster(short_tmp)
+    try:
+        node = cluster.add("lonely")
+        compose = short_tmp / "docker-compose.yml"
+        compose.write_text('version: "3.8"\nservices:\n  web:\n    image: sleep\n')
+        result = node.cli("stack", "deploy", "-d", "-c", str(compose), "app", check=False)
+        assert (result.returncode, result.stdout, result.stderr) == (
+            1,
+            "",
+            'this node is not a swarm manager. Use "shoal swarm init" or "shoal swarm join" to '
+            "connect this node to swarm and try again\n",
+        )
+    finally:
+        cluster.close()
