@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.docker import testimage
 from tests.docker.conftest import IMAGE
 from tests.e2e.harness import LocalCluster, local_cluster, wait_for
 
@@ -122,3 +123,14 @@ def test_seed_002_stack(cluster: LocalCluster, tutorial_image: str, tmp_path: Pa
 
     m.cli("stack", "rm", "dataapp")
     wait_for(lambda: not m.get("/tasks"), what="no task left")
+    engine = {**os.environ, "DOCKER_HOST": testimage.engine_host()}
+
+    def containers_left() -> list[str]:
+        listed = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", "label=com.docker.swarm.service.name="
+             "dataapp_dataservice"],
+            capture_output=True, text=True, env=engine, timeout=60,
+        )  # fmt: skip
+        return listed.stdout.split()
+
+    wait_for(lambda: not containers_left(), what="every container gone")

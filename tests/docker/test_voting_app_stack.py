@@ -150,6 +150,9 @@ def test_voting_app_stack(cluster: LocalCluster, stand_in_images: None, docker_e
     wait_for(lambda: not m.get("/tasks"), what="no task left")
     assert m.get("/services") == []
     assert [n for n in m.get("/networks") if n["Name"].startswith("vote_")] == []
-    wait_for(lambda: not _containers(docker_engine, "vote_db", node_ids), what="containers gone")
+    wait_for(
+        lambda: not any(_containers(docker_engine, f"vote_{s}", node_ids) for s in NETWORKS),
+        what="every container gone",
+    )
     # as in Docker, a stack's volumes outlive it; this test's does not
     _docker(docker_engine, "volume", "rm", "vote_db-data", check=False)

@@ -277,6 +277,21 @@ def test_docker_cli_makes_the_same_stack_as_shoal(short_tmp: Path):
         _deploy_named(m, compose, "rich")
         assert [s["Spec"]["Name"] for s in m.get("/services") if "PreviousSpec" in s] == []
         m.cli("stack", "rm", "rich")
+        wait_for(lambda: not m.get("/tasks"), what="no task left")
+        node_id = cluster.node_id(m)
+        wait_for(lambda: not _engine_containers(node_id), what="the engine's containers gone")
+    # as in Docker, a stack's volumes outlive it; this test's does not
+    subprocess.run([DOCKER, "volume", "rm", "rich_data"], capture_output=True, timeout=60)
+
+
+def _engine_containers(node_id: str) -> list[str]:
+    listed = subprocess.run(
+        [DOCKER or "docker", "ps", "-aq", "--filter", f"label=com.docker.swarm.node.id={node_id}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return listed.stdout.split()
 
 
 def _deploy_named(node: Node, path: Path, name: str):
