@@ -69,6 +69,14 @@ class Unavailable(ShoalError):
     go_code = "Unavailable"
 
 
+class Unauthenticated(ShoalError):
+    """A secret given does not open what it should (a wrong unlock key)."""
+
+    status = 401
+    grpc_code = "UNAUTHENTICATED"
+    go_code = "Unauthenticated"
+
+
 class PermissionDenied(ShoalError):
     status = 403
     grpc_code = "PERMISSION_DENIED"
@@ -96,3 +104,13 @@ SWARM_EXISTS = (
     "join another one."
 )
 NO_SWARM = "This node is not part of a swarm"
+# Autolock (moby daemon/cluster/errors.go): a manager that restarted with its keys sealed.
+SWARM_LOCKED = (
+    'Swarm is encrypted and needs to be unlocked before it can be used. Please use "shoal '
+    'swarm unlock" to unlock it.'
+)
+SWARM_LOCKED_LEAVE = (
+    "Swarm is encrypted and locked. Please unlock it first or use `--force` to ignore this message."
+)
+INVALID_UNLOCK_KEY = "swarm could not be unlocked: invalid key provided"
+NOT_LOCKED = "swarm is not locked"

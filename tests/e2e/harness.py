@@ -259,6 +259,7 @@ class LocalCluster:
                     node.api("POST", "/swarm/leave?force=1")
             node.stop()
         kill_tasks_under(self.root)
+        remove_file_roots(node_ids)
         remove_engine_leftovers(node_ids, prefixes)
         sweep_overlays(prefixes)
 
@@ -270,6 +271,18 @@ def node_id_of(node: Node) -> str | None:
     except (OSError, ValueError):
         return None
     return str(state["NodeID"])
+
+
+def remove_file_roots(node_ids: list[str]) -> None:
+    """The tmpfs a node killed by a test kept its tasks' secrets on (a node that stopped
+    unmounted its own), and its /dev/shm directory."""
+    for node_id in node_ids:
+        root = Path("/run/shoal") / node_id
+        files = root / "files"
+        if os.path.ismount(files):
+            subprocess.run(["umount", "-l", str(files)], capture_output=True, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(Path("/dev/shm") / f"shoal-{node_id}", ignore_errors=True)
 
 
 def remove_engine_leftovers(node_ids: list[str], prefixes: list[str]) -> None:

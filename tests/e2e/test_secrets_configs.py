@@ -59,8 +59,7 @@ def managers(short_tmp: Path):
     try:
         cluster.add("manager1")
         cluster.init()
-        token = cluster.manager.cli("swarm", "join-token", "-q", "manager").stdout.strip()
-        cluster.add("manager2").cli("swarm", "join", "--token", token, cluster.manager.addr)
+        cluster.join_manager(cluster.add("manager2"))
         yield cluster
     finally:
         cluster.close()

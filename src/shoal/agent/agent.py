@@ -12,10 +12,12 @@ import grpc
 import grpc.aio
 
 from shoal.agent.exec.base import Executor, Reconciler
+from shoal.agent.exec.dependencies import DependencyStore, uses_dependencies
 from shoal.agent.logs import LogPublisher
 from shoal.agent.storage import AgentStorage
 from shoal.agent.task_manager import TaskManager, more_advanced
-from shoal.api.objects import Node, NodeDescription, Task, TaskStatus
+from shoal.api.objects import Config, Node, NodeDescription, Secret, Task, TaskStatus
+from shoal.api.types import TaskState
 from shoal.clock import Clock, sleep_unless
 from shoal.rpc import LEADER_METADATA, Transport, pb, pb_grpc
 
@@ -50,10 +52,19 @@ class AgentConfig:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, executor: Executor, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        executor: Executor,
+        clock: Clock,
+        dependencies: DependencyStore | None = None,
+    ) -> None:
         self.config = config
         self.executor = executor
         self.clock = clock
+        # The secrets and configs of this node's tasks, which the executors read: in memory
+        # only, never saved with the tasks.
+        self.dependencies = dependencies if dependencies is not None else DependencyStore()
         self.managers = list(config.managers)
         self.tasks: dict[str, TaskManager] = {}
         self.session_id = ""
@@ -100,8 +111,12 @@ class Agent:
             self._dirty.set()
 
     def _restore(self) -> None:
-        """Pick up the tasks a previous run of this agent had (their processes may still run)."""
+        """Pick up the tasks a previous run of this agent had (their processes may still run).
+        One not yet started that uses secrets or configs waits for the managers to send it
+        again with them (they are never saved): started now, it would find none."""
         for task in self._storage.load().values():
+            if task.Status.State < TaskState.STARTING and uses_dependencies(task):
+                continue
             self._upsert(task)
 
     async def _apply(self, msg: pb.AssignmentsMessage) -> None:
@@ -111,6 +126,14 @@ class Agent:
             self.config.on_routes(json.loads(msg.routes))
         if msg.networks:
             self.config.on_networks(json.loads(msg.networks))
+        # Before the tasks: a task that arrives with its secrets finds them when it starts.
+        self.dependencies.apply(
+            complete=msg.type == pb.AssignmentsMessage.COMPLETE,
+            secrets=[Secret.model_validate_json(raw) for raw in msg.update_secrets],
+            remove_secrets=list(msg.remove_secrets),
+            configs=[Config.model_validate_json(raw) for raw in msg.update_configs],
+            remove_configs=list(msg.remove_configs),
+        )
         assigned = [Task.model_validate_json(raw) for raw in msg.update_tasks]
         if msg.type == pb.AssignmentsMessage.COMPLETE:
             wanted = {t.ID for t in assigned}
@@ -304,7 +327,14 @@ class Agent:
             # What a task being prepared as it was stopped may have left (a container its
             # engine made after the call was given up).
             await self.executor.reconcile(set())
+        self.dependencies.clear()
         await self._save()
+
+    async def retire_saved_tasks(self) -> None:
+        """``swarm leave`` of a node whose agent is not running (a locked manager's): stop
+        and remove the tasks its last run left (their processes may still run)."""
+        self._restore()
+        await self.leave()
 
     async def _retire(self, task_id: str) -> None:
         tm = self.tasks[task_id]

@@ -4,6 +4,7 @@ Each carries Docker's fields under Docker's names, plus a few fields of our own 
 Docker API does not show (listed in ``INTERNAL``; ``to_api`` leaves them out).
 """
 
+import base64
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -462,9 +463,23 @@ class RootCA(Model):
 _RootCA = RootCA
 
 
+class EncryptionKey(Model):
+    """A key the cluster keeps for one of its subsystems (swarmkit's EncryptionKey): the
+    managers' unlock key is Subsystem "manager"."""
+
+    Subsystem: str
+    Key: str  # base64 of the key's bytes
+
+    def key_bytes(self) -> bytes:
+        return base64.b64decode(self.Key)
+
+
+MANAGER_SUBSYSTEM = "manager"
+
+
 class Cluster(StoredObject):
     KIND: ClassVar[str] = "cluster"
-    INTERNAL: ClassVar[frozenset[str]] = frozenset({"RootCA", "NetworkBootstrapKeys"})
+    INTERNAL: ClassVar[frozenset[str]] = frozenset({"RootCA", "NetworkBootstrapKeys", "UnlockKeys"})
 
     Spec: _SwarmSpec = Field(default_factory=_SwarmSpec)
     TLSInfo: _TLSInfo = Field(default_factory=_TLSInfo)
@@ -476,6 +491,17 @@ class Cluster(StoredObject):
     DataPathPort: int = 4789
     RootCA: _RootCA = Field(default_factory=_RootCA)
     NetworkBootstrapKeys: list[dict] | None = None
+    # The managers' unlock key while autolock is on (shown only by GET /swarm/unlockkey).
+    UnlockKeys: list[EncryptionKey] = Field(default_factory=list)
+
+    def manager_unlock_key(self) -> bytes | None:
+        """The key-encryption key managers seal their keys under: None with autolock off."""
+        if not self.Spec.EncryptionConfig.AutoLockManagers:
+            return None
+        for key in self.UnlockKeys:
+            if key.Subsystem == MANAGER_SUBSYSTEM:
+                return key.key_bytes()
+        return None
 
 
 _Cluster = Cluster

@@ -320,7 +320,8 @@ COMMON = _options(
         "--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK"
     ),
     click.option(
-        "--max-replicas",
+        "--replicas-max-per-node",
+        "max_replicas",
         type=UINT64,
         help="Maximum number of tasks per node (default 0 = unlimited)",
     ),

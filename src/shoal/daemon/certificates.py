@@ -58,6 +58,9 @@ class NodeCertificates:
         self._lock = asyncio.Lock()
         # Called after each new certificate or trust bundle (the node's TLSInfo changes).
         self.on_changed: Callable[[], None] = lambda: None
+        # The key-encryption key the node key is kept sealed under on disk (autolock, on a
+        # manager); None: kept plain.
+        self.kek: bytes | None = None
 
     # --- what the node holds ----------------------------------------------------------------
 
@@ -67,17 +70,24 @@ class NodeCertificates:
         return self.transport.tls
 
     def load(self) -> None:
-        """Serve the certificates saved on disk; raises FileNotFoundError without them."""
-        saved = self._dir.load_certificates()
+        """Serve the certificates saved on disk (a sealed key opened with ``kek``); raises
+        FileNotFoundError without them, sealed_key.KeySealed or WrongKEK when the key does
+        not open."""
+        saved = self._dir.load_certificates(self.kek)
         if saved is None:
             raise FileNotFoundError(f"no node certificate in {self._dir.certificates}")
         key, cert, ca = saved
         self.transport.update(TLSMaterial(cert=cert, key=key, ca=ca))
 
     def install(self, key: bytes, cert: bytes, roots: bytes) -> None:
-        self._dir.save_certificates(key, cert, roots)
+        self._dir.save_certificates(key, cert, roots, self.kek)
         self.transport.update(TLSMaterial(cert=cert, key=key, ca=roots))
         self.on_changed()
+
+    def reseal(self, kek: bytes | None) -> None:
+        """Keep the node key on disk sealed under ``kek`` from now on (None: plain)."""
+        self.kek = kek
+        self._dir.save_node_key(self.material.key, kek)
 
     @property
     def role(self) -> NodeRole | None:

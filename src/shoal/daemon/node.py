@@ -7,6 +7,7 @@ import logging
 import platform
 import shutil
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -16,6 +17,7 @@ from shoal.agent.agent import Agent, AgentConfig
 from shoal.agent.describe import describe_node
 from shoal.agent.exec.engine import Engine, EngineError
 from shoal.agent.exec.engine_monitor import EngineMonitor
+from shoal.agent.exec.files_root import FilesUnavailable, TaskFilesRoot
 from shoal.api.ids import new_id
 from shoal.api.objects import Node, NodeDescription
 from shoal.api.specs import SwarmSpec
@@ -25,6 +27,8 @@ from shoal.ca.certificates import new_node_key, sign_node_certificate
 from shoal.ca.join_ca import JOIN_SERVER_NAME, join_material
 from shoal.ca.renewal import check_node_cert_expiry
 from shoal.ca.rootca import create_root_ca
+from shoal.ca.sealed_key import WrongKEK
+from shoal.ca.unlock_key import parse_human_readable
 from shoal.clock import Clock, SystemClock
 from shoal.daemon.addresses import join_host_port, resolve_advertise_addr, resolve_listen_addr
 from shoal.daemon.agent import build_executor, node_context
@@ -36,12 +40,18 @@ from shoal.daemon.overlay import overlay_prefix
 from shoal.daemon.swarm_state import SwarmDir, SwarmState
 from shoal.engineapi.backend import LogSource, ManagerAddr, NodeSettings, SwarmStatus
 from shoal.errors import (
+    INVALID_UNLOCK_KEY,
     NO_SWARM,
     NOT_A_MANAGER,
     NOT_IN_SWARM,
+    NOT_LOCKED,
     SWARM_EXISTS,
+    SWARM_LOCKED,
+    SWARM_LOCKED_LEAVE,
+    Conflict,
     InvalidArgument,
     ShoalError,
+    Unauthenticated,
     Unavailable,
 )
 from shoal.manager.allocator.addresses import (
@@ -49,6 +59,8 @@ from shoal.manager.allocator.addresses import (
     check_data_path_port,
     check_default_addr_pool,
 )
+from shoal.manager.consensus.raft_keys import FILE_NAME as RAFT_KEYS_FILE
+from shoal.manager.consensus.raft_keys import InvalidUnlockKey, RaftKeys
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.manager import Bootstrap, Manager, ManagerConfig
 from shoal.network.datapath import MeshConfig
@@ -76,6 +88,7 @@ class NodeDaemon:
         self.manager: Manager | None = None
         self.agent: Agent | None = None
         self._agent_task: asyncio.Task | None = None
+        self._files: TaskFilesRoot | None = None  # the tmpfs of its tasks' secrets and configs
         self._membership = asyncio.Lock()
         self._role_tasks: set[asyncio.Task] = set()
         self.error = ""
@@ -91,6 +104,12 @@ class NodeDaemon:
         # This node's certificates and the transport that serves them (while in a swarm).
         self.certs: NodeCertificates | None = None
         self._certs_task: asyncio.Task | None = None
+        # Autolock: a manager that restarted with its keys sealed waits, locked, for the
+        # unlock key. ``kek``: the key-encryption key (an unlock key's bytes) its TLS key is
+        # sealed under, ``raft_kek`` the one its raft data keys are (None: kept plain).
+        self.locked = False
+        self.kek: bytes | None = None
+        self.raft_kek: bytes | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -102,6 +121,11 @@ class NodeDaemon:
         self.state = self.swarm_dir.load()
         if self.state is not None:
             try:
+                if await asyncio.to_thread(self._keys_sealed):
+                    # As Docker's: nothing of the swarm runs until `swarm unlock`.
+                    log.warning("this manager's keys are sealed: swarm locked until unlocked")
+                    self.locked = True
+                    return
                 await self._run_swarm(bootstrap=None)
             except Exception as err:  # keep serving the API so the user can see and leave
                 log.exception("could not resume swarm membership")
@@ -119,6 +143,8 @@ class NodeDaemon:
     def local_node_state(self) -> str:
         if self.state is None:
             return "inactive"
+        if self.locked:
+            return "locked"
         if self.error:
             return "error"
         return "active"
@@ -131,6 +157,8 @@ class NodeDaemon:
         """This node's manager, or Docker's error for a node that is not a manager."""
         if self.state is None:
             raise Unavailable(NOT_IN_SWARM)
+        if self.locked:
+            raise Unavailable(SWARM_LOCKED)
         if self.manager is None:
             raise Unavailable(NOT_A_MANAGER)
         return self.manager
@@ -155,6 +183,13 @@ class NodeDaemon:
         state = self.state
         if state is None:
             return SwarmStatus(local_node_state=self.local_node_state, error=self.error)
+        if self.locked:
+            # Docker's locked node shows no ID and no managers: its swarm node is not running.
+            return SwarmStatus(
+                local_node_state="locked",
+                node_addr=state.AdvertiseAddr.rsplit(":", 1)[0].strip("[]"),
+                error=SWARM_LOCKED,
+            )
         status = SwarmStatus(
             local_node_state=self.local_node_state,
             node_id=state.NodeID,
@@ -224,6 +259,9 @@ class NodeDaemon:
                 listen_port,
             )
             spec = SwarmSpec.model_validate(req.get("Spec") or {})
+            # Docker's CLI asks for autolock in both places; other clients may use either.
+            if req.get("AutoLockManagers"):
+                spec.EncryptionConfig.AutoLockManagers = True
             # Fields a client leaves at zero mean "Swarm's default".
             defaults = SwarmSpec()
             if not spec.Dispatcher.HeartbeatPeriod:
@@ -299,7 +337,8 @@ class NodeDaemon:
         its swarm, with all the swarm's state (a swarm that lost its raft quorum comes back
         from one surviving manager). Workers stay; the other managers are out of raft."""
         assert self.state is not None
-        if self.state.Role != NodeRole.MANAGER:
+        # A locked manager is no manager until unlocked (Docker's answer too).
+        if self.state.Role != NodeRole.MANAGER or self.locked:
             raise Unavailable(NOT_A_MANAGER)
         await self._stop_swarm()
         self.error = ""
@@ -414,6 +453,10 @@ class NodeDaemon:
         async with self._membership:
             if self.state is None:
                 raise Unavailable(NO_SWARM)
+            if self.locked and not force:
+                raise Unavailable(SWARM_LOCKED_LEAVE)
+            if self.locked:
+                await self._retire_tasks_while_locked()
             if self.manager is not None and not force:
                 raise Unavailable(self._manager_leave_warning())
             if self.agent is not None:
@@ -431,6 +474,101 @@ class NodeDaemon:
             self.swarm_dir.clear()
             self.state = None
             self.error = ""
+            self.locked = False
+            self.kek = self.raft_kek = None
+
+    # --- autolock ---------------------------------------------------------------------------
+
+    async def unlock(self, unlock_key: str) -> None:
+        """``swarm unlock``: with the key its keys are sealed under, a locked manager starts
+        and rejoins its swarm. A wrong key changes nothing."""
+        async with self._membership:
+            if not self.locked:
+                self._manager_or_refuse()  # Docker's error for a node that is no manager
+                raise Conflict(NOT_LOCKED)
+            try:
+                kek = parse_human_readable(unlock_key)
+            except ValueError as err:
+                raise InvalidArgument(str(err)) from None
+            opened = await asyncio.to_thread(self._keys_open_with, kek)
+            if opened is None:
+                raise Unauthenticated(INVALID_UNLOCK_KEY)
+            self.locked = False
+            self.kek, self.raft_kek = opened
+            self.error = ""
+            try:
+                await self._run_swarm(bootstrap=None)
+            except Exception as err:
+                log.exception("could not start the swarm after unlocking")
+                self.error = str(err)
+                raise ShoalError(f"swarm component could not be started: {err}") from None
+            log.info("swarm unlocked")
+
+    def _raft_keys_file(self) -> Path:
+        return self.swarm_dir.manager_dir / RAFT_KEYS_FILE
+
+    def _keys_sealed(self) -> bool:
+        """Whether this node keeps keys sealed under an unlock key (it is a locked manager
+        until given it). Blocking: reads files."""
+        return self.swarm_dir.node_key_sealed() or RaftKeys.is_sealed(self._raft_keys_file())
+
+    def _keys_open_with(self, kek: bytes) -> tuple[bytes | None, bytes | None] | None:
+        """The KEKs that open the node key and the raft data keys (None: kept plain), given
+        the unlock key ``kek``; None when it does not open them. The node key opens with
+        ``kek`` only; the raft keys may still be under the previous unlock key, which ``kek``
+        opens, if the manager stopped while it moved them (``_reseal``). Blocking."""
+        node_kek: bytes | None = None
+        if self.swarm_dir.node_key_sealed():
+            try:
+                self.swarm_dir.load_certificates(kek)
+            except WrongKEK:
+                return None
+            node_kek = kek
+        raft_keys = self._raft_keys_file()
+        if not RaftKeys.is_sealed(raft_keys):
+            return node_kek, None
+        previous = self.swarm_dir.load_previous_kek(kek)
+        for candidate in (kek, previous):
+            if candidate is None:
+                continue
+            try:
+                RaftKeys.load(raft_keys, candidate)
+            except InvalidUnlockKey:
+                continue
+            return node_kek, candidate
+        return None
+
+    async def _reseal(self, kek: bytes | None) -> None:
+        """Seal this manager's keys under the unlock key ``kek`` (None: unseal them) and
+        rotate its raft data key. Two files, so in an order that a stop at any point leaves
+        openable with the key the cluster asks for: sealing, the node key first (the previous
+        KEK kept under the new one until the raft keys follow); unsealing, the raft keys
+        first (the node key, still under the old KEK, then opens both)."""
+        manager, certs = self.manager, self.certs
+        if manager is None or certs is None:
+            raise Unavailable("this node runs no manager")
+        replica = manager.replica
+        if kek is not None:
+            if self.raft_kek is not None:
+                await asyncio.to_thread(self.swarm_dir.save_previous_kek, self.raft_kek, kek)
+            certs.reseal(kek)  # in the loop: a renewal's install must not interleave
+            self.kek = kek
+            await replica.reseal_data_keys(kek)
+            self.raft_kek = kek
+            await asyncio.to_thread(self.swarm_dir.forget_previous_kek)
+        else:
+            await replica.reseal_data_keys(None)
+            self.raft_kek = None
+            certs.reseal(None)
+            self.kek = None
+            await asyncio.to_thread(self.swarm_dir.forget_previous_kek)
+
+    def _unseal_worker_key(self) -> None:
+        """Workers are not locked: a worker's key is kept plain."""
+        if self.certs is not None:
+            self.certs.reseal(None)
+        self.kek = self.raft_kek = None
+        self.swarm_dir.forget_previous_kek()
 
     def _manager_leave_warning(self) -> str:
         """Docker's refusal to let a manager leave without --force, with its quorum sums."""
@@ -517,6 +655,7 @@ class NodeDaemon:
             await asyncio.to_thread(shutil.rmtree, self.swarm_dir.manager_dir, True)
             self.state.Role = NodeRole.WORKER
             self.swarm_dir.save(self.state)
+            self._unseal_worker_key()
             # Its manager certificate opens nothing now; a worker's replaces it.
             if self.certs is not None:
                 self.certs.wake()
@@ -526,6 +665,9 @@ class NodeDaemon:
     async def _run_swarm(self, bootstrap: Bootstrap | None) -> None:
         assert self.state is not None
         self._start_certificates()
+        if self.state.Role == NodeRole.WORKER and self.kek is not None:
+            # Demoted, but stopped before its key was unsealed: workers are not locked.
+            self._unseal_worker_key()
         if self.state.Role == NodeRole.MANAGER:
             await self._start_manager(bootstrap)
         await self._start_mesh()
@@ -549,6 +691,9 @@ class NodeDaemon:
                 # Without raft state yet (joined with the manager token, or promoted), it
                 # asks these managers for a seat.
                 join_addrs=[a for a in self.state.RemoteManagers if a != self.state.AdvertiseAddr],
+                raft_kek=self.raft_kek,
+                node_kek=self.kek,
+                reseal=self._reseal,
             ),
             self.clock,
         )
@@ -575,6 +720,7 @@ class NodeDaemon:
             self.clock,
             managers=lambda: list(dict.fromkeys([*self._manager_addrs(), *state.RemoteManagers])),
         )
+        self.certs.kek = self.kek
         self.certs.load()
         self.certs.on_changed = self._certificates_changed
         self._certs_task = asyncio.create_task(self.certs.run(), name="certificate-renewal")
@@ -698,6 +844,10 @@ class NodeDaemon:
             self.mesh.offer(table_json)
 
     async def _start_agent(self) -> None:
+        self.agent = await self._build_agent(self.transport)
+        self._agent_task = asyncio.create_task(self.agent.run(), name="agent")
+
+    async def _build_agent(self, transport: Transport) -> Agent:
         state = self.state
         assert state is not None
         engine = self.engine_monitor.engine if self.engine_monitor is not None else None
@@ -705,16 +855,22 @@ class NodeDaemon:
         node.networking = self.overlay
         if self.overlay_unavailable:
             node.no_networking = self.overlay_unavailable
+        try:
+            # Where its tasks' secrets and configs are written: a tmpfs, never the disk.
+            node.files = await asyncio.to_thread(TaskFilesRoot.open, state.NodeID)
+        except (OSError, FilesUnavailable) as err:
+            log.warning("secrets and configs unavailable on this node: %s", err)
+        self._files = node.files
         executor = build_executor(
             node, self.swarm_dir.worker_dir / "tasks", engine, self.clock, self.docker_driver
         )
-        self.agent = Agent(
+        return Agent(
             AgentConfig(
                 node_id=state.NodeID,
                 advertise_addr=state.AdvertiseAddr,
                 managers=list(state.RemoteManagers) or [state.AdvertiseAddr],
                 state_dir=self.swarm_dir.worker_dir,
-                transport=self.transport,
+                transport=transport,
                 description=self.description,
                 on_managers=self.remember_managers,
                 on_node=self.node_changed,
@@ -724,8 +880,18 @@ class NodeDaemon:
             ),
             executor,
             self.clock,
+            node.dependencies,
         )
-        self._agent_task = asyncio.create_task(self.agent.run(), name="agent")
+
+    async def _retire_tasks_while_locked(self) -> None:
+        """``swarm leave --force`` on a locked manager: its tasks go, as on any leave
+        (Docker removes a locked node's containers too), though its agent never ran: one
+        is made for this alone, with no transport (it talks to no manager)."""
+        agent = await self._build_agent(Transport(node_id=self.state.NodeID if self.state else ""))
+        try:
+            await agent.retire_saved_tasks()
+        except Exception:
+            log.exception("agent did not shut its tasks down cleanly")
 
     def remember_managers(self, addrs: list[str]) -> None:
         """The agent learnt the current manager list: keep it for the next start."""
@@ -743,6 +909,9 @@ class NodeDaemon:
             await asyncio.gather(self._agent_task, return_exceptions=True)
             self._agent_task = None
         self.agent = None
+        files, self._files = self._files, None
+        if files is not None:
+            await asyncio.to_thread(files.close)
         if self.mesh is not None:
             await self.mesh.stop()
             self.mesh = None

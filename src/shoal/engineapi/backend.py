@@ -22,7 +22,7 @@ class ManagerAddr:
 class SwarmStatus:
     """The node's place in a swarm, as `docker info` shows it."""
 
-    local_node_state: str  # inactive | active | error
+    local_node_state: str  # inactive | active | locked | error
     node_id: str = ""
     node_addr: str = ""
     error: str = ""
@@ -80,3 +80,8 @@ class Backend(Protocol):
     async def join(self, request: dict[str, Any]) -> None: ...
 
     async def leave(self, force: bool) -> None: ...
+
+    async def unlock(self, unlock_key: str) -> None:
+        """``swarm unlock``: open a locked manager's sealed keys with the swarm's unlock key
+        (Swarm's format) and start it."""
+        ...

@@ -70,6 +70,7 @@ def build_app(backend: Backend) -> web.Application:
     r.add_post("/swarm/leave", swarm.leave)
     r.add_post("/swarm/update", swarm.update)
     r.add_get("/swarm/unlockkey", swarm.unlock_key)
+    r.add_post("/swarm/unlock", swarm.unlock)
 
     r.add_get("/nodes", nodes.list_nodes)
     r.add_get("/nodes/{id}", nodes.inspect)

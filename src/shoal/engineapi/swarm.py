@@ -1,8 +1,10 @@
-"""/swarm: inspect, init, join, leave, update, unlock key."""
+"""/swarm: inspect, init, join, leave, update, unlock key, unlock."""
 
 from aiohttp import web
 
+from shoal.ca.unlock_key import human_readable
 from shoal.engineapi.responses import BACKEND, json_response, query_bool, query_int, read_json
+from shoal.errors import InvalidArgument
 
 
 async def inspect(request: web.Request) -> web.Response:
@@ -38,11 +40,32 @@ async def update(request: web.Request) -> web.Response:
         spec=body,
         rotate_worker_token=query_bool(request, "rotateWorkerToken"),
         rotate_manager_token=query_bool(request, "rotateManagerToken"),
+        rotate_manager_unlock_key=query_bool(request, "rotateManagerUnlockKey"),
     )
     return web.Response(status=200)
 
 
 async def unlock_key(request: web.Request) -> web.Response:
-    request.app[BACKEND].control()
-    # Autolock is not implemented: like Docker with autolock off, there is no key.
-    return json_response({"UnlockKey": ""})
+    key = request.app[BACKEND].control().get_unlock_key()
+    # With autolock off Docker answers an empty key (its CLI: "no unlock key is set").
+    return json_response({"UnlockKey": human_readable(key) if key is not None else ""})
+
+
+_GO_JSON_TYPES = {bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
+
+
+async def unlock(request: web.Request) -> web.Response:
+    # The body is read before anything else, with Docker's words for what is wrong with it.
+    if not await request.read():
+        raise InvalidArgument("got EOF while reading request body")
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        body = {}
+    key = body.get("UnlockKey", "")
+    if not isinstance(key, str):
+        raise InvalidArgument(
+            f"json: cannot unmarshal {_GO_JSON_TYPES.get(type(key), 'value')} into Go struct "
+            "field UnlockRequest.UnlockKey of type string"
+        )
+    await request.app[BACKEND].unlock(key)
+    return web.Response(status=200)

@@ -17,6 +17,23 @@ class TemplateError(ValueError):
     pass
 
 
+class FuncError(Exception):
+    """Raised by a template function: Go's "error calling NAME: MESSAGE"."""
+
+
+class _MissingKey(TemplateError):
+    """A field or map key that is not there, under missingkey=error."""
+
+
+class _ExecError(TemplateError):
+    """An error while executing a command: where it happened, for Go's error context."""
+
+    def __init__(self, message: str, pos: int, command: str) -> None:
+        super().__init__(message)
+        self.pos = pos
+        self.command = command
+
+
 NO_VALUE = "<no value>"
 
 
@@ -81,7 +98,12 @@ FUNCS: dict[str, Callable[..., Any]] = {
 
 def _index(value: Any, keys: tuple) -> Any:
     for key in keys:
-        value = value[key] if value is not None else None
+        if isinstance(value, dict):
+            # Go's index gives a missing map key's zero value ("" for the string maps
+            # templates index: labels), not an error.
+            value = value.get(key, "")
+        else:
+            value = value[key] if value is not None else None
     return value
 
 
@@ -99,28 +121,43 @@ class Node:
     variables: list[str] = field(default_factory=list)
     body: list[Node] = field(default_factory=list)
     orelse: list[Node] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)  # each command's offset in the source
 
 
-def _pipeline(expr: str) -> tuple[list[str], list[list[str]]]:
-    tokens = _TOKEN.findall(expr)
+def _chain_offset(token: str) -> int:
+    """Where Go's parser places a field chain (``.Service.Labels.x``, ``$v.Name``): at its
+    second element, which error messages then report."""
+    if token[:1] in ".$":
+        second = token.find(".", 1)
+        if second > 0:
+            return second
+    return 0
+
+
+def _pipeline(expr: str, offset: int = 0) -> tuple[list[str], list[list[str]], list[int]]:
+    found = [(m.group(0), offset + m.start()) for m in _TOKEN.finditer(expr)]
+    tokens = [t for t, _ in found]
     variables: list[str] = []
     if ":=" in tokens:
         at = tokens.index(":=")
         variables = [t for t in tokens[:at] if t != ","]
-        tokens = tokens[at + 1 :]
+        found = found[at + 1 :]
     commands: list[list[str]] = [[]]
-    for tok in tokens:
+    positions: list[int] = []
+    for tok, pos in found:
         if tok == "|":
             commands.append([])
         else:
+            if not commands[-1]:
+                positions.append(pos + _chain_offset(tok))
             commands[-1].append(tok)
     if not commands[-1]:
         raise TemplateError(f"missing value for command in {expr!r}")
-    return variables, commands
+    return variables, commands, positions
 
 
 def parse(source: str) -> list[Node]:
-    pieces: list[tuple[str, str]] = []
+    pieces: list[tuple[str, str, int]] = []  # kind, text, offset of the text in the source
     pos = 0
     for m in _ACTION.finditer(source):
         text = source[pos : m.start()]
@@ -129,22 +166,24 @@ def parse(source: str) -> list[Node]:
         if pieces and pieces[-1][0] == "trim-right":
             pieces.pop()
             text = text.lstrip()
-        pieces.append(("text", text))
-        pieces.append(("action", m.group(2).strip()))
+        pieces.append(("text", text, pos))
+        inner = m.group(2)
+        start = m.start(2) + len(inner) - len(inner.lstrip())
+        pieces.append(("action", inner.strip(), start))
         if m.group(3):
-            pieces.append(("trim-right", ""))
+            pieces.append(("trim-right", "", m.end()))
         pos = m.end()
     tail = source[pos:]
     if pieces and pieces[-1][0] == "trim-right":
         pieces.pop()
         tail = tail.lstrip()
-    pieces.append(("text", tail))
+    pieces.append(("text", tail, pos))
 
     root: list[Node] = []
     # Each open block and the list it was opened in (None: an else-if, closed with its if).
     stack: list[tuple[Node, list[Node] | None]] = []
     current = root
-    for kind, text in pieces:
+    for kind, text, offset in pieces:
         if kind == "text":
             if text:
                 current.append(Node("text", text=text))
@@ -154,8 +193,8 @@ def parse(source: str) -> list[Node]:
         if text.startswith("/*"):
             continue
         if word in ("if", "range", "with"):
-            variables, pipeline = _pipeline(rest)
-            node = Node(word, pipeline=pipeline, variables=variables)
+            variables, pipeline, positions = _pipeline(rest, offset + len(text) - len(rest))
+            node = Node(word, pipeline=pipeline, variables=variables, positions=positions)
             current.append(node)
             stack.append((node, current))
             current = node.body
@@ -165,8 +204,8 @@ def parse(source: str) -> list[Node]:
             node, parent = stack[-1]
             if rest.startswith("if "):
                 # else if: an if nested in the else branch, closed by the same {{end}}
-                variables, pipeline = _pipeline(rest[3:])
-                inner = Node("if", pipeline=pipeline, variables=variables)
+                variables, pipeline, positions = _pipeline(rest[3:])
+                inner = Node("if", pipeline=pipeline, variables=variables, positions=positions)
                 node.orelse.append(inner)
                 stack[-1] = (node, parent)
                 stack.append((inner, None))
@@ -181,8 +220,10 @@ def parse(source: str) -> list[Node]:
                 node, parent = stack.pop()
             current = parent
         else:
-            variables, pipeline = _pipeline(text)
-            current.append(Node("action", pipeline=pipeline, variables=variables))
+            variables, pipeline, positions = _pipeline(text, offset)
+            current.append(
+                Node("action", pipeline=pipeline, variables=variables, positions=positions)
+            )
     if stack:
         raise TemplateError("unexpected EOF")
     return root
@@ -192,28 +233,79 @@ def parse(source: str) -> list[Node]:
 
 
 class Template:
-    def __init__(self, source: str) -> None:
+    """``name``: a named template reports errors as Go does ("template: NAME:1:4: executing
+    "NAME" at <secret "x">: error calling secret: ..."). ``funcs``: more functions (raising
+    FuncError for a failure). ``missing_key_error``: Go's Option("missingkey=error"), a missing
+    map key or field is an error rather than "<no value>"."""
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        name: str = "",
+        funcs: dict[str, Callable[..., Any]] | None = None,
+        missing_key_error: bool = False,
+    ) -> None:
         self.source = source
-        self.nodes = parse(source)
+        self.name = name
+        self.funcs = {**FUNCS, **(funcs or {})}
+        self.strict = missing_key_error
+        try:
+            self.nodes = parse(source)
+        except TemplateError as err:
+            raise self._named(err) from None
 
     def execute(self, data: Any) -> str:
         out: list[str] = []
-        _run(self.nodes, data, {"$": data}, out)
+        try:
+            _run(self.nodes, data, {"$": data}, out, _Env(self.funcs, self.strict))
+        except _ExecError as err:
+            if not self.name:
+                raise TemplateError(str(err)) from None
+            line, col = self._line_col(err.pos)
+            context = err.command if len(err.command) <= 20 else err.command[:20] + "..."
+            raise TemplateError(
+                f'template: {self.name}:{line}:{col}: executing "{self.name}" at <{context}>: {err}'
+            ) from None
+        except TemplateError as err:
+            raise self._named(err) from None
         return "".join(out)
 
+    def _named(self, err: TemplateError) -> TemplateError:
+        return TemplateError(f"template: {self.name}: {err}") if self.name else err
 
-def _field(value: Any, path: str) -> Any:
+    def _line_col(self, pos: int) -> tuple[int, int]:
+        before = self.source[:pos]
+        line_start = before.rfind("\n") + 1
+        return before.count("\n") + 1, len(before[line_start:].encode())
+
+
+@dataclass
+class _Env:
+    funcs: dict[str, Callable[..., Any]]
+    strict: bool
+
+
+def _field(value: Any, path: str, strict: bool = False) -> Any:
     for name in [p for p in path.split(".") if p]:
         if isinstance(value, dict):
+            if strict and name not in value:
+                raise _MissingKey(f'map has no entry for key "{name}"')
             value = value.get(name)
         elif value is None:
             return None
+        elif strict:
+            # Only a dataclass's fields: nothing else of a Python object is reachable.
+            if name not in getattr(value, "__dataclass_fields__", {}):
+                kind = getattr(value, "GO_TYPE", type(value).__name__)
+                raise _MissingKey(f"can't evaluate field {name} in type {kind}")
+            value = getattr(value, name)
         else:
             value = getattr(value, name, None)
     return value
 
 
-def _arg(token: str, dot: Any, scope: dict[str, Any]) -> Any:
+def _arg(token: str, dot: Any, scope: dict[str, Any], strict: bool = False) -> Any:
     if token.startswith('"'):
         return json.loads(token)
     if token.startswith("`"):
@@ -222,9 +314,9 @@ def _arg(token: str, dot: Any, scope: dict[str, Any]) -> Any:
         name, _, path = token.partition(".")
         if name not in scope:
             raise TemplateError(f'undefined variable "{name}"')
-        return _field(scope[name], path)
+        return _field(scope[name], path, strict)
     if token.startswith("."):
-        return _field(dot, token)
+        return _field(dot, token, strict)
     if token in ("true", "false"):
         return token == "true"
     if token == "nil":
@@ -240,55 +332,72 @@ def _arg(token: str, dot: Any, scope: dict[str, Any]) -> Any:
     raise TemplateError(f'function "{token}" not defined')
 
 
-def _eval(pipeline: list[list[str]], dot: Any, scope: dict[str, Any]) -> Any:
+def _eval(node: Node, dot: Any, scope: dict[str, Any], env: _Env) -> Any:
     result: Any = None
-    for i, command in enumerate(pipeline):
-        head, args = command[0], command[1:]
-        if head in FUNCS:
-            values = [_arg(a, dot, scope) for a in args]
-            if i > 0:
-                values.append(result)
-            try:
-                result = FUNCS[head](*values)
-            except TypeError as err:
-                raise TemplateError(f"wrong number of args for {head}") from err
-        else:
-            result = _arg(head, dot, scope)
+    for i, command in enumerate(node.pipeline):
+        try:
+            result = _command(command, i > 0, result, dot, scope, env)
+        except FuncError as err:
+            where = node.positions[i] if i < len(node.positions) else 0
+            raise _ExecError(
+                f"error calling {command[0]}: {err}", where, " ".join(command)
+            ) from None
+        except _MissingKey as err:
+            where = node.positions[i] if i < len(node.positions) else 0
+            raise _ExecError(str(err), where, " ".join(command)) from None
     return result
 
 
-def _run(nodes: list[Node], dot: Any, scope: dict[str, Any], out: list[str]) -> None:
+def _command(
+    command: list[str], piped: bool, result: Any, dot: Any, scope: dict[str, Any], env: _Env
+) -> Any:
+    head, args = command[0], command[1:]
+    if head in env.funcs:
+        values = [_arg(a, dot, scope, env.strict) for a in args]
+        if piped:
+            values.append(result)
+        try:
+            return env.funcs[head](*values)
+        except TypeError as err:
+            raise TemplateError(f"wrong number of args for {head}") from err
+    return _arg(head, dot, scope, env.strict)
+
+
+def _run(
+    nodes: list[Node], dot: Any, scope: dict[str, Any], out: list[str], env: _Env | None = None
+) -> None:
+    env = env or _Env(FUNCS, False)
     for node in nodes:
         if node.kind == "text":
             out.append(node.text)
         elif node.kind == "action":
-            value = _eval(node.pipeline, dot, scope)
+            value = _eval(node, dot, scope, env)
             if node.variables:
                 scope[node.variables[0]] = value
             else:
                 out.append(to_text(value))
         elif node.kind == "if":
-            if truthy(_eval(node.pipeline, dot, scope)):
-                _run(node.body, dot, scope, out)
+            if truthy(_eval(node, dot, scope, env)):
+                _run(node.body, dot, scope, out, env)
             else:
-                _run(node.orelse, dot, scope, out)
+                _run(node.orelse, dot, scope, out, env)
         elif node.kind == "with":
-            value = _eval(node.pipeline, dot, scope)
+            value = _eval(node, dot, scope, env)
             if truthy(value):
-                _run(node.body, value, scope, out)
+                _run(node.body, value, scope, out, env)
             else:
-                _run(node.orelse, dot, scope, out)
+                _run(node.orelse, dot, scope, out, env)
         elif node.kind == "range":
-            value = _eval(node.pipeline, dot, scope)
+            value = _eval(node, dot, scope, env)
             items = (
                 sorted(value.items()) if isinstance(value, dict) else list(enumerate(value or []))
             )
             if not items:
-                _run(node.orelse, dot, scope, out)
+                _run(node.orelse, dot, scope, out, env)
             for key, item in items:
                 inner = dict(scope)
                 if len(node.variables) == 2:
                     inner[node.variables[0]], inner[node.variables[1]] = key, item
                 elif len(node.variables) == 1:
                     inner[node.variables[0]] = item
-                _run(node.body, item, inner, out)
+                _run(node.body, item, inner, out, env)

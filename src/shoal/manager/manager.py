@@ -10,7 +10,7 @@ certificate requests go to the leader, and agents are sent to the leader's dispa
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, cast
@@ -37,12 +37,14 @@ from shoal.clock import Clock
 from shoal.errors import FailedPrecondition, NotFound, Unavailable, swarm_error
 from shoal.manager.allocator import allocate_endpoint, allocate_network
 from shoal.manager.allocator.networks import OVERLAY
+from shoal.manager.autolock import AutolockFollower, same_key
 from shoal.manager.component import Component
 from shoal.manager.consensus.forwarding import ControlService, ForwardingNodeCA, RoutedControl
 from shoal.manager.consensus.replica import DEFAULT_TICK, Replica
 from shoal.manager.consensus.roles import RoleManager
 from shoal.manager.consensus.service import RaftService
 from shoal.manager.controlapi.control import ControlAPI
+from shoal.manager.controlapi.unlock_keys import updated_unlock_keys
 from shoal.manager.logbroker import LogBroker
 from shoal.manager.logbroker.leader_logs import LeaderLogs
 from shoal.manager.orchestrator import is_task_dirty
@@ -94,6 +96,14 @@ class ManagerConfig:
     # with the manager token, or was promoted).
     join_addrs: list[str] = field(default_factory=list)
     raft_tick: float = DEFAULT_TICK
+    # The unlock key (autolock's key-encryption key) that opens this manager's raft data keys
+    # when they are sealed; None while autolock is off.
+    raft_kek: bytes | None = None
+    # Autolock: the unlock key the node's TLS key is sealed under now (None: plain), and how
+    # every key this manager keeps is sealed under a new one (None: unsealed), the node's TLS
+    # key with the raft data keys (the daemon's; alone, the manager reseals only the latter).
+    node_kek: bytes | None = None
+    reseal: Callable[[bytes | None], Awaitable[None]] | None = None
 
 
 class Manager:
@@ -109,6 +119,7 @@ class Manager:
             config.transport,
             clock,
             tick=config.raft_tick,
+            kek=config.raft_kek,
         )
         self.replica.on_leadership = self._leadership_changed
         self.replica.on_removed = lambda: self.on_removed()
@@ -128,6 +139,7 @@ class Manager:
         self._started = False  # leader components wait for the store to be current
         self._closing: set[asyncio.Future] = set()
         self._settings_task: asyncio.Task | None = None
+        self._autolock_task: asyncio.Task | None = None
         self.port = 0
         self.servicers: list[Servicer] = []
         # Set by the daemon: this manager was removed from raft (demoted).
@@ -196,6 +208,15 @@ class Manager:
             raise RuntimeError(f"manager state in {self.config.state_dir} has no raft state")
         self._started = True
         self._settings_task = asyncio.create_task(self._follow_settings(), name="raft-settings")
+        raft_kek = self.replica.raft_keys.kek if self.replica.raft_keys else self.replica.kek
+        autolock = AutolockFollower(
+            self.store,
+            self.clock,
+            raft_kek,
+            self.config.reseal or self.replica.reseal_data_keys,
+            settled=same_key(raft_kek, self.config.node_kek),
+        )
+        self._autolock_task = asyncio.create_task(autolock.run(), name="autolock")
         if self.replica.is_leader:
             self._start_leading()
 
@@ -232,6 +253,7 @@ class Manager:
             DefaultAddrPool=b.default_addr_pool,
             SubnetSize=b.subnet_size,
             DataPathPort=b.data_path_port,
+            UnlockKeys=updated_unlock_keys([], b.spec.EncryptionConfig.AutoLockManagers),
         )
         # Every swarm has the routing mesh's network, as Swarm's has.
         ingress = Network(
@@ -341,8 +363,11 @@ class Manager:
                 await self.clock.sleep(1.0)
 
     async def stop(self) -> None:
-        if self._settings_task is not None:
-            self._settings_task.cancel()
+        followers = [t for t in (self._settings_task, self._autolock_task) if t is not None]
+        for task in followers:
+            task.cancel()
+        # Awaited, so that none acts after the manager stopped.
+        await asyncio.gather(*followers, return_exceptions=True)
         tasks = list(self._leader_tasks)
         self._leader_tasks.clear()
         for task in tasks:

@@ -1,7 +1,8 @@
 """Consensus among managers.
 
 - ``shoal.raft.core.Core``: Raft as a pure, deterministic state machine (ticked and stepped).
-- ``shoal.raft.storage``: durable log, hard state and snapshots (SQLite + files).
+- ``shoal.raft.storage``: durable log, hard state and snapshots (SQLite + files), encrypted
+  at rest with a ``shoal.raft.cipher.Cipher`` (AEAD; the keys are the application's).
 - ``shoal.raft.node.RaftNode``: the asyncio driver tying a core to storage, a transport and
   the application's state machine.
 - ``shoal.raft.codec``: bytes for messages (the transport) and configuration changes.

@@ -98,7 +98,7 @@ class AssignmentsRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class AssignmentsMessage(_message.Message):
-    __slots__ = ("type", "update_tasks", "remove_tasks", "routes", "networks")
+    __slots__ = ("type", "update_tasks", "remove_tasks", "routes", "networks", "update_secrets", "remove_secrets", "update_configs", "remove_configs")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         COMPLETE: _ClassVar[AssignmentsMessage.Type]
@@ -110,12 +110,20 @@ class AssignmentsMessage(_message.Message):
     REMOVE_TASKS_FIELD_NUMBER: _ClassVar[int]
     ROUTES_FIELD_NUMBER: _ClassVar[int]
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_SECRETS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_SECRETS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_CONFIGS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_CONFIGS_FIELD_NUMBER: _ClassVar[int]
     type: AssignmentsMessage.Type
     update_tasks: _containers.RepeatedScalarFieldContainer[bytes]
     remove_tasks: _containers.RepeatedScalarFieldContainer[str]
     routes: bytes
     networks: bytes
-    def __init__(self, type: _Optional[_Union[AssignmentsMessage.Type, str]] = ..., update_tasks: _Optional[_Iterable[bytes]] = ..., remove_tasks: _Optional[_Iterable[str]] = ..., routes: _Optional[bytes] = ..., networks: _Optional[bytes] = ...) -> None: ...
+    update_secrets: _containers.RepeatedScalarFieldContainer[bytes]
+    remove_secrets: _containers.RepeatedScalarFieldContainer[str]
+    update_configs: _containers.RepeatedScalarFieldContainer[bytes]
+    remove_configs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, type: _Optional[_Union[AssignmentsMessage.Type, str]] = ..., update_tasks: _Optional[_Iterable[bytes]] = ..., remove_tasks: _Optional[_Iterable[str]] = ..., routes: _Optional[bytes] = ..., networks: _Optional[bytes] = ..., update_secrets: _Optional[_Iterable[bytes]] = ..., remove_secrets: _Optional[_Iterable[str]] = ..., update_configs: _Optional[_Iterable[bytes]] = ..., remove_configs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TaskStatusUpdate(_message.Message):
     __slots__ = ("task_id", "status")

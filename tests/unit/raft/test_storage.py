@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shoal.raft.cipher import KeyRing
 from shoal.raft.storage import AsyncStorage, MemoryStorage, SQLiteStorage, StorageCorrupted
 from shoal.raft.types import ConfState, Entry, EntryType, HardState, PersistentState, Snapshot
 
@@ -97,12 +98,13 @@ ops = st.lists(
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(ops)
-def test_sqlite_storage_behaves_as_the_memory_model(tmp_path_factory, ops):
+@given(ops, st.booleans())
+def test_sqlite_storage_behaves_as_the_memory_model(tmp_path_factory, ops, encrypted):
     """Whatever sequence of writes, SQLite gives back what the in-memory model does, also
-    after a reopen."""
+    after a reopen, encrypted or not."""
     d = tmp_path_factory.mktemp("s")
-    sql, mem = SQLiteStorage(d), MemoryStorage()
+    cipher = KeyRing({1: b"k" * 32}, 1) if encrypted else None
+    sql, mem = SQLiteStorage(d, cipher=cipher), MemoryStorage()
     for op in ops:
         cur = mem.load()
         last = cur.offset + len(cur.entries)
@@ -137,7 +139,7 @@ def test_sqlite_storage_behaves_as_the_memory_model(tmp_path_factory, ops):
                 s.save(HardState(term, 0, last + ahead), [], snap)
         assert sql.load() == mem.load()
     sql.close()
-    assert SQLiteStorage(d).load() == mem.load()
+    assert SQLiteStorage(d, cipher=cipher).load() == mem.load()
 
 
 WRITER = textwrap.dedent(

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from shoal.agent.exec.dependencies import DependencyStore
+from shoal.agent.exec.files_root import TaskFilesRoot
 from shoal.agent.exec.networking import TaskNetworking
 from shoal.api.objects import ContainerStatus, Task
 from shoal.api.specs import EndpointPortConfig
@@ -46,6 +48,10 @@ class NodeContext:
     # The node's overlay networks, where it can build them; else why not.
     networking: TaskNetworking | None = None
     no_networking: str = "overlay networks are not available on this node"
+    # The secrets and configs the node holds for its tasks (the agent keeps them current).
+    dependencies: DependencyStore = field(default_factory=DependencyStore)
+    # Where the node keeps its tasks' secret and config files (a tmpfs); None: not set up.
+    files: TaskFilesRoot | None = None
 
 
 class Controller(Protocol):

@@ -35,6 +35,7 @@ from shoal.agent.exec.container_config import (
 from shoal.agent.exec.engine import Engine, EngineError, EngineUnavailable
 from shoal.agent.exec.networking import TaskNetworking as NodeOverlayLike
 from shoal.agent.exec.networking import task_attachments
+from shoal.agent.exec.task_file_set import TaskFileError, TaskFileSet
 from shoal.api.objects import ContainerStatus, Task
 from shoal.api.specs import EndpointPortConfig
 from shoal.clock import Clock
@@ -75,9 +76,11 @@ class ContainerController:
         self._inspect: dict[str, Any] | None = None  # the last inspect: status and ports
         self._removed = False
         self._registered = False  # the node knows the task's overlay endpoints
+        self.files = TaskFileSet(task, node)  # its secrets and configs
 
     def update(self, task: Task) -> None:
         self.task = task
+        self.files.task = task
 
     # --- engine calls -----------------------------------------------------------------------
 
@@ -157,9 +160,25 @@ class ContainerController:
         await networking.register(self.task.ID, attachments, sandbox)
         self._registered = True
 
+    async def _file_binds(self) -> list[tuple[str, str]]:
+        """The task's secret and config files, bound read-only into the container: empty
+        for now (the engine checks that what it binds exists), filled in as it starts."""
+        try:
+            binds = self.files.binds()
+            if binds and not self.engine.is_local:
+                raise TaskFileError(
+                    "secrets and configs need the Docker Engine on the node's own host"
+                )
+            await self.files.make_empty()
+        except TaskFileError as err:
+            raise TaskFailed(str(err)) from None
+        except OSError as err:
+            raise TaskFailed(f"error creating secret mount path: {err}") from None
+        return binds
+
     async def prepare(self) -> None:
         spec = expand_spec(self.task, self.node)
-        body = create_body(self.task, spec, bind_address(self.node.addr))
+        body = create_body(self.task, spec, bind_address(self.node.addr), await self._file_binds())
         attachments = task_attachments(self.task)
         networks: list[str] = []
         if attachments:
@@ -234,6 +253,10 @@ class ContainerController:
     async def _start_container(self) -> None:
         self._check_mounts()
         try:
+            await self.files.write()
+        except TaskFileError as err:
+            raise TaskFailed(f"starting container failed: {err}") from None
+        try:
             await self.engine.start(self.name)
         except EngineError as err:
             raise TaskFailed(f"starting container failed: {err.message}") from None
@@ -285,6 +308,7 @@ class ContainerController:
             if watcher is not None:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
+        await self.files.remove()  # the task has ended: its secrets go
         await self._refresh_quietly()
         if code != 0:
             raise ExitError(code, unhealthy[0] if unhealthy else None)
@@ -344,6 +368,7 @@ class ContainerController:
             await self._stop()
         except EngineError as err:
             raise TaskFailed(err.message) from None
+        await self.files.remove()
         await self._refresh_quietly()
 
     async def terminate(self) -> None:
@@ -368,6 +393,8 @@ class ContainerController:
         except EngineError as err:
             if not err.not_found:
                 raise TaskFailed(err.message) from None
+        finally:
+            await self.files.remove()
 
     async def _refresh_quietly(self) -> None:
         try:

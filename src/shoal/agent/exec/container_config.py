@@ -194,8 +194,15 @@ def _extra_hosts(hosts: list[str] | None) -> list[str]:
     return out
 
 
-def create_body(task: Task, spec: ContainerSpec, host_ip: str = "") -> dict[str, Any]:
-    """The body of ``POST /containers/create`` for the task (spec already expanded)."""
+def create_body(
+    task: Task,
+    spec: ContainerSpec,
+    host_ip: str = "",
+    file_binds: list[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The body of ``POST /containers/create`` for the task (spec already expanded).
+    ``file_binds``: its secret and config files, (path on the node, path in the container),
+    each bound read-only as Docker mounts them."""
     config: dict[str, Any] = {
         "Image": normalize_image(spec.Image),
         "Labels": container_labels(task, spec),
@@ -241,8 +248,13 @@ def create_body(task: Task, spec: ContainerSpec, host_ip: str = "") -> dict[str,
             binding = {"HostIp": host_ip, "HostPort": str(p.PublishedPort or "")}
             bindings[_port_key(p)] = [binding]
         host["PortBindings"] = bindings
-    if spec.Mounts:
-        host["Mounts"] = [_mount(m) for m in spec.Mounts]
+    mounts = [_mount(m) for m in spec.Mounts or []]
+    mounts += [
+        {"Type": "bind", "Source": source, "Target": target, "ReadOnly": True}
+        for source, target in file_binds or []
+    ]
+    if mounts:
+        host["Mounts"] = mounts
     if spec.ReadOnly:
         host["ReadonlyRootfs"] = True
     if spec.Init is not None:

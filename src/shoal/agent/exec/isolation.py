@@ -35,13 +35,19 @@ def _mount(source: str | None, target: str, flags: int) -> None:
     )
 
 
-def enter(netns_path: str, resolv_conf: str | None) -> None:
+def private_mounts() -> None:
+    """A mount namespace of our own: mounts made from here on stay in it, whatever /
+    propagates."""
+    _check(_libc.unshare(CLONE_NEWNS), "unshare")
+    _mount(None, "/", MS_REC | MS_SLAVE)
+
+
+def enter(netns_path: str, resolv_conf: str | None, unshared: bool = False) -> None:
     """Join the network namespace at ``netns_path``; with ``resolv_conf``, see that file as
-    /etc/resolv.conf (in a mount namespace of our own)."""
+    /etc/resolv.conf (in a mount namespace of our own; ``unshared``: already in one)."""
     if resolv_conf is not None:
-        _check(_libc.unshare(CLONE_NEWNS), "unshare")
-        # Mounts made from here on stay in this namespace, whatever / propagates.
-        _mount(None, "/", MS_REC | MS_SLAVE)
+        if not unshared:
+            private_mounts()
         _mount(resolv_conf, "/etc/resolv.conf", MS_BIND)
     fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -58,3 +64,30 @@ def resolv_conf_text(nameservers: list[str], search: list[str] | None = None) ->
         lines.append("search " + " ".join(search))
     lines.append("options ndots:0")
     return "\n".join(lines) + "\n"
+
+
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_RDONLY = 0x1
+MS_REMOUNT = 0x20
+MNT_DETACH = 0x2
+
+
+def mount_tmpfs(target: str, options: str) -> None:
+    """A fresh tmpfs at ``target`` (nosuid, nodev, noexec): memory only, never on disk."""
+    _check(
+        _libc.mount(
+            b"tmpfs",
+            target.encode(),
+            b"tmpfs",
+            MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            options.encode(),
+        ),
+        f"mount tmpfs on {target}",
+    )
+
+
+def unmount(target: str) -> None:
+    """Detach the mount at ``target`` (lazily: what still uses it keeps it until done)."""
+    _check(_libc.umount2(target.encode(), MNT_DETACH), f"unmount {target}")

@@ -20,6 +20,8 @@ from shoal.agent.exec.base import ExitError, NodeContext, TaskFailed
 from shoal.agent.exec.isolation import resolv_conf_text
 from shoal.agent.exec.networking import task_attachments
 from shoal.agent.exec.shim import proc_start_time
+from shoal.agent.exec.task_file_set import TaskFileError, TaskFileSet
+from shoal.agent.exec.task_files import SECRETS_DIR
 from shoal.agent.exec.template import expand, expand_env
 from shoal.api.objects import ContainerStatus, Task
 from shoal.api.specs import SECOND, EndpointPortConfig
@@ -30,6 +32,9 @@ from shoal.logs.model import LogLine, LogOptions
 from shoal.network.overlay.node import HostPort
 
 RUNTIME = "process"
+# Where a process task finds its secret and config files (see _file_env).
+SECRETS_DIR_ENV = "SHOAL_SECRETS_DIR"
+CONFIGS_DIR_ENV = "SHOAL_CONFIGS_DIR"
 DEFAULT_STOP_GRACE = 10.0
 SHIM_START_TIMEOUT = 30.0
 
@@ -117,9 +122,26 @@ class ProcessController:
         self._exited: asyncio.Task | None = None
         self._removed = False
         self._attached = False  # put on its networks by this daemon (prepare or wait)
+        self.files = TaskFileSet(task, node)  # its secrets and configs
 
     def update(self, task: Task) -> None:
         self.task = task
+        self.files.task = task
+
+    @staticmethod
+    def _as_root() -> bool:
+        return os.geteuid() == 0
+
+    def _file_env(self) -> dict[str, str]:
+        """Where the task finds its files: as root, at the paths a container sees them
+        (a private mount namespace shows them there); else in the node's private tmpfs
+        directory for the task, which mirrors those paths."""
+        task_dir = self.files.task_dir()
+        if task_dir is None:
+            return {}
+        if self._as_root():
+            return {SECRETS_DIR_ENV: SECRETS_DIR, CONFIGS_DIR_ENV: "/"}
+        return {SECRETS_DIR_ENV: task_dir + SECRETS_DIR, CONFIGS_DIR_ENV: task_dir}
 
     # --- files in the task directory --------------------------------------------------------
 
@@ -211,6 +233,10 @@ class ProcessController:
                 env["HOSTNAME"] = expand(cs.Hostname, self.task, self.node)
         except InvalidArgument as err:
             raise TaskFailed(err.message) from None
+        try:
+            env.update(self._file_env())
+        except TaskFileError as err:
+            raise TaskFailed(str(err)) from None
         if task_attachments(self.task):
             # In a namespace of its own, as a container: every address of the task, each
             # port as it is.
@@ -256,6 +282,16 @@ class ProcessController:
         network = self._network()
         if network is not None:
             args += ["--netns", network["netns"], "--resolv-conf", network["resolv_conf"]]
+        try:
+            await self.files.write()
+            binds = self.files.binds() if self._as_root() else []
+        except TaskFileError as err:
+            raise TaskFailed(f"starting process failed: {err}") from None
+        for source, target in binds:
+            args += ["--file", source, target]
+        task_dir = self.files.task_dir()
+        if binds and task_dir is not None:
+            args += ["--files-staging", os.path.join(task_dir, ".root")]
         args += ["--", *self._argv()]
         proc = await asyncio.to_thread(self._spawn_shim, args, self._env())
         self._proc = proc
@@ -306,6 +342,7 @@ class ProcessController:
         if self._network() is not None and not self._attached:
             await self._attach_networks()  # a restarted daemon picks the task up here
         await asyncio.shield(self._exit_waiter())
+        await self.files.remove()  # the task has ended: its secrets go
         ex = self._exit()
         if ex is None:
             raise TaskFailed("task: the process supervisor exited without a status")
@@ -338,6 +375,7 @@ class ProcessController:
         except TimeoutError:
             self._signal(signal.SIGKILL)
             await asyncio.shield(self._exit_waiter())
+        await self.files.remove()
 
     async def terminate(self) -> None:
         if self._shim() is None or not self._shim_alive():
@@ -347,6 +385,7 @@ class ProcessController:
 
     async def remove(self) -> None:
         await self.terminate()
+        await self.files.remove()
         self._removed = True
         if self._network() is not None and self.node.networking is not None:
             await self.node.networking.detach(self.task.ID)

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shoal.agent.exec import isolation
+from shoal.agent.exec import file_mounts, isolation
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -88,6 +88,15 @@ def main() -> int:
     parser.add_argument("--user", default=None)
     parser.add_argument("--netns", default=None, help="the task's network namespace")
     parser.add_argument("--resolv-conf", default=None, help="seen as /etc/resolv.conf")
+    parser.add_argument(
+        "--file",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("SOURCE", "TARGET"),
+        help="a node file the command sees, read-only, at TARGET",
+    )
+    parser.add_argument("--files-staging", default=None, help="where to build a shadow root")
     parser.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
@@ -96,9 +105,19 @@ def main() -> int:
         signal.signal(sig, signal.SIG_IGN)
 
     log = LogWriter(task_dir / "log.json")
+    if args.file:
+        try:
+            isolation.private_mounts()
+            if not args.files_staging:
+                raise OSError("--files-staging is needed with --file")
+            file_mounts.place_files([(s, t) for s, t in args.file], args.files_staging)
+        except OSError as err:
+            log.close()
+            write_json(task_dir / "exit.json", {"exit_code": 126, "error": str(err)})
+            return 0
     if args.netns:
         try:
-            isolation.enter(args.netns, args.resolv_conf)
+            isolation.enter(args.netns, args.resolv_conf, unshared=bool(args.file))
         except OSError as err:
             log.close()
             write_json(task_dir / "exit.json", {"exit_code": 126, "error": str(err)})

@@ -2,6 +2,8 @@
 ({{.Service.Name}}, {{.Task.Slot}}, {{.Node.Hostname}}...), expanded per task."""
 
 import re
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from shoal.agent.exec.base import NodeContext
 from shoal.api.objects import Task
@@ -24,6 +26,68 @@ def _values(task: Task, node: NodeContext) -> dict[str, str]:
         "Task.Name": task.full_name,
         "Task.Slot": str(task.Slot) if task.Slot else (task.NodeID or ""),
     }
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    GO_TYPE: ClassVar[str] = "struct { ID string; Name string; Labels map[string]string }"
+    ID: str
+    Name: str
+    Labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlatformContext:
+    GO_TYPE: ClassVar[str] = "template.Platform"
+    Architecture: str
+    OS: str
+
+
+@dataclass(frozen=True)
+class NodeTemplateContext:
+    GO_TYPE: ClassVar[str] = "struct { ID string; Hostname string; Platform template.Platform }"
+    ID: str
+    Hostname: str
+    Platform: PlatformContext
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    GO_TYPE: ClassVar[str] = "struct { ID string; Name string; Slot string }"
+    ID: str
+    Name: str
+    Slot: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """Swarm's template context (swarmkit's template.Context): what ``{{.Service.Name}}``
+    and the like read, for the Go template engine."""
+
+    GO_TYPE: ClassVar[str] = "template.Context"
+    Service: ServiceContext
+    Node: NodeTemplateContext
+    Task: TaskContext
+
+
+def context(task: Task, node: NodeContext) -> Context:
+    values = _values(task, node)
+    return Context(
+        Service=ServiceContext(
+            ID=values["Service.ID"],
+            Name=values["Service.Name"],
+            Labels=dict(task.ServiceAnnotations.Labels or {}),
+        ),
+        Node=NodeTemplateContext(
+            ID=values["Node.ID"],
+            Hostname=values["Node.Hostname"],
+            Platform=PlatformContext(
+                Architecture=values["Node.Platform.Architecture"],
+                OS=values["Node.Platform.OS"],
+            ),
+        ),
+        Task=TaskContext(ID=values["Task.ID"], Name=values["Task.Name"], Slot=values["Task.Slot"]),
+    )
 
 
 def expand(text: str, task: Task, node: NodeContext) -> str:

@@ -1,7 +1,8 @@
-"""``shoal swarm init|join|join-token|leave|update|ca|unlock-key``."""
+"""``shoal swarm init|join|join-token|leave|update|ca|unlock|unlock-key``."""
 
 import asyncio
 import hashlib
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ from shoal.cli.framework import (
     out,
     with_client,
 )
-from shoal.client import Client
+from shoal.client import APIError, Client
 
 
 @click.group("swarm")
@@ -155,6 +156,7 @@ async def swarm_init(
         "DefaultAddrPool": list(addr_pools),
         "SubnetSize": mask_length,
         "DataPathPort": data_path_port,
+        "AutoLockManagers": autolock,
     }
     node_id = await client.post("/swarm/init", body)
     out(f"Swarm initialized: current node ({node_id}) is now a manager.\n")
@@ -162,6 +164,8 @@ async def swarm_init(
     out(
         "To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions."
     )
+    if autolock:
+        _print_unlock_command(await _fetch_unlock_key(client))
 
 
 @docker_command(swarm_group, "join", "[OPTIONS] HOST:PORT", min_args=1, max_args=1)
@@ -250,11 +254,15 @@ def swarm_update(ctx: click.Context, /, autolock: bool | None, **flags: Any) -> 
 async def _swarm_update(client: Client, autolock: bool | None, flags: dict[str, Any]) -> None:
     swarm = await client.get("/swarm")
     spec = swarm["Spec"]
+    was_locked = bool((spec.get("EncryptionConfig") or {}).get("AutoLockManagers"))
     _apply_spec_flags(spec, flags)
     if autolock is not None:
         spec.setdefault("EncryptionConfig", {})["AutoLockManagers"] = autolock
     await client.request("POST", "/swarm/update", {"version": swarm["Version"]["Index"]}, spec)
     out("Swarm updated.")
+    if autolock and not was_locked:
+        # As Docker's CLI: the key is shown once, when autolock is turned on.
+        _print_unlock_command(await _fetch_unlock_key(client))
 
 
 @docker_command(swarm_group, "ca", "[OPTIONS]")
@@ -314,16 +322,33 @@ async def _wait_for_root_rotation(client: Client, quiet: bool) -> None:
 @with_client
 async def swarm_unlock_key(client: Client, quiet: bool, rotate: bool) -> None:
     """Manage the unlock key"""
-    swarm = await client.get("/swarm")
-    if rotate and not ((swarm.get("Spec") or {}).get("EncryptionConfig") or {}).get(
-        "AutoLockManagers"
-    ):
-        raise CLIError("cannot rotate because autolock is not turned on")
-    key = (await client.get("/swarm/unlockkey")).get("UnlockKey", "")
+    if rotate:
+        swarm = await client.get("/swarm")
+        spec = swarm["Spec"]
+        if not (spec.get("EncryptionConfig") or {}).get("AutoLockManagers"):
+            raise CLIError("cannot rotate because autolock is not turned on")
+        params = {"version": swarm["Version"]["Index"], "rotateManagerUnlockKey": "true"}
+        await client.request("POST", "/swarm/update", params, spec)
+        if not quiet:
+            out("Successfully rotated manager unlock key.")
+    key = await _fetch_unlock_key(client)
     if not key:
         raise CLIError("no unlock key is set")
     if quiet:
         out(key)
+        return
+    _print_unlock_command(key)
+
+
+async def _fetch_unlock_key(client: Client) -> str:
+    try:
+        return str((await client.get("/swarm/unlockkey")).get("UnlockKey") or "")
+    except APIError as err:
+        raise CLIError(f"could not fetch unlock key: {err}") from None
+
+
+def _print_unlock_command(key: str) -> None:
+    if not key:
         return
     out(
         "To unlock a swarm manager after it restarts, run the `shoal swarm unlock`\n"
@@ -332,3 +357,25 @@ async def swarm_unlock_key(client: Client, quiet: bool, rotate: bool) -> None:
         "Remember to store this key in a password manager, since without it you\n"
         "will not be able to restart the manager."
     )
+
+
+@docker_command(swarm_group, "unlock", "")
+@with_client
+async def swarm_unlock(client: Client) -> None:
+    """Unlock swarm"""
+    # As Docker's CLI: ask for the key only when the node is locked.
+    state = ((await client.info()).get("Swarm") or {}).get("LocalNodeState")
+    if state == "inactive":
+        raise CLIError("Error: This node is not part of a swarm")
+    if state != "locked":
+        raise CLIError("Error: swarm is not locked")
+    await client.post("/swarm/unlock", {"UnlockKey": _read_key("Please enter unlock key: ")})
+
+
+def _read_key(prompt: str) -> str:
+    """A line from stdin; on a terminal, prompted and not echoed."""
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().strip()

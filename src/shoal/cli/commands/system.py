@@ -15,7 +15,9 @@ from shoal.client import Client, ConnectError
 def _swarm_lines(swarm: dict) -> list[str]:
     state = swarm.get("LocalNodeState") or "inactive"
     lines = [f" Swarm: {state}"]
-    if state not in ("active", "locked"):
+    if state == "locked":
+        return lines  # as Docker's CLI: nothing more of a locked node's swarm
+    if state != "active":
         if swarm.get("Error"):
             lines.append(f"  Error: {swarm['Error']}")
         return lines

@@ -12,6 +12,14 @@ A manager starts its replica one of three ways:
 - ``restart``: a manager that was a member before (after a crash or a restart) reloads its
   snapshot and log from disk and replays what was committed.
 
+Encryption at rest: the raft log and snapshots hold the cluster's secrets (the root CA key
+among them), so every manager seals what it stores under its own data key (``RaftKeys``, in
+``raft-keys.json`` beside the raft directory, made when the manager first starts its
+replica), from its very first write; a joining manager seals the snapshot it receives. A
+store from before encryption is sealed when first opened. ``rotate_data_key`` rotates that
+key while raft runs; ``reseal_data_keys`` re-wraps the keys under a new unlock key (autolock)
+and rotates, as swarmkit does when the unlock key changes.
+
 Timing: raft ticks every ``tick`` seconds (0.1 s by default, where Swarm ticks once a
 second), with the Cluster's Raft settings counted in ticks as Swarm counts them: an
 election timeout of ElectionTick (10) ticks is 1 to 2 s here, 10 to 20 s in Swarm.
@@ -22,8 +30,9 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -31,6 +40,9 @@ import grpc.aio
 from shoal.clock import Clock
 from shoal.errors import Unavailable
 from shoal.manager.consensus.peers import RaftPeers
+from shoal.manager.consensus.raft_key_rotation import DataKeyRotation
+from shoal.manager.consensus.raft_keys import FILE_NAME as KEYS_FILE_NAME
+from shoal.manager.consensus.raft_keys import RaftKeys
 from shoal.manager.consensus.replicated_log import ReplicatedLog
 from shoal.paths import write_private
 from shoal.raft.core import bootstrap as bootstrap_state
@@ -86,7 +98,10 @@ class Replica:
         clock: Clock,
         config: RaftConfig | None = None,
         tick: float = DEFAULT_TICK,
+        kek: bytes | None = None,
     ) -> None:
+        """``kek``: the unlock key that opens this manager's raft keys when autolock sealed
+        them (``RaftKeysLocked`` or ``InvalidUnlockKey`` from the start otherwise)."""
         self.store = store
         self.dir = state_dir
         self.node_id = node_id
@@ -102,6 +117,11 @@ class Replica:
         self.peers: RaftPeers | None = None
         self._queue: QueuedTransport | None = None
         self._membership = asyncio.Lock()
+        self.kek = kek
+        self.raft_keys: RaftKeys | None = None
+        self.storage: SQLiteStorage | None = None
+        self.key_rotation: DataKeyRotation | None = None
+        self._rotations: set[asyncio.Task] = set()  # stopped with the replica
         # Set by the manager: leadership gained or lost, and this member removed from raft.
         self.on_leadership: Callable[[bool], None] = lambda leading: None
         self.on_removed: Callable[[], None] = lambda: None
@@ -115,6 +135,16 @@ class Replica:
     @property
     def _raft_dir(self) -> Path:
         return self.dir / "raft"
+
+    @property
+    def keys_file(self) -> Path:
+        return self.dir / KEYS_FILE_NAME
+
+    def _open_storage(self) -> tuple[RaftKeys, SQLiteStorage]:
+        """This manager's data keys (made on its first start) and its raft store sealed under
+        them. Blocking: from a thread."""
+        keys = RaftKeys.load_or_create(self.keys_file, self.kek)
+        return keys, SQLiteStorage(self._raft_dir, cipher=keys.cipher)
 
     def has_state(self) -> bool:
         """Whether this manager was a raft member before (and may ``restart``)."""
@@ -181,7 +211,7 @@ class Replica:
         raft_id = self._load_id()
 
         def rewrite() -> None:
-            storage = SQLiteStorage(self._raft_dir)
+            _, storage = self._open_storage()
             try:
                 state = storage.load()
                 new = force_new_cluster(state, raft_id)
@@ -211,7 +241,9 @@ class Replica:
         raise last or Unavailable("no manager to join")
 
     async def _start(self, initial: PersistentState | None) -> None:
-        storage = await asyncio.to_thread(SQLiteStorage, self._raft_dir)
+        keys, storage = await asyncio.to_thread(self._open_storage)
+        self.raft_keys, self.storage = keys, storage
+        self.key_rotation = DataKeyRotation(keys, storage)
         self.peers = RaftPeers(self.transport, self.raft_id)
         self.peers.update(self.log.members)
         self._queue = QueuedTransport(self.peers.deliver)
@@ -229,8 +261,40 @@ class Replica:
         self._queue.attach(self.node)
         self.log.attach(self.node)
         await self.node.start(initial)
+        if keys.pending is not None:  # a rotation this manager had not finished
+            self._run_rotation(self.key_rotation.resume())
+
+    async def rotate_data_key(self) -> None:
+        """Rotate this manager's raft data key: new writes use a new key at once, what is
+        stored is sealed again under it in the background of raft (batch by batch), then the
+        old key is gone. Returns when done; a caller that should not wait runs it as a task."""
+        if self.key_rotation is None:
+            raise Unavailable("this manager's raft store is not open")
+        # Shielded: a caller that stops waiting does not leave it half done (it would resume
+        # on the next start anyway); stopping the replica stops it.
+        await asyncio.shield(self._run_rotation(self.key_rotation.rotate()))
+
+    def _run_rotation(self, rotation: Coroutine[Any, Any, None]) -> asyncio.Task:
+        task = asyncio.create_task(rotation, name="raft-key-rotation")
+        self._rotations.add(task)
+        task.add_done_callback(self._rotations.discard)
+        return task
+
+    async def reseal_data_keys(self, kek: bytes | None) -> None:
+        """Autolock's unlock key changed (None: autolock off): wrap the data keys under the
+        new one, then rotate the data key (as swarmkit does), so the data key the old unlock
+        key could open protects nothing any more."""
+        if self.raft_keys is None:
+            raise Unavailable("this manager's raft store is not open")
+        self.kek = kek
+        await asyncio.to_thread(self.raft_keys.reseal, kek)
+        await self.rotate_data_key()
 
     async def stop(self) -> None:
+        for task in list(self._rotations):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self.node is not None:
             await self.node.stop()
         if self._queue is not None:

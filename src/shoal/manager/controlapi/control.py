@@ -39,6 +39,7 @@ from shoal.manager.controlapi.networks import (
     resolve_service_networks,
 )
 from shoal.manager.controlapi.secrets import SecretControl, check_references_exist
+from shoal.manager.controlapi.unlock_keys import updated_unlock_keys
 from shoal.manager.controlapi.validate import validate_service_spec
 from shoal.manager.controlapi.validate_secrets import check_config_targets_set
 from shoal.manager.nodeca.rotation import begin_rotation, rotation_requested
@@ -122,12 +123,17 @@ class ControlAPI(NetworkControl, SecretControl):
             raise Unavailable("cluster not found")
         return cluster
 
+    def get_unlock_key(self) -> bytes | None:
+        """The managers' unlock key; None with autolock off (Docker shows no key then)."""
+        return self.get_cluster().manager_unlock_key()
+
     async def update_cluster(
         self,
         version: int,
         spec: dict[str, Any],
         rotate_worker_token: bool = False,
         rotate_manager_token: bool = False,
+        rotate_manager_unlock_key: bool = False,
     ) -> None:
         new_spec: SwarmSpec = _parse(SwarmSpec, spec, "swarm spec")
         check_node_cert_expiry(new_spec.CAConfig.NodeCertExpiry)
@@ -153,6 +159,11 @@ class ControlAPI(NetworkControl, SecretControl):
                 cluster.RootCA.JoinTokens.Worker = tokens.generate(ca)
             if rotate_manager_token:
                 cluster.RootCA.JoinTokens.Manager = tokens.generate(ca)
+            cluster.UnlockKeys = updated_unlock_keys(
+                cluster.UnlockKeys,
+                new_spec.EncryptionConfig.AutoLockManagers,
+                rotate=rotate_manager_unlock_key,
+            )
             if rotation_requested(cluster):
                 # Begun here, as Swarm does, so that the caller sees it under way at once.
                 cluster = begin_rotation(cluster, create_root_ca(self.clock.now()))

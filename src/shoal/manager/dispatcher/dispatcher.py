@@ -15,6 +15,12 @@ from shoal.api.objects import Node, NodeDescription, Task, TaskStatus
 from shoal.api.specs import SECOND
 from shoal.api.types import NodeRole, NodeState, TaskState
 from shoal.clock import Clock
+from shoal.manager.dispatcher.dependencies import (
+    DependencyChanges,
+    NodeDependencies,
+    dependency_changes,
+    node_dependencies,
+)
 from shoal.manager.dispatcher.heartbeats import HeartbeatDeadlines
 from shoal.manager.dispatcher.netmap import network_map
 from shoal.manager.dispatcher.routes import ingress_routes
@@ -48,6 +54,15 @@ class AgentSession:
         self.outbox.put_nowait(None)
         for sub in self.subscriptions:
             sub.close()
+
+
+def _dependency_fields(changes: DependencyChanges) -> dict[str, list]:
+    return {
+        "update_secrets": [s.model_dump_json().encode() for s in changes.update_secrets],
+        "remove_secrets": changes.remove_secrets,
+        "update_configs": [c.model_dump_json().encode() for c in changes.update_configs],
+        "remove_configs": changes.remove_configs,
+    }
 
 
 def _host(addr: str) -> str:
@@ -181,11 +196,13 @@ class Dispatcher(pb_grpc.DispatcherServicer):
 
         def concerns(ev: Event) -> bool:
             # Every task, service, node and network change may move the routing mesh or a
-            # node's network map; this node's own tasks are also its assignments.
+            # node's network map; this node's own tasks are also its assignments, and the
+            # secrets and configs they use are sent with them.
             return True
 
         view, sub = self.store.view_and_watch(
-            kinds={"task", "service", "node", "network", "cluster"}, filt=concerns
+            kinds={"task", "service", "node", "network", "cluster", "secret", "config"},
+            filt=concerns,
         )
         session.subscriptions.append(sub)
         sent: dict[str, Task] = {}
@@ -194,11 +211,13 @@ class Dispatcher(pb_grpc.DispatcherServicer):
             sent[t.ID] = t
         routes = ingress_routes(view)
         networks = network_map(view, node_id)
+        dependencies = node_dependencies(view, node_id)
         yield pb.AssignmentsMessage(
             type=pb.AssignmentsMessage.COMPLETE,
             update_tasks=[t.model_dump_json().encode() for t in initial],
             routes=json.dumps(routes.to_json()).encode(),
             networks=json.dumps(networks.to_json()).encode(),
+            **_dependency_fields(dependency_changes(NodeDependencies(), dependencies)),
         )
         try:
             while True:
@@ -243,7 +262,10 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                 new_networks = network_map(now, node_id)
                 changed_networks = new_networks != networks
                 networks = new_networks
-                if updates or removes or changed_routes or changed_networks:
+                new_dependencies = node_dependencies(now, node_id)
+                changed_dependencies = dependency_changes(dependencies, new_dependencies)
+                dependencies = new_dependencies
+                if updates or removes or changed_routes or changed_networks or changed_dependencies:
                     yield pb.AssignmentsMessage(
                         type=pb.AssignmentsMessage.INCREMENTAL,
                         update_tasks=[t.model_dump_json().encode() for t in updates.values()],
@@ -252,6 +274,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                         networks=(
                             json.dumps(networks.to_json()).encode() if changed_networks else b""
                         ),
+                        **_dependency_fields(changed_dependencies),
                     )
         finally:
             sub.close()
