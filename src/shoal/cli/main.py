@@ -1,6 +1,7 @@
 """The ``shoal`` command: Docker's swarm verbs (``swarm``, ``node``, ``service``, ``info``,
 ``version``) against a shoal daemon, plus ``shoal daemon`` and ``shoal local``."""
 
+import itertools
 import sys
 
 import click
@@ -11,6 +12,7 @@ from shoal.cli.commands.network import network_group
 from shoal.cli.commands.node import node_group
 from shoal.cli.commands.secret import secret_group
 from shoal.cli.commands.service import service_group
+from shoal.cli.commands.stack import stack_group
 from shoal.cli.commands.swarm import swarm_group
 from shoal.cli.commands.system import info_command, version_command
 from shoal.cli.framework import report
@@ -42,11 +44,23 @@ BOOL_FLAGS = {
 }
 
 
+# Flags whose default is true for one command: there --detach=false reaches the command as
+# --no-detach.
+TRI_STATE = {("stack", "deploy"): {"--detach", "-d"}, ("stack", "up"): {"--detach", "-d"}}
+
+
 def normalize_bool_flags(argv: list[str]) -> list[str]:
     """--detach=false means the flag was not given; --detach=true that it was."""
+    words = [a for a in argv if not a.startswith("-")]
+    keep: set[str] = set()
+    for pair in itertools.pairwise(words):
+        keep |= TRI_STATE.get(pair, set())
     out = []
     for arg in argv:
         name, eq, value = arg.partition("=")
+        if name in keep and eq and value.lower() in ("false", "0"):
+            out.append("--no-detach")
+            continue
         if eq and name in BOOL_FLAGS and value.lower() in ("true", "false", "1", "0"):
             if value.lower() in ("true", "1"):
                 out.append(name)
@@ -68,6 +82,7 @@ def cli(ctx: click.Context, host: str | None, debug: bool) -> None:
 cli.add_command(swarm_group)
 cli.add_command(node_group)
 cli.add_command(service_group)
+cli.add_command(stack_group)
 cli.add_command(network_group)
 cli.add_command(secret_group)
 cli.add_command(config_group)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shoal.api.ids import new_id
-from shoal.api.objects import Cluster, Network, Service, Task
+from shoal.api.objects import Cluster, Network, NetworkAttachment, Service, Task
 from shoal.api.specs import NetworkAttachmentConfig, NetworkSpec, ServiceSpec, TaskSpec
 from shoal.api.types import TaskState
 from shoal.errors import FailedPrecondition, InvalidArgument
@@ -204,4 +204,35 @@ async def test_the_control_api_gives_each_service_a_vip_on_each_of_its_networks(
     svc = await control.update_service("web", svc.Version.Index, spec)
     assert svc.Endpoint.VirtualIPs is None
     with pytest.raises(FailedPrecondition, match=f"network {app.ID} is in use by service"):
+        await control.remove_network("app")
+
+
+@pytest.mark.parametrize(
+    ("desired", "state", "in_use"),
+    [
+        (TaskState.RUNNING, TaskState.RUNNING, True),
+        (TaskState.RUNNING, TaskState.PENDING, True),
+        # being shut down (its service removed): no longer holds the network, as in swarmkit
+        (TaskState.REMOVE, TaskState.RUNNING, False),
+        (TaskState.RUNNING, TaskState.FAILED, False),
+        (TaskState.SHUTDOWN, TaskState.SHUTDOWN, False),
+    ],
+)
+async def test_a_network_is_in_use_by_a_task_meant_to_run_and_not_stopped(desired, state, in_use):
+    store = MemoryStore()
+    control = ControlAPI(store, store.clock, allocate_endpoint=allocate_endpoint)
+    await store.update(lambda tx: tx.create(Cluster(ID=new_id())))
+    app = await control.create_network({"Name": "app", "DriverConfiguration": {"Name": "overlay"}})
+    task = Task(
+        ID=new_id(),
+        ServiceID="gone",
+        DesiredState=desired,
+        NetworksAttachments=[NetworkAttachment(Network=app, Addresses=["10.0.0.3/24"])],
+    )
+    task.Status.State = state
+    await store.update(lambda tx: tx.create(task))
+    if in_use:
+        with pytest.raises(FailedPrecondition, match=f"network {app.ID} is in use by task"):
+            await control.remove_network("app")
+    else:
         await control.remove_network("app")

@@ -247,6 +247,19 @@ async def test_task_filters_resolve_service_names(control):
         control.list_tasks(Filters({"service": ["nope"]}))
 
 
+async def test_task_label_filter_matches_the_service_labels(control):
+    task = Task(
+        ID=new_id(),
+        ServiceID="s1",
+        Slot=1,
+        ServiceAnnotations={"Name": "app_web", "Labels": {"com.docker.stack.namespace": "app"}},
+    )
+    await control.store.update(lambda tx: tx.create(task))
+    stack = Filters({"label": ["com.docker.stack.namespace=app"]})
+    assert [t.ID for t in control.list_tasks(stack)] == [task.ID]
+    assert control.list_tasks(Filters({"label": ["com.docker.stack.namespace=other"]})) == []
+
+
 async def test_cannot_demote_last_manager_or_remove_ready_node(control):
     [manager] = control.list_nodes()
     demoted = manager.Spec.model_dump()

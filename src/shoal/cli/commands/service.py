@@ -195,7 +195,12 @@ async def service_ls(
 ) -> None:
     """List services"""
     services = await client.services(parse_filters(filters), status=not quiet)
-    services.sort(key=lambda s: natural_key(s["Spec"]["Name"]))
+    print_list(service_rows(services), fmt, SERVICE_TABLE, SERVICE_HEADERS, quiet=quiet)
+
+
+def service_rows(services: list[dict]) -> list[dict]:
+    """The rows of ``service ls`` (and ``stack services``), sorted by name."""
+    services = sorted(services, key=lambda s: natural_key(s["Spec"]["Name"]))
     rows = []
     for s in services:
         image = ((s["Spec"].get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", "")
@@ -209,7 +214,7 @@ async def service_ls(
                 "Replicas": _replicas(s),
             }
         )
-    print_list(rows, fmt, SERVICE_TABLE, SERVICE_HEADERS, quiet=quiet)
+    return rows
 
 
 async def _find_service(client: Client, ref: str) -> dict:

@@ -404,7 +404,9 @@ class ControlAPI(NetworkControl, SecretControl):
             if not (
                 f.match_prefix("name", task.name)
                 and f.match_prefix("id", task.ID)
-                and f.match_labels("label", task.Labels)
+                # as in swarmkit: a task's labels filter matches its service's labels too
+                # (``docker stack ps`` finds a stack's tasks by its namespace label)
+                and f.match_labels("label", {**task.ServiceAnnotations.Labels, **task.Labels})
                 and (not node_ids or task.NodeID in node_ids)
                 and f.match_exact("desired-state", task.DesiredState.value)
                 and f.match_exact("runtime", task.Spec.runtime)

@@ -8,6 +8,7 @@ from typing import Any
 from shoal.api.ids import new_id
 from shoal.api.objects import Network, Node, Service, Task
 from shoal.api.specs import NetworkSpec, ServiceSpec
+from shoal.api.types import TaskState
 from shoal.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, swarm_error
 from shoal.manager.allocator.networks import OVERLAY, allocate_network, is_dead
 from shoal.manager.controlapi.timestamps import parse_until
@@ -213,7 +214,10 @@ def _check_unused(tx: ReadTx, network: Network) -> None:
     for svc in tx.find(Service, "network", network.ID):
         raise swarm_error(FailedPrecondition, f"network {network.ID} is in use by service {svc.ID}")
     for task in tx.find(Task, "network", network.ID):
-        if not is_dead(task):
+        # swarmkit's rule: only a task meant to run that has not yet stopped holds the network,
+        # so that ``stack rm`` can remove a stack's networks right after its services, while
+        # their tasks are still being shut down
+        if task.DesiredState <= TaskState.RUNNING and task.Status.State <= TaskState.RUNNING:
             raise swarm_error(
                 FailedPrecondition, f"network {network.ID} is in use by task {task.ID}"
             )
