@@ -15,6 +15,7 @@ import sys
 from typing import Any
 from urllib.parse import quote
 
+from shoal.api.service_defaults import fill_daemon_defaults
 from shoal.api.specs import ServiceSpec
 from shoal.cli.framework import CLIError, err, out
 from shoal.cli.progress import wait_for_convergence
@@ -88,6 +89,7 @@ def same_spec(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
     def canonical(spec: dict[str, Any]) -> Any:
         model = ServiceSpec.from_json(spec)
         model.TaskTemplate.Runtime = model.TaskTemplate.runtime  # the daemon stores the default
+        fill_daemon_defaults(model)  # and these
         return _pruned(model.to_json())
 
     return bool(canonical(current) == canonical(wanted))

@@ -44,6 +44,21 @@ def test_the_same_file_is_the_same_spec():
     assert same_spec(_as_stored(_spec()), _spec())
 
 
+def test_what_the_daemon_fills_in_is_no_change():
+    """The daemon stores a container's isolation "default", an update config's failure action
+    and order, an endpoint's mode "vip" where the file said nothing."""
+    file = FILE.replace("deploy: {replicas: 2}", "deploy: {replicas: 2, update_config: {}}")
+    stored = _as_stored(_spec(file))
+    stored["TaskTemplate"]["ContainerSpec"] = {
+        **stored["TaskTemplate"]["ContainerSpec"],
+        "Isolation": "default",
+    }
+    stored["UpdateConfig"] = {"FailureAction": "pause", "Order": "stop-first"}
+    assert same_spec(stored, _spec(file))
+    stored["UpdateConfig"]["Order"] = "start-first"
+    assert not same_spec(stored, _spec(file))
+
+
 def test_a_changed_value_is_a_changed_spec():
     assert not same_spec(_as_stored(_spec()), _spec(FILE.replace("A=1", "A=2")))
     assert not same_spec(_as_stored(_spec()), _spec(FILE.replace("replicas: 2", "replicas: 3")))

@@ -12,14 +12,12 @@ from pydantic import BaseModel, ValidationError
 
 from shoal.api.ids import new_id
 from shoal.api.objects import Cluster, Node, Service, ServiceStatus, Task
+from shoal.api.service_defaults import fill_daemon_defaults
 from shoal.api.specs import NodeSpec, ServiceSpec, SwarmSpec
 from shoal.api.types import (
-    EndpointMode,
-    FailureAction,
     NodeRole,
     NodeState,
     TaskState,
-    UpdateOrder,
 )
 from shoal.ca import tokens
 from shoal.ca.renewal import check_node_cert_expiry
@@ -96,20 +94,11 @@ def _store_errors(err: ShoalError) -> ShoalError:
 
 def _check_daemon_conversion(spec: ServiceSpec) -> None:
     """What Docker's daemon refuses, and what it fills in, as it converts a service spec
-    for swarmkit (so that a client that leaves them out, as docker-py does, reads back what
-    Docker shows): an update or rollback config's failure action "pause" and order
-    "stop-first", an endpoint spec's mode "vip", a container's isolation "default"."""
+    for swarmkit."""
     container = spec.TaskTemplate.ContainerSpec
     if container is not None:
         check_config_targets_set(container.Configs)
-        if container.Isolation is None:
-            container.Isolation = "default"
-    for cfg in (spec.UpdateConfig, spec.RollbackConfig):
-        if cfg is not None:
-            cfg.FailureAction = cfg.FailureAction or FailureAction.PAUSE
-            cfg.Order = cfg.Order or UpdateOrder.STOP_FIRST
-    if spec.EndpointSpec is not None and spec.EndpointSpec.Mode is None:
-        spec.EndpointSpec.Mode = EndpointMode.VIP
+    fill_daemon_defaults(spec)
 
 
 class ControlAPI(NetworkControl, SecretControl):
