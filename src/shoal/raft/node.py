@@ -42,6 +42,10 @@ from shoal.raft.types import (
 
 log = logging.getLogger(__name__)
 
+# How long (in election timeouts) the caller of an entry appended by a leader that then lost
+# leadership waits to learn whether the next leader committed it or overwrote it.
+ORPHAN_TICKS_PER_ELECTION = 3
+
 
 class Transport(Protocol):
     def send(self, messages: list[Message]) -> None:
@@ -107,6 +111,9 @@ class RaftNode:
         self._failure: BaseException | None = None
         self._proposals: dict[int, tuple[int, asyncio.Future[None]]] = {}
         self._conf_waiters: dict[int, tuple[int, asyncio.Future[None]]] = {}
+        # The tick at which this node last lost leadership with entries of its own uncommitted
+        # (0: none waiting). Those entries wait to be applied or overwritten, for a while.
+        self._orphaned_at = 0
         self._read_seq = 0
         self._reads: dict[int, tuple[int, asyncio.Future[None]]] = {}  # ctx -> (tick, fut)
         self._read_ready: list[tuple[int, asyncio.Future[None]]] = []
@@ -219,8 +226,9 @@ class RaftNode:
 
     async def propose(self, data: bytes) -> None:
         """Commit ``data`` through the log; returns once it is applied here. Raises NotLeader
-        (nothing happened), ProposalDropped (nothing happened), CommitUnknown (leadership was
-        lost after the entry was appended: it may still commit)."""
+        (nothing happened), ProposalDropped (nothing happened: refused, or appended and then
+        overwritten by the next leader), CommitUnknown (leadership was lost after the entry
+        was appended, and the next leader neither applied nor overwrote it here in time)."""
         if not self.leader_ready:
             raise NotLeader(self.leader)
         term = self._ready_term
@@ -333,6 +341,10 @@ class RaftNode:
             if t <= deadline:
                 del self._reads[ctx]
                 _settle(fut, ProposalDropped("raft: read index timed out"))
+        if self._orphaned_at and self._ticks - self._orphaned_at >= ORPHAN_TICKS_PER_ELECTION * (
+            self.config.election_tick
+        ):
+            self._give_up_orphans()
 
     async def _wait_tick_or_change(self) -> None:
         self._leader_changed.clear()
@@ -373,6 +385,8 @@ class RaftNode:
         if rd.snapshot is not None:
             self.sm.restore(rd.snapshot.data)
             self._snap_index = rd.snapshot.index
+            # Entries the snapshot covers were never seen here: whether ours made it is unknown.
+            self._give_up_orphans(up_to=rd.snapshot.index)
         for e in rd.committed_entries:
             if e.type is EntryType.CONF_CHANGE:
                 self.sm.apply_conf_change(e.index, codec.decode_conf_change(e.data))
@@ -383,6 +397,8 @@ class RaftNode:
                 term, fut = waiter
                 overwritten = ProposalDropped("raft: entry overwritten by a new leader")
                 _settle(fut, None if term == e.term else overwritten)
+        if self._orphaned_at and not (self._proposals or self._conf_waiters):
+            self._orphaned_at = 0
         for rs in rd.read_states:
             pending = self._reads.pop(rs.context, None)
             if pending is not None:
@@ -414,11 +430,12 @@ class RaftNode:
             return
         self._ready_term = 0
         self._signal_leadership(False)
-        lost = CommitUnknown()
-        for _, fut in list(self._proposals.values()) + list(self._conf_waiters.values()):
-            _settle(fut, lost)
-        self._proposals.clear()
-        self._conf_waiters.clear()
+        # Entries this node appended as leader may yet commit under the next leader, or be
+        # overwritten by it: their callers wait to learn which (applied with their term: done;
+        # another entry at their index: dropped, safe to try again), for a few election
+        # timeouts, after which they are told the outcome is unknown.
+        if (self._proposals or self._conf_waiters) and not self._orphaned_at:
+            self._orphaned_at = self._ticks
         for _, fut in self._reads.values():
             _settle(fut, NotLeader(core.leader, "raft: leader changed during a read"))
         self._reads.clear()
@@ -445,6 +462,16 @@ class RaftNode:
         offset = core.compact(max(0, snap.index - self.config.keep_entries))
         await self.storage.save_snapshot(snap, offset)
         self._snap_index = snap.index
+
+    def _give_up_orphans(self, up_to: int | None = None) -> None:
+        """Tell the callers of entries appended while this node led, and not applied since,
+        that their outcome is unknown (all of them, or those at ``up_to`` or below)."""
+        lost = CommitUnknown()
+        for waiters in (self._proposals, self._conf_waiters):
+            for index in [i for i in waiters if up_to is None or i <= up_to]:
+                _settle(waiters.pop(index)[1], lost)
+        if not (self._proposals or self._conf_waiters):
+            self._orphaned_at = 0
 
     def _fail_all(self, err: BaseException) -> None:
         futs = [f for _, f in self._proposals.values()]

@@ -21,11 +21,12 @@ TICK = 0.1
 
 class InstantNet:
     """Delivers messages through the codec on the next loop iteration; ``cut`` nodes neither
-    send nor receive."""
+    send nor receive; ``deaf`` nodes send but receive nothing."""
 
     def __init__(self) -> None:
         self.nodes: dict[int, RaftNode] = {}
         self.cut: set[int] = set()
+        self.deaf: set[int] = set()
 
     def send(self, messages: list[Message]) -> None:
         loop = asyncio.get_running_loop()
@@ -34,7 +35,7 @@ class InstantNet:
 
     def deliver(self, raw: bytes, to: int) -> None:
         m = codec.decode_message(raw)
-        if to in self.cut or m.from_ in self.cut or to not in self.nodes:
+        if to in self.cut or to in self.deaf or m.from_ in self.cut or to not in self.nodes:
             return
         self.nodes[to].step(m)
 

@@ -16,6 +16,7 @@ from shoal.raft.types import (
     ConfChange,
     ConfChangeType,
     NotLeader,
+    ProposalDropped,
     RaftConfig,
 )
 from tests.unit.raft.nodes import InstantNet, NodeCluster
@@ -127,6 +128,42 @@ async def test_partitioned_leader_fails_pending_proposals_and_others_take_over(c
     cluster.net.cut.clear()
     await cluster.until(lambda: cluster.sms[old.id].data.get("b") == "2")
     assert "lost" not in cluster.sms[old.id].data
+
+
+async def test_an_entry_the_next_leader_overwrites_is_dropped_not_unknown(cluster):
+    """A leader cut off before its entry reached anyone steps down; the next leader writes
+    something else at that index: the caller learns nothing happened (safe to try again)."""
+    await cluster.start_all()
+    old = await cluster.leader_ready()
+    cluster.net.cut.add(old.id)
+    pending = asyncio.ensure_future(old.propose(b"lost=1"))
+    await cluster.until(lambda: cluster.leadership[old.id] == [True, False])
+    assert not pending.done()  # it waits to learn what became of its entry
+    await cluster.until(
+        lambda: any(n.leader_ready for n in cluster.net.nodes.values() if n is not old)
+    )
+    cluster.net.cut.clear()
+    await cluster.until(pending.done)
+    with pytest.raises(ProposalDropped, match="overwritten"):
+        await pending
+    assert "lost" not in cluster.sms[old.id].data
+
+
+async def test_an_entry_the_next_leader_commits_succeeds(cluster):
+    """A leader that hears nothing back (its appends still go out) steps down with its entry
+    on the followers; the next leader commits it: the caller is told it succeeded."""
+    await cluster.start_all()
+    old = await cluster.leader_ready()
+    cluster.net.deaf.add(old.id)
+    pending = asyncio.ensure_future(old.propose(b"kept=1"))
+    await cluster.until(lambda: cluster.leadership[old.id] == [True, False])
+    await cluster.until(
+        lambda: any(n.leader_ready for n in cluster.net.nodes.values() if n is not old)
+    )
+    cluster.net.deaf.clear()
+    await cluster.until(pending.done)
+    await pending  # no error: it was committed
+    assert cluster.sms[old.id].data["kept"] == "1"
 
 
 async def test_transfer_leadership_returns_the_new_leader(cluster):

@@ -26,7 +26,7 @@ from shoal.clock import Clock
 from shoal.manager.consensus.replica import NoLeader, Replica
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.nodeca.server import NodeCAServicer
-from shoal.raft.types import NONE, NotLeader
+from shoal.raft.types import NONE, NotLeader, ProposalDropped
 from shoal.rpc import from_rpc_error, pb, pb_grpc, rpc_errors
 from shoal.store import MemoryStore
 
@@ -105,8 +105,10 @@ async def on_leader(
         if replica.is_leader:
             try:
                 return await local()
-            except NotLeader:
-                pass  # lost leadership before proposing: nothing happened; go to the new one
+            except (NotLeader, ProposalDropped):
+                # Lost leadership before proposing, or the next leader overwrote the entry:
+                # nothing happened; make the request again, of the new leader.
+                pass
         channel = await replica.leader_channel(max(0.0, deadline - clock.monotonic()))
         if channel is not None:
             try:
@@ -201,8 +203,8 @@ class ControlService(pb_grpc.ControlServicer):
         try:
             fn = getattr(self._control, request.method)
             answer["Result"] = encode_value(await fn(*call["Args"], **call["Kwargs"]))
-        except NotLeader:
-            answer["NotLeader"] = True
+        except (NotLeader, ProposalDropped):
+            answer["NotLeader"] = True  # nothing happened: the caller tries the new leader
         except errors.ShoalError as err:
             answer["Error"] = encode_error(err)
         node = self._replica.node
