@@ -16,7 +16,7 @@ class Leading:
 
     is_leader = True
 
-    async def leader_channel(self, timeout: float) -> None:
+    async def leader_channel(self, wait: float) -> None:
         return None
 
 
