@@ -260,6 +260,16 @@ class ServiceMode(Model):
         return self.ReplicatedJob is not None or self.GlobalJob is not None
 
     @property
+    def name(self) -> str:
+        """As Docker's CLI and the ``mode`` filter spell it: ``replicated-job``..."""
+        return {
+            "Replicated": "replicated",
+            "Global": "global",
+            "ReplicatedJob": "replicated-job",
+            "GlobalJob": "global-job",
+        }.get(self.kind, "")
+
+    @property
     def kind(self) -> str:
         """Which mode is set (the one field of Docker's one-of)."""
         for name in ("Replicated", "Global", "ReplicatedJob", "GlobalJob"):

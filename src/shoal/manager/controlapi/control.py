@@ -37,7 +37,11 @@ from shoal.errors import (
 from shoal.manager.controlapi import resolve
 from shoal.manager.controlapi.defaults import with_defaults
 from shoal.manager.controlapi.filters import Filters
-from shoal.manager.controlapi.jobs import fill_job_defaults, next_job_iteration
+from shoal.manager.controlapi.jobs import (
+    fill_job_defaults,
+    job_service_status,
+    next_job_iteration,
+)
 from shoal.manager.controlapi.names import random_name
 from shoal.manager.controlapi.networks import (
     NetworkControl,
@@ -290,7 +294,7 @@ class ControlAPI(NetworkControl, SecretControl):
         view = self.store.view()
         result = []
         for svc in view.services():
-            mode = "global" if svc.Spec.Mode.is_global else "replicated"
+            mode = svc.Spec.Mode.name
             if not (
                 f.match_prefix("name", svc.Spec.Name)
                 and f.match_prefix("id", svc.ID)
@@ -306,6 +310,8 @@ class ControlAPI(NetworkControl, SecretControl):
 
     @staticmethod
     def _service_status(view: ReadTx, svc: Service) -> ServiceStatus:
+        if svc.Spec.Mode.is_job:
+            return job_service_status(svc, view.tasks_of_service(svc.ID))
         running = desired = 0
         for task in view.tasks_of_service(svc.ID):
             if task.Status.State == TaskState.RUNNING:
