@@ -23,6 +23,7 @@ from shoal.store import MemoryStore, Tx
 from tests.unit.orchestrator.helpers import node, put, settle
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+LATER = NOW + dt.timedelta(seconds=60)  # past any restart delay
 
 
 def job_service(
@@ -73,60 +74,69 @@ def test_new_job_task_is_meant_to_complete_in_this_iteration():
 
 
 def test_a_fresh_replicated_job_starts_max_concurrent_tasks():
-    assert plan_replicated_job(job_service(), []).create_slots == [1, 2]
+    assert plan_replicated_job(job_service(), [], LATER).create_slots == [1, 2]
 
 
 def test_never_more_tasks_than_completions_still_needed():
     s = job_service(max_concurrent=4, total=3)
-    assert plan_replicated_job(s, []).create_slots == [1, 2, 3]
+    assert plan_replicated_job(s, [], LATER).create_slots == [1, 2, 3]
 
 
 def test_running_tasks_use_up_the_concurrency():
     s = job_service()
     tasks = [task(s, TaskState.RUNNING, slot=1), task(s, TaskState.PENDING, slot=2)]
-    assert plan_replicated_job(s, tasks).create_slots == []
+    assert plan_replicated_job(s, tasks, LATER).create_slots == []
 
 
 def test_a_completed_task_is_followed_by_a_new_slot_not_restarted():
     s = job_service()
     tasks = [task(s, TaskState.COMPLETE, slot=1), task(s, TaskState.RUNNING, slot=2)]
-    assert plan_replicated_job(s, tasks).create_slots == [3]
+    assert plan_replicated_job(s, tasks, LATER).create_slots == [3]
 
 
 def test_the_job_stops_at_total_completions():
     s = job_service()
     tasks = [task(s, TaskState.COMPLETE, slot=n) for n in range(1, 5)]
     tasks.append(task(s, TaskState.RUNNING, slot=5))
-    assert plan_replicated_job(s, tasks).create_slots == []
+    assert plan_replicated_job(s, tasks, LATER).create_slots == []
     tasks[-1].Status.State = TaskState.COMPLETE
-    assert plan_replicated_job(s, tasks).create_slots == []
+    assert plan_replicated_job(s, tasks, LATER).create_slots == []
 
 
 def test_a_failed_task_is_replaced_in_its_slot_first():
     s = job_service()
     tasks = [task(s, TaskState.FAILED, slot=1), task(s, TaskState.COMPLETE, slot=2)]
-    assert plan_replicated_job(s, tasks).create_slots == [1, 3]
+    assert plan_replicated_job(s, tasks, LATER).create_slots == [1, 3]
+
+
+def test_a_failed_task_waits_out_the_restart_delay():
+    s = job_service(restart=RestartPolicy(Delay=10 * 10**9))
+    tasks = [task(s, TaskState.FAILED, slot=1), task(s, TaskState.COMPLETE, slot=2)]
+    early = plan_replicated_job(s, tasks, NOW + dt.timedelta(seconds=3))
+    assert early.create_slots == [3]
+    assert early.wake_at == NOW + dt.timedelta(seconds=10)
+    assert plan_replicated_job(s, tasks, NOW + dt.timedelta(seconds=10)).create_slots == [1, 3]
 
 
 def test_restart_condition_none_leaves_a_failed_slot_alone():
     s = job_service(restart=RestartPolicy(Condition=RestartCondition.NONE))
     tasks = [task(s, TaskState.FAILED, slot=1)]
-    assert plan_replicated_job(s, tasks).create_slots == [2, 3]
+    assert plan_replicated_job(s, tasks, LATER).create_slots == [2, 3]
 
 
 def test_max_attempts_bounds_the_replacements_of_a_slot():
     s = job_service(max_concurrent=1, total=1, restart=RestartPolicy(MaxAttempts=2))
     one_failure = [task(s, TaskState.FAILED, slot=1)]
-    assert plan_replicated_job(s, one_failure).create_slots == [1]
+    assert plan_replicated_job(s, one_failure, LATER).create_slots == [1]
     two_failures = [*one_failure, task(s, TaskState.FAILED, slot=1)]
-    assert plan_replicated_job(s, two_failures).create_slots == []  # and no other slot
+    assert plan_replicated_job(s, two_failures, LATER).create_slots == []  # and no other slot
 
 
 def test_a_new_iteration_runs_the_job_again_and_stops_old_tasks():
     s = job_service(iteration=1)
     old_done = task(s, TaskState.COMPLETE, slot=1, iteration=0)
     old_running = task(s, TaskState.RUNNING, slot=2, iteration=0)
-    plan = plan_replicated_job(s, [old_done, old_running])
+    plan = plan_replicated_job(s, [old_done, old_running], LATER)
     assert plan.create_slots == [1, 2]  # slots are counted afresh in each iteration
     assert plan.shutdown == [old_running]
 
@@ -138,23 +148,23 @@ def test_a_global_job_runs_once_on_each_eligible_node():
         node("b"),
         node("c", availability=NodeAvailability.DRAIN),
     ]
-    assert plan_global_job(s, [], nodes).create_nodes == ["a", "b"]
+    assert plan_global_job(s, [], nodes, LATER).create_nodes == ["a", "b"]
     done = [task(s, TaskState.COMPLETE, node_id="a"), task(s, TaskState.RUNNING, node_id="b")]
-    assert plan_global_job(s, done, nodes).create_nodes == []
+    assert plan_global_job(s, done, nodes, LATER).create_nodes == []
 
 
 def test_a_global_job_replaces_a_failed_task_on_its_node():
     s = job_service(global_job=True)
     tasks = [task(s, TaskState.FAILED, node_id="a")]
-    assert plan_global_job(s, tasks, [node("a")]).create_nodes == ["a"]
+    assert plan_global_job(s, tasks, [node("a")], LATER).create_nodes == ["a"]
     s.Spec.TaskTemplate.RestartPolicy = RestartPolicy(Condition=RestartCondition.NONE)
-    assert plan_global_job(s, tasks, [node("a")]).create_nodes == []
+    assert plan_global_job(s, tasks, [node("a")], LATER).create_nodes == []
 
 
 def test_a_global_job_runs_again_in_a_new_iteration():
     s = job_service(global_job=True, iteration=2)
     tasks = [task(s, TaskState.COMPLETE, node_id="a", iteration=1)]
-    assert plan_global_job(s, tasks, [node("a")]).create_nodes == ["a"]
+    assert plan_global_job(s, tasks, [node("a")], LATER).create_nodes == ["a"]
 
 
 # --- the loop, against a store ---------------------------------------------------------------
@@ -217,3 +227,24 @@ async def test_the_loop_removes_the_tasks_of_a_removed_job(store, clock, running
     await settle(store)
     tasks = store.view().tasks_of_service(s.ID)
     assert len(tasks) == 2 and all(t.DesiredState == TaskState.REMOVE for t in tasks)
+
+
+async def test_the_loop_replaces_a_failed_task_once_its_delay_is_over(store, clock, running):
+    await running.start(JobOrchestrator(store, clock))
+    s = job_service(max_concurrent=1, total=1, restart=RestartPolicy(Delay=5 * 10**9))
+    await put(store, s)
+    await settle(store)
+    (first,) = store.view().tasks_of_service(s.ID)
+
+    def fail(tx: Tx) -> None:
+        t = tx.get(Task, first.ID).clone()
+        t.Status = TaskStatus(State=TaskState.FAILED, Timestamp=clock.now())
+        tx.update(t)
+
+    await store.update(fail)
+    await settle(store)
+    assert len(store.view().tasks_of_service(s.ID)) == 1  # still within the delay
+    await clock.advance(5)
+    await settle(store)
+    tasks = store.view().tasks_of_service(s.ID)
+    assert len(tasks) == 2 and {t.Slot for t in tasks} == {1}

@@ -9,10 +9,12 @@ iteration). Each update of a job service starts a new iteration (``JobStatus.Job
 the job runs again from nothing, and tasks of older iterations still running are shut down.
 """
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import partial
 
 from shoal.api.base import Version
@@ -22,6 +24,7 @@ from shoal.clock import Clock
 from shoal.manager.orchestrator.eligibility import NodeFit, node_fit
 from shoal.manager.orchestrator.reconcile_loop import ReconcileLoop
 from shoal.manager.orchestrator.replicated import set_desired
+from shoal.manager.orchestrator.restart_policy import restart_policy
 from shoal.manager.orchestrator.task import new_task
 from shoal.manager.orchestrator.waiting import logged, write_batch
 from shoal.store import Event, MemoryStore, ReadTx, Tx
@@ -52,12 +55,17 @@ def _failed(task: Task) -> bool:
 
 def may_replace(service: Service, failures: int) -> bool:
     """Whether a failed task gets a replacement, after ``failures`` failures in its slot."""
-    policy = service.Spec.TaskTemplate.RestartPolicy
-    if policy is None:
-        return True
-    if policy.Condition == RestartCondition.NONE:
+    policy = restart_policy(service.Spec.TaskTemplate)
+    if policy.condition == RestartCondition.NONE:
         return False
-    return not (policy.MaxAttempts and failures >= policy.MaxAttempts)
+    return not (policy.max_attempts and failures >= policy.max_attempts)
+
+
+def replace_at(service: Service, failed: list[Task]) -> dt.datetime:
+    """When the last failed task may be replaced: the restart delay after it stopped."""
+    last = max(t.Status.Timestamp for t in failed)
+    delay = restart_policy(service.Spec.TaskTemplate).delay
+    return last + dt.timedelta(microseconds=delay // 1000)
 
 
 @dataclass
@@ -65,6 +73,26 @@ class JobPlan:
     create_slots: list[int] = field(default_factory=list)  # replicated job: new tasks' slots
     create_nodes: list[str] = field(default_factory=list)  # global job: new tasks' nodes
     shutdown: list[Task] = field(default_factory=list)  # old iterations' tasks still running
+    wake_at: dt.datetime | None = None  # when a failed task waiting out its delay is due
+
+
+class Retry(Enum):
+    NOW = "now"
+    LATER = "later"  # once the restart delay is over
+    NEVER = "never"
+
+
+def _retry(plan: JobPlan, service: Service, tasks: list[Task], now: dt.datetime) -> Retry:
+    """Whether to replace the failed ``tasks`` of one slot (or node) now; if only the restart
+    delay stands in the way, note in the plan when to look again."""
+    failed = [t for t in tasks if _failed(t)]
+    if not may_replace(service, len(failed)):
+        return Retry.NEVER
+    due = replace_at(service, failed)
+    if due <= now:
+        return Retry.NOW
+    plan.wake_at = due if plan.wake_at is None else min(plan.wake_at, due)
+    return Retry.LATER
 
 
 def _split_iterations(service: Service, tasks: list[Task]) -> tuple[list[Task], list[Task]]:
@@ -80,7 +108,7 @@ def _split_iterations(service: Service, tasks: list[Task]) -> tuple[list[Task], 
     return mine, stale
 
 
-def plan_replicated_job(service: Service, tasks: list[Task]) -> JobPlan:
+def plan_replicated_job(service: Service, tasks: list[Task], now: dt.datetime) -> JobPlan:
     job = service.Spec.Mode.ReplicatedJob
     assert job is not None
     mine, stale = _split_iterations(service, tasks)
@@ -88,27 +116,35 @@ def plan_replicated_job(service: Service, tasks: list[Task]) -> JobPlan:
     by_slot: dict[int, list[Task]] = {}
     for t in mine:
         by_slot.setdefault(t.Slot or 0, []).append(t)
-    completed = sum(1 for t in mine if t.Status.State == TaskState.COMPLETE)
-    running = sum(1 for t in mine if _active(t))
-    budget = min(job.MaxConcurrent - running, job.TotalCompletions - completed - running)
-    if budget <= 0:
-        return plan
     # Slots are numbered 1..TotalCompletions, each done once one of its tasks completed.
     # Slots whose tasks failed and may be replaced come first, then fresh slots; a slot
-    # whose restart attempts ran out stays failed, and the job never completes.
+    # whose restart attempts ran out stays failed, and the job never completes. A slot
+    # waiting out its restart delay holds its place in MaxConcurrent, as in swarmkit (where
+    # the replacement exists already, held back until the delay is over).
     retry: list[int] = []
+    waiting = 0
     for n in sorted(by_slot):
         slot = by_slot[n]
         if any(_active(t) or t.Status.State == TaskState.COMPLETE for t in slot):
             continue
-        if may_replace(service, sum(1 for t in slot if _failed(t))):
+        decision = _retry(plan, service, slot, now)
+        if decision == Retry.NOW:
             retry.append(n)
+        elif decision == Retry.LATER:
+            waiting += 1
+    completed = sum(1 for t in mine if t.Status.State == TaskState.COMPLETE)
+    running = sum(1 for t in mine if _active(t)) + waiting
+    budget = min(job.MaxConcurrent - running, job.TotalCompletions - completed - running)
+    if budget <= 0:
+        return plan
     fresh = [n for n in range(1, job.TotalCompletions + 1) if n not in by_slot]
     plan.create_slots = (retry + fresh)[:budget]
     return plan
 
 
-def plan_global_job(service: Service, tasks: list[Task], nodes: list[Node]) -> JobPlan:
+def plan_global_job(
+    service: Service, tasks: list[Task], nodes: list[Node], now: dt.datetime
+) -> JobPlan:
     mine, stale = _split_iterations(service, tasks)
     plan = JobPlan(shutdown=stale)
     by_node: dict[str, list[Task]] = {}
@@ -120,7 +156,7 @@ def plan_global_job(service: Service, tasks: list[Task], nodes: list[Node]) -> J
         on_node = by_node.get(node.ID, [])
         if any(_active(t) or t.Status.State == TaskState.COMPLETE for t in on_node):
             continue
-        if on_node and not may_replace(service, sum(1 for t in on_node if _failed(t))):
+        if on_node and _retry(plan, service, on_node, now) != Retry.NOW:
             continue
         plan.create_nodes.append(node.ID)
     return plan
@@ -149,6 +185,29 @@ class JobOrchestrator(ReconcileLoop):
         self._dirty: set[str] = set()
         self._removed: list[str] = []
         self._all = True  # reconcile every job service at the next tick
+        self._lock = asyncio.Lock()  # a timer's tick and an event's tick never interleave
+        self._timers: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            for timer in self._timers.values():
+                timer.cancel()
+            self._timers.clear()
+
+    def _wake(self, service_id: str, at: dt.datetime) -> None:
+        """Reconcile the service again at ``at`` (a failed task's restart delay is over)."""
+        if service_id in self._timers:
+            return
+
+        async def later() -> None:
+            await self.clock.sleep(max(0.0, (at - self.clock.now()).total_seconds()))
+            self._timers.pop(service_id, None)
+            self._dirty.add(service_id)
+            await self.tick()
+
+        self._timers[service_id] = asyncio.create_task(later())
 
     def init(self, view: ReadTx) -> None:
         self._all = True
@@ -170,7 +229,8 @@ class JobOrchestrator(ReconcileLoop):
 
     async def tick(self) -> None:
         try:
-            await self._tick()
+            async with self._lock:
+                await self._tick()
         except Exception:
             log.exception("job orchestrator: reconciliation failed")
 
@@ -200,9 +260,11 @@ class JobOrchestrator(ReconcileLoop):
                     fns.append(partial(set_desired, task_id=t.ID, state=TaskState.REMOVE))
                 continue
             if service.Spec.Mode.ReplicatedJob is not None:
-                plan = plan_replicated_job(service, tasks)
+                plan = plan_replicated_job(service, tasks, now)
             else:
-                plan = plan_global_job(service, tasks, nodes)
+                plan = plan_global_job(service, tasks, nodes, now)
+            if plan.wake_at is not None:
+                self._wake(service.ID, plan.wake_at)
             for t in plan.shutdown:
                 fns.append(partial(set_desired, task_id=t.ID, state=TaskState.SHUTDOWN))
             for slot in plan.create_slots:
