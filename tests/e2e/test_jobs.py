@@ -39,7 +39,7 @@ def test_a_replicated_job_completes_its_completions_two_at_a_time(cluster: Local
     assert 1 <= most_at_once <= 2
     time.sleep(2)  # nothing more starts once the job is complete
     assert len(cluster.tasks("batch")) == 5
-    assert ls_row(cluster, "batch")[2:4] == ["replicated job", "0/0 (5/5 completed)"]
+    assert ls_row(cluster, "batch")[2:4] == ["replicated job", "0/2 (5/5 completed)"]
 
 
 def test_a_global_job_runs_once_per_node_and_again_after_an_update(cluster: LocalCluster):

@@ -27,17 +27,17 @@ def next_job_iteration(status: JobStatus | None, now: datetime) -> JobStatus:
 
 
 def job_service_status(service: Service, tasks: list[Task]) -> ServiceStatus:
-    """Counts over the current iteration's tasks: running, completed, and desired, which is
-    what still has to run: for a replicated job, min(MaxConcurrent, completions left); for
-    a global job, the tasks not completed yet (``service ls`` shows "0/0 (1/1 completed)"
-    for a global job done on its one node)."""
+    """Counts over the current iteration's tasks: running, completed, and desired: for a
+    replicated job MaxConcurrent whatever is left to do (Docker 20.10 lists "0/4 (0/3
+    completed)" for 3 completions 4 at a time, and "0/2 (2/2 completed)" once done); for a
+    global job the tasks not completed yet ("0/0 (1/1 completed)" once done on its node)."""
     index = service.JobStatus.JobIteration.Index if service.JobStatus is not None else 0
     mine = [t for t in tasks if (t.JobIteration.Index if t.JobIteration else 0) == index]
     running = sum(1 for t in mine if t.Status.State == TaskState.RUNNING)
     completed = sum(1 for t in mine if t.Status.State == TaskState.COMPLETE)
     job = service.Spec.Mode.ReplicatedJob
     if job is not None:
-        desired = max(0, min(job.MaxConcurrent, job.TotalCompletions - completed))
+        desired = job.MaxConcurrent
     else:
         desired = sum(
             1
