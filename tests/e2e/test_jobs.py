@@ -70,3 +70,13 @@ def test_job_flags_refused_as_docker(cluster: LocalCluster):
         result = cluster.manager.cli(*args, check=False)
         assert result.returncode != 0 and message in result.stderr
     assert cluster.manager.get("/services") == []
+
+
+def test_create_without_detach_follows_the_job_to_its_end(cluster: LocalCluster):
+    args = ["service", "create", "--runtime", "process", "--name", "follow"]
+    out = cluster.manager.cli(*args, "--mode", "replicated-job", "--replicas", "2", *JOB).stdout
+    lines = out.splitlines()
+    assert lines[1:4] == ["active tasks: 0 out of 2 tasks", "1/2:  ", "2/2:  "]
+    assert "active tasks: 1 out of 1 tasks" in lines or "active tasks: 2 out of 2 tasks" in lines
+    assert lines[-2:] == ["active tasks: 0 out of 0 tasks", "job complete"]
+    assert len(completed(cluster, "follow")) == 2
