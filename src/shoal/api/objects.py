@@ -290,6 +290,8 @@ class Task(StoredObject):
     ServiceAnnotations: _Annotations = Field(default_factory=_Annotations)
     SpecVersion: _Version | None = None
     Endpoint: _EndpointSpec | None = None
+    # The iteration of its job service the task was created for (jobs only).
+    JobIteration: _Version | None = None
 
     @property
     def name(self) -> str:
@@ -346,6 +348,17 @@ class UpdateStatus(Model):
 _UpdateStatus = UpdateStatus
 
 
+class JobStatus(Model):
+    """Where a job service is: its iteration (bumped by each update, which runs it again) and
+    when that iteration began."""
+
+    JobIteration: Version = Field(default_factory=Version)
+    LastExecution: _Timestamp | None = None
+
+
+_JobStatus = JobStatus
+
+
 class ServiceStatus(Model):
     RunningTasks: int = 0
     DesiredTasks: int = 0
@@ -364,6 +377,7 @@ class Service(StoredObject):
     Endpoint: _Endpoint = Field(default_factory=_Endpoint)
     UpdateStatus: _UpdateStatus | None = None
     ServiceStatus: _ServiceStatus | None = None
+    JobStatus: _JobStatus | None = None
     # shoal's own: the version at which Spec last changed (tasks record it as SpecVersion).
     SpecVersion: _Version | None = None
     PendingDelete: bool | None = None

@@ -227,13 +227,55 @@ class GlobalService(Model):
 _GlobalService = GlobalService
 
 
+class ReplicatedJob(Model):
+    """A job run to ``TotalCompletions`` completed tasks, ``MaxConcurrent`` at a time. Docker's
+    daemon fills both (MaxConcurrent 1, TotalCompletions = MaxConcurrent) when left 0."""
+
+    MaxConcurrent: int = 0
+    TotalCompletions: int = 0
+
+
+_ReplicatedJob = ReplicatedJob
+
+
+class GlobalJob(Model):
+    """A job run to completion once on every eligible node, per job iteration."""
+
+
+_GlobalJob = GlobalJob
+
+
 class ServiceMode(Model):
     Replicated: _ReplicatedService | None = None
     Global: _GlobalService | None = None
+    ReplicatedJob: _ReplicatedJob | None = None
+    GlobalJob: _GlobalJob | None = None
 
     @property
     def is_global(self) -> bool:
         return self.Global is not None
+
+    @property
+    def is_job(self) -> bool:
+        return self.ReplicatedJob is not None or self.GlobalJob is not None
+
+    @property
+    def name(self) -> str:
+        """As Docker's CLI and the ``mode`` filter spell it: ``replicated-job``..."""
+        return {
+            "Replicated": "replicated",
+            "Global": "global",
+            "ReplicatedJob": "replicated-job",
+            "GlobalJob": "global-job",
+        }.get(self.kind, "")
+
+    @property
+    def kind(self) -> str:
+        """Which mode is set (the one field of Docker's one-of)."""
+        for name in ("Replicated", "Global", "ReplicatedJob", "GlobalJob"):
+            if getattr(self, name) is not None:
+                return name
+        return ""
 
 
 _ServiceMode = ServiceMode

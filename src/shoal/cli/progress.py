@@ -216,8 +216,14 @@ async def wait_for_convergence(
             monitor = configured / 1e9
         if progress is None:
             mode = spec.get("Mode") or {}
+            if "ReplicatedJob" in mode:
+                # Imported here: job_progress builds on this module.
+                from shoal.cli.job_progress import wait_for_replicated_job
+
+                await wait_for_replicated_job(client, service_id, writer)
+                return
             if "Replicated" not in mode and "Global" not in mode:
-                return  # jobs: nothing to converge to here
+                return  # a global job: its progress is not shown (yet)
             progress = SlotProgress(writer, global_mode="Global" in mode)
         status = service.get("UpdateStatus") or {}
         state = status.get("State")

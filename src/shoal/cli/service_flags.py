@@ -260,6 +260,11 @@ COMMON = _options(
     click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
     click.option("--replicas", type=UINT64, help="Number of tasks"),
     click.option(
+        "--max-concurrent",
+        type=UINT64,
+        help="Number of job tasks to run concurrently (default equal to --replicas)",
+    ),
+    click.option(
         "--restart-condition", help='Restart when condition is met ("none", "on-failure", "any")'
     ),
     click.option(
@@ -524,6 +529,21 @@ def build_create_spec(f: dict[str, Any], argv: list[str]) -> dict:
         raise CLIError(f"Unknown mode: {mode}, only replicated and global supported")
     if f.get("replicas") is not None and mode not in ("replicated", "replicated-job"):
         raise CLIError("replicas can only be used with replicated or replicated-job mode")
+    if f.get("max_concurrent") is not None and mode != "replicated-job":
+        raise CLIError("max-concurrent can only be used with replicated-job mode")
+    if mode.endswith("-job") and any(
+        f.get(f"{prefix}_{flag}") is not None
+        for prefix in ("update", "rollback")
+        for flag in (
+            "parallelism",
+            "delay",
+            "failure_action",
+            "monitor",
+            "max_failure_ratio",
+            "order",
+        )
+    ):
+        raise CLIError("update and rollback configuration is not supported for jobs")
     spec: dict[str, Any] = {"Name": f["name"], "Labels": _labels(f["labels"])}
     cs: dict[str, Any] = {"Image": argv[0]}
     if len(argv) > 1:
@@ -545,10 +565,14 @@ def build_create_spec(f: dict[str, Any], argv: list[str]) -> dict:
     if mode == "global":
         spec["Mode"] = {"Global": {}}
     elif mode == "replicated-job":
+        # As Docker's CLI: MaxConcurrent defaults to --replicas; what is left unset (0) the
+        # daemon fills (MaxConcurrent 1, TotalCompletions = MaxConcurrent).
+        replicas = f.get("replicas")
+        concurrent = f.get("max_concurrent")
         spec["Mode"] = {
             "ReplicatedJob": {
-                "MaxConcurrent": f.get("replicas") or 1,
-                "TotalCompletions": f.get("replicas") or 1,
+                "MaxConcurrent": concurrent if concurrent is not None else (replicas or 0),
+                "TotalCompletions": replicas or 0,
             }
         }
     elif mode == "global-job":
@@ -576,11 +600,17 @@ def apply_update(spec: dict, f: dict[str, Any]) -> None:
 
     task = spec.setdefault("TaskTemplate", {})
     cs = task.setdefault("ContainerSpec", {})
+    mode = spec.get("Mode") or {}
     if f.get("replicas") is not None:
-        mode = spec.get("Mode") or {}
-        if "Replicated" not in mode:
+        if "Replicated" in mode:
+            mode["Replicated"]["Replicas"] = f["replicas"]
+        elif "ReplicatedJob" in mode:
+            mode["ReplicatedJob"]["TotalCompletions"] = f["replicas"]
+        else:
             raise CLIError("replicas can only be used with replicated mode")
-        mode["Replicated"]["Replicas"] = f["replicas"]
+    # Docker's CLI ignores --max-concurrent on a service that is not a replicated job.
+    if f.get("max_concurrent") is not None and "ReplicatedJob" in mode:
+        mode["ReplicatedJob"]["MaxConcurrent"] = f["max_concurrent"]
     if f.get("image"):
         cs["Image"] = f["image"]
     if f.get("args_") is not None:

@@ -6,6 +6,7 @@ from shoal.api.types import NodeState, TaskState, UpdateState
 from shoal.manager.orchestrator import (
     ConstraintEnforcer,
     GlobalOrchestrator,
+    JobOrchestrator,
     ReplicatedOrchestrator,
     RestartSupervisor,
     TaskReaper,
@@ -24,6 +25,7 @@ def test_components_share_their_supervisors(store, clock):
         UpdateSupervisor,
         ReplicatedOrchestrator,
         GlobalOrchestrator,
+        JobOrchestrator,
         TaskReaper,
         ConstraintEnforcer,
     ]

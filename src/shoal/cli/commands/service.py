@@ -154,8 +154,8 @@ def _mode(spec: dict) -> str:
     for key, name in (
         ("Replicated", "replicated"),
         ("Global", "global"),
-        ("ReplicatedJob", "replicated-job"),
-        ("GlobalJob", "global-job"),
+        ("ReplicatedJob", "replicated job"),
+        ("GlobalJob", "global job"),
     ):
         if key in mode:
             return name
@@ -171,8 +171,13 @@ def _replicas(service: dict) -> str:
     if max_replicas:
         text += f" (max {max_replicas} per node)"
     mode = spec.get("Mode") or {}
-    if "ReplicatedJob" in mode or "GlobalJob" in mode:
-        text += f" ({status.get('CompletedTasks', 0)}/{desired} completed)"
+    completed = status.get("CompletedTasks", 0)
+    if "ReplicatedJob" in mode:
+        total = (mode["ReplicatedJob"] or {}).get("TotalCompletions", 0)
+        text += f" ({completed}/{total} completed)"
+    elif "GlobalJob" in mode:
+        # Docker counts a global job's nodes as those still to run it and those done.
+        text += f" ({completed}/{desired + completed} completed)"
     return text
 
 

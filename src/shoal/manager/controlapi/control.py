@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from shoal.api.ids import new_id
-from shoal.api.objects import Cluster, Node, Service, ServiceStatus, Task
+from shoal.api.objects import Cluster, JobStatus, Node, Service, ServiceStatus, Task
 from shoal.api.service_defaults import fill_daemon_defaults
 from shoal.api.specs import NodeSpec, ServiceSpec, SwarmSpec
 from shoal.api.types import (
@@ -37,6 +37,11 @@ from shoal.errors import (
 from shoal.manager.controlapi import resolve
 from shoal.manager.controlapi.defaults import with_defaults
 from shoal.manager.controlapi.filters import Filters
+from shoal.manager.controlapi.jobs import (
+    fill_job_defaults,
+    job_service_status,
+    next_job_iteration,
+)
 from shoal.manager.controlapi.names import random_name
 from shoal.manager.controlapi.networks import (
     NetworkControl,
@@ -262,8 +267,11 @@ class ControlAPI(NetworkControl, SecretControl):
         if new_spec.TaskTemplate.Runtime is None:
             new_spec.TaskTemplate.Runtime = "container"
         _check_daemon_conversion(new_spec)
+        fill_job_defaults(new_spec)
         validate_service_spec(new_spec)
         service = new_service_spec_version(Service(ID=new_id(), Spec=new_spec))
+        if new_spec.Mode.is_job:
+            service.JobStatus = JobStatus(LastExecution=self.clock.now())
 
         def fn(tx: Tx) -> Service:
             check_references_exist(tx, new_spec)
@@ -286,7 +294,7 @@ class ControlAPI(NetworkControl, SecretControl):
         view = self.store.view()
         result = []
         for svc in view.services():
-            mode = "global" if svc.Spec.Mode.is_global else "replicated"
+            mode = svc.Spec.Mode.name
             if not (
                 f.match_prefix("name", svc.Spec.Name)
                 and f.match_prefix("id", svc.ID)
@@ -302,6 +310,8 @@ class ControlAPI(NetworkControl, SecretControl):
 
     @staticmethod
     def _service_status(view: ReadTx, svc: Service) -> ServiceStatus:
+        if svc.Spec.Mode.is_job:
+            return job_service_status(svc, view.tasks_of_service(svc.ID))
         running = desired = 0
         for task in view.tasks_of_service(svc.ID):
             if task.Status.State == TaskState.RUNNING:
@@ -326,6 +336,7 @@ class ControlAPI(NetworkControl, SecretControl):
             if new_spec.TaskTemplate.Runtime is None:
                 new_spec.TaskTemplate.Runtime = "container"
             _check_daemon_conversion(new_spec)
+            fill_job_defaults(new_spec)
             validate_service_spec(new_spec)
 
         def fn(tx: Tx) -> Service:
@@ -340,13 +351,15 @@ class ControlAPI(NetworkControl, SecretControl):
             else:
                 assert new_spec is not None
                 check_references_exist(tx, new_spec)
-                if current.Spec.Mode.is_global != new_spec.Mode.is_global:
+                if current.Spec.Mode.kind != new_spec.Mode.kind:
                     raise swarm_error(Unimplemented, "service mode change is not allowed")
                 if current.Spec.Name != new_spec.Name:
                     raise swarm_error(Unimplemented, "renaming services is not supported")
                 resolve_service_networks(tx, new_spec)
                 check_ingress_present(tx, new_spec)
                 svc = apply_spec_update(current, new_spec)
+                if svc.Spec.Mode.is_job:
+                    svc.JobStatus = next_job_iteration(svc.JobStatus, self.clock.now())
             # The client's version decides whether this write is in sequence.
             svc.Version.Index = version
             self.allocate_endpoint(tx, svc)

@@ -217,7 +217,7 @@ def _check_unused(tx: ReadTx, network: Network) -> None:
         # swarmkit's rule: only a task meant to run that has not yet stopped holds the network,
         # so that ``stack rm`` can remove a stack's networks right after its services, while
         # their tasks are still being shut down
-        if task.DesiredState <= TaskState.RUNNING and task.Status.State <= TaskState.RUNNING:
+        if task.DesiredState <= TaskState.COMPLETE and task.Status.State <= TaskState.RUNNING:
             raise swarm_error(
                 FailedPrecondition, f"network {network.ID} is in use by task {task.ID}"
             )

@@ -102,8 +102,15 @@ def validate_service_spec(spec: ServiceSpec) -> None:
             raise _bad("TaskSpec: update-maxfailureratio cannot be less than 0 or bigger than 1")
 
     mode = spec.Mode
-    if mode.Replicated is None and mode.Global is None:
+    if not mode.kind:
         raise _bad("Unrecognized service mode")
+    job = mode.ReplicatedJob
+    if job is not None and job.MaxConcurrent < 0:
+        raise _bad("Maximum concurrent jobs must not be negative")
+    if job is not None and job.TotalCompletions < 0:
+        raise _bad("Total completed jobs must not be negative")
+    if mode.is_job and spec.UpdateConfig is not None:
+        raise _bad("Jobs may not have an update config")
     if mode.Replicated is not None and mode.Replicated.Replicas < 0:
         raise _bad("Number of replicas must be non-negative")
 

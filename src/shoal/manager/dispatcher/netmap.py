@@ -30,7 +30,7 @@ def data_path_port(node: Node | None, cluster: Cluster | None) -> int:
 def _live(task: Task) -> bool:
     return (
         not is_dead(task)
-        and task.DesiredState <= TaskState.RUNNING
+        and task.DesiredState <= TaskState.COMPLETE  # complete: a job task meant to run
         and task.Status.State >= TaskState.ASSIGNED
     )
 

@@ -1,6 +1,7 @@
 """Orchestration: the leader's loops that turn services into tasks and keep them so.
 
 - ReplicatedOrchestrator / GlobalOrchestrator: create and retire tasks for services.
+- JobOrchestrator: runs replicated-job and global-job services to completion.
 - RestartSupervisor: replaces stopped tasks under their restart policy.
 - UpdateSupervisor / Updater: rolling updates and rollbacks.
 - TaskReaper: deletes old task history and removed tasks.
@@ -12,6 +13,7 @@
 from shoal.manager.orchestrator.components import orchestration_components
 from shoal.manager.orchestrator.constraint_enforcer import ConstraintEnforcer
 from shoal.manager.orchestrator.global_orchestrator import GlobalOrchestrator
+from shoal.manager.orchestrator.jobs import JobOrchestrator
 from shoal.manager.orchestrator.replicated import ReplicatedOrchestrator
 from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.orchestrator.task import is_task_dirty, new_task
@@ -26,6 +28,7 @@ from shoal.manager.orchestrator.updater import Updater, UpdateSupervisor
 __all__ = [
     "ConstraintEnforcer",
     "GlobalOrchestrator",
+    "JobOrchestrator",
     "ReplicatedOrchestrator",
     "RestartSupervisor",
     "TaskReaper",

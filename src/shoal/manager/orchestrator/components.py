@@ -4,6 +4,7 @@ from shoal.clock import Clock
 from shoal.manager.component import Component
 from shoal.manager.orchestrator.constraint_enforcer import ConstraintEnforcer
 from shoal.manager.orchestrator.global_orchestrator import GlobalOrchestrator
+from shoal.manager.orchestrator.jobs import JobOrchestrator
 from shoal.manager.orchestrator.replicated import ReplicatedOrchestrator
 from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.orchestrator.task_reaper import TaskReaper
@@ -22,6 +23,7 @@ def orchestration_components(store: MemoryStore, clock: Clock) -> list[Component
         updates,
         ReplicatedOrchestrator(store, clock, restarts=restarts, updates=updates),
         GlobalOrchestrator(store, clock, restarts=restarts, updates=updates),
+        JobOrchestrator(store, clock),
         TaskReaper(store, clock),
         ConstraintEnforcer(store, clock),
     ]

@@ -56,11 +56,12 @@ def node_lost(node: Node | None) -> bool:
 def abandoned(task: Task, node: Node | None) -> bool:
     """A task retired by the orchestrator on a node that is down or gone: its agent cannot
     report it stopped. If the node comes back, its agent drops a task no longer in the store."""
-    return task.DesiredState > TaskState.RUNNING and bool(task.NodeID) and node_lost(node)
+    # Desired ``complete`` is a job task meant to run (to completion), not one retired.
+    return task.DesiredState > TaskState.COMPLETE and bool(task.NodeID) and node_lost(node)
 
 
 def will_never_run(task: Task) -> bool:
-    return task.Status.State < TaskState.ASSIGNED and task.DesiredState > TaskState.RUNNING
+    return task.Status.State < TaskState.ASSIGNED and task.DesiredState > TaskState.COMPLETE
 
 
 def removable(task: Task, node: Node | None = None) -> bool:

@@ -39,7 +39,7 @@ class Plan:
 
 def schedulable(task: Task) -> bool:
     """Waiting for a node: pending, and still meant to run."""
-    return task.Status.State == TaskState.PENDING and task.DesiredState <= TaskState.RUNNING
+    return task.Status.State == TaskState.PENDING and task.DesiredState <= TaskState.COMPLETE
 
 
 def assigned_version(task: Task, node_id: str, message: str, now: dt.datetime) -> Task:
