@@ -60,7 +60,18 @@ def swarm():
     with local_cluster(root, workers=2) as c:
         m = c.manager
         create = [DOCKER, "service", "create", "-d", "--name", "web", "--replicas", "2"]
-        run([*create, "--label", "tier=front", "busybox", "sleep", "100"], str(m.socket))
+        # Held pending by a constraint no node meets: a steady state both CLIs print alike
+        # (run, its image missing from the engine, it is rejected and replaced every few
+        # seconds, and `service ps` changes between the two CLIs' runs).
+        held = ["--label", "tier=front", "--constraint", "node.labels.none==1"]
+        run([*create, *held, "busybox", "sleep", "100"], str(m.socket))
+        wait_for(
+            lambda: (
+                len(tasks := c.tasks("web")) == 2
+                and all(t["Status"]["State"] == "pending" and t["Status"].get("Err") for t in tasks)
+            ),
+            what="web's tasks held pending",
+        )
         m.process_service(
             "--name",
             "proc",
