@@ -1,3 +1,5 @@
+import asyncio
+
 from shoal.api.objects import Node, Service
 from shoal.api.specs import SECOND, RestartPolicy, UpdateConfig
 from shoal.api.types import (
@@ -441,3 +443,46 @@ async def test_paused_update_resumes_on_an_update_with_the_same_spec(store, cloc
         await clock.advance(5)
     assert status(store, svc.ID).State == UpdateState.COMPLETED
     assert images(sim, svc.ID) == ["img:2"] * 3  # the failed slot is not restarted
+
+
+async def test_a_restart_between_reading_a_slot_and_replacing_it_leaves_one_task(
+    store, clock, running
+):
+    """The updater reads a slot, then writes its replacement. When the restart supervisor
+    replaced the slot's failed task in between (on the spec the update brings, as during a
+    rollback), the updater keeps that replacement instead of starting a second task in the
+    slot (seen in CI: two tasks of a rolled-back service running in one slot)."""
+    from shoal.api.base import Version
+    from shoal.api.objects import Task
+    from shoal.manager.orchestrator.restart import RestartSupervisor
+    from shoal.manager.orchestrator.update_config import update_settings
+    from shoal.manager.orchestrator.updater import Updater
+    from tests.unit.orchestrator.helpers import task
+
+    old_spec = service(replicas=1, image="img:1")
+    svc = service(replicas=1, image="img:2", service_id=old_spec.ID)
+    svc.SpecVersion = Version(Index=old_spec.SpecVersion.Index + 1)
+    failed = task(old_spec, slot=1, node_id="n1", state=TaskState.FAILED)
+    await put(store, node("n1"), svc, failed)
+    restarts = RestartSupervisor(store, clock)
+    await running.start(restarts)
+    updater = Updater(store, clock, restarts, store.view().get(Service, svc.ID))
+    stale = [store.view().get(Task, failed.ID)]
+    # The restart lands after the updater read the slot.
+    await store.update(lambda tx: restarts.restart(tx, svc, failed))
+    read = updater._current
+    updater._current = lambda slot, reader=None: stale if reader is None else read(slot, reader)
+    work = asyncio.create_task(
+        updater._update_slot(stale, update_settings(svc.Spec, rollback=False))
+    )
+    for _ in range(3):
+        await settle(store)
+        await clock.advance(5)
+    slot = store.view().find(Task, "slot", (svc.ID, 1))
+    live = [t for t in slot if t.DesiredState <= TaskState.RUNNING]
+    if not work.done():
+        work.cancel()  # only when it failed: waiting for a second task no agent runs here
+    assert len(slot) == 2 and len(live) == 1
+    assert work.done() and work.exception() is None
+    assert live[0].DesiredState == TaskState.RUNNING
+    assert live[0].Spec.ContainerSpec.Image == "img:2"

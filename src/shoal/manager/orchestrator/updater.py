@@ -34,7 +34,7 @@ from shoal.manager.orchestrator.update_status import (
     update_paused,
 )
 from shoal.manager.orchestrator.waiting import first_of, write
-from shoal.store import MemoryStore, Subscription, Tx
+from shoal.store import MemoryStore, ReadTx, Subscription, Tx
 from shoal.store.proposal import Action
 
 log = logging.getLogger(__name__)
@@ -180,11 +180,11 @@ class Updater:
                 await self._write_status(partial(mark_paused, message=message))
             return
 
-    def _current(self, slot: Slot) -> Slot:
+    def _current(self, slot: Slot, reader: ReadTx | None = None) -> Slot:
         """The slot's tasks as they are now: the slots were read when the update began, and
-        the orchestrators may have replaced a task since (its node drained, say), or given
-        the slot up (empty then)."""
-        view = self.store.view()
+        the orchestrators may have replaced a task since (its node drained, say, or its task
+        failed and was restarted), or given the slot up (empty then)."""
+        view = reader if reader is not None else self.store.view()
         first = slot[0]
         if is_global(self.service):
             node = view.get(Node, first.NodeID) if first.NodeID else None
@@ -196,21 +196,25 @@ class Updater:
         live = self.restarts.updatable_tasks_in_slot(tasks, self.service)
         return sorted(live, key=lambda t: (t.CreatedAt, t.ID))
 
+    def _up_to_date(self, slot: Slot) -> Task | None:
+        """The slot's task already on the new spec that the update keeps: the one meant to
+        run, else one about to start (a restart's replacement, say)."""
+        clean = None
+        for t in slot:
+            if self.is_task_dirty(t):
+                continue
+            if t.DesiredState == TaskState.RUNNING:
+                return t
+            if t.DesiredState < TaskState.RUNNING:
+                clean = t
+        return clean
+
     async def _update_slot(self, slot: Slot, settings: UpdateSettings) -> None:
         slot = self._current(slot)
         if not slot or not self.is_slot_dirty(slot):
             return  # given up, or brought up to date, meanwhile
         try:
-            running = clean = None
-            for t in slot:
-                if self.is_task_dirty(t):
-                    continue
-                if t.DesiredState == TaskState.RUNNING:
-                    running = t
-                    break
-                if t.DesiredState < TaskState.RUNNING:
-                    clean = t
-            existing = running or clean
+            existing = self._up_to_date(slot)
             if existing is not None:
                 await self._use_existing(slot, existing)
             else:
@@ -237,13 +241,30 @@ class Updater:
         )
         try:
 
-            def create(tx: Tx) -> Task | None:
+            def others(tx: ReadTx) -> Slot:
+                return [t for t in self._current(slot, tx) if t.ID != fresh.ID]
+
+            def create(tx: Tx) -> Task | Slot | None:
                 if tx.get(Service, self.service.ID) is None:
                     raise _ServiceGone()
+                # The slot is read again inside the write: the restart supervisor may have
+                # replaced a failed task since it was read (on the spec this update brings,
+                # during a rollback), and a replacement created beside it would leave the
+                # slot with two tasks running.
+                now = self._current(slot, tx)
+                if not now or self._up_to_date(now) is not None:
+                    return now  # given up, or brought up to date, meanwhile
                 tx.create(fresh)
-                return None if start_first else shut_down(tx, slot)
+                return None if start_first else shut_down(tx, now)
 
-            old = await write(self.store, create)
+            created = await write(self.store, create)
+            if isinstance(created, list):
+                self.updated.pop(fresh.ID, None)
+                existing = self._up_to_date(created)
+                if existing is not None:
+                    await self._use_existing(created, existing)
+                return
+            old = created
             if start_first:
                 await self.restarts.delay_start(None, fresh.ID, 0, False)
             else:
@@ -257,7 +278,7 @@ class Updater:
                 if t.Status.State >= TaskState.RUNNING:
                     self.updated[fresh.ID] = self.clock.monotonic()
                     if start_first and t.Status.State == TaskState.RUNNING:
-                        await write(self.store, lambda tx: shut_down(tx, slot))
+                        await write(self.store, lambda tx: shut_down(tx, others(tx)))
                     return
                 await sub.get()
         finally:
