@@ -229,12 +229,16 @@ def daemon_command(
     config.mesh_addresses = list(mesh_addresses) or None
     config.overlay = overlay
     config.data_path_port = data_path_port
-    if metrics_addr is not None:
-        from shoal.daemon.metrics import parse_metrics_addr  # its imports are the daemon's
+    # Imported here: its imports are the daemon's, heavier than the CLI's.
+    from shoal.daemon.metrics import MetricsServerError, parse_metrics_addr
 
+    if metrics_addr is not None:
         try:
             parse_metrics_addr(metrics_addr)
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="'--metrics-addr'") from None
         config.metrics_addr = metrics_addr
-    asyncio.run(run_daemon(config))
+    try:
+        asyncio.run(run_daemon(config))
+    except MetricsServerError as err:
+        raise click.ClickException(err.strerror or str(err)) from None

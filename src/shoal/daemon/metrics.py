@@ -7,6 +7,7 @@ runs one (``shoal.manager.metrics``), the node's own swarm membership, and the p
 """
 
 import logging
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
+
+
+class MetricsServerError(OSError):
+    """The metrics address could not be listened on (the daemon stops, as dockerd does)."""
 
 
 class NodeCollector(Collector):
@@ -86,8 +91,9 @@ async def serve_metrics(daemon: "NodeDaemon", addr: str) -> web.AppRunner:
         await web.TCPSite(runner, host, port).start()
     except OSError as err:
         await runner.cleanup()
-        reason = (err.strerror or str(err)).lower()
-        raise OSError(
+        # Go's words for the errno (aiohttp's strerror repeats the address).
+        reason = os.strerror(err.errno).lower() if err.errno else str(err)
+        raise MetricsServerError(
             err.errno, f"failed to start metrics server: listen tcp {addr}: bind: {reason}"
         ) from None
     log.info("metrics served on http://%s%s", addr, METRICS_PATH)
