@@ -245,3 +245,18 @@ async def test_api_requests_are_counted_by_route_not_by_path():
     assert count("GET", "/services/{id}", "200") == before + 3
     assert count("POST", "engine", "200") == passed + 1
     assert count("GET", "/nodes/{id}", "404") == refused + 1
+
+
+async def test_openmetrics_when_prometheus_asks_for_it():
+    """Prometheus asks for OpenMetrics first; what it gets must parse as that too."""
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as openmetrics_families,
+    )
+
+    app = metrics_app(fake_daemon())  # type: ignore[arg-type]
+    async with TestClient(TestServer(app)) as client:
+        accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+        resp = await client.get("/metrics", headers={"Accept": accept})
+        assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+        names = {f.name for f in openmetrics_families(await resp.text())}
+        assert {"swarm_manager_tasks_total", "swarm_manager_leader"} <= names
