@@ -80,9 +80,7 @@ def test_metrics_follow_a_scale_and_a_leader_change(managers: list[MetricsNode])
 
     leader = wait_for(one_leader, what="one manager reporting swarm_manager_leader 1")
     wait_for(
-        lambda: all(
-            value(m.scrape(), "swarm_manager_nodes", state="ready") == 3 for m in managers
-        ),
+        lambda: all(value(m.scrape(), "swarm_manager_nodes", state="ready") == 3 for m in managers),
         what="every manager counting three ready nodes",
     )
     for m in managers:
