@@ -209,3 +209,15 @@ async def test_following_in_the_background_leaves_nothing_queued(store: MemorySt
     assert counts._sub is not None and counts._sub.pending() == 0
     assert counts.task_states["running"] == 5  # counted without a scrape
     counts.abandon()
+
+
+def test_counting_without_an_event_loop_catches_up_at_each_refresh():
+    store = MemoryStore()
+    asyncio.run(store.update(lambda tx: tx.create(task(TaskState.RUNNING))))
+    counts = ClusterCounts(store)
+    counts.start()  # no loop running: no follower, no error
+    asyncio.run(store.update(lambda tx: tx.create(task(TaskState.RUNNING))))
+    counts.refresh()
+    assert counts.task_states["running"] == 2
+    counts.abandon()
+    store.close()

@@ -89,10 +89,12 @@ class ClusterCounts:
         """Count now, and keep counting in the background, so that events do not pile up
         between scrapes."""
         self.refresh()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a scrape from plain code): each scrape catches up alone
         if self._follower is None:
-            self._follower = asyncio.get_running_loop().create_task(
-                self._follow(), name="metrics: cluster counts"
-            )
+            self._follower = loop.create_task(self._follow(), name="metrics: cluster counts")
 
     async def _follow(self) -> None:
         while (sub := self._sub) is not None:
