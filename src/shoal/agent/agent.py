@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 
+from shoal import metrics
 from shoal.agent.exec.base import Executor, Reconciler
 from shoal.agent.exec.dependencies import DependencyStore, uses_dependencies
 from shoal.agent.logs import LogPublisher
@@ -234,9 +235,11 @@ class Agent:
     async def _heartbeats(self, stub: pb_grpc.DispatcherStub, md: tuple, period: float) -> None:
         while True:
             await self.clock.sleep(period)
+            started = metrics.stopwatch()
             resp = await stub.Heartbeat(
                 pb.HeartbeatRequest(session_id=self.session_id), metadata=md, timeout=period * 2
             )
+            metrics.AGENT_HEARTBEAT_LATENCY.observe(metrics.since(started))
             period = (resp.period_ms or period * 1000) / 1000
 
     async def _watch_description(self, sent: NodeDescription) -> None:

@@ -17,15 +17,23 @@ log = logging.getLogger("shoal.daemon")
 
 
 async def run_daemon(config: DaemonConfig) -> None:
+    from aiohttp import web
+
+    from shoal.daemon.metrics import serve_metrics
     from shoal.daemon.node import NodeDaemon
     from shoal.engineapi.listeners import serve
     from shoal.engineapi.server import build_app
 
     daemon = NodeDaemon(config)
     await daemon.start()
+    metrics: web.AppRunner | None = None
     try:
+        if config.metrics_addr:
+            metrics = await serve_metrics(daemon, config.metrics_addr)
         runner = await serve(build_app(daemon), config.api_listeners(), config.api_tls)
     except BaseException:
+        if metrics is not None:
+            await metrics.cleanup()
         await daemon.stop()
         raise
     stop = asyncio.Event()
@@ -37,6 +45,8 @@ async def run_daemon(config: DaemonConfig) -> None:
     finally:
         log.info("shutting down")
         await runner.cleanup()
+        if metrics is not None:
+            await metrics.cleanup()
         await daemon.stop()
 
 
@@ -146,6 +156,11 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     help="This node's UDP port for overlay (VXLAN) traffic, where several nodes share a "
     "host (default: the swarm's, swarm init --data-path-port)",
 )
+@click.option(
+    "--metrics-addr",
+    default=None,
+    help="Set default address and port to serve the metrics api on (HOST:PORT; off unless given)",
+)
 @click.option("-D", "--debug", is_flag=True, help="Enable debug logging")
 def daemon_command(
     state_dir: Path | None,
@@ -165,6 +180,7 @@ def daemon_command(
     mesh_addresses: tuple[str, ...],
     overlay: bool,
     data_path_port: int | None,
+    metrics_addr: str | None,
     debug: bool,
 ) -> None:
     """Run a shoal node (the equivalent of dockerd in swarm mode)."""
@@ -213,4 +229,16 @@ def daemon_command(
     config.mesh_addresses = list(mesh_addresses) or None
     config.overlay = overlay
     config.data_path_port = data_path_port
-    asyncio.run(run_daemon(config))
+    # Imported here: its imports are the daemon's, heavier than the CLI's.
+    from shoal.daemon.metrics import MetricsServerError, parse_metrics_addr
+
+    if metrics_addr is not None:
+        try:
+            parse_metrics_addr(metrics_addr)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="'--metrics-addr'") from None
+        config.metrics_addr = metrics_addr
+    try:
+        asyncio.run(run_daemon(config))
+    except MetricsServerError as err:
+        raise click.ClickException(err.strerror or str(err)) from None

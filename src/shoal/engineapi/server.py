@@ -14,6 +14,7 @@ from shoal.engineapi import (
     networks,
     nodes,
     passthrough,
+    request_metrics,
     secrets,
     services,
     swarm,
@@ -69,7 +70,9 @@ class _VersionedRoutes:
 
 
 def build_app(backend: Backend) -> web.Application:
-    app = web.Application(middlewares=[api_versions.negotiate, docker_errors])
+    app = web.Application(
+        middlewares=[request_metrics.request_metrics, api_versions.negotiate, docker_errors]
+    )
     app[BACKEND] = backend
     _with_engine(app, EngineProxy(backend.engine_host))
     r = _VersionedRoutes(app.router)

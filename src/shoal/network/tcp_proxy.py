@@ -31,6 +31,7 @@ import socket
 import struct
 from collections.abc import Sequence
 
+from shoal import metrics
 from shoal.clock import Clock
 from shoal.network.balancer import Balancer
 from shoal.network.routing import Backend, PortRoute
@@ -46,6 +47,9 @@ ACCEPT_BATCH = 128
 # After running out of file descriptors, stop accepting for this long (as asyncio does).
 ACCEPT_RETRY_DELAY = 1.0
 _AGAIN = (BlockingIOError, InterruptedError)
+# Bound once: a labelled child costs a lookup each time it is named.
+_ACCEPTED = metrics.MESH_CONNECTIONS.labels("tcp")
+_OPEN = metrics.MESH_ACTIVE_CONNECTIONS.labels("tcp")
 
 
 def _close(loop: asyncio.AbstractEventLoop, sock: socket.socket, reset: bool = False) -> None:
@@ -258,6 +262,7 @@ class _Connection:
             return
         self.closed = True
         self.proxy.connections.discard(self)
+        _OPEN.dec()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -351,6 +356,8 @@ class TcpProxy:
                 continue
             conn = _Connection(self, sock)
             self.connections.add(conn)
+            _ACCEPTED.inc()
+            _OPEN.inc()
             conn.connect()
 
     def _resume_accepting(self, listener: socket.socket) -> None:

@@ -15,11 +15,15 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import cast
 
+from shoal import metrics
 from shoal.clock import Clock
 from shoal.network.balancer import Balancer
 from shoal.network.routing import Backend, PortRoute
 
 log = logging.getLogger(__name__)
+# Bound once: a labelled child costs a lookup each time it is named.
+_ACCEPTED = metrics.MESH_CONNECTIONS.labels("udp")
+_OPEN = metrics.MESH_ACTIVE_CONNECTIONS.labels("udp")
 
 Addr = tuple[str, int] | tuple[str, int, int, int]
 # Datagrams held for a flow while its backend socket is being set up.
@@ -146,6 +150,8 @@ class UdpProxy:
             return None
         flow = _Flow(self, listener, client, backend)
         self.flows[(listener, client)] = flow
+        _ACCEPTED.inc()
+        _OPEN.inc()
         loop = asyncio.get_running_loop()
 
         async def connect() -> None:
@@ -164,6 +170,7 @@ class UdpProxy:
     def drop(self, flow: _Flow) -> None:
         if self.flows.get((flow.listener, flow.client)) is flow:
             del self.flows[(flow.listener, flow.client)]
+            _OPEN.dec()
         flow.close()
 
     def update(self, route: PortRoute) -> None:

@@ -7,6 +7,7 @@ import builtins
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, cast
 
+from shoal import metrics
 from shoal.api.objects import OBJECT_TYPES, Cluster, Network, Node, Service, StoredObject, Task
 from shoal.api.specs import ContainerSpec
 from shoal.clock import Clock, SystemClock
@@ -293,6 +294,9 @@ class MemoryStore:
         self.proposer: Proposer = proposer or ApplyingProposer(self)
         # Version of the last applied proposal: the Version.Index of the newest object.
         self.version = 0
+        # How many times the whole state was replaced (``restore``, which tells no watcher):
+        # a watcher that keeps figures from events reads the tables again when it changes.
+        self.restores = 0
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -319,6 +323,7 @@ class MemoryStore:
         at a time, in order. If ``fn`` raises, nothing is committed. Once a proposal is handed
         to the proposer it runs to the end even if the caller is cancelled: a write made
         durable must also be applied, or the log and the tables would disagree."""
+        started = metrics.stopwatch()
         await self._write_lock.acquire()
         try:
             tx = Tx(self, self.version + 1)
@@ -330,6 +335,7 @@ class MemoryStore:
             self._write_lock.release()
             return result
         await asyncio.shield(asyncio.ensure_future(self._commit(Proposal(tx.version, tx.changes))))
+        metrics.STORE_WRITE_TX_LATENCY.observe(metrics.since(started))
         return result
 
     async def _commit(self, proposal: Proposal) -> None:
@@ -342,6 +348,7 @@ class MemoryStore:
     async def batch(self, fns: Iterable[Callable[[Tx], Any]]) -> None:
         """Run many small updates, committing them in proposals of up to
         ``MAX_CHANGES_PER_PROPOSAL`` changes. A function that raises is skipped alone."""
+        started = metrics.stopwatch()
         pending = list(fns)
         while pending:
             await self._write_lock.acquire()
@@ -363,6 +370,7 @@ class MemoryStore:
             await asyncio.shield(
                 asyncio.ensure_future(self._commit(Proposal(tx.version, tx.changes)))
             )
+        metrics.STORE_BATCH_LATENCY.observe(metrics.since(started))
 
     def apply(self, proposal: Proposal) -> None:
         """Apply a committed proposal to the tables and tell the watchers. Called by the
@@ -403,6 +411,7 @@ class MemoryStore:
             for raw in objs:
                 table.put(cls.model_validate(raw))
         self.version = int(data.get("Version", 0))
+        self.restores += 1
 
     def close(self) -> None:
         self._hub.close_all()

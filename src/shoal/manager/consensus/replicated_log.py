@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from shoal import metrics
 from shoal.errors import Unavailable
 from shoal.raft.members import RaftMember, decode_context
 from shoal.raft.node import RaftNode
@@ -57,7 +58,14 @@ class ReplicatedLog:
     async def propose(self, proposal: Proposal) -> None:
         if self.node is None:
             raise Unavailable("raft is not running on this manager")
-        await self.node.propose(encode_proposal(proposal))
+        started = metrics.stopwatch()
+        try:
+            await self.node.propose(encode_proposal(proposal))
+        except BaseException:
+            metrics.RAFT_PROPOSALS.labels("failed").inc()
+            raise
+        metrics.RAFT_TRANSACTION_LATENCY.observe(metrics.since(started))
+        metrics.RAFT_PROPOSALS.labels("committed").inc()
 
     # --- raft state machine -------------------------------------------------------------------
 
@@ -79,13 +87,17 @@ class ReplicatedLog:
         self._members_changed()
 
     def snapshot(self) -> bytes:
+        started = metrics.stopwatch()
         data: dict[str, Any] = {
             "Store": self.store.snapshot(),
             "Members": [m.to_json() for m in self.members.values()],
             "Voters": sorted(self.conf.voters),
             "Learners": sorted(self.conf.learners),
         }
-        return json.dumps(data, separators=(",", ":")).encode()
+        encoded = json.dumps(data, separators=(",", ":")).encode()
+        metrics.RAFT_SNAPSHOT_LATENCY.observe(metrics.since(started))
+        metrics.RAFT_SNAPSHOT_TIME.set_to_current_time()
+        return encoded
 
     def restore(self, data: bytes) -> None:
         snap = json.loads(data)

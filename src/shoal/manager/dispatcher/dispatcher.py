@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import grpc
 import grpc.aio
 
+from shoal import metrics
 from shoal.api.ids import new_id
 from shoal.api.objects import Node, NodeDescription, Task, TaskStatus
 from shoal.api.specs import SECOND
@@ -292,6 +293,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
 
     async def _flush_statuses(self) -> None:
         pending, self._statuses = self._statuses, {}
+        now_running: list[Task] = []  # for Swarm's scheduling delay (NEW to RUNNING)
 
         def apply(task_id: str, node_id: str, status: TaskStatus) -> Callable[[Tx], None]:
             def fn(tx: Tx) -> None:
@@ -304,10 +306,15 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                 changed = task.clone()
                 changed.Status = status
                 tx.update(changed)
+                if status.State == TaskState.RUNNING and task.Status.State != TaskState.RUNNING:
+                    now_running.append(task)
 
             return fn
 
         await self.store.batch([apply(tid, nid, st) for tid, (nid, st) in pending.items()])
+        now = self.clock.now()
+        for task in now_running:
+            metrics.DISPATCHER_SCHEDULING_DELAY.observe((now - task.CreatedAt).total_seconds())
 
     # --- the leader's loops -----------------------------------------------------------------
 

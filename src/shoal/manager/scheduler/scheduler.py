@@ -11,6 +11,7 @@ import enum
 import logging
 from collections.abc import Callable
 
+from shoal import metrics
 from shoal.api.objects import Node, Task
 from shoal.api.types import NodeAvailability, NodeState, TaskState
 from shoal.clock import Clock
@@ -142,12 +143,16 @@ class Scheduler:
             self._retry_waiting = False
         if not self._queue:
             return
+        started = metrics.stopwatch()
         tasks = list(self._queue.values())
         self._queue.clear()
         result = self.planner.plan(self.nodes, tasks, self.clock.now())
         for task in result.unplaced:
             self._waiting[task.ID] = task
         await self._commit(result, {t.ID: t for t in tasks})
+        metrics.SCHEDULER_PASS_LATENCY.observe(metrics.since(started))
+        metrics.SCHEDULER_DECISIONS.labels("assigned").inc(len(result.assigned))
+        metrics.SCHEDULER_DECISIONS.labels("unplaced").inc(len(result.unplaced))
 
     async def _commit(self, result: Plan, originals: dict[str, Task]) -> None:
         writes = result.writes
