@@ -179,6 +179,13 @@ CASES = [
         expect=_all(_summary(Replace=5, Outdated=0), _batches(3)),
     ),
     Case(
+        "update-batches-4-on-3",
+        three(),
+        existing=[{**spec(replicas=4), "UpdateConfig": UPDATE_2_BY_2}],
+        update=("web", _image("img:2")),
+        expect=_all(_summary(Replace=4, Outdated=0), _batches(2)),
+    ),
+    Case(
         "update-start-first",
         three(),
         existing=[{**spec(replicas=3), "UpdateConfig": {**UPDATE_2_BY_2, "Order": "start-first"}}],
@@ -278,13 +285,13 @@ def observed(before: list[Task], after: list[Task], is_global: bool) -> dict[str
     for t in new:
         key = t.NodeID if is_global else t.Slot
         old = stopped.pop(key, None)
-        placed = t.NodeID if t.Status.State >= TaskState.ASSIGNED else ""
+        placed = t.Status.State >= TaskState.ASSIGNED
         err = "" if placed else (t.Status.Err or "")
         if old is not None:
             batch = replaced_times.index(t.CreatedAt) + 1
-            rows.add(("replace", t.Slot, placed, old.NodeID, batch, err))
+            rows.add(("replace", t.Slot, t.NodeID or "", old.NodeID, batch, err))
         else:
-            rows.add(("create", t.Slot, placed, "", 0, err))
+            rows.add(("create", t.Slot, t.NodeID or "", "", 0, err))
     for t in stopped.values():
         rows.add(("stop", t.Slot, "", t.NodeID, 0, ""))
     return {"rows": rows, "batches": len(replaced_times)}

@@ -148,10 +148,10 @@ def service_outcome(
             name=t.name,
             slot=t.Slot,
         )
-        if _placed(t):
-            change.node_id = t.NodeID or ""
-            change.node = _node_name(view, t.NodeID)
-        else:
+        # A global service's task has its node from the start, placed or not.
+        change.node_id = t.NodeID or ""
+        change.node = _node_name(view, t.NodeID)
+        if not _placed(t):
             change.error = _why_unplaced(t)
         if previous is not None:
             change.previous_node_id = previous.NodeID or ""

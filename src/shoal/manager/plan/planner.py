@@ -46,7 +46,9 @@ async def plan_changes(
     """Make ``changes`` one after another in a sandbox of ``store`` (after ``prepare``, which
     makes what they depend on, a stack's networks say) and tell what each did."""
     async with Sandbox(store, clock) as box:
-        complete = await box.settle()  # what the cluster is heading to anyway is not the plan
+        # The change is made on the copy as the cluster is now, not after letting the copy
+        # settle first: the real change meets the cluster as it is (a service still in its
+        # update's monitor period has the version the caller read, not the one it will have).
         view = box.store.view()
         before: dict[str, list[Task]] = {}
         for change in changes:
@@ -59,7 +61,7 @@ async def plan_changes(
         changed: list[tuple[ServiceChange, str]] = []
         for change in changes:
             changed.append((change, (await change.apply(box.control)).ID))
-        complete = await box.settle() and complete
+        complete = await box.settle()
         view = box.store.view()
         plan = Plan(complete=complete)
         for change, sid in changed:
