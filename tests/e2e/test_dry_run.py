@@ -19,6 +19,21 @@ pytestmark = pytest.mark.e2e
 
 SLEEPER = ["sh", "-c", "exec sleep 3600"]
 CREATE = ["service", "create", "-d", "--runtime", "process", "--name", "web"]
+STACK = """version: "3.8"
+x-shoal-runtime: process
+services:
+  api:
+    image: sh
+    command: ["-c", "exec sleep 3600"]
+    secrets: [token]
+    deploy: {{replicas: 3}}
+  worker:
+    image: sh
+    command: ["-c", "exec sleep 3600"]
+secrets:
+  token:
+    file: {token}
+"""
 
 
 def plan_of(c: LocalCluster, *args: str) -> dict:
@@ -39,7 +54,7 @@ def version(c: LocalCluster) -> int:
     return c.manager.get("/swarm")["Version"]["Index"]
 
 
-def test_dry_run_then_the_real_change(cluster: LocalCluster):
+def test_dry_run_then_the_real_change(cluster: LocalCluster, tmp_path: Path):
     m = cluster.manager
     wait_for(lambda: len(m.get("/nodes")) == 3, what="3 nodes")
     before = version(cluster)
@@ -92,15 +107,38 @@ def test_dry_run_then_the_real_change(cluster: LocalCluster):
     wait_for(lambda: len(running(cluster)) == 2, what="2 running")
     assert not stopped & set(running(cluster))
 
-
-def test_refused_input_gets_the_real_calls_error(cluster: LocalCluster):
-    m = cluster.manager
+    # refused input: the real call's error and exit status (one cluster for the file: each
+    # costs half a minute to start on a loaded machine)
     args = [*CREATE[:-1], "bad name", "--dry-run", *SLEEPER]
     dry = m.cli(*args, check=False)
     real = m.cli(*[a for a in args if a != "--dry-run"], check=False)
     assert (dry.returncode, dry.stderr) == (real.returncode, real.stderr)
     assert dry.returncode != 0 and "Error response from daemon" in dry.stderr
-    assert m.get("/services") == []
+    assert [s["Spec"]["Name"] for s in m.get("/services")] == ["web"]
+
+    # a stack: its network and secret are made in the plan's sandbox only
+    compose = tmp_path / "compose.yml"
+    (tmp_path / "token").write_text("secret")
+    compose.write_text(STACK.format(token=tmp_path / "token"))
+    deploy = ["stack", "deploy", "-c", str(compose), "app"]
+    table = m.cli(*deploy[:2], "--dry-run", *deploy[2:]).stdout
+    assert "Service app_api: create, replicated" in table and "app_api: 3 tasks to create." in table
+    plan = json.loads(m.cli(*deploy[:2], "--dry-run", "--format", "json", *deploy[2:]).stdout)
+    assert [s["Spec"]["Name"] for s in m.get("/services")] == ["web"]
+    assert m.get("/secrets") == [] and not any(
+        n["Name"] == "app_default" for n in m.get("/networks")
+    )
+    m.cli(*deploy)
+    for service in plan["Services"]:
+        want = {t["Slot"]: t["NodeID"] for t in service["Tasks"]}
+        got = wait_for(
+            lambda s=service, want=want: (
+                len(ts := cluster.running_tasks(s["Name"])) == len(want)
+                and {t["Slot"]: t["NodeID"] for t in ts}
+            ),
+            what=f"{service['Name']} running",
+        )
+        assert got == want, service["Name"]
 
 
 def test_a_docker_daemon_has_no_plans(tmp_path: Path):

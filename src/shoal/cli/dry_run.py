@@ -4,13 +4,14 @@ table or as JSON (``--format json``). Nothing is changed."""
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import click
 
 from shoal.cli.framework import CLIError, out
 from shoal.cli.listing import print_list
-from shoal.client import APIError, Client
+from shoal.client import APIError, Client, filters_param
 from shoal.golang.duration import format_duration
 
 PLAN_PREFIX = "/shoal/plan"
@@ -59,6 +60,65 @@ async def request_plan(client: Client, path: str, body: Any, **params: Any) -> d
             raise CLIError(NO_PLANS.format(path=full)) from None
         raise
     return plan
+
+
+def _empty_changes() -> dict[str, list]:
+    return {"Remove": [], "Networks": [], "Secrets": [], "Configs": [], "Services": []}
+
+
+@dataclass
+class StackPlan:
+    """What ``stack deploy`` would send, gathered for the plan endpoint (POST
+    /shoal/plan/stacks/deploy) in place of being sent."""
+
+    body: dict[str, list] = field(default_factory=_empty_changes)
+    unchanged: list[str] = field(default_factory=list)  # services a deploy would not send
+
+    def remove(self, service_id: str) -> None:
+        self.body["Remove"].append(service_id)
+
+    def add(self, key: str, obj: dict[str, Any]) -> None:
+        self.body[key].append(obj)
+
+    def change(self, key: str, spec: dict[str, Any], found: dict[str, Any] | None) -> None:
+        """Create ``spec`` (``found`` None) or update the object ``found`` to it."""
+        if found is None:
+            self.body[key].append({"Spec": spec})
+        else:
+            self.body[key].append(
+                {"ID": found["ID"], "Version": found["Version"]["Index"], "Spec": spec}
+            )
+
+
+def unchanged_service(name: str) -> dict[str, Any]:
+    """A service of the stack whose spec is as declared: a deploy leaves it alone."""
+    summary = dict.fromkeys(("Create", "Replace", "Stop", "Unplaced", "Unchanged", "Outdated"), 0)
+    return {
+        "ID": "",
+        "Name": name,
+        "Operation": "unchanged",
+        "Mode": "",
+        "Tasks": [],
+        "Summary": summary,
+        "Update": None,
+    }
+
+
+async def resolve_known_references(client: Client, kind: str, refs: tuple[dict, ...]) -> list[dict]:
+    """A stack's secret or config references with the IDs of those that exist; the others
+    (which the stack would create) keep their names only."""
+    name_key = "SecretName" if kind == "secret" else "ConfigName"
+    id_key = f"{kind.capitalize()}ID"
+    names = sorted({r[name_key] for r in refs})
+    found = await client.request("GET", f"/{kind}s", {"filters": filters_param({"name": names})})
+    ids = {o["Spec"]["Name"]: o["ID"] for o in found or ()}
+    resolved = []
+    for ref in refs:
+        ref = dict(ref)
+        if ref[name_key] in ids:
+            ref[id_key] = ids[ref[name_key]]
+        resolved.append(ref)
+    return resolved
 
 
 TASK_TABLE = "table {{.Action}}\t{{.Task}}\t{{.Node}}\t{{.From}}\t{{.Batch}}\t{{.Error}}"
@@ -136,6 +196,9 @@ def print_plan(plan: dict[str, Any], plan_format: str | None) -> None:
         if i:
             out()
         what = service["Operation"]
+        if what == "unchanged":
+            out(f"Service {service['Name']}: unchanged (its spec is as declared: not sent)")
+            continue
         ident = f" ({service['ID'][:12]})" if service["ID"] else ""
         out(f"Service {service['Name']}{ident}: {what}, {service['Mode']}")
         if service["Tasks"]:

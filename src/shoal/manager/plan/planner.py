@@ -29,11 +29,11 @@ class Plan:
 
 @dataclass
 class ServiceChange:
-    """One change to plan: ``apply`` makes it through the control API and returns the
-    service changed; ``ref`` names an existing service (None: the change creates one)."""
+    """One change to plan: ``apply`` makes it through the control API and returns the ID of
+    the service changed; ``ref`` names an existing service (None: the change creates one)."""
 
-    operation: str  # create | update | rollback
-    apply: Callable[[ControlAPI], Awaitable[Service]]
+    operation: str  # create | update | rollback | remove
+    apply: Callable[[ControlAPI], Awaitable[str]]
     ref: str | None = None
 
 
@@ -51,21 +51,24 @@ async def plan_changes(
         # update's monitor period has the version the caller read, not the one it will have).
         view = box.store.view()
         before: dict[str, list[Task]] = {}
+        services_before: dict[str, Service] = {}
         for change in changes:
             if change.ref is not None:
-                sid = box.control.get_service(change.ref).ID
-                before[sid] = view.tasks_of_service(sid)
+                service = box.control.get_service(change.ref)
+                services_before[service.ID] = service
+                before[service.ID] = view.tasks_of_service(service.ID)
         box.record()
         if prepare is not None:
             await prepare(box.control)
         changed: list[tuple[ServiceChange, str]] = []
         for change in changes:
-            changed.append((change, (await change.apply(box.control)).ID))
+            changed.append((change, await change.apply(box.control)))
         complete = await box.settle()
         view = box.store.view()
         plan = Plan(complete=complete)
         for change, sid in changed:
-            current = view.get(Service, sid)
+            # A service removed is told by its spec before the removal.
+            current = view.get(Service, sid) or services_before.get(sid)
             if current is None:
                 continue
             plan.services.append(
@@ -84,8 +87,8 @@ async def plan_changes(
 async def plan_service_create(store: MemoryStore, clock: Clock, spec: dict[str, Any]) -> Plan:
     """What ``POST /services/create`` with ``spec`` would do."""
 
-    async def apply(control: ControlAPI) -> Service:
-        return await control.create_service(spec)
+    async def apply(control: ControlAPI) -> str:
+        return (await control.create_service(spec)).ID
 
     return await plan_changes(store, clock, [ServiceChange(CREATE, apply)])
 
@@ -100,8 +103,8 @@ async def plan_service_update(
 ) -> Plan:
     """What ``POST /services/{ref}/update`` would do (``rollback``: ``?rollback=previous``)."""
 
-    async def apply(control: ControlAPI) -> Service:
-        return await control.update_service(ref, version, spec, rollback=rollback)
+    async def apply(control: ControlAPI) -> str:
+        return (await control.update_service(ref, version, spec, rollback=rollback)).ID
 
     operation = "rollback" if rollback else "update"
     return await plan_changes(store, clock, [ServiceChange(operation, apply, ref=ref)])
