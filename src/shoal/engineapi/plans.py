@@ -1,12 +1,13 @@
-"""/shoal/plan/...: what a service change would do, without making it (``--dry-run``).
+"""/shoal/plan/...: what a service change or a stack deploy would do, without making it
+(``--dry-run``).
 
 shoal's own paths, not query parameters on Docker's: a real Docker daemon ignores a query
 parameter it does not know and would make the change, where it answers these paths with 404
 ("page not found"), which the CLI turns into a clear message. The request bodies and query
 parameters are those of the Docker endpoint each one plans (POST /services/create, POST
 /services/{id}/update), and so are the errors: a change the daemon would refuse is refused
-here in the same words and status.
-"""
+here in the same words and status. A stack deploy, which is many requests, is planned from
+one body holding them all (see ``stack_changes``)."""
 
 from collections.abc import Awaitable, Callable
 

@@ -4,6 +4,7 @@ must stay as they were), then for real, with the leader's components and slower 
 tasks created per node, replaced (and in which update batch), stopped, and left unplaced (with
 the scheduler's reason) must be those of the plan."""
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -344,7 +345,9 @@ async def test_a_dry_run_changes_nothing_and_predicts_the_real_change(case: Case
         def do_plan() -> Awaitable[Plan]:
             return plan_service_update(store, cluster.clock, svc.ID, svc.Version.Index, new_spec)
 
+    running = asyncio.all_tasks()
     plan = (await do_plan()).to_json()
+    assert asyncio.all_tasks() <= running  # the sandbox's loops all ended with it
     await cluster._quiet()
     assert store.version == version
     assert store.snapshot() == contents
