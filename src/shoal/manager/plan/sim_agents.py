@@ -35,6 +35,11 @@ def next_state(task: Task) -> TaskState | None:
     return None
 
 
+def _may_move(task: Task) -> bool:
+    """A cheap first sieve (most tasks of a cluster run, as they are meant to)."""
+    return not (task.Status.State == TaskState.RUNNING and task.DesiredState == TaskState.RUNNING)
+
+
 _MESSAGES = {
     TaskState.RUNNING: RUNNING_MESSAGE,
     TaskState.SHUTDOWN: STOPPED_MESSAGE,
@@ -49,7 +54,7 @@ class SimulatedAgents:
         self.clock = clock
         # Tasks that changed since the last round (only they can have a step to take).
         self._sub: Subscription = store.watch(kinds={"task"})
-        self._candidates: set[str] = {t.ID for t in store.view().list(Task)}
+        self._candidates: set[str] = {t.ID for t in store.view().list(Task) if _may_move(t)}
 
     def close(self) -> None:
         self._sub.close()
