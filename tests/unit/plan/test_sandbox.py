@@ -3,9 +3,13 @@ real store alone, and simulated time."""
 
 import asyncio
 
+import pytest
+
 from shoal.api.objects import Task
+from shoal.errors import ShoalError
+from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.nodeca.rotation import RootRotator
-from shoal.manager.plan import plan_service_create
+from shoal.manager.plan import plan_service_create, plan_service_update
 from shoal.manager.plan.sandbox import Sandbox, copy_store, leader_components
 from shoal.manager.plan.sim_clock import SimulatedClock
 from tests.unit.orchestrator.helpers import node, service, task
@@ -86,3 +90,38 @@ async def test_a_plan_leaves_no_loop_running(store, clock):
     plan = await plan_service_create(store, clock, {**spec, "UpdateConfig": {"Delay": 10**9}})
     assert plan.services[0].count("create") == 1
     assert asyncio.all_tasks() <= running
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"Name": "bad name", "TaskTemplate": {"ContainerSpec": {"Image": "img"}}},
+        {"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": ""}}},
+        {
+            "Name": "web",
+            "TaskTemplate": {
+                "ContainerSpec": {"Image": "img"},
+                "Placement": {"Constraints": ["node.role=manager"]},
+            },
+        },
+    ],
+)
+async def test_refused_input_gets_the_real_calls_error_and_changes_nothing(store, clock, bad):
+    control = ControlAPI(store, clock)
+    with pytest.raises(ShoalError) as real:
+        await control.create_service(bad)
+    version = store.version
+    with pytest.raises(ShoalError) as planned:
+        await plan_service_create(store, clock, bad)
+    assert (type(planned.value), str(planned.value)) == (type(real.value), str(real.value))
+    assert store.version == version
+
+
+async def test_an_update_out_of_sequence_is_refused_as_the_real_one(store, clock):
+    control = ControlAPI(store, clock)
+    spec = {"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "img"}}}
+    svc = await control.create_service(spec)
+    with pytest.raises(ShoalError, match="update out of sequence"):
+        await plan_service_update(store, clock, "web", svc.Version.Index - 1, spec)
+    with pytest.raises(ShoalError, match="service nosuch not found"):
+        await plan_service_update(store, clock, "nosuch", svc.Version.Index, spec)
