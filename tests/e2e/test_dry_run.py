@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 SLEEPER = ["sh", "-c", "exec sleep 3600"]
 CREATE = ["service", "create", "-d", "--runtime", "process", "--name", "web"]
-STACK = """version: "3.8"
+API = """version: "3.8"
 x-shoal-runtime: process
 services:
   api:
@@ -27,13 +27,16 @@ services:
     command: ["-c", "exec sleep 3600"]
     secrets: [token]
     deploy: {{replicas: 3}}
-  worker:
+"""
+WORKER = """  worker:
     image: sh
     command: ["-c", "exec sleep 3600"]
-secrets:
+"""
+SECRETS = """secrets:
   token:
     file: {token}
 """
+STACK = API + WORKER + SECRETS
 
 
 def plan_of(c: LocalCluster, *args: str) -> dict:
@@ -139,6 +142,14 @@ def test_dry_run_then_the_real_change(cluster: LocalCluster, tmp_path: Path):
             what=f"{service['Name']} running",
         )
         assert got == want, service["Name"]
+
+    # --prune: the services the file no longer has are planned as removed (all tasks stop)
+    compose.write_text((API + SECRETS).format(token=tmp_path / "token"))
+    pruned = ["stack", "deploy", "--prune", "--dry-run", "--format", "json", "-c", str(compose)]
+    plan = json.loads(m.cli(*pruned, "app").stdout)
+    operations = {s["Name"]: s["Operation"] for s in plan["Services"]}
+    assert operations == {"app_worker": "remove", "app_api": "unchanged"}, plan
+    assert sorted(s["Spec"]["Name"] for s in m.get("/services")) == ["app_api", "app_worker", "web"]
 
 
 def test_a_docker_daemon_has_no_plans(tmp_path: Path):
