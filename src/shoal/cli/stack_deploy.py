@@ -17,6 +17,13 @@ from urllib.parse import quote
 
 from shoal.api.service_defaults import fill_daemon_defaults
 from shoal.api.specs import ServiceSpec
+from shoal.cli.dry_run import (
+    StackPlan,
+    print_plan,
+    request_plan,
+    resolve_known_references,
+    unchanged_service,
+)
 from shoal.cli.framework import CLIError, err, out
 from shoal.cli.progress import wait_for_convergence
 from shoal.cli.service_references import resolve_references
@@ -121,10 +128,15 @@ async def _check_external_networks(client: Client, names: list[str]) -> None:
             )
 
 
-async def _prune(client: Client, namespace: str, keep: set[str]) -> None:
+async def _prune(
+    client: Client, namespace: str, keep: set[str], plan: StackPlan | None = None
+) -> None:
     services = await client.services(stack_filter(namespace))
     for service in sorted(services, key=lambda s: s["Spec"]["Name"]):
         if service["Spec"]["Name"] in keep:
+            continue
+        if plan is not None:
+            plan.remove(service["ID"])
             continue
         out(f"Removing service {service['Spec']['Name']}")
         try:
@@ -134,7 +146,9 @@ async def _prune(client: Client, namespace: str, keep: set[str]) -> None:
             err(f"Failed to remove service {service['ID']}: {error}", end="")
 
 
-async def _create_networks(client: Client, namespace: str, networks: dict[str, dict]) -> None:
+async def _create_networks(
+    client: Client, namespace: str, networks: dict[str, dict], plan: StackPlan | None = None
+) -> None:
     existing = {
         n["Name"]
         for n in await client.request(
@@ -144,6 +158,9 @@ async def _create_networks(client: Client, namespace: str, networks: dict[str, d
     for name, body in sorted(networks.items()):
         if name in existing:
             continue
+        if plan is not None:
+            plan.add("Networks", body)
+            continue
         out(f"Creating network {name}")
         try:
             await client.post("/networks/create", body)
@@ -151,7 +168,9 @@ async def _create_networks(client: Client, namespace: str, networks: dict[str, d
             raise CLIError(f"failed to create network {name}: {error}") from None
 
 
-async def _create_objects(client: Client, kind: str, specs: list[dict[str, Any]]) -> None:
+async def _create_objects(
+    client: Client, kind: str, specs: list[dict[str, Any]], plan: StackPlan | None = None
+) -> None:
     """Secrets or configs: each updated if there (only its labels may change), else created."""
     for spec in specs:
         name = spec["Name"]
@@ -161,6 +180,9 @@ async def _create_objects(client: Client, kind: str, specs: list[dict[str, Any]]
             if error.status != 404:
                 raise
             found = None
+        if plan is not None:
+            plan.change(f"{kind.capitalize()}s", spec, found)
+            continue
         try:
             if found is not None:
                 await client.post(
@@ -174,7 +196,9 @@ async def _create_objects(client: Client, kind: str, specs: list[dict[str, Any]]
             raise CLIError(f"failed to {verb} {kind} {name}: {error}") from None
 
 
-async def _with_ids(client: Client, spec: dict[str, Any], network_ids: dict[str, str]) -> None:
+async def _with_ids(
+    client: Client, spec: dict[str, Any], network_ids: dict[str, str], dry_run: bool = False
+) -> None:
     """Names the daemon would resolve, resolved here, so that the spec compares with the
     stored one: networks by name to their IDs, secrets and configs with their IDs."""
     task = spec["TaskTemplate"]
@@ -191,7 +215,10 @@ async def _with_ids(client: Client, spec: dict[str, Any], network_ids: dict[str,
     container = task["ContainerSpec"]
     for kind, field in (("secret", "Secrets"), ("config", "Configs")):
         if container.get(field):
-            container[field] = await resolve_references(client, kind, tuple(container[field]))
+            # A dry run creates no secret: those the stack would create keep their names
+            # only, and the plan gives them the IDs they get in its sandbox.
+            resolve = resolve_known_references if dry_run else resolve_references
+            container[field] = await resolve(client, kind, tuple(container[field]))
 
 
 async def _deploy_services(
@@ -199,6 +226,7 @@ async def _deploy_services(
     namespace: str,
     services: dict[str, dict[str, Any]],
     resolve_image: str,
+    plan: StackPlan | None = None,
 ) -> list[str]:
     existing = {s["Spec"]["Name"]: s for s in await client.services(stack_filter(namespace))}
     network_ids: dict[str, str] = {}
@@ -206,10 +234,11 @@ async def _deploy_services(
     for spec in services.values():
         name = spec["Name"]
         container = spec["TaskTemplate"]["ContainerSpec"]
-        await _with_ids(client, spec, network_ids)
+        await _with_ids(client, spec, network_ids, dry_run=plan is not None)
         current = existing.get(name)
         if current is not None:
-            out(f"Updating service {name} (id: {current['ID']})")
+            if plan is None:
+                out(f"Updating service {name} (id: {current['ID']})")
             image = container["Image"]
             current_spec = current["Spec"]
             current_image = (current_spec["TaskTemplate"].get("ContainerSpec") or {}).get("Image")
@@ -224,6 +253,11 @@ async def _deploy_services(
             spec["TaskTemplate"]["ForceUpdate"] = current_spec["TaskTemplate"].get("ForceUpdate", 0)
             ids.append(current["ID"])
             if same_spec(current_spec, spec):
+                if plan is not None:
+                    plan.unchanged.append(name)
+                continue
+            if plan is not None:
+                plan.change("Services", spec, current)
                 continue
             try:
                 resp = await client.post(
@@ -234,9 +268,12 @@ async def _deploy_services(
             for warning in (resp or {}).get("Warnings") or []:
                 err(warning)
         else:
-            out(f"Creating service {name}")
             if resolve_image in ("always", "changed") and not _is_process(spec):
                 container["Image"] = _tag_image(container["Image"])
+            if plan is not None:
+                plan.change("Services", spec, None)
+                continue
+            out(f"Creating service {name}")
             try:
                 resp = await client.post("/services/create", spec)
             except APIError as error:
@@ -253,10 +290,15 @@ async def deploy(
     resolve_image: str,
     detach: bool,
     quiet: bool,
+    dry_run: bool = False,
+    plan_format: str | None = None,
 ) -> None:
     # reading the files (and stdin) blocks: in a thread
     stack = await asyncio.to_thread(load_stack, namespace, compose_files)
     await _check_manager(client)
+    if dry_run:
+        await _plan(client, namespace, stack, prune, resolve_image, plan_format)
+        return
     if prune:
         await _prune(client, namespace, {s["Name"] for s in stack.services.values()})
     await _check_external_networks(client, stack.external_networks)
@@ -274,3 +316,28 @@ async def deploy(
             failures.append(f"{service_id}: {error.message}")
     if failures:
         raise CLIError("\n".join(failures))
+
+
+async def _plan(
+    client: Client,
+    namespace: str,
+    stack: Stack,
+    prune: bool,
+    resolve_image: str,
+    plan_format: str | None,
+) -> None:
+    """``--dry-run``: the same decisions as a deploy, sent together to the plan endpoint in
+    place of the requests that would make them."""
+    plan = StackPlan()
+    if prune:
+        await _prune(client, namespace, {s["Name"] for s in stack.services.values()}, plan)
+    await _check_external_networks(client, stack.external_networks)
+    await _create_networks(client, namespace, stack.networks, plan)
+    await _create_objects(client, "secret", stack.secrets, plan)
+    await _create_objects(client, "config", stack.configs, plan)
+    await _deploy_services(client, namespace, stack.services, resolve_image, plan)
+    result = await request_plan(client, "/stacks/deploy", plan.body)
+    for name in plan.unchanged:
+        # Not sent at all by a deploy: its spec is the same.
+        result["Services"].append(unchanged_service(name))
+    print_plan(result, plan_format)

@@ -50,6 +50,7 @@ SHOAL_PATHS = frozenset(
         "secrets",
         "configs",
         "networks",
+        "shoal",  # shoal's own endpoints (/shoal/plan: --dry-run)
     )
 )
 ENGINE, SHOAL = "engine", "shoal"

@@ -14,6 +14,7 @@ from shoal.engineapi import (
     networks,
     nodes,
     passthrough,
+    plans,
     request_metrics,
     secrets,
     services,
@@ -119,6 +120,9 @@ def build_app(backend: Backend) -> web.Application:
     r.add_get("/tasks", tasks.list_tasks)
     r.add_get("/tasks/{id}", tasks.inspect)
     r.add_get("/tasks/{id}/logs", logs.task_logs)
+
+    # shoal's own: plans of changes (--dry-run).
+    plans.add_routes(r.add_post)
 
     # Last: everything else is the engine's.
     app.router.add_route("*", "/{path:.*}", passthrough.passthrough)

@@ -6,6 +6,7 @@ from urllib.parse import quote
 import click
 
 from shoal import golang
+from shoal.cli.dry_run import check_format, dry_run_options, print_plan, request_plan
 from shoal.cli.framework import (
     CLIError,
     docker_command,
@@ -111,9 +112,11 @@ def _tag_image(spec: dict) -> None:
 )
 @CREATE
 @COMMON
+@dry_run_options
 @with_client
 async def service_create(client: Client, args: tuple[str, ...], **flags: Any) -> None:
     """Create a new service"""
+    check_format(flags["plan_format"], flags["dry_run"])
     spec = build_create_spec(flags, list(args))
     for network in flags["networks"]:
         attachment = dict(network, Target=await _network_id(client, network["Target"]))
@@ -127,6 +130,9 @@ async def service_create(client: Client, args: tuple[str, ...], **flags: Any) ->
             container[field] = await resolve_references(client, kind, refs)
     if not flags["no_resolve_image"]:
         _tag_image(spec)
+    if flags["dry_run"]:
+        print_plan(await request_plan(client, "/services/create", spec), flags["plan_format"])
+        return
     resp = await client.post("/services/create", spec)
     if not flags["no_resolve_image"]:
         _registry_warning(spec)
@@ -298,6 +304,17 @@ async def _post_update(client: Client, service: dict, spec: dict, **params: Any)
     )
 
 
+async def _plan_update(client: Client, service: dict, spec: dict, **params: Any) -> dict:
+    """What ``_post_update`` would do (``--dry-run``)."""
+    return await request_plan(
+        client,
+        f"/services/{service['ID']}/update",
+        spec,
+        version=service["Version"]["Index"],
+        **params,
+    )
+
+
 @docker_command(
     service_group, "scale", "SERVICE=REPLICAS [SERVICE=REPLICAS...]", min_args=1, max_args=None
 )
@@ -307,9 +324,17 @@ async def _post_update(client: Client, service: dict, spec: dict, **params: Any)
     is_flag=True,
     help="Exit immediately instead of waiting for the service to converge",
 )
+@dry_run_options
 @click.pass_context
-def service_scale(ctx: click.Context, args: tuple[str, ...], detach: bool) -> None:
+def service_scale(
+    ctx: click.Context,
+    args: tuple[str, ...],
+    detach: bool,
+    dry_run: bool,
+    plan_format: str | None,
+) -> None:
     """Scale one or multiple replicated services"""
+    check_format(plan_format, dry_run)
     for arg in args:
         name, eq, _ = arg.partition("=")
         if not eq or not name:
@@ -318,13 +343,20 @@ def service_scale(ctx: click.Context, args: tuple[str, ...], detach: bool) -> No
                 f"Usage:  {ctx.command_path} SERVICE=REPLICAS [SERVICE=REPLICAS...]\n\n"
                 "Scale one or multiple replicated services"
             )
-    _scale(args, detach)
+    _scale(args, detach, dry_run, plan_format)
 
 
 @with_client
-async def _scale(client: Client, args: tuple[str, ...], detach: bool) -> None:
+async def _scale(
+    client: Client,
+    args: tuple[str, ...],
+    detach: bool,
+    dry_run: bool = False,
+    plan_format: str | None = None,
+) -> None:
     errors: list[str] = []
     scaled: list[str] = []
+    plans: list[dict] = []
     for arg in args:
         name, _, value = arg.partition("=")
         try:
@@ -345,11 +377,22 @@ async def _scale(client: Client, args: tuple[str, ...], detach: bool) -> None:
                     f"{name}: scale can only be used with replicated or replicated-job mode"
                 )
                 continue
+            if dry_run:
+                plans.append(await _plan_update(client, service, spec))
+                continue
             await _post_update(client, service, spec)
             out(f"{name} scaled to {replicas}")
             scaled.append(service["ID"])
         except APIError as error:
             errors.append(f"{name}: {error}")
+    if plans:
+        print_plan(
+            {
+                "Services": [svc for p in plans for svc in p["Services"]],
+                "Complete": all(p.get("Complete", True) for p in plans),
+            },
+            plan_format,
+        )
     if not detach:
         for service_id in scaled:
             await wait_for_convergence(client, service_id)
@@ -360,9 +403,11 @@ async def _scale(client: Client, args: tuple[str, ...], detach: bool) -> None:
 @docker_command(service_group, "update", "[OPTIONS] SERVICE", min_args=1, max_args=1)
 @UPDATE
 @COMMON
+@dry_run_options
 @with_client
 async def service_update(client: Client, args: tuple[str, ...], **flags: Any) -> None:
     """Update a service"""
+    check_format(flags["plan_format"], flags["dry_run"])
     ref = args[0]
     service = await client.request("GET", f"/services/{ref}")
     spec = service["Spec"]
@@ -382,6 +427,10 @@ async def service_update(client: Client, args: tuple[str, ...], **flags: Any) ->
         )
     if flags.get("image") and not flags["no_resolve_image"]:
         _tag_image(spec)
+    if flags["dry_run"]:
+        plan = await _plan_update(client, service, spec, **params)
+        print_plan(plan, flags["plan_format"])
+        return
     resp = await _post_update(client, service, spec, **params)
     if flags.get("image") and not flags["no_resolve_image"]:
         _registry_warning(spec)
@@ -400,13 +449,24 @@ async def service_update(client: Client, args: tuple[str, ...], **flags: Any) ->
     help="Exit immediately instead of waiting for the service to converge",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Suppress progress output")
+@dry_run_options
 @with_client
 async def service_rollback(
-    client: Client, args: tuple[str, ...], detach: bool, quiet: bool
+    client: Client,
+    args: tuple[str, ...],
+    detach: bool,
+    quiet: bool,
+    dry_run: bool,
+    plan_format: str | None,
 ) -> None:
     """Revert changes to a service's configuration"""
+    check_format(plan_format, dry_run)
     ref = args[0]
     service = await client.request("GET", f"/services/{ref}")
+    if dry_run:
+        plan = await _plan_update(client, service, service["Spec"], rollback="previous")
+        print_plan(plan, plan_format)
+        return
     await _post_update(client, service, service["Spec"], rollback="previous")
     out(ref)
     if not detach:

@@ -6,6 +6,7 @@ from typing import Any
 import click
 
 from shoal.cli.commands.service import SERVICE_HEADERS, SERVICE_TABLE, service_rows
+from shoal.cli.dry_run import check_format, dry_run_options
 from shoal.cli.framework import CLIError, docker_command, err, filter_option, out, with_client
 from shoal.cli.listing import parse_filters, print_list
 from shoal.cli.stack_deploy import DETACH_NOTE, RESOLVE_IMAGE, deploy, stack_filter
@@ -46,6 +47,7 @@ def stack_group() -> None:
     is_flag=True,
     help="Send registry authentication details to Swarm agents",
 )
+@dry_run_options
 def stack_deploy(
     args: tuple[str, ...],
     compose_files: tuple[str, ...],
@@ -54,17 +56,29 @@ def stack_deploy(
     quiet: bool,
     resolve_image: str,
     with_registry_auth: bool,
+    dry_run: bool,
+    plan_format: str | None,
 ) -> None:
     """Deploy a new stack or update an existing stack"""
+    check_format(plan_format, dry_run)
     if resolve_image not in RESOLVE_IMAGE:
         raise CLIError(f"Invalid option {resolve_image} for flag --resolve-image")
     if not compose_files:
         raise CLIError("Specify a Compose file (with --compose-file)")
-    if detach is None:
+    if detach is None and not dry_run:
         err(DETACH_NOTE)
     # A registry's credentials would go with each service; shoal asks no registry.
     del with_registry_auth
-    _deploy(args[0], compose_files, prune, resolve_image, detach is not False, quiet)
+    _deploy(
+        args[0],
+        compose_files,
+        prune,
+        resolve_image,
+        detach is not False,
+        quiet,
+        dry_run,
+        plan_format,
+    )
 
 
 @with_client

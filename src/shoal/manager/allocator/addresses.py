@@ -11,6 +11,7 @@ taken stands in for it.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -110,7 +111,8 @@ def next_vni(taken: Iterable[int]) -> int:
     """The VXLAN ID after the highest taken (from 4096), or the lowest free one."""
     used = set(taken)
     start = max(used) + 1 if used else VNI_FIRST
-    for vni in (*range(max(start, VNI_FIRST), VNI_LAST + 1), *range(VNI_FIRST, start)):
+    # Lazily: the range holds 16 million IDs, and a tuple of them took seconds to build.
+    for vni in itertools.chain(range(max(start, VNI_FIRST), VNI_LAST + 1), range(VNI_FIRST, start)):
         if vni not in used:
             return vni
     raise PoolExhausted("no free VXLAN ID left")
