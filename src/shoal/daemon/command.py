@@ -23,8 +23,17 @@ async def run_daemon(config: DaemonConfig) -> None:
 
     daemon = NodeDaemon(config)
     await daemon.start()
+    dashboard = None
     try:
         runner = await serve(build_app(daemon), config.api_listeners(), config.api_tls)
+        if config.dashboard_addr:
+            from shoal.daemon.dashboard import start_dashboard
+
+            try:
+                dashboard = await start_dashboard(daemon, config.dashboard_addr, config.api_tls)
+            except BaseException:
+                await runner.cleanup()
+                raise
     except BaseException:
         await daemon.stop()
         raise
@@ -36,6 +45,8 @@ async def run_daemon(config: DaemonConfig) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
+        if dashboard is not None:
+            await dashboard.stop()
         await runner.cleanup()
         await daemon.stop()
 
@@ -146,6 +157,13 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     help="This node's UDP port for overlay (VXLAN) traffic, where several nodes share a "
     "host (default: the swarm's, swarm init --data-path-port)",
 )
+@click.option(
+    "--dashboard-addr",
+    default=None,
+    metavar="HOST:PORT",
+    help="Serve the web dashboard here (a manager's view of the cluster; off by default; "
+    "with --tlsverify, browsers need a client certificate)",
+)
 @click.option("-D", "--debug", is_flag=True, help="Enable debug logging")
 def daemon_command(
     state_dir: Path | None,
@@ -165,6 +183,7 @@ def daemon_command(
     mesh_addresses: tuple[str, ...],
     overlay: bool,
     data_path_port: int | None,
+    dashboard_addr: str | None,
     debug: bool,
 ) -> None:
     """Run a shoal node (the equivalent of dockerd in swarm mode)."""
@@ -213,4 +232,12 @@ def daemon_command(
     config.mesh_addresses = list(mesh_addresses) or None
     config.overlay = overlay
     config.data_path_port = data_path_port
+    if dashboard_addr is not None:
+        from shoal.dashboard.server import parse_addr
+
+        try:
+            parse_addr(dashboard_addr)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="'--dashboard-addr'") from None
+        config.dashboard_addr = dashboard_addr
     asyncio.run(run_daemon(config))

@@ -41,6 +41,8 @@ class DaemonConfig:
     hosts: list[str] = field(default_factory=list)
     socket_given: bool = False
     api_tls: TLSSettings | None = None
+    # The web dashboard's HOST:PORT (--dashboard-addr); None: no dashboard.
+    dashboard_addr: str | None = None
 
     def api_listeners(self) -> list[Listener]:
         """Every -H, and the socket where no -H is given or --socket is."""
