@@ -2,8 +2,8 @@
 real browser (headless Chromium): it shows every node and service, follows a scale and a
 drain without reloading, and keeps to what it may serve.
 
-Cost: about 25 s for the browser test (a cluster, Chromium, a scale and a drain), 15 s for the
-HTTP ones.
+Cost: about 35 s for the browser test (a cluster, Chromium, a scale and a drain), 30 s for the
+HTTP one (a cluster and a promotion).
 """
 
 import json
@@ -146,9 +146,12 @@ def test_dashboard_follows_the_cluster_in_a_browser(swarm: LocalCluster) -> None
         page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 
-def test_dashboard_is_read_only_and_kept_from_other_sites(swarm: LocalCluster) -> None:
-    m = swarm.manager
+def test_dashboard_is_read_only_and_a_promoted_worker_serves_its_own_store(
+    swarm: LocalCluster,
+) -> None:
+    m, worker = swarm.manager, swarm.nodes[1]
     url = dashboard_url(m)
+    sleeper(m, "web", 2)
     state = get_json(url + "api/state")
     assert state["manager"] is True and len(state["nodes"]) == 3
     # Nothing it serves changes anything.
@@ -157,10 +160,8 @@ def test_dashboard_is_read_only_and_kept_from_other_sites(swarm: LocalCluster) -
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 405
     # Another site's page may not read it, through a websocket or a name of its own.
-    for headers in (
-        {"Origin": "http://evil.example"},
-        {"Host": f"evil.example:{m.dashboard_port}"},
-    ):  # type: ignore[attr-defined]
+    port = m.dashboard_port  # type: ignore[attr-defined]
+    for headers in ({"Origin": "http://evil.example"}, {"Host": f"evil.example:{port}"}):
         request = urllib.request.Request(url + "api/state", headers=headers)
         with pytest.raises(urllib.error.HTTPError) as forbidden:
             urllib.request.urlopen(request, timeout=10)
@@ -171,12 +172,7 @@ def test_dashboard_is_read_only_and_kept_from_other_sites(swarm: LocalCluster) -
         assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
     assert "http://" not in page and "https://" not in page
 
-
-def test_worker_shows_no_cluster_until_promoted_then_serves_its_own_store(
-    swarm: LocalCluster,
-) -> None:
-    m, worker = swarm.manager, swarm.nodes[1]
-    sleeper(m, "web", 2)
+    # A worker's dashboard has no view of the cluster; promoted, it serves its own store.
     state = get_json(dashboard_url(worker) + "api/state")
     assert state["manager"] is False and state["services"] == []
     m.cli("node", "promote", worker.name)
@@ -187,6 +183,7 @@ def test_worker_shows_no_cluster_until_promoted_then_serves_its_own_store(
         return state if state["manager"] and names == ["web"] else None
 
     state = wait_for(follower_sees_web, what="the promoted node's dashboard shows web")
+    assert state["servedBy"] == swarm.node_id(worker)
     leaders = {n["hostname"] for n in state["nodes"] if n["leader"]}
     assert leaders == {"manager1"}  # served by a follower, from its own store
     # A change made through the leader reaches the follower's page.
