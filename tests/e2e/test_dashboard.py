@@ -7,6 +7,7 @@ HTTP one (a cluster and a promotion).
 """
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.browser import browser_missing, chromium
+from tests.e2e.docker_certs import issue, new_ca
 from tests.e2e.harness import LocalCluster, Node, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -194,3 +196,42 @@ def test_dashboard_is_read_only_and_a_promoted_worker_serves_its_own_store(
         ),
         what="the follower's dashboard follows the scale",
     )
+
+
+def test_with_the_apis_tls_flags_a_browser_needs_a_client_certificate(short_tmp: Path) -> None:
+    ca = new_ca("shoal-test-ca")
+    server = issue(ca, short_tmp / "server", "shoal-manager", server_ip="127.0.0.1")
+    client = issue(ca, short_tmp / "client", "browser")
+    stranger = issue(new_ca("another-ca"), short_tmp / "stranger", "browser")
+    port = free_port("127.0.0.1")
+    cluster = LocalCluster(short_tmp / "nodes")
+    try:
+        cluster.add(
+            "manager1",
+            [
+                "--tlsverify",
+                "--tlscacert",
+                str(server / "ca.pem"),
+                "--tlscert",
+                str(server / "cert.pem"),
+                "--tlskey",
+                str(server / "key.pem"),
+                "--dashboard-addr",
+                f"127.0.0.1:{port}",
+            ],
+        )
+        url = f"https://127.0.0.1:{port}/api/state"
+
+        def context(certs: Path | None) -> ssl.SSLContext:
+            ctx = ssl.create_default_context(cafile=str(server / "ca.pem"))
+            if certs is not None:
+                ctx.load_cert_chain(certs / "cert.pem", certs / "key.pem")
+            return ctx
+
+        with urllib.request.urlopen(url, timeout=10, context=context(client)) as resp:
+            assert json.load(resp)["manager"] is False  # not in a swarm: nothing to show
+        for refused in (None, stranger):
+            with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+                urllib.request.urlopen(url, timeout=10, context=context(refused)).read()
+    finally:
+        cluster.close()
