@@ -141,6 +141,18 @@ def test_dashboard_follows_the_cluster_in_a_browser(swarm: LocalCluster) -> None
             timeout=FOLLOW_TIMEOUT_MS,
         )
         assert page.inner_text("#nodes tr[data-hostname=worker1] .tasks-running") == "0"
+        # The drained node's own list: only the history of what ran there.
+        page.click("#nodes tr[data-hostname=worker1]")
+        page.wait_for_selector("#tasks-title:has-text('Tasks on node worker1')")
+        page.wait_for_function(
+            """() => {
+                const rows = [...document.querySelectorAll('#tasks tr[data-id]')];
+                return rows.length > 0 && rows.every(r => r.dataset.desired === 'shutdown');
+            }""",
+            timeout=FOLLOW_TIMEOUT_MS,
+        )
+        page.click("#services tr[data-name=web]")
+        page.wait_for_selector("#tasks-title:has-text('Tasks of service web')")
         assert page.evaluate("window.shoal.loadedAt") == loaded_at
         assert navigations == []
 

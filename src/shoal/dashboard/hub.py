@@ -43,6 +43,8 @@ FLUSH_INTERVAL = 0.1
 # How often the hub looks whether the node's manager came or went, or its store was replaced
 # from a snapshot (which tells its watchers nothing).
 CHECK_INTERVAL = 1.0
+# Tasks counted (or changes applied) between two yields to the node's other work.
+LOAD_CHUNK = 500
 # Events a page is sent on connecting.
 RECENT_EVENTS = 100
 # At most this many tasks of a selection are sent (current ones first, then the newest of
@@ -189,19 +191,24 @@ class Hub:
                 store = self.source.dashboard_store()
                 if store is None:
                     if self.store is not None or not self._loaded:
-                        self._load(None, None)
+                        await self._load(None)
                     await self.clock.sleep(CHECK_INTERVAL)
                     continue
                 with store.watch(kinds=KINDS) as sub:
-                    self._load(store, store.view())
+                    await self._load(store)
                     await self._follow(store, sub)
         finally:
             events.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await events
 
-    def _load(self, store: MemoryStore | None, view: ReadTx | None) -> None:
-        """Read the whole store afresh and send every page a reset."""
+    async def _load(self, store: MemoryStore | None) -> None:
+        """Read the whole store afresh and send every page a reset.
+
+        The tasks are counted a chunk at a time, letting the node's other work (raft
+        heartbeats among it) run in between: from the tasks as they were when this began (the
+        store replaces an object on each change, never changes one), the changes made
+        meanwhile being queued on the caller's watch, which applies them next."""
         self.store = store
         self.tally = Tally()
         self.nodes, self.services, self.networks = {}, {}, {}
@@ -211,9 +218,13 @@ class Hub:
         self._tasks, self._removed_tasks = {}, {}
         self._loaded = True
         self.version = store.version if store is not None else 0
-        if store is not None and view is not None:
-            for task in view.list(Task):
-                self.tally.put(task)
+        if store is not None:
+            tasks = store.view().list(Task)
+            for start in range(0, len(tasks), LOAD_CHUNK):
+                for task in tasks[start : start + LOAD_CHUNK]:
+                    self.tally.put(task)
+                await asyncio.sleep(0)
+            view = store.view()
             for node in view.nodes():
                 self.nodes[node.ID] = node_summary(node, self.tally.node(node.ID))
             for service in view.services():
@@ -238,15 +249,19 @@ class Hub:
                     return
                 if store.version != self.version and sub.pending() == 0:
                     # Replaced from a leader's snapshot: no events tell what changed.
-                    self._load(store, store.view())
+                    await self._load(store)
                 continue
             except StopAsyncIteration:  # the store was closed
                 return
             self._apply(event)
             # Let more changes come, so that a burst goes out as one delta.
             await self.clock.sleep(FLUSH_INTERVAL)
+            applied = 0
             while (queued := sub.get_nowait()) is not None:
                 self._apply(queued)
+                applied += 1
+                if applied % LOAD_CHUNK == 0:
+                    await asyncio.sleep(0)  # a long burst: let the node's other work run
             self._flush(store.view())
 
     def _apply(self, event: Event) -> None:
