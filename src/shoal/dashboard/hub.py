@@ -194,9 +194,14 @@ class Hub:
                         await self._load(None)
                     await self.clock.sleep(CHECK_INTERVAL)
                     continue
-                with store.watch(kinds=KINDS) as sub:
-                    await self._load(store)
-                    await self._follow(store, sub)
+                try:
+                    with store.watch(kinds=KINDS) as sub:
+                        await self._load(store)
+                        await self._follow(store, sub)
+                except Exception:
+                    # A page that stops following is worse than one that starts afresh.
+                    log.exception("dashboard: following the store failed; reading it again")
+                    await self.clock.sleep(CHECK_INTERVAL)
         finally:
             events.cancel()
             with contextlib.suppress(asyncio.CancelledError):
