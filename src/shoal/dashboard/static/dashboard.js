@@ -56,14 +56,15 @@ function cpus(nano) {
 }
 
 // As Docker's units.HumanDuration: "Less than a second", "5 seconds", "About a minute"...
-function humanDuration(seconds) {
+function humanDuration(elapsed) {
+  const seconds = Math.floor(elapsed);
   if (seconds < 1) return "Less than a second";
   if (seconds === 1) return "1 second";
   if (seconds < 60) return `${Math.floor(seconds)} seconds`;
   const minutes = Math.floor(seconds / 60);
   if (minutes === 1) return "About a minute";
   if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.round(seconds / 3600);
+  const hours = Math.round(elapsed / 3600);
   if (hours === 1) return "About an hour";
   if (hours < 48) return `${hours} hours`;
   if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
