@@ -4,8 +4,8 @@ Three `shoal daemon` processes (1 manager serving the dashboard, 2 workers) on l
 addresses; a headless Chromium (Debian's, see tests/e2e/browser.py) has the manager's
 dashboard open. Each trial scales a service through the manager's Docker API (as `service
 scale` does) and measures, from just before the request, until the page shows the new
-desired count: the API's write (raft commit), the hub's coalescing (up to 0.1 s), the
-websocket and the page's render. A second figure is until the page shows every replica
+desired count: the API's write (raft commit), the hub (which sends a change at once, and
+what follows it within 0.1 s together after it), the websocket and the page's render. A second figure is until the page shows every replica
 running, which is mostly the cluster's own scheduling and task start-up.
 
 Prints the figures and writes bench/results/dashboard.json.

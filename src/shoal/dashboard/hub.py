@@ -3,9 +3,10 @@ every manager applies the whole log), and what each open page is sent of it.
 
 A page is sent, on connecting, a summary of every node, service and network and the recent
 events (a ``reset``); then, as the store changes, only the summaries that changed (a
-``delta``, at most one per ``FLUSH_INTERVAL``) and each new event. Tasks are sent only for the
-service or node a page selected (``tasks``, then ``taskdelta``): a change of one task among
-100,000 sends a page a few small dicts, not the task list.
+``delta``: a change at once, what follows it at most one per ``FLUSH_INTERVAL``) and each new
+event. Tasks are sent only for the service or node a page selected (``tasks``, then
+``taskdelta``): a change of one task among 100,000 sends a page a few small dicts, not the
+task list.
 """
 
 import asyncio
@@ -38,7 +39,8 @@ from shoal.store.watch import Event, Subscription
 log = logging.getLogger(__name__)
 
 KINDS = ("node", "service", "task", "network", "cluster")
-# Changes arriving within this many seconds go to the pages as one delta.
+# A change goes to the pages at once, and those that follow it within this many seconds go
+# together after it.
 FLUSH_INTERVAL = 0.1
 # How often the hub looks whether the node's manager came or went, or its store was replaced
 # from a snapshot (which tells its watchers nothing).
@@ -259,8 +261,7 @@ class Hub:
             except StopAsyncIteration:  # the store was closed
                 return
             self._apply(event)
-            # Let more changes come, so that a burst goes out as one delta.
-            await self.clock.sleep(FLUSH_INTERVAL)
+            # A commit's changes are all queued at once: they go out together, at once.
             applied = 0
             while (queued := sub.get_nowait()) is not None:
                 self._apply(queued)
@@ -268,6 +269,9 @@ class Hub:
                 if applied % LOAD_CHUNK == 0:
                     await asyncio.sleep(0)  # a long burst: let the node's other work run
             self._flush(store.view())
+            # What comes in the meantime waits, so that a burst goes out as a few deltas
+            # rather than one per commit.
+            await self.clock.sleep(FLUSH_INTERVAL)
 
     def _apply(self, event: Event) -> None:
         if event.is_commit:
