@@ -27,10 +27,19 @@ async def run_daemon(config: DaemonConfig) -> None:
     daemon = NodeDaemon(config)
     await daemon.start()
     metrics: web.AppRunner | None = None
+    dashboard = None
     try:
         if config.metrics_addr:
             metrics = await serve_metrics(daemon, config.metrics_addr)
         runner = await serve(build_app(daemon), config.api_listeners(), config.api_tls)
+        if config.dashboard_addr:
+            from shoal.daemon.dashboard import start_dashboard
+
+            try:
+                dashboard = await start_dashboard(daemon, config.dashboard_addr, config.api_tls)
+            except BaseException:
+                await runner.cleanup()
+                raise
     except BaseException:
         if metrics is not None:
             await metrics.cleanup()
@@ -44,6 +53,8 @@ async def run_daemon(config: DaemonConfig) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
+        if dashboard is not None:
+            await dashboard.stop()
         await runner.cleanup()
         if metrics is not None:
             await metrics.cleanup()
@@ -161,6 +172,13 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     default=None,
     help="Set default address and port to serve the metrics api on (HOST:PORT; off unless given)",
 )
+@click.option(
+    "--dashboard-addr",
+    default=None,
+    metavar="HOST:PORT",
+    help="Serve the web dashboard here (a manager's view of the cluster; off by default; "
+    "with --tlsverify, browsers need a client certificate)",
+)
 @click.option("-D", "--debug", is_flag=True, help="Enable debug logging")
 def daemon_command(
     state_dir: Path | None,
@@ -181,6 +199,7 @@ def daemon_command(
     overlay: bool,
     data_path_port: int | None,
     metrics_addr: str | None,
+    dashboard_addr: str | None,
     debug: bool,
 ) -> None:
     """Run a shoal node (the equivalent of dockerd in swarm mode)."""
@@ -229,6 +248,14 @@ def daemon_command(
     config.mesh_addresses = list(mesh_addresses) or None
     config.overlay = overlay
     config.data_path_port = data_path_port
+    if dashboard_addr is not None:
+        from shoal.dashboard.server import parse_addr
+
+        try:
+            parse_addr(dashboard_addr)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="'--dashboard-addr'") from None
+        config.dashboard_addr = dashboard_addr
     # Imported here: its imports are the daemon's, heavier than the CLI's.
     from shoal.daemon.metrics import MetricsServerError, parse_metrics_addr
 

@@ -43,6 +43,8 @@ class DaemonConfig:
     api_tls: TLSSettings | None = None
     # Where Prometheus metrics are served (dockerd's --metrics-addr, HOST:PORT); None: not.
     metrics_addr: str | None = None
+    # The web dashboard's HOST:PORT (--dashboard-addr); None: no dashboard.
+    dashboard_addr: str | None = None
 
     def api_listeners(self) -> list[Listener]:
         """Every -H, and the socket where no -H is given or --socket is."""

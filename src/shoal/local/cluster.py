@@ -15,6 +15,8 @@ from shoal import paths
 from shoal.client import APIError, Client, ConnectError
 
 START_TIMEOUT = 30.0
+# The managers' web dashboards listen here where the port is free on all their addresses.
+DASHBOARD_PORT = 9377
 DATA_PATH_PORT = 4789  # the first node's; the others count up from it
 
 
@@ -26,6 +28,12 @@ class LocalNode:
     root: Path
     # The nodes share one host: each needs its own UDP port for overlay (VXLAN) traffic.
     data_path_port: int = 4789
+    # Where a manager serves the web dashboard (None: a worker, which has none).
+    dashboard_port: int | None = None
+
+    @property
+    def dashboard_url(self) -> str | None:
+        return f"http://{self.host}:{self.dashboard_port}/" if self.dashboard_port else None
 
     @property
     def socket(self) -> Path:
@@ -61,16 +69,19 @@ def _bindable(host: str, port: int) -> bool:
     return True
 
 
-def choose_port(hosts: list[str]) -> int:
-    """Swarm's port 2377 if every node address has it free (a Docker swarm on this machine
-    may hold it on all addresses), else one free port that all of them have."""
-    if all(_bindable(h, paths.DEFAULT_PORT) for h in hosts):
-        return paths.DEFAULT_PORT
+def choose_port(
+    hosts: list[str], preferred: int = paths.DEFAULT_PORT, avoid: tuple[int, ...] = ()
+) -> int:
+    """Swarm's port 2377 (or another ``preferred``) if every node address has it free (a
+    Docker swarm on this machine may hold it on all addresses), else one free port that all
+    of them have."""
+    if preferred not in avoid and all(_bindable(h, preferred) for h in hosts):
+        return preferred
     for _ in range(100):
         with socket.socket() as s:
             s.bind((hosts[0], 0))
             port = s.getsockname()[1]
-        if all(_bindable(h, port) for h in hosts):
+        if port not in avoid and all(_bindable(h, port) for h in hosts):
             return port
     raise RuntimeError("no free port common to the local cluster's addresses")
 
@@ -79,8 +90,16 @@ def plan(root: Path, managers: int, workers: int) -> list[LocalNode]:
     names = node_names(managers, workers)
     hosts = [f"127.0.0.{i + 1}" for i in range(len(names))]
     port = choose_port(hosts)
+    dashboard = choose_port(hosts[:managers], DASHBOARD_PORT, avoid=(port,))
     return [
-        LocalNode(n, h, port, root / n, data_path_port=DATA_PATH_PORT + i)
+        LocalNode(
+            n,
+            h,
+            port,
+            root / n,
+            data_path_port=DATA_PATH_PORT + i,
+            dashboard_port=dashboard if i < managers else None,
+        )
         for i, (n, h) in enumerate(zip(names, hosts, strict=True))
     ]
 
@@ -105,6 +124,8 @@ def start_daemon(node: LocalNode, runtimes: list[str]) -> None:
     ]
     for runtime in runtimes:
         args += ["--runtime", runtime]
+    if node.dashboard_port:
+        args += ["--dashboard-addr", f"{node.host}:{node.dashboard_port}"]
     with open(node.log_file, "ab") as log:
         proc = subprocess.Popen(
             args,

@@ -74,6 +74,7 @@ def up(managers: int, workers: int, runtimes: tuple[str, ...], root: Path | None
     )
     for node in nodes:
         click.echo(f"  {node.name:<10} {node.addr:<18} unix://{node.socket}")
+    click.echo(f"Dashboard: {nodes[0].dashboard_url}")
     click.echo(f"The shoal CLI now talks to {nodes[0].name}; 'shoal local down' stops the cluster.")
 
 
