@@ -307,6 +307,12 @@ class Task(StoredObject):
         container's name, its DNS name, ``{{.Task.Name}}`` (as swarmkit names it)."""
         return f"{self.name}.{self.ID}"
 
+    def to_api(self) -> dict[str, Any]:
+        shown = super().to_api()
+        if not shown.get("Slot"):
+            shown.pop("Slot", None)  # Docker leaves out a slot of 0 (a replicated job's first)
+        return shown
+
     def address_on(self, network_id: str) -> str | None:
         """The task's address on a network (CIDR), if it has one there."""
         for attachment in self.NetworksAttachments or ():
