@@ -130,6 +130,9 @@ class NodeDescription(Model):
     DataPathPort: int | None = None
 
 
+# What a node's description holds for shoal's own use, left out of the Docker API.
+DESCRIPTION_INTERNAL = ("Runtimes", "DataPathPort")
+
 _NodeDescription = NodeDescription
 
 
@@ -178,6 +181,14 @@ class Node(StoredObject):
     @property
     def hostname(self) -> str:
         return self.Description.Hostname if self.Description else ""
+
+    def to_api(self) -> dict[str, Any]:
+        """Docker's fields only (moby's swagger NodeDescription): the runtimes a node offers
+        show as its engine's ``Runtime`` plugins, its VXLAN port is the managers' business."""
+        shown = super().to_api()
+        for internal in DESCRIPTION_INTERNAL:
+            (shown.get("Description") or {}).pop(internal, None)
+        return shown
 
     @property
     def name(self) -> str:
