@@ -27,6 +27,7 @@ from shoal.api.specs import (
 from shoal.api.types import (
     NodeRole,
     NodeState,
+    PublishMode,
     Reachability,
     TaskState,
     UpdateState,
@@ -322,7 +323,23 @@ class Task(StoredObject):
         shown = super().to_api()
         if not shown.get("Slot"):
             shown.pop("Slot", None)  # Docker leaves out a slot of 0 (a replicated job's first)
+        mesh = self.routing_mesh_ports()
+        if mesh:
+            # Docker's PortStatus lists host-mode publications only (service ps PORTS); the
+            # host port a task got for the routing mesh is shoal's own, shown apart.
+            host = [p for p in self.Status.PortStatus.Ports or [] if p not in mesh]
+            shown["Status"]["PortStatus"] = PortStatus(Ports=host or None).to_json()
+            shown["Shoal"] = {"RoutingMeshPorts": [p.to_json() for p in mesh]}
         return shown
+
+    def routing_mesh_ports(self) -> list[EndpointPortConfig]:
+        """The ports in its PortStatus the task was given on its node for the routing mesh to
+        forward an ingress-published port to (those not published in host mode)."""
+        published = (self.Endpoint.Ports if self.Endpoint is not None else None) or []
+        host = {(p.TargetPort, p.Protocol) for p in published if p.PublishMode == PublishMode.HOST}
+        return [
+            p for p in self.Status.PortStatus.Ports or [] if (p.TargetPort, p.Protocol) not in host
+        ]
 
     def address_on(self, network_id: str) -> str | None:
         """The task's address on a network (CIDR), if it has one there."""
