@@ -58,3 +58,11 @@ def test_bash_completes_commands_through_the_script(tmp_path):
     assert "--no-trunc" in complete("shoal", "service", "ps", "--no")
     # No daemon answers: service names complete to nothing, and quietly.
     assert complete("shoal", "service", "ps", "") == []
+
+
+def test_zsh_asks_the_same_way():
+    # What the zsh script's function runs: shoal with the words so far in the environment.
+    env = {"_SHOAL_COMPLETE": "zsh_complete", "COMP_WORDS": "shoal service p", "COMP_CWORD": "2"}
+    done = CliRunner().invoke(cli, [], env=env, prog_name="shoal")
+    assert done.exit_code == 0, done.output
+    assert done.output.split("\n")[:3] == ["plain", "ps", "List the tasks of one or more services"]
