@@ -105,8 +105,10 @@ SWARM_EXISTS = (
 )
 NO_SWARM = "This node is not part of a swarm"
 # Autolock (moby daemon/cluster/errors.go): a manager that restarted with its keys sealed.
+# Docker's words exactly, "docker swarm unlock" included: clients match this text (and the
+# verb is the same in the shoal CLI).
 SWARM_LOCKED = (
-    'Swarm is encrypted and needs to be unlocked before it can be used. Please use "shoal '
+    'Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker '
     'swarm unlock" to unlock it.'
 )
 SWARM_LOCKED_LEAVE = (

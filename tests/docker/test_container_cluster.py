@@ -44,7 +44,8 @@ def test_services_run_as_containers_on_a_shared_engine(cluster: LocalCluster, do
     m = cluster.manager
     node_ids = {cluster.node_id(n) for n in cluster.nodes}
     nodes = m.get("/nodes")
-    assert all("container" in n["Description"]["Runtimes"] for n in nodes)
+    runtime = {"Type": "Runtime", "Name": "container"}
+    assert all(runtime in n["Description"]["Engine"]["Plugins"] for n in nodes)
     assert all(n["Description"]["Engine"]["EngineVersion"] != "" for n in nodes)
 
     m.cli(

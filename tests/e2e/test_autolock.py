@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 DOCKER = shutil.which("docker")
 LOCKED = (
-    'Swarm is encrypted and needs to be unlocked before it can be used. Please use "shoal '
+    'Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker '
     'swarm unlock" to unlock it.'
 )
 # Markers of a private key in the clear (PKCS#8, SEC1).

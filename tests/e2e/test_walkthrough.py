@@ -96,7 +96,7 @@ def test_replicated_service_lifecycle(cluster: LocalCluster):
 
     # Each task answers on its node's address, on the host port it was given.
     for t in running:
-        [port] = [p["PublishedPort"] for p in t["Status"]["PortStatus"]["Ports"]]
+        [port] = [p["PublishedPort"] for p in t["Shoal"]["RoutingMeshPorts"]]
         node = m.get(f"/nodes/{t['NodeID']}")
         body = fetch(node["Status"]["Addr"], port)
         assert body.startswith(f"web.{t['Slot']}@{node['Description']['Hostname']}")

@@ -27,6 +27,7 @@ from shoal.api.specs import (
 from shoal.api.types import (
     NodeRole,
     NodeState,
+    PublishMode,
     Reachability,
     TaskState,
     UpdateState,
@@ -130,6 +131,9 @@ class NodeDescription(Model):
     DataPathPort: int | None = None
 
 
+# What a node's description holds for shoal's own use, left out of the Docker API.
+DESCRIPTION_INTERNAL = ("Runtimes", "DataPathPort")
+
 _NodeDescription = NodeDescription
 
 
@@ -178,6 +182,14 @@ class Node(StoredObject):
     @property
     def hostname(self) -> str:
         return self.Description.Hostname if self.Description else ""
+
+    def to_api(self) -> dict[str, Any]:
+        """Docker's fields only (moby's swagger NodeDescription): the runtimes a node offers
+        show as its engine's ``Runtime`` plugins, its VXLAN port is the managers' business."""
+        shown = super().to_api()
+        for internal in DESCRIPTION_INTERNAL:
+            (shown.get("Description") or {}).pop(internal, None)
+        return shown
 
     @property
     def name(self) -> str:
@@ -306,6 +318,28 @@ class Task(StoredObject):
         """``web.1.<task id>``, or ``web.<node id>.<task id>`` for a global task: its
         container's name, its DNS name, ``{{.Task.Name}}`` (as swarmkit names it)."""
         return f"{self.name}.{self.ID}"
+
+    def to_api(self) -> dict[str, Any]:
+        shown = super().to_api()
+        if not shown.get("Slot"):
+            shown.pop("Slot", None)  # Docker leaves out a slot of 0 (a replicated job's first)
+        mesh = self.routing_mesh_ports()
+        if mesh:
+            # Docker's PortStatus lists host-mode publications only (service ps PORTS); the
+            # host port a task got for the routing mesh is shoal's own, shown apart.
+            host = [p for p in self.Status.PortStatus.Ports or [] if p not in mesh]
+            shown["Status"]["PortStatus"] = PortStatus(Ports=host or None).to_json()
+            shown["Shoal"] = {"RoutingMeshPorts": [p.to_json() for p in mesh]}
+        return shown
+
+    def routing_mesh_ports(self) -> list[EndpointPortConfig]:
+        """The ports in its PortStatus the task was given on its node for the routing mesh to
+        forward an ingress-published port to (those not published in host mode)."""
+        published = (self.Endpoint.Ports if self.Endpoint is not None else None) or []
+        host = {(p.TargetPort, p.Protocol) for p in published if p.PublishMode == PublishMode.HOST}
+        return [
+            p for p in self.Status.PortStatus.Ports or [] if (p.TargetPort, p.Protocol) not in host
+        ]
 
     def address_on(self, network_id: str) -> str | None:
         """The task's address on a network (CIDR), if it has one there."""

@@ -15,6 +15,7 @@ from shoal.cli.commands.service import service_group
 from shoal.cli.commands.stack import stack_group
 from shoal.cli.commands.swarm import swarm_group
 from shoal.cli.commands.system import info_command, version_command
+from shoal.cli.completion import attach_name_completion, completion_group
 from shoal.cli.framework import report
 
 # Boolean flags Docker users write as --flag=true / --flag=false.
@@ -88,6 +89,8 @@ cli.add_command(secret_group)
 cli.add_command(config_group)
 cli.add_command(info_command)
 cli.add_command(version_command)
+cli.add_command(completion_group)
+attach_name_completion(cli)
 
 
 def _add_daemon_commands() -> None:

@@ -4,17 +4,20 @@ it and computed the same way: poll the service, its up-to-date tasks and the nod
 the update monitor period to see that they stay up, then say the service converged.
 
 On a terminal each line is redrawn in place with a bar per task; otherwise each message is
-one line, and per-task state bars are left out (as Docker does)."""
+one line, and per-task state bars are left out (as Docker does). Ctrl-C stops following, not
+the change: "Operation continuing in background.", exit status 0, as Docker's CLI."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from shoal.cli.framework import CLIError
 from shoal.cli.humanize import truncate_id
@@ -198,11 +201,73 @@ def _favoured(tasks: list[dict], key: Callable[[dict], Any], active: set[str] | 
     return chosen
 
 
+class Updater(Protocol):
+    def update(
+        self, service: dict, tasks: list[dict], active: set[str], rollback: bool
+    ) -> bool: ...
+
+
+def updater_for(service: dict, writer: ProgressWriter) -> Updater:
+    """The progress drawing for the service's mode, as Docker's CLI picks it."""
+    # Imported here: job_progress builds on this module.
+    from shoal.cli.job_progress import GlobalJobProgress, ReplicatedJobProgress
+
+    mode = service["Spec"].get("Mode") or {}
+    if "Replicated" in mode:
+        return SlotProgress(writer, global_mode=False)
+    if "Global" in mode:
+        return SlotProgress(writer, global_mode=True)
+    if "ReplicatedJob" in mode:
+        return ReplicatedJobProgress.of(writer, service)
+    if "GlobalJob" in mode:
+        return GlobalJobProgress(writer)
+    raise CLIError("unrecognized service mode")
+
+
+class Interrupt:
+    """Ctrl-C while the CLI follows a converge: noticed at the next pause between polls, as
+    Docker's CLI notices it, so that the change goes on on the cluster and the CLI says so."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __enter__(self) -> Interrupt:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGINT, self.event.set)
+            self._loop = loop
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread: Ctrl-C stays a KeyboardInterrupt
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None:
+            self._loop.remove_signal_handler(signal.SIGINT)
+
+    async def pause(self, seconds: float) -> bool:
+        """Wait ``seconds``; True if interrupted (now or since the last pause)."""
+        if not self.event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.event.wait(), seconds)
+        return self.event.is_set()
+
+
 async def wait_for_convergence(
-    client: Client, service_id: str, quiet: bool = False, stream: TextIO | None = None
+    client: Client,
+    service_id: str,
+    quiet: bool = False,
+    stream: TextIO | None = None,
 ) -> None:
     writer = ProgressWriter(stream or sys.stdout, quiet=quiet)
-    progress: SlotProgress | None = None
+    with Interrupt() as interrupt:
+        await _follow(client, service_id, writer, interrupt)
+
+
+async def _follow(
+    client: Client, service_id: str, writer: ProgressWriter, interrupt: Interrupt
+) -> None:
+    updater: Updater | None = None
     converged = False
     converged_at: float | None = None
     rollback = False
@@ -214,17 +279,8 @@ async def wait_for_convergence(
         configured = (spec.get("UpdateConfig") or {}).get("Monitor")
         if configured:
             monitor = configured / 1e9
-        if progress is None:
-            mode = spec.get("Mode") or {}
-            if "ReplicatedJob" in mode:
-                # Imported here: job_progress builds on this module.
-                from shoal.cli.job_progress import wait_for_replicated_job
-
-                await wait_for_replicated_job(client, service_id, writer)
-                return
-            if "Replicated" not in mode and "Global" not in mode:
-                return  # a global job: its progress is not shown (yet)
-            progress = SlotProgress(writer, global_mode="Global" in mode)
+        if updater is None:
+            updater = updater_for(service, writer)
         status = service.get("UpdateStatus") or {}
         state = status.get("State")
         if state == "updating":
@@ -251,8 +307,12 @@ async def wait_for_convergence(
         tasks = await client.tasks({"service": [service["ID"]], "_up-to-date": ["true"]})
         nodes = await client.nodes()
         active = {n["ID"] for n in nodes if (n.get("Status") or {}).get("State") != "down"}
-        converged = progress.update(service, tasks, active, rollback)
+        converged = updater.update(service, tasks, active, rollback)
         if converged:
+            if service.get("JobStatus") is not None:
+                # A job stays done once done: nothing to verify.
+                writer.message("job complete")
+                return
             if converged_at is None:
                 converged_at = time.monotonic()
             wait = monitor - (time.monotonic() - converged_at)
@@ -264,4 +324,9 @@ async def wait_for_convergence(
             if converged_at is not None:
                 writer.write("verify", "Detected task failure")
             converged_at = None
-        await asyncio.sleep(POLL)
+        if await interrupt.pause(POLL):
+            if not converged:
+                writer.message("Operation continuing in background.")
+                # Docker's words, naming this CLI (as "swarm init" names it in its hints).
+                writer.message(f"Use `shoal service ps {service_id}` to check progress.")
+            return

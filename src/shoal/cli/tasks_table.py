@@ -3,7 +3,12 @@ global services), sorted by name then newest first, each replaced task under the
 replaced it with Docker's `` \\_ `` marker."""
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
+import click
+
+from shoal.cli.framework import filter_option
 from shoal.cli.humanize import ago, ellipsis, natural_key, pretty_print, strip_digest, truncate_id
 from shoal.cli.listing import print_list
 from shoal.client import APIError, Client
@@ -22,6 +27,25 @@ TASK_HEADERS = {
     "Error": "ERROR",
     "Ports": "PORTS",
 }
+
+
+F = TypeVar("F", bound=Callable)
+
+
+def task_list_options(fn: F) -> F:
+    """The flags ``service ps``, ``node ps`` and ``stack ps`` share (Docker's, in its order):
+    -f/--filter, --format, --no-resolve, --no-trunc, -q/--quiet."""
+    for option in reversed(
+        (
+            filter_option(),
+            click.option("--format", "fmt", help="Pretty-print tasks using a Go template"),
+            click.option("--no-resolve", is_flag=True, help="Do not map IDs to Names"),
+            click.option("--no-trunc", is_flag=True, help="Do not truncate output"),
+            click.option("-q", "--quiet", is_flag=True, help="Only display task IDs"),
+        )
+    ):
+        fn = option(fn)
+    return fn
 
 
 class NameResolver:

@@ -48,7 +48,8 @@ INDEXES: dict[str, dict[str, IndexFn]] = {
         # The networks it has addresses on.
         "network": lambda t: {a.Network.ID for a in t.NetworksAttachments or ()},
         "node": lambda t: _one(t.NodeID),
-        "slot": lambda t: _one((t.ServiceID, t.Slot) if t.Slot else None),
+        # (a replicated job's slots start at 0; a global task has none)
+        "slot": lambda t: _one((t.ServiceID, t.Slot) if t.Slot is not None else None),
         "service_node": lambda t: _one((t.ServiceID, t.NodeID) if t.NodeID else None),
         "desired_state": lambda t: _one(t.DesiredState),
     },

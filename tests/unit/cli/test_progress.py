@@ -1,8 +1,10 @@
 """The converge display, fed the service and task states Docker's CLI would poll."""
 
 import io
+import os
+import signal
 
-from shoal.cli.progress import ProgressWriter, SlotProgress
+from shoal.cli.progress import Interrupt, ProgressWriter, SlotProgress
 
 
 class TTY(io.StringIO):
@@ -95,3 +97,11 @@ def test_global_counts_one_task_per_node():
         "overall progress: 0 out of 2 tasks",
         "overall progress: 1 out of 2 tasks",
     ]
+
+
+async def test_ctrl_c_is_noticed_at_the_next_pause_and_then_left_to_python():
+    with Interrupt() as interrupt:
+        assert not await interrupt.pause(0.01)
+        os.kill(os.getpid(), signal.SIGINT)  # caught: no KeyboardInterrupt
+        assert await interrupt.pause(5)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

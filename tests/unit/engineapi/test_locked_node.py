@@ -18,7 +18,7 @@ from shoal.engineapi.server import build_app
 from shoal.manager.consensus.raft_keys import FILE_NAME, RaftKeys
 
 LOCKED = (
-    'Swarm is encrypted and needs to be unlocked before it can be used. Please use "shoal '
+    'Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker '
     'swarm unlock" to unlock it.'
 )
 KEK = new_unlock_key()

@@ -68,36 +68,36 @@ def task(
 
 def test_new_job_task_is_meant_to_complete_in_this_iteration():
     s = job_service(iteration=3)
-    t = new_job_task(s, now=NOW, slot=1)
+    t = new_job_task(s, now=NOW, slot=0)
     assert t.DesiredState == TaskState.COMPLETE
     assert t.JobIteration == Version(Index=3)
 
 
 def test_a_fresh_replicated_job_starts_max_concurrent_tasks():
-    assert plan_replicated_job(job_service(), [], LATER).create_slots == [1, 2]
+    assert plan_replicated_job(job_service(), [], LATER).create_slots == [0, 1]
 
 
 def test_never_more_tasks_than_completions_still_needed():
     s = job_service(max_concurrent=4, total=3)
-    assert plan_replicated_job(s, [], LATER).create_slots == [1, 2, 3]
+    assert plan_replicated_job(s, [], LATER).create_slots == [0, 1, 2]
 
 
 def test_running_tasks_use_up_the_concurrency():
     s = job_service()
-    tasks = [task(s, TaskState.RUNNING, slot=1), task(s, TaskState.PENDING, slot=2)]
+    tasks = [task(s, TaskState.RUNNING, slot=0), task(s, TaskState.PENDING, slot=1)]
     assert plan_replicated_job(s, tasks, LATER).create_slots == []
 
 
 def test_a_completed_task_is_followed_by_a_new_slot_not_restarted():
     s = job_service()
-    tasks = [task(s, TaskState.COMPLETE, slot=1), task(s, TaskState.RUNNING, slot=2)]
-    assert plan_replicated_job(s, tasks, LATER).create_slots == [3]
+    tasks = [task(s, TaskState.COMPLETE, slot=0), task(s, TaskState.RUNNING, slot=1)]
+    assert plan_replicated_job(s, tasks, LATER).create_slots == [2]
 
 
 def test_the_job_stops_at_total_completions():
     s = job_service()
-    tasks = [task(s, TaskState.COMPLETE, slot=n) for n in range(1, 5)]
-    tasks.append(task(s, TaskState.RUNNING, slot=5))
+    tasks = [task(s, TaskState.COMPLETE, slot=n) for n in range(4)]
+    tasks.append(task(s, TaskState.RUNNING, slot=4))
     assert plan_replicated_job(s, tasks, LATER).create_slots == []
     tasks[-1].Status.State = TaskState.COMPLETE
     assert plan_replicated_job(s, tasks, LATER).create_slots == []
@@ -105,39 +105,39 @@ def test_the_job_stops_at_total_completions():
 
 def test_a_failed_task_is_replaced_in_its_slot_first():
     s = job_service()
-    tasks = [task(s, TaskState.FAILED, slot=1), task(s, TaskState.COMPLETE, slot=2)]
-    assert plan_replicated_job(s, tasks, LATER).create_slots == [1, 3]
+    tasks = [task(s, TaskState.FAILED, slot=0), task(s, TaskState.COMPLETE, slot=1)]
+    assert plan_replicated_job(s, tasks, LATER).create_slots == [0, 2]
 
 
 def test_a_failed_task_waits_out_the_restart_delay():
     s = job_service(restart=RestartPolicy(Delay=10 * 10**9))
-    tasks = [task(s, TaskState.FAILED, slot=1), task(s, TaskState.COMPLETE, slot=2)]
+    tasks = [task(s, TaskState.FAILED, slot=0), task(s, TaskState.COMPLETE, slot=1)]
     early = plan_replicated_job(s, tasks, NOW + dt.timedelta(seconds=3))
-    assert early.create_slots == [3]
+    assert early.create_slots == [2]
     assert early.wake_at == NOW + dt.timedelta(seconds=10)
-    assert plan_replicated_job(s, tasks, NOW + dt.timedelta(seconds=10)).create_slots == [1, 3]
+    assert plan_replicated_job(s, tasks, NOW + dt.timedelta(seconds=10)).create_slots == [0, 2]
 
 
 def test_restart_condition_none_leaves_a_failed_slot_alone():
     s = job_service(restart=RestartPolicy(Condition=RestartCondition.NONE))
-    tasks = [task(s, TaskState.FAILED, slot=1)]
-    assert plan_replicated_job(s, tasks, LATER).create_slots == [2, 3]
+    tasks = [task(s, TaskState.FAILED, slot=0)]
+    assert plan_replicated_job(s, tasks, LATER).create_slots == [1, 2]
 
 
 def test_max_attempts_bounds_the_replacements_of_a_slot():
     s = job_service(max_concurrent=1, total=1, restart=RestartPolicy(MaxAttempts=2))
-    one_failure = [task(s, TaskState.FAILED, slot=1)]
-    assert plan_replicated_job(s, one_failure, LATER).create_slots == [1]
-    two_failures = [*one_failure, task(s, TaskState.FAILED, slot=1)]
+    one_failure = [task(s, TaskState.FAILED, slot=0)]
+    assert plan_replicated_job(s, one_failure, LATER).create_slots == [0]
+    two_failures = [*one_failure, task(s, TaskState.FAILED, slot=0)]
     assert plan_replicated_job(s, two_failures, LATER).create_slots == []  # and no other slot
 
 
 def test_a_new_iteration_runs_the_job_again_and_stops_old_tasks():
     s = job_service(iteration=1)
-    old_done = task(s, TaskState.COMPLETE, slot=1, iteration=0)
-    old_running = task(s, TaskState.RUNNING, slot=2, iteration=0)
+    old_done = task(s, TaskState.COMPLETE, slot=0, iteration=0)
+    old_running = task(s, TaskState.RUNNING, slot=1, iteration=0)
     plan = plan_replicated_job(s, [old_done, old_running], LATER)
-    assert plan.create_slots == [1, 2]  # slots are counted afresh in each iteration
+    assert plan.create_slots == [0, 1]  # slots are counted afresh in each iteration
     assert plan.shutdown == [old_running]
 
 
@@ -203,7 +203,7 @@ async def test_the_loop_runs_a_replicated_job_to_its_completions(store, clock, r
         await settle(store)
     tasks = store.view().tasks_of_service(s.ID)
     assert rounds == [2, 2, 1, 0]
-    assert sorted(t.Slot for t in tasks) == [1, 2, 3, 4, 5]
+    assert sorted(t.Slot for t in tasks) == [0, 1, 2, 3, 4]
     assert all(t.Status.State == TaskState.COMPLETE for t in tasks)
 
     # An update (a new iteration) runs it again.
@@ -247,4 +247,4 @@ async def test_the_loop_replaces_a_failed_task_once_its_delay_is_over(store, clo
     await clock.advance(5)
     await settle(store)
     tasks = store.view().tasks_of_service(s.ID)
-    assert len(tasks) == 2 and {t.Slot for t in tasks} == {1}
+    assert len(tasks) == 2 and {t.Slot for t in tasks} == {0}

@@ -194,11 +194,17 @@ class ProcessController:
         if not self._ports_file.exists():
             ports = []
             for p in (self.task.Endpoint.Ports if self.task.Endpoint else None) or []:
+                # A host-mode port is the published port itself, as in Swarm (the scheduler
+                # keeps two on one node apart); an ingress port, or a host-mode one published
+                # without a number, gets a free port for the routing mesh to forward to.
+                fixed = p.PublishMode == PublishMode.HOST and p.PublishedPort
                 ports.append(
                     EndpointPortConfig(
                         Protocol=p.Protocol,
                         TargetPort=p.TargetPort,
-                        PublishedPort=_free_port(self.node.addr, p.Protocol),
+                        PublishedPort=p.PublishedPort
+                        if fixed
+                        else _free_port(self.node.addr, p.Protocol),
                         PublishMode=PublishMode.HOST,
                     ).to_json()
                 )

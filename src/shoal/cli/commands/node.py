@@ -8,7 +8,7 @@ from shoal.cli.framework import CLIError, docker_command, filter_option, out, wi
 from shoal.cli.humanize import natural_key, pretty_print
 from shoal.cli.listing import parse_filters, print_inspect, print_list
 from shoal.cli.pretty_node import print_node_pretty
-from shoal.cli.tasks_table import print_tasks
+from shoal.cli.tasks_table import print_tasks, task_list_options
 from shoal.client import APIError, Client
 
 
@@ -219,11 +219,7 @@ async def node_rm(client: Client, args: tuple[str, ...], force: bool) -> None:
 
 
 @docker_command(node_group, "ps", "[OPTIONS] [NODE...]", min_args=0, max_args=None)
-@filter_option()
-@click.option("--format", "fmt", help="Pretty-print tasks using a Go template")
-@click.option("--no-resolve", is_flag=True, help="Do not map IDs to Names")
-@click.option("--no-trunc", is_flag=True, help="Do not truncate output")
-@click.option("-q", "--quiet", is_flag=True, help="Only display task IDs")
+@task_list_options
 @with_client
 async def node_ps(
     client: Client,

@@ -22,7 +22,7 @@ from shoal.cli.progress import wait_for_convergence
 from shoal.cli.service_flags import COMMON, CREATE, UPDATE, apply_update, build_create_spec
 from shoal.cli.service_logs import logs_command_body
 from shoal.cli.service_references import resolve_references, update_references
-from shoal.cli.tasks_table import port_text, print_tasks
+from shoal.cli.tasks_table import port_text, print_tasks, task_list_options
 from shoal.client import APIError, Client
 
 
@@ -238,11 +238,7 @@ async def _find_service(client: Client, ref: str) -> dict:
 
 
 @docker_command(service_group, "ps", "[OPTIONS] SERVICE [SERVICE...]", min_args=1, max_args=None)
-@filter_option()
-@click.option("--format", "fmt", help="Pretty-print tasks using a Go template")
-@click.option("--no-resolve", is_flag=True, help="Do not map IDs to Names")
-@click.option("--no-trunc", is_flag=True, help="Do not truncate output")
-@click.option("-q", "--quiet", is_flag=True, help="Only display task IDs")
+@task_list_options
 @with_client
 async def service_ps(
     client: Client,

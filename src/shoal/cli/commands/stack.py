@@ -10,7 +10,7 @@ from shoal.cli.dry_run import check_format, dry_run_options
 from shoal.cli.framework import CLIError, docker_command, err, filter_option, out, with_client
 from shoal.cli.listing import parse_filters, print_list
 from shoal.cli.stack_deploy import DETACH_NOTE, RESOLVE_IMAGE, deploy, stack_filter
-from shoal.cli.tasks_table import print_tasks
+from shoal.cli.tasks_table import print_tasks, task_list_options
 from shoal.client import APIError, Client, filters_param
 from shoal.compose import NAMESPACE_LABEL
 
@@ -128,11 +128,7 @@ async def stack_services(
 
 
 @docker_command(stack_group, "ps", "[OPTIONS] STACK", min_args=1, max_args=1)
-@filter_option()
-@click.option("--format", "fmt", help="Pretty-print tasks using a Go template")
-@click.option("--no-resolve", is_flag=True, help="Do not map IDs to Names")
-@click.option("--no-trunc", is_flag=True, help="Do not truncate output")
-@click.option("-q", "--quiet", is_flag=True, help="Only display task IDs")
+@task_list_options
 @with_client
 async def stack_ps(
     client: Client,

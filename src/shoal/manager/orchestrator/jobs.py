@@ -116,7 +116,8 @@ def plan_replicated_job(service: Service, tasks: list[Task], now: dt.datetime) -
     by_slot: dict[int, list[Task]] = {}
     for t in mine:
         by_slot.setdefault(t.Slot or 0, []).append(t)
-    # Slots are numbered 1..TotalCompletions, each done once one of its tasks completed.
+    # Slots are numbered 0..TotalCompletions-1 (as swarmkit numbers a replicated job's, where
+    # a service's replicas start at 1), each done once one of its tasks completed.
     # Slots whose tasks failed and may be replaced come first, then fresh slots; a slot
     # whose restart attempts ran out stays failed, and the job never completes. A slot
     # waiting out its restart delay holds its place in MaxConcurrent, as in swarmkit (where
@@ -137,7 +138,7 @@ def plan_replicated_job(service: Service, tasks: list[Task], now: dt.datetime) -
     budget = min(job.MaxConcurrent - running, job.TotalCompletions - completed - running)
     if budget <= 0:
         return plan
-    fresh = [n for n in range(1, job.TotalCompletions + 1) if n not in by_slot]
+    fresh = [n for n in range(job.TotalCompletions) if n not in by_slot]
     plan.create_slots = (retry + fresh)[:budget]
     return plan
 
