@@ -176,8 +176,10 @@ def test_sigkill_loses_nothing_that_was_acknowledged(tmp_path):
         proc.wait()
         st_ = SQLiteStorage(d).load()
         hs = st_.hard_state
-        # Everything acknowledged is there; at most the one write in progress is too.
-        assert acked <= hs.term <= acked + 1
+        # Everything acknowledged is there. The writer goes on between the line read here and
+        # the kill (more writes may be done and not yet read from the pipe), so later writes may
+        # be there too, whole: the log below is checked to be consistent.
+        assert acked <= hs.term
         last = st_.offset + len(st_.entries)
         assert last == hs.term
         assert [e.index for e in st_.entries] == list(range(st_.offset + 1, last + 1))
