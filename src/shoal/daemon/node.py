@@ -699,7 +699,7 @@ class NodeDaemon:
                 transport=self.transport,
                 cluster_id=self.state.ClusterID,
                 components=manager_components(),
-                servicers=manager_servicers(),
+                servicers=manager_servicers(self.config.reconnect_grace),
                 # Without raft state yet (joined with the manager token, or promoted), it
                 # asks these managers for a seat.
                 join_addrs=[a for a in self.state.RemoteManagers if a != self.state.AdvertiseAddr],

@@ -21,7 +21,7 @@ from shoal.manager.dispatcher.dependencies import (
     dependency_changes,
     node_dependencies,
 )
-from shoal.manager.dispatcher.heartbeats import HeartbeatDeadlines
+from shoal.manager.dispatcher.heartbeats import DEFAULT_RECONNECT_GRACE, HeartbeatDeadlines
 from shoal.manager.dispatcher.netmap import network_map
 from shoal.manager.dispatcher.routes import ingress_routes
 from shoal.rpc import LEADER_METADATA, pb, pb_grpc, peer_identity
@@ -70,10 +70,19 @@ def _host(addr: str) -> str:
 
 
 class Dispatcher(pb_grpc.DispatcherServicer):
-    def __init__(self, store: MemoryStore, clock: Clock, redirect: Redirect | None = None) -> None:
+    def __init__(
+        self,
+        store: MemoryStore,
+        clock: Clock,
+        redirect: Redirect | None = None,
+        *,
+        reconnect_grace: float = DEFAULT_RECONNECT_GRACE,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.redirect: Redirect = redirect or (lambda: None)
+        # How long a node whose session broke has to open a new one before it is down.
+        self.reconnect_grace = reconnect_grace
         self.sessions: dict[str, AgentSession] = {}
         self.deadlines = HeartbeatDeadlines()
         self._statuses: dict[str, tuple[str, TaskStatus]] = {}
@@ -135,10 +144,12 @@ class Dispatcher(pb_grpc.DispatcherServicer):
             old.close()
         session = AgentSession(id=new_id(), node_id=node_id)
         self.sessions[node_id] = session
-        node = await self._mark_ready(node_id, description, addr)
+        # Heard from before the write below: a deadline left by the broken session this one
+        # replaces must not expire while the node is being marked ready.
         period = self.heartbeat_period()
         self.deadlines.beat(node_id, self.clock.monotonic(), period)
         try:
+            node = await self._mark_ready(node_id, description, addr)
             yield pb.SessionMessage(
                 session_id=session.id,
                 node=node.model_dump_json().encode() if node else b"",
@@ -154,7 +165,12 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         finally:
             session.close()
             if self.sessions.get(node_id) is session:
+                # Still the node's session, so not ended by this dispatcher (a newer session,
+                # an expiry, the node's removal or the dispatcher's stop take it out first):
+                # the stream was cancelled, its connection closed or reset from the node's
+                # side. Down unless it opens a new session within the grace.
                 del self.sessions[node_id]
+                self.deadlines.session_broke(node_id, self.clock.monotonic(), self.reconnect_grace)
 
     async def _mark_ready(
         self, node_id: str, description: NodeDescription | None, addr: str
