@@ -14,6 +14,7 @@ import grpc.aio
 from shoal.agent.exec.base import Executor, Reconciler
 from shoal.agent.exec.dependencies import DependencyStore, uses_dependencies
 from shoal.agent.logs import LogPublisher
+from shoal.agent.reconnect import ReconnectBackoff
 from shoal.agent.storage import AgentStorage
 from shoal.agent.task_manager import TaskManager, more_advanced
 from shoal.api.objects import Config, Node, NodeDescription, Secret, Task, TaskStatus
@@ -23,7 +24,6 @@ from shoal.rpc import LEADER_METADATA, Transport, pb, pb_grpc
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = 5.0
 REPORT_BATCH = 200
 DESCRIBE_PERIOD = 20.0  # how often to look for changes in what the node reports
 
@@ -159,14 +159,13 @@ class Agent:
         self._restore()
         persister = asyncio.create_task(self._persist_loop(), name="agent persist")
         try:
-            backoff = 0.1
+            backoff = ReconnectBackoff()
             attempt = 0
             while True:
                 addr = self._next_manager or self.managers[attempt % len(self.managers)]
                 self._next_manager = ""
                 try:
                     await self._session(addr)
-                    backoff = 0.1
                 except Exception as err:  # the session broke; tasks run on, we try again
                     cause = err.exceptions[0] if isinstance(err, ExceptionGroup) else err
                     if isinstance(cause, grpc.aio.AioRpcError | SessionEnded | OSError):
@@ -176,13 +175,15 @@ class Agent:
                     leader = _leader_hint(cause)
                     if leader and leader != addr:
                         self._next_manager = leader
-                        backoff = 0.1
                 finally:
+                    was_up = self.connected.is_set()
                     self.connected.clear()
                     self.session_id = ""
                 attempt += 1
-                await self.clock.sleep(0.0 if self._next_manager else backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                delay = backoff.next_delay(
+                    session_was_up=was_up, redirected=bool(self._next_manager)
+                )
+                await self.clock.sleep(delay)
         finally:
             persister.cancel()
             await asyncio.gather(persister, return_exceptions=True)
