@@ -339,14 +339,11 @@ def kill_tasks_under(root: Path) -> None:
 
 @contextlib.contextmanager
 def local_cluster(
-    root: Path,
-    workers: int = 2,
-    init_args: tuple[str, ...] = (),
-    manager_args: tuple[str, ...] = (),
+    root: Path, workers: int = 2, init_args: tuple[str, ...] = ()
 ) -> Iterator[LocalCluster]:
     cluster = LocalCluster(root)
     try:
-        cluster.add("manager1", list(manager_args))
+        cluster.add("manager1")
         cluster.init(*init_args)
         for i in range(workers):
             cluster.join_worker(cluster.add(f"worker{i + 1}"))

@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,11 +19,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def patient_cluster(short_tmp: Path) -> Iterator[LocalCluster]:
-    """As ``cluster``, with a manager that gives a node whose connection closed as long to
-    come back as its heartbeats do (3 x 5 s): a worker's daemon restart fits in it, even on a
-    loaded machine."""
-    with local_cluster(short_tmp, workers=2, manager_args=("--reconnect-grace", "15s")) as c:
+def default_cluster(short_tmp: Path) -> Iterator[LocalCluster]:
+    """As ``cluster``, with every setting at its default (heartbeat period 5 s, reconnect
+    grace 2 s)."""
+    with local_cluster(short_tmp, workers=2) as c:
         yield c
 
 
@@ -128,8 +126,11 @@ def test_manager_restart_loses_nothing(cluster: LocalCluster):
     assert "Leader" in m.cli("node", "ls").stdout
 
 
-def test_restarted_worker_adopts_its_tasks(patient_cluster: LocalCluster):
-    cluster = patient_cluster
+def test_restarted_worker_adopts_its_tasks(default_cluster: LocalCluster):
+    """A worker's daemon stopped and started again (an upgrade, say): its tasks run on
+    meanwhile, and it takes them back. It told the managers it was restarting, so they give
+    it its heartbeat timeout (15 s) to return, not the 2 s grace of a lost node."""
+    cluster = default_cluster
     m = cluster.manager
     m.cli(*whoami_args("web", 3))
     running = wait_for(
@@ -142,7 +143,7 @@ def test_restarted_worker_adopts_its_tasks(patient_cluster: LocalCluster):
     pid = task["Status"]["ContainerStatus"]["PID"]
     assert _pid_alive(pid)
 
-    worker2.stop(signal.SIGKILL)
+    worker2.stop()
     assert _pid_alive(pid), "a task's process outlives its daemon"
     worker2.start()
 

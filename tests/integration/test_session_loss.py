@@ -174,3 +174,20 @@ async def test_a_silent_node_is_still_found_by_its_heartbeats(make_rig):
     node = await until(lambda: rig.node().Status.State == NodeState.DOWN and rig.node(), "down")
     assert node.Status.Message == "heartbeat failure"
     await rig.stop_agent()
+
+
+async def test_a_node_whose_daemon_said_it_restarts_keeps_its_heartbeat_timeout(make_rig):
+    rig = await make_rig(heartbeat_period=60 * SECOND, reconnect_grace=0.2)
+    agent = rig.run_agent()
+    await until(lambda: agent.connected.is_set(), "connected")
+    await agent.announce_restart()
+    # The daemon stops: its connection closes, and it is not back for a while.
+    rig.relay.silence()
+    await rig.stop_agent()
+    rig.relay.reset()
+    await until(lambda: rig.node_id not in rig.dispatcher.sessions, "the session ended")
+    now = rig.clock.monotonic()
+    # Well past the grace it is not due; at its heartbeat timeout (3 x 60 s) it would be.
+    assert rig.dispatcher.deadlines.expired(now + 10 * rig.reconnect_grace) == []
+    assert rig.node().Status.State == NodeState.READY
+    assert rig.dispatcher.deadlines.expired(now + 180) == [rig.node_id]

@@ -137,6 +137,9 @@ class NodeDaemon:
                 self.error = str(err)
 
     async def stop(self) -> None:
+        if self.agent is not None:
+            # The daemon stops on purpose: its tasks run on, and it will be back.
+            await self.agent.announce_restart()
         await self._stop_swarm()
         if self.engine_monitor is not None:
             await self.engine_monitor.stop()

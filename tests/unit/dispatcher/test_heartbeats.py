@@ -46,3 +46,23 @@ def test_zero_grace_means_down_at_the_next_check():
     d.beat("n1", now=0.0, period=5.0)
     d.session_broke("n1", now=4.0, grace=0.0)
     assert d.expired(4.0) == ["n1"]
+
+
+def test_a_node_that_said_it_restarts_keeps_its_heartbeat_timeout_until_heard_again():
+    d = HeartbeatDeadlines()
+    d.restarting("n1", now=0.0, period=5.0)  # its last heartbeat, due again by 15
+    d.session_broke("n1", now=1.0, grace=2.0)
+    assert d.expired(14.9) == []
+    d.beat("n1", now=10.0, period=5.0)  # back, in a new session: an ordinary node again
+    d.session_broke("n1", now=11.0, grace=2.0)
+    assert d.expired(13.0) == ["n1"]
+
+
+def test_a_restarting_node_that_never_returns_is_down_at_its_heartbeat_timeout():
+    d = HeartbeatDeadlines()
+    d.restarting("n1", now=0.0, period=5.0)
+    d.session_broke("n1", now=0.5, grace=2.0)
+    assert d.expired(15.0) == ["n1"]
+    d.beat("n1", now=20.0, period=5.0)  # joined again later
+    d.session_broke("n1", now=21.0, grace=2.0)
+    assert d.expired(23.0) == ["n1"]

@@ -24,7 +24,7 @@ from shoal.manager.dispatcher.dependencies import (
 from shoal.manager.dispatcher.heartbeats import DEFAULT_RECONNECT_GRACE, HeartbeatDeadlines
 from shoal.manager.dispatcher.netmap import network_map
 from shoal.manager.dispatcher.routes import ingress_routes
-from shoal.rpc import LEADER_METADATA, pb, pb_grpc, peer_identity
+from shoal.rpc import LEADER_METADATA, RESTARTING_METADATA, pb, pb_grpc, peer_identity
 from shoal.store import Event, MemoryStore, Subscription, Tx
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,11 @@ class Dispatcher(pb_grpc.DispatcherServicer):
     ) -> pb.HeartbeatResponse:
         session = await self._session_of(context, request.session_id)
         period = self.heartbeat_period()
-        self.deadlines.beat(session.node_id, self.clock.monotonic(), period)
+        metadata = context.invocation_metadata() or ()
+        if any(key == RESTARTING_METADATA for key, _ in metadata):
+            self.deadlines.restarting(session.node_id, self.clock.monotonic(), period)
+        else:
+            self.deadlines.beat(session.node_id, self.clock.monotonic(), period)
         return pb.HeartbeatResponse(period_ms=int(period * 1000))
 
     # --- Assignments ------------------------------------------------------------------------

@@ -17,14 +17,25 @@ DEFAULT_RECONNECT_GRACE = 2.0
 class HeartbeatDeadlines:
     def __init__(self) -> None:
         self._deadline: dict[str, float] = {}
+        self._restarting: set[str] = set()
 
     def beat(self, node_id: str, now: float, period: float) -> None:
         """The node was heard from (a heartbeat, or a new session)."""
         self._deadline[node_id] = now + period * HEARTBEAT_MISSES
+        self._restarting.discard(node_id)
+
+    def restarting(self, node_id: str, now: float, period: float) -> None:
+        """The node said its daemon is stopping on purpose: when its session ends, it keeps
+        its heartbeat timeout to come back (until it is heard from again)."""
+        self.beat(node_id, now, period)
+        self._restarting.add(node_id)
 
     def session_broke(self, node_id: str, now: float, grace: float) -> None:
         """The node's session ended from its side: it is down unless a new session comes
-        within ``grace``. Never moves a deadline later."""
+        within ``grace`` (or, if it said it was restarting, within its heartbeat timeout).
+        Never moves a deadline later."""
+        if node_id in self._restarting:
+            return
         deadline = now + max(0.0, grace)
         current = self._deadline.get(node_id)
         if current is None or deadline < current:
@@ -32,6 +43,7 @@ class HeartbeatDeadlines:
 
     def forget(self, node_id: str) -> None:
         self._deadline.pop(node_id, None)
+        self._restarting.discard(node_id)
 
     def __contains__(self, node_id: str) -> bool:
         return node_id in self._deadline
@@ -44,4 +56,5 @@ class HeartbeatDeadlines:
         late = [n for n, d in self._deadline.items() if d <= now]
         for n in late:
             del self._deadline[n]
+            self._restarting.discard(n)
         return late
