@@ -65,6 +65,19 @@ def _dependency_fields(changes: DependencyChanges) -> dict[str, list]:
     }
 
 
+def _mark_down(node_id: str, message: str) -> Callable[[Tx], None]:
+    def fn(tx: Tx) -> None:
+        node = tx.get(Node, node_id)
+        if node is None or node.Status.State == NodeState.DOWN:
+            return
+        changed = node.clone()
+        changed.Status.State = NodeState.DOWN
+        changed.Status.Message = message
+        tx.update(changed)
+
+    return fn
+
+
 def _host(addr: str) -> str:
     return addr.rsplit(":", 1)[0].strip("[]") if ":" in addr else addr
 
@@ -356,23 +369,15 @@ class Dispatcher(pb_grpc.DispatcherServicer):
     async def _expiry_loop(self) -> None:
         while True:
             await self.clock.sleep(CHECK_INTERVAL)
-            for node_id in self.deadlines.expired(self.clock.monotonic()):
+            expired = self.deadlines.expired(self.clock.monotonic())
+            for node_id in expired:
                 session = self.sessions.pop(node_id, None)
                 if session is not None:
                     session.close()
-                await self._mark_down(node_id, "heartbeat failure")
-
-    async def _mark_down(self, node_id: str, message: str) -> None:
-        def fn(tx: Tx) -> None:
-            node = tx.get(Node, node_id)
-            if node is None or node.Status.State == NodeState.DOWN:
-                return
-            changed = node.clone()
-            changed.Status.State = NodeState.DOWN
-            changed.Status.Message = message
-            tx.update(changed)
-
-        await self.store.update(fn)
+            if expired:
+                # One write for the lot: many nodes lost at once (a rack, a partition) are
+                # all down, and their tasks on their way elsewhere, after one commit.
+                await self.store.batch([_mark_down(n, "heartbeat failure") for n in expired])
 
     async def _status_loop(self) -> None:
         while True:
