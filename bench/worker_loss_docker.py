@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -77,6 +78,22 @@ def lose(mode: str, engines: HostEngines, bed: Testbed, host: int, victim_tasks:
             os.kill(int(pid), signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def remove_leftovers(engines: HostEngines) -> None:
+    """What a killed dockerd could not clean up: the network namespaces it had mounted under
+    its exec root (its ingress sandbox, its containers'), and its pid file and socket."""
+    roots = [str(r) for r in engines.roots]
+    with open("/proc/mounts") as f:
+        mounts = [line.split()[1] for line in f]
+    for m in mounts:
+        if any(m.startswith(r + "/") for r in roots):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+    for r in roots:
+        shutil.rmtree(r, ignore_errors=True)
+    for i in range(1, engines.hosts + 1):
+        for leftover in (Path(engines.socket(i)), Path(f"/run/shoal-{engines.bed.tag}-d{i}.pid")):
+            leftover.unlink(missing_ok=True)
 
 
 def main() -> int:
@@ -143,6 +160,7 @@ def main() -> int:
     finally:
         engines.stop()
         bed.down()
+        remove_leftovers(engines)
 
     down = [r["node_down_seconds"] for r in results]
     moved = [r["tasks_running_elsewhere_seconds"] for r in results]
