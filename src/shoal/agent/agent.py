@@ -15,16 +15,16 @@ from shoal import metrics
 from shoal.agent.exec.base import Executor, Reconciler
 from shoal.agent.exec.dependencies import DependencyStore, uses_dependencies
 from shoal.agent.logs import LogPublisher
+from shoal.agent.reconnect import ReconnectBackoff
 from shoal.agent.storage import AgentStorage
 from shoal.agent.task_manager import TaskManager, more_advanced
 from shoal.api.objects import Config, Node, NodeDescription, Secret, Task, TaskStatus
 from shoal.api.types import TaskState
 from shoal.clock import Clock, sleep_unless
-from shoal.rpc import LEADER_METADATA, Transport, pb, pb_grpc
+from shoal.rpc import LEADER_METADATA, RESTARTING_METADATA, Transport, pb, pb_grpc
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = 5.0
 REPORT_BATCH = 200
 DESCRIBE_PERIOD = 20.0  # how often to look for changes in what the node reports
 
@@ -69,6 +69,8 @@ class Agent:
         self.managers = list(config.managers)
         self.tasks: dict[str, TaskManager] = {}
         self.session_id = ""
+        # The dispatcher and call metadata of the session while it is up.
+        self._live: tuple[pb_grpc.DispatcherStub, tuple] | None = None
         self._next_manager = ""  # a manager to try before the rotation (the leader's hint)
         self._storage = AgentStorage(config.state_dir)
         self._unreported: dict[str, TaskStatus] = {}
@@ -160,14 +162,13 @@ class Agent:
         self._restore()
         persister = asyncio.create_task(self._persist_loop(), name="agent persist")
         try:
-            backoff = 0.1
+            backoff = ReconnectBackoff()
             attempt = 0
             while True:
                 addr = self._next_manager or self.managers[attempt % len(self.managers)]
                 self._next_manager = ""
                 try:
                     await self._session(addr)
-                    backoff = 0.1
                 except Exception as err:  # the session broke; tasks run on, we try again
                     cause = err.exceptions[0] if isinstance(err, ExceptionGroup) else err
                     if isinstance(cause, grpc.aio.AioRpcError | SessionEnded | OSError):
@@ -177,13 +178,15 @@ class Agent:
                     leader = _leader_hint(cause)
                     if leader and leader != addr:
                         self._next_manager = leader
-                        backoff = 0.1
                 finally:
+                    was_up = self.connected.is_set()
                     self.connected.clear()
                     self.session_id = ""
                 attempt += 1
-                await self.clock.sleep(0.0 if self._next_manager else backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                delay = backoff.next_delay(
+                    session_was_up=was_up, redirected=bool(self._next_manager)
+                )
+                await self.clock.sleep(delay)
         finally:
             persister.cancel()
             await asyncio.gather(persister, return_exceptions=True)
@@ -214,6 +217,7 @@ class Agent:
             for tm in self.tasks.values():
                 self._unreported[tm.task.ID] = tm.task.Status
             self._report_wakeup.set()
+            self._live = (stub, md)
             self.connected.set()
             log.info("session %s with %s", self.session_id, addr)
             async with asyncio.TaskGroup() as group:
@@ -224,7 +228,26 @@ class Agent:
                 group.create_task(self._watch_description(description))
                 group.create_task(self.logs.serve(pb_grpc.LogBrokerStub(channel), md))
         finally:
+            self._live = None
             await channel.close()
+
+    async def announce_restart(self) -> None:
+        """Tell the managers this node's daemon is stopping on purpose and will be back (a
+        restart, an upgrade): they give it its heartbeat timeout to return, not the short
+        grace of a node whose connection broke, so its tasks are not moved meanwhile.
+        Best effort: without a session, or if the call fails, there is no one to tell."""
+        live = self._live
+        if live is None:
+            return
+        stub, md = live
+        try:
+            await stub.Heartbeat(
+                pb.HeartbeatRequest(session_id=self.session_id),
+                metadata=(*md, (RESTARTING_METADATA, "1")),
+                timeout=1.0,  # a daemon stopping does not wait long for a manager
+            )
+        except grpc.aio.AioRpcError as err:
+            log.info("could not tell the managers this node restarts: %s", err.details())
 
     def _learn_managers(self, msg: pb.SessionMessage) -> None:
         addrs = [m.addr for m in msg.managers if m.addr]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from shoal import paths
+from shoal import golang, paths
 from shoal.daemon.config import DaemonConfig
 from shoal.engineapi.listeners import TLSSettings, default_cert_dir
 from shoal.network.datapath import DataPathChoice
@@ -59,6 +59,18 @@ async def run_daemon(config: DaemonConfig) -> None:
         if metrics is not None:
             await metrics.cleanup()
         await daemon.stop()
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        ns = golang.parse_duration(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+    if ns < 0:
+        raise click.BadParameter("duration must not be negative")
+    return ns / 1e9
 
 
 def _labels(values: tuple[str, ...]) -> dict[str, str]:
@@ -179,6 +191,14 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     help="Serve the web dashboard here (a manager's view of the cluster; off by default; "
     "with --tlsverify, browsers need a client certificate)",
 )
+@click.option(
+    "--reconnect-grace",
+    default=None,
+    callback=_seconds,
+    help="While managing: how long a node whose connection to the managers closed has to "
+    "reconnect before it is marked down and its tasks are moved (default 2s; nodes that go "
+    "silent are still found by the heartbeat timeout)",
+)
 @click.option("-D", "--debug", is_flag=True, help="Enable debug logging")
 def daemon_command(
     state_dir: Path | None,
@@ -200,6 +220,7 @@ def daemon_command(
     data_path_port: int | None,
     metrics_addr: str | None,
     dashboard_addr: str | None,
+    reconnect_grace: float | None,
     debug: bool,
 ) -> None:
     """Run a shoal node (the equivalent of dockerd in swarm mode)."""
@@ -248,6 +269,7 @@ def daemon_command(
     config.mesh_addresses = list(mesh_addresses) or None
     config.overlay = overlay
     config.data_path_port = data_path_port
+    config.reconnect_grace = reconnect_grace
     if dashboard_addr is not None:
         from shoal.dashboard.server import parse_addr
 

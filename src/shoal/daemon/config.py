@@ -35,6 +35,9 @@ class DaemonConfig:
     # cluster's, swarm init --data-path-port).
     overlay: bool = True
     data_path_port: int | None = None
+    # While this node manages: seconds a node whose connection closed has to reconnect
+    # before it is marked down (None: the dispatcher's default).
+    reconnect_grace: float | None = None
 
     # Where the API listens besides (or, without --socket, instead of) the socket: dockerd's
     # -H values; and TLS for its TCP listeners (--tls, --tlsverify).

@@ -137,6 +137,9 @@ class NodeDaemon:
                 self.error = str(err)
 
     async def stop(self) -> None:
+        if self.agent is not None:
+            # The daemon stops on purpose: its tasks run on, and it will be back.
+            await self.agent.announce_restart()
         await self._stop_swarm()
         if self.engine_monitor is not None:
             await self.engine_monitor.stop()
@@ -699,7 +702,7 @@ class NodeDaemon:
                 transport=self.transport,
                 cluster_id=self.state.ClusterID,
                 components=manager_components(),
-                servicers=manager_servicers(),
+                servicers=manager_servicers(self.config.reconnect_grace),
                 # Without raft state yet (joined with the manager token, or promoted), it
                 # asks these managers for a seat.
                 join_addrs=[a for a in self.state.RemoteManagers if a != self.state.AdvertiseAddr],

@@ -13,9 +13,14 @@ from shoal.rpc.transport import PeerIdentity, TLSMaterial, Transport, peer_ident
 # A manager that does not lead refuses an agent's session and names the leader's address in
 # this trailing metadata key, so the agent goes there next.
 LEADER_METADATA = "x-shoal-leader"
+# An agent whose daemon is stopping on purpose (a restart, an upgrade) says so in this
+# metadata key of a last heartbeat: its managers then give it its heartbeat timeout to come
+# back, not the short grace of a node whose connection broke.
+RESTARTING_METADATA = "x-shoal-restarting"
 
 __all__ = [
     "LEADER_METADATA",
+    "RESTARTING_METADATA",
     "PeerIdentity",
     "TLSMaterial",
     "Transport",

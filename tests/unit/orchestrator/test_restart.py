@@ -17,7 +17,10 @@ def test_plan_restart_rules():
     assert not plan_restart(failed, up).wait_stop  # already stopped
     assert plan_restart(running, up).wait_stop
     assert not plan_restart(running, down).wait_stop
-    assert plan_restart(running, down).delay == 3
+    # Lost with its node, not failed: replaced at once.
+    assert plan_restart(running, down).delay == 0
+    # Failed on its own (a crash loop), then its node went down: the delay still applies.
+    assert plan_restart(failed, down).delay == 3 and not plan_restart(failed, down).wait_stop
     assert plan_restart(running, drained).delay == 0 and plan_restart(running, drained).wait_stop
     assert plan_restart(running, None).delay == 3 and plan_restart(running, None).wait_stop
 

@@ -22,10 +22,10 @@ from shoal.manager.dispatcher.dependencies import (
     dependency_changes,
     node_dependencies,
 )
-from shoal.manager.dispatcher.heartbeats import HeartbeatDeadlines
+from shoal.manager.dispatcher.heartbeats import DEFAULT_RECONNECT_GRACE, HeartbeatDeadlines
 from shoal.manager.dispatcher.netmap import network_map
 from shoal.manager.dispatcher.routes import ingress_routes
-from shoal.rpc import LEADER_METADATA, pb, pb_grpc, peer_identity
+from shoal.rpc import LEADER_METADATA, RESTARTING_METADATA, pb, pb_grpc, peer_identity
 from shoal.store import Event, MemoryStore, Subscription, Tx
 
 log = logging.getLogger(__name__)
@@ -66,15 +66,37 @@ def _dependency_fields(changes: DependencyChanges) -> dict[str, list]:
     }
 
 
+def _mark_down(node_id: str, message: str) -> Callable[[Tx], None]:
+    def fn(tx: Tx) -> None:
+        node = tx.get(Node, node_id)
+        if node is None or node.Status.State == NodeState.DOWN:
+            return
+        changed = node.clone()
+        changed.Status.State = NodeState.DOWN
+        changed.Status.Message = message
+        tx.update(changed)
+
+    return fn
+
+
 def _host(addr: str) -> str:
     return addr.rsplit(":", 1)[0].strip("[]") if ":" in addr else addr
 
 
 class Dispatcher(pb_grpc.DispatcherServicer):
-    def __init__(self, store: MemoryStore, clock: Clock, redirect: Redirect | None = None) -> None:
+    def __init__(
+        self,
+        store: MemoryStore,
+        clock: Clock,
+        redirect: Redirect | None = None,
+        *,
+        reconnect_grace: float = DEFAULT_RECONNECT_GRACE,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.redirect: Redirect = redirect or (lambda: None)
+        # How long a node whose session broke has to open a new one before it is down.
+        self.reconnect_grace = reconnect_grace
         self.sessions: dict[str, AgentSession] = {}
         self.deadlines = HeartbeatDeadlines()
         self._statuses: dict[str, tuple[str, TaskStatus]] = {}
@@ -136,10 +158,12 @@ class Dispatcher(pb_grpc.DispatcherServicer):
             old.close()
         session = AgentSession(id=new_id(), node_id=node_id)
         self.sessions[node_id] = session
-        node = await self._mark_ready(node_id, description, addr)
+        # Heard from before the write below: a deadline left by the broken session this one
+        # replaces must not expire while the node is being marked ready.
         period = self.heartbeat_period()
         self.deadlines.beat(node_id, self.clock.monotonic(), period)
         try:
+            node = await self._mark_ready(node_id, description, addr)
             yield pb.SessionMessage(
                 session_id=session.id,
                 node=node.model_dump_json().encode() if node else b"",
@@ -155,7 +179,12 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         finally:
             session.close()
             if self.sessions.get(node_id) is session:
+                # Still the node's session, so not ended by this dispatcher (a newer session,
+                # an expiry, the node's removal or the dispatcher's stop take it out first):
+                # the stream was cancelled, its connection closed or reset from the node's
+                # side. Down unless it opens a new session within the grace.
                 del self.sessions[node_id]
+                self.deadlines.session_broke(node_id, self.clock.monotonic(), self.reconnect_grace)
 
     async def _mark_ready(
         self, node_id: str, description: NodeDescription | None, addr: str
@@ -184,7 +213,11 @@ class Dispatcher(pb_grpc.DispatcherServicer):
     ) -> pb.HeartbeatResponse:
         session = await self._session_of(context, request.session_id)
         period = self.heartbeat_period()
-        self.deadlines.beat(session.node_id, self.clock.monotonic(), period)
+        metadata = context.invocation_metadata() or ()
+        if any(key == RESTARTING_METADATA for key, _ in metadata):
+            self.deadlines.restarting(session.node_id, self.clock.monotonic(), period)
+        else:
+            self.deadlines.beat(session.node_id, self.clock.monotonic(), period)
         return pb.HeartbeatResponse(period_ms=int(period * 1000))
 
     # --- Assignments ------------------------------------------------------------------------
@@ -343,23 +376,15 @@ class Dispatcher(pb_grpc.DispatcherServicer):
     async def _expiry_loop(self) -> None:
         while True:
             await self.clock.sleep(CHECK_INTERVAL)
-            for node_id in self.deadlines.expired(self.clock.monotonic()):
+            expired = self.deadlines.expired(self.clock.monotonic())
+            for node_id in expired:
                 session = self.sessions.pop(node_id, None)
                 if session is not None:
                     session.close()
-                await self._mark_down(node_id, "heartbeat failure")
-
-    async def _mark_down(self, node_id: str, message: str) -> None:
-        def fn(tx: Tx) -> None:
-            node = tx.get(Node, node_id)
-            if node is None or node.Status.State == NodeState.DOWN:
-                return
-            changed = node.clone()
-            changed.Status.State = NodeState.DOWN
-            changed.Status.Message = message
-            tx.update(changed)
-
-        await self.store.update(fn)
+            if expired:
+                # One write for the lot: many nodes lost at once (a rack, a partition) are
+                # all down, and their tasks on their way elsewhere, after one commit.
+                await self.store.batch([_mark_down(n, "heartbeat failure") for n in expired])
 
     async def _status_loop(self) -> None:
         while True:

@@ -51,12 +51,20 @@ class RestartPlan:
 
 def plan_restart(old: Task, node: Node | None) -> RestartPlan:
     """Swarm's rules: no delay when the old task's node is drained (the user asked for the
-    move); no waiting for the old task when it has already stopped or its node is down."""
+    move); no waiting for the old task when it has already stopped or its node is down.
+
+    And one of shoal's own: no delay either for a task lost with its node (still running, or
+    on its way to, when the node went down). The restart delay spaces out the restarts of a
+    task that keeps failing; a task whose machine died did not fail, and making it wait 5 s
+    more once its node is found down (as Swarm does) only keeps its replica away longer. A
+    task that stopped by itself before its node went down still waits."""
     policy = restart_policy(old.Spec)
     drained = node is not None and node.Spec.Availability == NodeAvailability.DRAIN
-    delay = 0.0 if drained else policy.delay_seconds
     node_down = node is not None and node.Status.State == NodeState.DOWN
-    wait_stop = not (node_down or old.Status.State > TaskState.RUNNING)
+    still_running = old.Status.State <= TaskState.RUNNING
+    lost = node_down and still_running
+    delay = 0.0 if drained or lost else policy.delay_seconds
+    wait_stop = still_running and not node_down
     return RestartPlan(delay, wait_stop)
 
 

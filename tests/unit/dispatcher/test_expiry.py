@@ -1,0 +1,36 @@
+"""The dispatcher's expiry loop on a fake clock: which nodes it marks down, and how."""
+
+import asyncio
+
+from shoal.api.objects import Cluster, Node, NodeStatus
+from shoal.api.types import NodeState
+from shoal.manager.dispatcher import Dispatcher
+
+
+async def test_nodes_found_down_together_are_marked_down_in_one_write(store, clock, background):
+    ids = ["n1", "n2", "n3"]
+    await store.update(
+        lambda tx: [
+            tx.create(Cluster(ID="c1")),
+            *(tx.create(Node(ID=i, Status=NodeStatus(State=NodeState.READY))) for i in ids),
+        ]
+    )
+    dispatcher = background(Dispatcher(store, clock, reconnect_grace=2.0))
+    for _ in range(5):
+        await asyncio.sleep(0)  # run() gives every node up its heartbeat timeout (15 s)
+    # Two machines die together: their sessions break.
+    dispatcher.deadlines.session_broke("n1", clock.monotonic(), 2.0)
+    dispatcher.deadlines.session_broke("n2", clock.monotonic(), 2.0)
+    with store.watch(kinds={"node"}) as sub:
+        await clock.advance(1.9)
+        assert sub.get_nowait() is None  # within the grace: nothing yet
+        await clock.advance(0.5)
+        events = []
+        while (ev := sub.get_nowait()) is not None:
+            events.append(ev)
+    downs = [e.obj for e in events if not e.is_commit]
+    assert sorted(n.ID for n in downs) == ["n1", "n2"]
+    assert all(n.Status.State == NodeState.DOWN for n in downs)
+    assert all(n.Status.Message == "heartbeat failure" for n in downs)
+    assert sum(1 for e in events if e.is_commit) == 1
+    assert store.view().get(Node, "n3").Status.State == NodeState.READY
