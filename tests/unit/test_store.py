@@ -129,6 +129,51 @@ async def test_batch_splits_large_writes(monkeypatch):
     assert store.version == 1 + 3
 
 
+async def test_batch_skips_a_failing_function_alone_and_keeps_the_order_of_the_rest():
+    store = MemoryStore()
+    svc = make_service("web")
+    await store.update(lambda tx: tx.create(svc))
+    tasks = [make_task(svc, i) for i in range(1, 5)]
+    sub = store.watch(kinds=["task"])
+
+    def create(t):
+        return lambda tx: tx.create(t)
+
+    def create_then_fail(t):
+        def fn(tx):
+            tx.create(t)
+            raise ValueError("no")
+
+        return fn
+
+    def delete_then_fail(t):
+        # Drops a change made earlier in the same transaction, then fails: the change
+        # comes back where it was.
+        def fn(tx):
+            tx.delete(Task, t.ID)
+            tx.create(tasks[3])
+            raise ValueError("no")
+
+        return fn
+
+    await store.batch(
+        [
+            create(tasks[0]),
+            create_then_fail(tasks[3]),
+            create(tasks[1]),
+            delete_then_fail(tasks[0]),
+            create(tasks[2]),
+        ]
+    )
+    order = []
+    while (ev := sub.get_nowait()) is not None:
+        if not ev.is_commit:
+            order.append(ev.obj.ID)
+    assert order == [tasks[0].ID, tasks[1].ID, tasks[2].ID]
+    assert store.view().get(Task, tasks[3].ID) is None
+    sub.close()
+
+
 class SlowProposer:
     """Makes a proposal durable only after a moment, as a log on disk or raft does."""
 

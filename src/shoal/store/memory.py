@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, cast
 
@@ -178,6 +179,11 @@ class Tx(ReadTx):
         self.version = version
         self._now = store.clock.now()
         self._changes: dict[tuple[str, str], Change] = {}
+        # Since the savepoint (``None``: none is set): each key written and the change it
+        # had before (``None``: it had none), or, once a change was dropped, a copy of the
+        # changes as they were at the savepoint.
+        self._journal: builtins.list[tuple[tuple[str, str], Change | None]] | None = None
+        self._saved: dict[tuple[str, str], Change] | None = None
 
     @property
     def changes(self) -> builtins.list[Change]:
@@ -188,6 +194,37 @@ class Tx(ReadTx):
 
     def _pending(self, kind: str, obj_id: str) -> Change | None:
         return self._changes.get((kind, obj_id))
+
+    def _put_change(self, key: tuple[str, str], change: Change) -> None:
+        if self._journal is not None and self._saved is None:
+            self._journal.append((key, self._changes.get(key)))
+        self._changes[key] = change
+
+    def _drop_change(self, key: tuple[str, str]) -> None:
+        if self._journal is not None and self._saved is None:
+            # Undoing a drop would put the change back at the end, out of its order: keep
+            # the changes as they were at the savepoint instead (drops are rare).
+            self._saved = self._at_savepoint()
+        del self._changes[key]
+
+    def _at_savepoint(self) -> dict[tuple[str, str], Change]:
+        changes = dict(self._changes)
+        for key, before in reversed(self._journal or ()):
+            if before is None:
+                changes.pop(key, None)
+            else:
+                changes[key] = before  # the key is still there: its place is unchanged
+        return changes
+
+    def _savepoint(self) -> None:
+        """Remember the changes as they are now, for ``_rollback``."""
+        self._journal = []
+        self._saved = None
+
+    def _rollback(self) -> None:
+        """Undo every change since ``_savepoint``, leaving the others in their order."""
+        self._changes = self._saved if self._saved is not None else self._at_savepoint()
+        self._savepoint()
 
     def get(self, cls: type[T], obj_id: str) -> T | None:
         ch = self._pending(cls.KIND, obj_id)
@@ -242,7 +279,7 @@ class Tx(ReadTx):
         prev = self._pending(obj.KIND, obj.ID)
         # Created after being removed in the same transaction: it is an update to watchers.
         action = Action.UPDATE if prev is not None else Action.CREATE
-        self._changes[(obj.KIND, obj.ID)] = Change(action, obj)
+        self._put_change((obj.KIND, obj.ID), Change(action, obj))
         return obj
 
     def update(self, obj: T) -> T:
@@ -258,7 +295,7 @@ class Tx(ReadTx):
         obj.UpdatedAt = self._now
         prev = self._pending(obj.KIND, obj.ID)
         action = prev.action if prev is not None else Action.UPDATE
-        self._changes[(obj.KIND, obj.ID)] = Change(action, obj)
+        self._put_change((obj.KIND, obj.ID), Change(action, obj))
         return obj
 
     def delete(self, cls: type[StoredObject], obj_id: str) -> None:
@@ -267,10 +304,10 @@ class Tx(ReadTx):
             raise NotFound(f"{cls.KIND} {obj_id} not found")
         prev = self._pending(cls.KIND, obj_id)
         if prev is not None and prev.action is Action.CREATE:
-            del self._changes[(cls.KIND, obj_id)]
+            self._drop_change((cls.KIND, obj_id))
             return
         base = self._store._tables[cls.KIND].objects.get(obj_id, current)
-        self._changes[(cls.KIND, obj_id)] = Change(Action.REMOVE, base)
+        self._put_change((cls.KIND, obj_id), Change(Action.REMOVE, base))
 
 
 class ApplyingProposer:
@@ -342,18 +379,18 @@ class MemoryStore:
     async def batch(self, fns: Iterable[Callable[[Tx], Any]]) -> None:
         """Run many small updates, committing them in proposals of up to
         ``MAX_CHANGES_PER_PROPOSAL`` changes. A function that raises is skipped alone."""
-        pending = list(fns)
+        pending = deque(fns)
         while pending:
             await self._write_lock.acquire()
             try:
                 tx = Tx(self, self.version + 1)
                 while pending and len(tx) < MAX_CHANGES_PER_PROPOSAL:
-                    fn = pending.pop(0)
-                    saved = dict(tx._changes)
+                    fn = pending.popleft()
+                    tx._savepoint()
                     try:
                         fn(tx)
                     except Exception:
-                        tx._changes = saved
+                        tx._rollback()
             except BaseException:
                 self._write_lock.release()
                 raise
