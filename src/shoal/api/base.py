@@ -1,11 +1,13 @@
 """Common pieces of every stored object: the base model, versions and metadata."""
 
 import datetime as _dt
+from collections.abc import Mapping
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 EPOCH = _dt.datetime(1, 1, 1, tzinfo=_dt.UTC)
+_object_setattr = object.__setattr__
 
 
 def rfc3339nano(t: _dt.datetime) -> str:
@@ -79,6 +81,37 @@ class Model(BaseModel):
         if data.keys() <= names.exact:
             return data
         return go_field_names(data, names)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """As pydantic's ``model_copy``; the shallow copy (what the store's writers make for
+        every task they change) without its generic ``copy.copy`` calls, about a third
+        cheaper. Same result: the fields and extras copied, ``update`` applied (its unknown
+        keys become extras), the updated names added to the fields set."""
+        private = getattr(self, "__pydantic_private__", None)
+        if deep or private:
+            return super().model_copy(update=update, deep=deep)
+        cls = type(self)
+        new = cls.__new__(cls)
+        values = self.__dict__.copy()
+        extra = self.__pydantic_extra__
+        if extra is not None:
+            extra = extra.copy()
+        fields_set = self.__pydantic_fields_set__.copy()
+        if update:
+            fields = cls.__pydantic_fields__
+            for key, value in update.items():
+                if key in fields:
+                    values[key] = value
+                else:
+                    if extra is None:
+                        extra = {}
+                    extra[key] = value
+            fields_set.update(update.keys())
+        _object_setattr(new, "__dict__", values)
+        _object_setattr(new, "__pydantic_extra__", extra)
+        _object_setattr(new, "__pydantic_fields_set__", fields_set)
+        _object_setattr(new, "__pydantic_private__", private)
+        return new
 
     def clone(self) -> Self:
         """A deep copy to modify: objects read from the store are shared and must not change."""
