@@ -196,3 +196,26 @@ async def test_cancelled_writer_still_commits_what_it_proposed():
     # The next write waits for the first to finish, and both are committed.
     await store.update(lambda tx: tx.create(make_service("db")))
     assert sorted(s.Spec.Name for s in store.view().services()) == ["db", "web"]
+
+
+async def test_json_encodings_hold_what_the_python_values_hold():
+    import json
+
+    from shoal.store.proposal import Action, Change
+
+    store = MemoryStore()
+    svc = make_service("wéb-ünïcode")
+    tasks = [make_task(svc, i, node="n1") for i in (1, 2)]
+    await store.update(lambda tx: [tx.create(o) for o in (svc, *tasks)])
+    assert json.loads(store.snapshot_json()) == store.snapshot()
+    proposal = Proposal(
+        7,
+        [
+            Change(Action.CREATE, svc),
+            Change(Action.UPDATE, tasks[0]),
+            Change(Action.REMOVE, tasks[1]),
+        ],
+    )
+    assert json.loads(proposal.encode_json()) == proposal.encode()
+    decoded = Proposal.decode(json.loads(proposal.encode_json()))
+    assert decoded.version == 7 and [c.obj for c in decoded.changes[:2]] == [svc, tasks[0]]

@@ -430,6 +430,15 @@ class MemoryStore:
             },
         }
 
+    def snapshot_json(self) -> str:
+        """``snapshot()`` as compact JSON text, each object serialized by pydantic directly
+        (see ``Model.to_json_text``): what a raft snapshot holds of the store."""
+        tables = ",".join(
+            f'"{kind}":[{",".join(o.to_json_text() for o in table.objects.values())}]'
+            for kind, table in self._tables.items()
+        )
+        return f'{{"Version":{int(self.version)},"Objects":{{{tables}}}}}'
+
     def restore(self, data: dict[str, Any]) -> None:
         """Replace the whole state (at start-up, or from a leader's snapshot). Watchers see
         no events: they must re-read, as after any snapshot install."""
@@ -438,7 +447,8 @@ class MemoryStore:
             cls = OBJECT_TYPES[kind]
             table = self._tables[kind]
             for raw in objs:
-                table.put(cls.model_validate(raw))
+                obj = cls.model_validate(raw)
+                table.put(obj)
         self.version = int(data.get("Version", 0))
 
     def close(self) -> None:
