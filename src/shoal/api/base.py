@@ -57,6 +57,34 @@ def go_field_names(data: dict[str, Any], names: _FieldNames) -> dict[str, Any]:
     return out
 
 
+# One set per distinct set of names; see ``share_field_sets``.
+_FIELD_SETS: dict[frozenset[str], set[str]] = {}
+
+
+def share_field_sets(model: BaseModel) -> None:
+    """Make ``model`` and the models in it share their ``__pydantic_fields_set__`` (the
+    names given when each was made) with every other model that has the same names.
+
+    For objects kept in the store: pydantic gives each model its own set, over a third of a
+    stored task's memory (12 models, 3.6 KB of 9.2 KB). Nothing in shoal reads these sets
+    (no ``exclude_unset``); pydantic copies the set when it copies a model and only adds to
+    it when a field of that very model is set, which stored objects never are (they are
+    copied before being changed)."""
+    names = model.__pydantic_fields_set__
+    key = frozenset(names)
+    shared = _FIELD_SETS.get(key)
+    if shared is None:
+        shared = _FIELD_SETS[key] = set(key)
+    _object_setattr(model, "__pydantic_fields_set__", shared)
+    for value in model.__dict__.values():
+        if isinstance(value, BaseModel):
+            share_field_sets(value)
+        elif type(value) is list:
+            for item in value:
+                if isinstance(item, BaseModel):
+                    share_field_sets(item)
+
+
 class Model(BaseModel):
     """Base of every API model.
 

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, cast
 
+from shoal.api.base import share_field_sets
 from shoal.api.objects import OBJECT_TYPES, Cluster, Network, Node, Service, StoredObject, Task
 from shoal.api.specs import ContainerSpec
 from shoal.clock import Clock, SystemClock
@@ -448,6 +449,7 @@ class MemoryStore:
             table = self._tables[kind]
             for raw in objs:
                 obj = cls.model_validate(raw)
+                share_field_sets(obj)  # see share_field_sets: a third of a task's memory
                 table.put(obj)
         self.version = int(data.get("Version", 0))
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from shoal.api.base import share_field_sets
 from shoal.api.objects import OBJECT_TYPES, StoredObject
 
 
@@ -55,6 +56,7 @@ class Proposal:
         changes = []
         for a in data["Actions"]:
             obj = OBJECT_TYPES[a["Kind"]].model_validate(a["Object"])
+            share_field_sets(obj)  # it goes into the store: see share_field_sets
             changes.append(Change(Action(a["Action"]), obj))
         return cls(version=int(data["Version"]), changes=changes)
 
