@@ -2,7 +2,7 @@
 
 import datetime as _dt
 from collections.abc import Mapping
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
@@ -76,13 +76,38 @@ def share_field_sets(model: BaseModel) -> None:
     if shared is None:
         shared = _FIELD_SETS[key] = set(key)
     _object_setattr(model, "__pydantic_fields_set__", shared)
-    for value in model.__dict__.values():
+    values = model.__dict__
+    for name in _model_fields(type(model)):
+        value = values.get(name)
+        if value is None:
+            continue
         if isinstance(value, BaseModel):
             share_field_sets(value)
-        elif type(value) is list:
-            for item in value:
+        elif type(value) is list or type(value) is dict:
+            for item in value.values() if type(value) is dict else value:
                 if isinstance(item, BaseModel):
                     share_field_sets(item)
+
+
+# Per model class: the fields whose type may hold models (directly, in a list or a dict).
+_MODEL_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+def _model_fields(cls: type[BaseModel]) -> tuple[str, ...]:
+    found = _MODEL_FIELDS.get(cls)
+    if found is None:
+        found = _MODEL_FIELDS[cls] = tuple(
+            name
+            for name, info in cls.__pydantic_fields__.items()
+            if _may_hold_models(info.annotation)
+        )
+    return found
+
+
+def _may_hold_models(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_may_hold_models(arg) for arg in get_args(annotation))
 
 
 class Model(BaseModel):
