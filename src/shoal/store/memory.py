@@ -440,14 +440,18 @@ class MemoryStore:
         )
         return f'{{"Version":{int(self.version)},"Objects":{{{tables}}}}}'
 
-    def restore(self, data: dict[str, Any]) -> None:
+    def restore(self, data: dict[str, Any], consume: bool = False) -> None:
         """Replace the whole state (at start-up, or from a leader's snapshot). Watchers see
-        no events: they must re-read, as after any snapshot install."""
+        no events: they must re-read, as after any snapshot install. ``consume``: ``data``
+        is the caller's no longer, and each object's raw values are dropped as soon as it is
+        decoded, so the decoded store reuses their memory (a lower peak for a large one)."""
         self._tables = {kind: Table(kind) for kind in OBJECT_TYPES}
         for kind, objs in data.get("Objects", {}).items():
             cls = OBJECT_TYPES[kind]
             table = self._tables[kind]
-            for raw in objs:
+            for i, raw in enumerate(objs):
+                if consume:
+                    objs[i] = None
                 obj = cls.model_validate(raw)
                 share_field_sets(obj)  # see share_field_sets: a third of a task's memory
                 table.put(obj)

@@ -91,7 +91,7 @@ class ReplicatedLog:
 
     def restore(self, data: bytes) -> None:
         snap = json.loads(data)
-        self.store.restore(snap["Store"])
+        self.store.restore(snap["Store"], consume=True)
         self.members = {m.raft_id: m for m in map(RaftMember.from_json, snap["Members"])}
         self.conf = ConfState(frozenset(snap["Voters"]), frozenset(snap["Learners"]))
         self._members_changed()
