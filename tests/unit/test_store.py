@@ -219,3 +219,26 @@ async def test_json_encodings_hold_what_the_python_values_hold():
     assert json.loads(proposal.encode_json()) == proposal.encode()
     decoded = Proposal.decode(json.loads(proposal.encode_json()))
     assert decoded.version == 7 and [c.obj for c in decoded.changes[:2]] == [svc, tasks[0]]
+
+
+async def test_an_updated_object_is_found_under_its_new_keys_and_last_in_each_bucket():
+    store = MemoryStore()
+    svc = make_service("web")
+    tasks = [make_task(svc, i, node="n1") for i in (1, 2, 3)]
+    await store.update(lambda tx: [tx.create(o) for o in (svc, *tasks)])
+
+    def change(task_id, **fields):
+        def fn(tx):
+            t = tx.get(Task, task_id).model_copy(update=fields)
+            tx.update(t)
+
+        return fn
+
+    await store.update(change(tasks[0].ID, DesiredState=TaskState.SHUTDOWN))  # same node
+    await store.update(change(tasks[1].ID, NodeID="n2"))  # another node
+    view = store.view()
+    assert [t.ID for t in view.tasks_of_service(svc.ID)] == [tasks[2].ID, tasks[0].ID, tasks[1].ID]
+    assert [t.ID for t in view.tasks_on_node("n1")] == [tasks[2].ID, tasks[0].ID]
+    assert [t.ID for t in view.tasks_on_node("n2")] == [tasks[1].ID]
+    assert view.find(Task, "desired_state", TaskState.SHUTDOWN) == [view.get(Task, tasks[0].ID)]
+    assert view.tasks_on_node("n1")[1] is view.get(Task, tasks[0].ID)  # the new version

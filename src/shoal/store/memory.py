@@ -89,14 +89,25 @@ class Table(Generic[T]):
         self.indexes: dict[str, dict[Any, dict[str, T]]] = {name: {} for name in self.index_fns}
 
     def put(self, obj: T) -> T | None:
-        old = self.objects.get(obj.ID)
-        if old is not None:
-            self._unindex(old)
-        self.objects[obj.ID] = obj
+        obj_id = obj.ID
+        old = self.objects.get(obj_id)
+        self.objects[obj_id] = obj
         for name, fn in self.index_fns.items():
             idx = self.indexes[name]
-            for key in fn(obj):
-                idx.setdefault(key, {})[obj.ID] = obj
+            keys = fn(obj)
+            if old is not None:
+                before = fn(old)
+                if before == keys:
+                    # Found under the same keys (most updates): move it to the end of each
+                    # bucket, as taking it out and putting it back would.
+                    for key in keys:
+                        bucket = idx.setdefault(key, {})
+                        bucket.pop(obj_id, None)
+                        bucket[obj_id] = obj
+                    continue
+                self._unindex_keys(idx, obj_id, before)
+            for key in keys:
+                idx.setdefault(key, {})[obj_id] = obj
         return old
 
     def remove(self, obj_id: str) -> T | None:
@@ -107,13 +118,16 @@ class Table(Generic[T]):
 
     def _unindex(self, obj: T) -> None:
         for name, fn in self.index_fns.items():
-            idx = self.indexes[name]
-            for key in fn(obj):
-                bucket = idx.get(key)
-                if bucket is not None:
-                    bucket.pop(obj.ID, None)
-                    if not bucket:
-                        del idx[key]
+            self._unindex_keys(self.indexes[name], obj.ID, fn(obj))
+
+    @staticmethod
+    def _unindex_keys(idx: dict[Any, dict[str, T]], obj_id: str, keys: Iterable[Any]) -> None:
+        for key in keys:
+            bucket = idx.get(key)
+            if bucket is not None:
+                bucket.pop(obj_id, None)
+                if not bucket:
+                    del idx[key]
 
     def find(self, index: str, key: Any) -> dict[str, T]:
         return self.indexes[index].get(key, {})
