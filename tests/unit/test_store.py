@@ -129,6 +129,51 @@ async def test_batch_splits_large_writes(monkeypatch):
     assert store.version == 1 + 3
 
 
+async def test_batch_skips_a_failing_function_alone_and_keeps_the_order_of_the_rest():
+    store = MemoryStore()
+    svc = make_service("web")
+    await store.update(lambda tx: tx.create(svc))
+    tasks = [make_task(svc, i) for i in range(1, 5)]
+    sub = store.watch(kinds=["task"])
+
+    def create(t):
+        return lambda tx: tx.create(t)
+
+    def create_then_fail(t):
+        def fn(tx):
+            tx.create(t)
+            raise ValueError("no")
+
+        return fn
+
+    def delete_then_fail(t):
+        # Drops a change made earlier in the same transaction, then fails: the change
+        # comes back where it was.
+        def fn(tx):
+            tx.delete(Task, t.ID)
+            tx.create(tasks[3])
+            raise ValueError("no")
+
+        return fn
+
+    await store.batch(
+        [
+            create(tasks[0]),
+            create_then_fail(tasks[3]),
+            create(tasks[1]),
+            delete_then_fail(tasks[0]),
+            create(tasks[2]),
+        ]
+    )
+    order = []
+    while (ev := sub.get_nowait()) is not None:
+        if not ev.is_commit:
+            order.append(ev.obj.ID)
+    assert order == [tasks[0].ID, tasks[1].ID, tasks[2].ID]
+    assert store.view().get(Task, tasks[3].ID) is None
+    sub.close()
+
+
 class SlowProposer:
     """Makes a proposal durable only after a moment, as a log on disk or raft does."""
 
@@ -151,3 +196,49 @@ async def test_cancelled_writer_still_commits_what_it_proposed():
     # The next write waits for the first to finish, and both are committed.
     await store.update(lambda tx: tx.create(make_service("db")))
     assert sorted(s.Spec.Name for s in store.view().services()) == ["db", "web"]
+
+
+async def test_json_encodings_hold_what_the_python_values_hold():
+    import json
+
+    from shoal.store.proposal import Action, Change
+
+    store = MemoryStore()
+    svc = make_service("wéb-ünïcode")
+    tasks = [make_task(svc, i, node="n1") for i in (1, 2)]
+    await store.update(lambda tx: [tx.create(o) for o in (svc, *tasks)])
+    assert json.loads(store.snapshot_json()) == store.snapshot()
+    proposal = Proposal(
+        7,
+        [
+            Change(Action.CREATE, svc),
+            Change(Action.UPDATE, tasks[0]),
+            Change(Action.REMOVE, tasks[1]),
+        ],
+    )
+    assert json.loads(proposal.encode_json()) == proposal.encode()
+    decoded = Proposal.decode(json.loads(proposal.encode_json()))
+    assert decoded.version == 7 and [c.obj for c in decoded.changes[:2]] == [svc, tasks[0]]
+
+
+async def test_an_updated_object_is_found_under_its_new_keys_and_last_in_each_bucket():
+    store = MemoryStore()
+    svc = make_service("web")
+    tasks = [make_task(svc, i, node="n1") for i in (1, 2, 3)]
+    await store.update(lambda tx: [tx.create(o) for o in (svc, *tasks)])
+
+    def change(task_id, **fields):
+        def fn(tx):
+            t = tx.get(Task, task_id).model_copy(update=fields)
+            tx.update(t)
+
+        return fn
+
+    await store.update(change(tasks[0].ID, DesiredState=TaskState.SHUTDOWN))  # same node
+    await store.update(change(tasks[1].ID, NodeID="n2"))  # another node
+    view = store.view()
+    assert [t.ID for t in view.tasks_of_service(svc.ID)] == [tasks[2].ID, tasks[0].ID, tasks[1].ID]
+    assert [t.ID for t in view.tasks_on_node("n1")] == [tasks[2].ID, tasks[0].ID]
+    assert [t.ID for t in view.tasks_on_node("n2")] == [tasks[1].ID]
+    assert view.find(Task, "desired_state", TaskState.SHUTDOWN) == [view.get(Task, tasks[0].ID)]
+    assert view.tasks_on_node("n1")[1] is view.get(Task, tasks[0].ID)  # the new version

@@ -1,11 +1,13 @@
 """Common pieces of every stored object: the base model, versions and metadata."""
 
 import datetime as _dt
-from typing import Annotated, Any, Self
+from collections.abc import Mapping
+from typing import Annotated, Any, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 EPOCH = _dt.datetime(1, 1, 1, tzinfo=_dt.UTC)
+_object_setattr = object.__setattr__
 
 
 def rfc3339nano(t: _dt.datetime) -> str:
@@ -55,6 +57,59 @@ def go_field_names(data: dict[str, Any], names: _FieldNames) -> dict[str, Any]:
     return out
 
 
+# One set per distinct set of names; see ``share_field_sets``.
+_FIELD_SETS: dict[frozenset[str], set[str]] = {}
+
+
+def share_field_sets(model: BaseModel) -> None:
+    """Make ``model`` and the models in it share their ``__pydantic_fields_set__`` (the
+    names given when each was made) with every other model that has the same names.
+
+    For objects kept in the store: pydantic gives each model its own set, over a third of a
+    stored task's memory (12 models, 3.6 KB of 9.2 KB). Nothing in shoal reads these sets
+    (no ``exclude_unset``); pydantic copies the set when it copies a model and only adds to
+    it when a field of that very model is set, which stored objects never are (they are
+    copied before being changed)."""
+    names = model.__pydantic_fields_set__
+    key = frozenset(names)
+    shared = _FIELD_SETS.get(key)
+    if shared is None:
+        shared = _FIELD_SETS[key] = set(key)
+    _object_setattr(model, "__pydantic_fields_set__", shared)
+    values = model.__dict__
+    for name in _model_fields(type(model)):
+        value = values.get(name)
+        if value is None:
+            continue
+        if isinstance(value, BaseModel):
+            share_field_sets(value)
+        elif type(value) is list or type(value) is dict:
+            for item in value.values() if type(value) is dict else value:
+                if isinstance(item, BaseModel):
+                    share_field_sets(item)
+
+
+# Per model class: the fields whose type may hold models (directly, in a list or a dict).
+_MODEL_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+def _model_fields(cls: type[BaseModel]) -> tuple[str, ...]:
+    found = _MODEL_FIELDS.get(cls)
+    if found is None:
+        found = _MODEL_FIELDS[cls] = tuple(
+            name
+            for name, info in cls.__pydantic_fields__.items()
+            if _may_hold_models(info.annotation)
+        )
+    return found
+
+
+def _may_hold_models(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_may_hold_models(arg) for arg in get_args(annotation))
+
+
 class Model(BaseModel):
     """Base of every API model.
 
@@ -80,6 +135,37 @@ class Model(BaseModel):
             return data
         return go_field_names(data, names)
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """As pydantic's ``model_copy``; the shallow copy (what the store's writers make for
+        every task they change) without its generic ``copy.copy`` calls, about a third
+        cheaper. Same result: the fields and extras copied, ``update`` applied (its unknown
+        keys become extras), the updated names added to the fields set."""
+        private = getattr(self, "__pydantic_private__", None)
+        if deep or private:
+            return super().model_copy(update=update, deep=deep)
+        cls = type(self)
+        new = cls.__new__(cls)
+        values = self.__dict__.copy()
+        extra = self.__pydantic_extra__
+        if extra is not None:
+            extra = extra.copy()
+        fields_set = self.__pydantic_fields_set__.copy()
+        if update:
+            fields = cls.__pydantic_fields__
+            for key, value in update.items():
+                if key in fields:
+                    values[key] = value
+                else:
+                    if extra is None:
+                        extra = {}
+                    extra[key] = value
+            fields_set.update(update.keys())
+        _object_setattr(new, "__dict__", values)
+        _object_setattr(new, "__pydantic_extra__", extra)
+        _object_setattr(new, "__pydantic_fields_set__", fields_set)
+        _object_setattr(new, "__pydantic_private__", private)
+        return new
+
     def clone(self) -> Self:
         """A deep copy to modify: objects read from the store are shared and must not change."""
         # A round trip through Python values is about four times faster than copy.deepcopy.
@@ -88,6 +174,12 @@ class Model(BaseModel):
     def to_json(self) -> dict[str, Any]:
         """The object as the Docker Engine API shows it."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    def to_json_text(self) -> str:
+        """``to_json()`` as JSON text, serialized by pydantic in one call: half the cost of
+        ``json.dumps(to_json())`` (the raft log and snapshots write every object this way).
+        Non-ASCII characters are written as UTF-8 rather than escaped; the value is the same."""
+        return self.model_dump_json(exclude_none=True)
 
     @classmethod
     def from_json(cls, data: Any) -> Self:

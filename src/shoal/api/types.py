@@ -21,41 +21,48 @@ class TaskState(StrEnum):
     REMOVE = "remove"
     ORPHANED = "orphaned"
 
+    # Each state's place in that order, set below the class (``_rank``): the scheduler and
+    # the orchestrators compare states for every task they look at.
+    _rank: int
+
     @property
     def order(self) -> int:
-        return _TASK_ORDER[self]
+        return self._rank
 
     def __lt__(self, other: object) -> bool:
         if isinstance(other, TaskState):
-            return self.order < other.order
+            return self._rank < other._rank
         return NotImplemented
 
     def __le__(self, other: object) -> bool:
         if isinstance(other, TaskState):
-            return self.order <= other.order
+            return self._rank <= other._rank
         return NotImplemented
 
     def __gt__(self, other: object) -> bool:
         if isinstance(other, TaskState):
-            return self.order > other.order
+            return self._rank > other._rank
         return NotImplemented
 
     def __ge__(self, other: object) -> bool:
         if isinstance(other, TaskState):
-            return self.order >= other.order
+            return self._rank >= other._rank
         return NotImplemented
 
     @property
     def is_terminal(self) -> bool:
         """complete, shutdown, failed, rejected, remove, orphaned: the task will not run again."""
-        return self.order > _TASK_ORDER[TaskState.RUNNING]
+        return self._rank > _TASK_ORDER[TaskState.RUNNING]
 
-    def __hash__(self) -> int:
-        return str.__hash__(self)
+    # Hashed as its string (as a plain str key finds it in a dict), by str's own C function:
+    # a Python ``__hash__`` here cost a call on every dict lookup keyed by a state.
+    __hash__ = str.__hash__
 
 
 # "allocated" existed in older swarmkit between new and pending; we never produce it.
 _TASK_ORDER = {state: i for i, state in enumerate(TaskState)}
+for _state, _i in _TASK_ORDER.items():
+    _state._rank = _i
 
 
 class NodeRole(StrEnum):

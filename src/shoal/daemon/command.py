@@ -23,7 +23,9 @@ async def run_daemon(config: DaemonConfig) -> None:
     from shoal.daemon.node import NodeDaemon
     from shoal.engineapi.listeners import serve
     from shoal.engineapi.server import build_app
+    from shoal.store.gc_tuning import tune_gc
 
+    tune_gc()  # a manager holds the whole cluster in memory: see gc_tuning
     daemon = NodeDaemon(config)
     await daemon.start()
     metrics: web.AppRunner | None = None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, cast
 
 from shoal import metrics
+from shoal.api.base import share_field_sets
 from shoal.api.objects import OBJECT_TYPES, Cluster, Network, Node, Service, StoredObject, Task
 from shoal.api.specs import ContainerSpec
 from shoal.clock import Clock, SystemClock
@@ -89,14 +91,25 @@ class Table(Generic[T]):
         self.indexes: dict[str, dict[Any, dict[str, T]]] = {name: {} for name in self.index_fns}
 
     def put(self, obj: T) -> T | None:
-        old = self.objects.get(obj.ID)
-        if old is not None:
-            self._unindex(old)
-        self.objects[obj.ID] = obj
+        obj_id = obj.ID
+        old = self.objects.get(obj_id)
+        self.objects[obj_id] = obj
         for name, fn in self.index_fns.items():
             idx = self.indexes[name]
-            for key in fn(obj):
-                idx.setdefault(key, {})[obj.ID] = obj
+            keys = fn(obj)
+            if old is not None:
+                before = fn(old)
+                if before == keys:
+                    # Found under the same keys (most updates): move it to the end of each
+                    # bucket, as taking it out and putting it back would.
+                    for key in keys:
+                        bucket = idx.setdefault(key, {})
+                        bucket.pop(obj_id, None)
+                        bucket[obj_id] = obj
+                    continue
+                self._unindex_keys(idx, obj_id, before)
+            for key in keys:
+                idx.setdefault(key, {})[obj_id] = obj
         return old
 
     def remove(self, obj_id: str) -> T | None:
@@ -107,13 +120,16 @@ class Table(Generic[T]):
 
     def _unindex(self, obj: T) -> None:
         for name, fn in self.index_fns.items():
-            idx = self.indexes[name]
-            for key in fn(obj):
-                bucket = idx.get(key)
-                if bucket is not None:
-                    bucket.pop(obj.ID, None)
-                    if not bucket:
-                        del idx[key]
+            self._unindex_keys(self.indexes[name], obj.ID, fn(obj))
+
+    @staticmethod
+    def _unindex_keys(idx: dict[Any, dict[str, T]], obj_id: str, keys: Iterable[Any]) -> None:
+        for key in keys:
+            bucket = idx.get(key)
+            if bucket is not None:
+                bucket.pop(obj_id, None)
+                if not bucket:
+                    del idx[key]
 
     def find(self, index: str, key: Any) -> dict[str, T]:
         return self.indexes[index].get(key, {})
@@ -180,6 +196,11 @@ class Tx(ReadTx):
         self.version = version
         self._now = store.clock.now()
         self._changes: dict[tuple[str, str], Change] = {}
+        # Since the savepoint (``None``: none is set): each key written and the change it
+        # had before (``None``: it had none), or, once a change was dropped, a copy of the
+        # changes as they were at the savepoint.
+        self._journal: builtins.list[tuple[tuple[str, str], Change | None]] | None = None
+        self._saved: dict[tuple[str, str], Change] | None = None
 
     @property
     def changes(self) -> builtins.list[Change]:
@@ -190,6 +211,37 @@ class Tx(ReadTx):
 
     def _pending(self, kind: str, obj_id: str) -> Change | None:
         return self._changes.get((kind, obj_id))
+
+    def _put_change(self, key: tuple[str, str], change: Change) -> None:
+        if self._journal is not None and self._saved is None:
+            self._journal.append((key, self._changes.get(key)))
+        self._changes[key] = change
+
+    def _drop_change(self, key: tuple[str, str]) -> None:
+        if self._journal is not None and self._saved is None:
+            # Undoing a drop would put the change back at the end, out of its order: keep
+            # the changes as they were at the savepoint instead (drops are rare).
+            self._saved = self._at_savepoint()
+        del self._changes[key]
+
+    def _at_savepoint(self) -> dict[tuple[str, str], Change]:
+        changes = dict(self._changes)
+        for key, before in reversed(self._journal or ()):
+            if before is None:
+                changes.pop(key, None)
+            else:
+                changes[key] = before  # the key is still there: its place is unchanged
+        return changes
+
+    def _savepoint(self) -> None:
+        """Remember the changes as they are now, for ``_rollback``."""
+        self._journal = []
+        self._saved = None
+
+    def _rollback(self) -> None:
+        """Undo every change since ``_savepoint``, leaving the others in their order."""
+        self._changes = self._saved if self._saved is not None else self._at_savepoint()
+        self._savepoint()
 
     def get(self, cls: type[T], obj_id: str) -> T | None:
         ch = self._pending(cls.KIND, obj_id)
@@ -244,7 +296,7 @@ class Tx(ReadTx):
         prev = self._pending(obj.KIND, obj.ID)
         # Created after being removed in the same transaction: it is an update to watchers.
         action = Action.UPDATE if prev is not None else Action.CREATE
-        self._changes[(obj.KIND, obj.ID)] = Change(action, obj)
+        self._put_change((obj.KIND, obj.ID), Change(action, obj))
         return obj
 
     def update(self, obj: T) -> T:
@@ -260,7 +312,7 @@ class Tx(ReadTx):
         obj.UpdatedAt = self._now
         prev = self._pending(obj.KIND, obj.ID)
         action = prev.action if prev is not None else Action.UPDATE
-        self._changes[(obj.KIND, obj.ID)] = Change(action, obj)
+        self._put_change((obj.KIND, obj.ID), Change(action, obj))
         return obj
 
     def delete(self, cls: type[StoredObject], obj_id: str) -> None:
@@ -269,10 +321,10 @@ class Tx(ReadTx):
             raise NotFound(f"{cls.KIND} {obj_id} not found")
         prev = self._pending(cls.KIND, obj_id)
         if prev is not None and prev.action is Action.CREATE:
-            del self._changes[(cls.KIND, obj_id)]
+            self._drop_change((cls.KIND, obj_id))
             return
         base = self._store._tables[cls.KIND].objects.get(obj_id, current)
-        self._changes[(cls.KIND, obj_id)] = Change(Action.REMOVE, base)
+        self._put_change((cls.KIND, obj_id), Change(Action.REMOVE, base))
 
 
 class ApplyingProposer:
@@ -350,18 +402,18 @@ class MemoryStore:
         """Run many small updates, committing them in proposals of up to
         ``MAX_CHANGES_PER_PROPOSAL`` changes. A function that raises is skipped alone."""
         started = metrics.stopwatch()
-        pending = list(fns)
+        pending = deque(fns)
         while pending:
             await self._write_lock.acquire()
             try:
                 tx = Tx(self, self.version + 1)
                 while pending and len(tx) < MAX_CHANGES_PER_PROPOSAL:
-                    fn = pending.pop(0)
-                    saved = dict(tx._changes)
+                    fn = pending.popleft()
+                    tx._savepoint()
                     try:
                         fn(tx)
                     except Exception:
-                        tx._changes = saved
+                        tx._rollback()
             except BaseException:
                 self._write_lock.release()
                 raise
@@ -402,15 +454,30 @@ class MemoryStore:
             },
         }
 
-    def restore(self, data: dict[str, Any]) -> None:
+    def snapshot_json(self) -> str:
+        """``snapshot()`` as compact JSON text, each object serialized by pydantic directly
+        (see ``Model.to_json_text``): what a raft snapshot holds of the store."""
+        tables = ",".join(
+            f'"{kind}":[{",".join(o.to_json_text() for o in table.objects.values())}]'
+            for kind, table in self._tables.items()
+        )
+        return f'{{"Version":{int(self.version)},"Objects":{{{tables}}}}}'
+
+    def restore(self, data: dict[str, Any], consume: bool = False) -> None:
         """Replace the whole state (at start-up, or from a leader's snapshot). Watchers see
-        no events: they must re-read, as after any snapshot install."""
+        no events: they must re-read, as after any snapshot install. ``consume``: ``data``
+        is the caller's no longer, and each object's raw values are dropped as soon as it is
+        decoded, so the decoded store reuses their memory (a lower peak for a large one)."""
         self._tables = {kind: Table(kind) for kind in OBJECT_TYPES}
         for kind, objs in data.get("Objects", {}).items():
             cls = OBJECT_TYPES[kind]
             table = self._tables[kind]
-            for raw in objs:
-                table.put(cls.model_validate(raw))
+            for i, raw in enumerate(objs):
+                if consume:
+                    objs[i] = None
+                obj = cls.model_validate(raw)
+                share_field_sets(obj)  # see share_field_sets: a third of a task's memory
+                table.put(obj)
         self.version = int(data.get("Version", 0))
         self.restores += 1
 

@@ -1,9 +1,11 @@
 """A proposal: the changes of one transaction, as they travel through the log."""
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from shoal.api.base import share_field_sets
 from shoal.api.objects import OBJECT_TYPES, StoredObject
 
 
@@ -38,12 +40,24 @@ class Proposal:
             actions.append({"Action": c.action.value, "Kind": c.kind, "Object": obj})
         return {"Version": self.version, "Actions": actions}
 
+    def encode_json(self) -> bytes:
+        """``encode()`` as compact JSON, each object serialized by pydantic directly (see
+        ``Model.to_json_text``) rather than through Python values and ``json.dumps``."""
+        actions = []
+        for c in self.changes:
+            obj = (
+                json.dumps({"ID": c.obj.ID}) if c.action is Action.REMOVE else c.obj.to_json_text()
+            )
+            actions.append(f'{{"Action":"{c.action.value}","Kind":"{c.kind}","Object":{obj}}}')
+        return f'{{"Version":{int(self.version)},"Actions":[{",".join(actions)}]}}'.encode()
+
     @classmethod
     def decode(cls, data: dict[str, Any]) -> "Proposal":
         changes = []
         for a in data["Actions"]:
-            obj_type = OBJECT_TYPES[a["Kind"]]
-            changes.append(Change(Action(a["Action"]), obj_type.model_validate(a["Object"])))
+            obj = OBJECT_TYPES[a["Kind"]].model_validate(a["Object"])
+            share_field_sets(obj)  # it goes into the store: see share_field_sets
+            changes.append(Change(Action(a["Action"]), obj))
         return cls(version=int(data["Version"]), changes=changes)
 
 

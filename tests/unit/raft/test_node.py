@@ -196,6 +196,25 @@ async def test_snapshots_are_taken_and_a_restart_restores_them():
         await c.stop_all()
 
 
+async def test_snapshot_now_snapshots_what_is_applied_and_a_restart_starts_from_it():
+    c = Cluster(ids=(1,), cfg=RaftConfig(snapshot_interval=100000, keep_entries=0))
+    try:
+        await c.start_all()
+        leader = await c.leader_ready()
+        for k in range(5):
+            await c.propose(leader, f"k{k}={k}")
+        assert c.disks[1].load().snapshot is None
+        await leader.snapshot_now()
+        st = c.disks[1].load()
+        assert st.snapshot is not None and st.snapshot.index == leader.status().applied
+        assert st.entries == [] and st.offset == st.snapshot.index
+        await c.stop(1)
+        await c.start(1)
+        assert c.sms[1].data["k4"] == "4" and c.sms[1].applied == []  # all from the snapshot
+    finally:
+        await c.stop_all()
+
+
 async def test_a_new_member_joins_as_learner_and_is_promoted():
     c = Cluster(ids=(1, 2, 3), cfg=RaftConfig(snapshot_interval=4, keep_entries=0))
     try:

@@ -8,6 +8,7 @@ filters run once per node per group, and each placement then costs a heap operat
 """
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -42,9 +43,15 @@ def schedulable(task: Task) -> bool:
     return task.Status.State == TaskState.PENDING and task.DesiredState <= TaskState.COMPLETE
 
 
+@functools.lru_cache(maxsize=4)
+def _assigned_status(now: dt.datetime, message: str) -> TaskStatus:
+    return TaskStatus(State=TaskState.ASSIGNED, Timestamp=now, Message=message)
+
+
 def assigned_version(task: Task, node_id: str, message: str, now: dt.datetime) -> Task:
-    # A shallow copy: the parts it shares with the stored task are never modified.
-    status = TaskStatus(State=TaskState.ASSIGNED, Timestamp=now, Message=message)
+    # A shallow copy: the parts it shares with the stored task are never modified. The
+    # status is a copy of one made once per pass (copying is cheaper than validating).
+    status = _assigned_status(now, message).model_copy()
     return task.model_copy(update={"NodeID": node_id, "Status": status})
 
 
