@@ -37,7 +37,7 @@ class AgentConfig:
     node_id: str
     advertise_addr: str  # host:port this node advertises
     managers: list[str]  # host:port of managers to try, in order
-    state_dir: Path
+    state_dir: Path | None  # None: the agent keeps nothing on disk (a simulated node)
     transport: Transport
     description: Callable[[], NodeDescription]
     on_managers: Callable[[list[str]], None] = field(default=lambda addrs: None)
@@ -78,6 +78,10 @@ class Agent:
         self._described = asyncio.Event()  # set: look at the description now
         self.logs = LogPublisher(config.node_id, lambda: list(self.tasks.values()))
         self._leaving = False
+        # Cleared: the node's link is cut without closing its connection (a simulated
+        # partition): no heartbeat, status report or assignment passes until it is set again.
+        self.link = asyncio.Event()
+        self.link.set()
 
     def description_changed(self) -> None:
         """What the node reports changed (a new certificate): tell the managers now rather
@@ -234,6 +238,7 @@ class Agent:
     async def _heartbeats(self, stub: pb_grpc.DispatcherStub, md: tuple, period: float) -> None:
         while True:
             await self.clock.sleep(period)
+            await self.link.wait()
             resp = await stub.Heartbeat(
                 pb.HeartbeatRequest(session_id=self.session_id), metadata=md, timeout=period * 2
             )
@@ -271,12 +276,14 @@ class Agent:
             msg = await stream.read()
             if msg is grpc.aio.EOF:
                 raise SessionEnded("assignments stream closed")
+            await self.link.wait()
             await self._apply(msg)
 
     async def _reporter(self, stub: pb_grpc.DispatcherStub, md: tuple) -> None:
         while True:
             await self._report_wakeup.wait()
             self._report_wakeup.clear()
+            await self.link.wait()
             while self._unreported:
                 batch = dict(list(self._unreported.items())[:REPORT_BATCH])
                 await stub.UpdateTaskStatus(
@@ -298,6 +305,8 @@ class Agent:
     # --- persistence ------------------------------------------------------------------------
 
     async def _persist_loop(self) -> None:
+        if self._storage.path is None:
+            return
         while True:
             await self._dirty.wait()
             self._dirty.clear()
