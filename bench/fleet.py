@@ -29,7 +29,9 @@ import math
 import os
 import platform
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -235,9 +237,36 @@ class Bench:
         created = first.api("POST", "/services/create", probe)
         self.probe_id = created.body["ID"]
 
+    def profile(self, phase: str) -> list[subprocess.Popen]:
+        """With --py-spy, sample the leader and the first fleet process during ``phase``
+        (collapsed stacks in --profile-dir, for flame graphs or a top list)."""
+        a = self.args
+        if not a.py_spy:
+            return []
+        out = Path(a.profile_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        targets = {"leader": self.leader().proc, "fleet0": self.fleets[0].proc}
+        spies = []
+        for name, proc in targets.items():
+            assert proc is not None
+            cmd = [a.py_spy, "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "50"]
+            cmd += ["-o", str(out / f"{phase}-{name}.txt")]
+            spies.append(
+                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+        return spies
+
+    @staticmethod
+    def stop_profile(spies: list[subprocess.Popen]) -> None:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in spies:
+            spy.wait(timeout=60)
+
     def create(self) -> dict[str, Any]:
         a = self.args
         self.mark(f"create: {a.services} services x {a.replicas} replicas")
+        spies = self.profile("create")
         t = time.monotonic()
         for i in range(a.services):
             body = {
@@ -252,6 +281,7 @@ class Bench:
         created = time.monotonic() - t
         wait_for(lambda: self.running() >= self.total, timeout=a.timeout, interval=0.5)
         seconds = time.monotonic() - t
+        self.stop_profile(spies)
         return {
             "tasks": self.total,
             "create_calls_seconds": round(created, 2),
@@ -426,9 +456,13 @@ def main() -> int:
     ap.add_argument("--sample-interval", type=float, default=1.0)
     ap.add_argument("--probe-interval", type=float, default=1.0)
     ap.add_argument("--timeout", type=float, default=1800.0, help="give up on a phase after")
+    ap.add_argument("--py-spy", default="", help="py-spy to profile the create phase with")
+    ap.add_argument("--profile-dir", default="/tmp/shoal-fleet-profile")
     ap.add_argument("--out", default="fleet", help="results/NAME.json and NAME.png")
     args = ap.parse_args()
     phases = args.phases.split(",")
+    # A timeout's SIGTERM ends the run as Ctrl-C does: what was measured is still written.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     root = Path(tempfile.mkdtemp(prefix="shoal-fleet-", dir="/tmp"))
     bench = Bench(args, root)
@@ -457,7 +491,7 @@ def main() -> int:
             figures["node_loss"] = bench.node_loss()
             print(json.dumps(figures["node_loss"]), flush=True)
         bench.mark("done")
-    except Exception as err:
+    except (Exception, KeyboardInterrupt) as err:  # the figures so far are still written
         error = f"{type(err).__name__}: {err}"
         print(f"FAILED in phase {bench.phase}: {error}", flush=True)
     finally:

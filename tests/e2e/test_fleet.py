@@ -39,8 +39,9 @@ def test_fleet_runs_every_task_and_replaces_lost_nodes(short_tmp: Path) -> None:
         manager = cluster.add(
             "manager1", ["--runtime", "process", "--engine-host", "none", "--no-overlay"]
         )
-        # Tasks go to the simulated workers only; a 1 s heartbeat keeps detection short.
-        cluster.init("--availability", "drain", "--dispatcher-heartbeat", "1s")
+        # Tasks go to the simulated workers only; a 2 s heartbeat keeps detection short
+        # (1 s made nodes miss heartbeats when the machine is loaded).
+        cluster.init("--availability", "drain", "--dispatcher-heartbeat", "2s")
         token = manager.cli("swarm", "join-token", "-q", "worker").stdout.strip()
         fleet = FleetProcess(
             [manager.addr],
@@ -63,9 +64,10 @@ def test_fleet_runs_every_task_and_replaces_lost_nodes(short_tmp: Path) -> None:
             timeout=120,
             what=f"{TASKS} tasks running",
         )
-        assert len(placed) == NODES  # spread over every worker, none on the drained manager
-        # The agents agree: each task runs on the node the managers assigned it to.
-        assert fleet.stats()["tasks"] == {"running": TASKS}
+        assert cluster.node_id(manager) not in placed  # drained: all on the simulated nodes
+        # The agents agree. (Tasks shut down meanwhile may linger on them until removed: a
+        # node that missed heartbeats on a loaded machine had its tasks replaced.)
+        assert fleet.stats()["tasks"]["running"] == TASKS
 
         killed = {n["id"] for n in fleet.kill(NODES // 10)}
         assert len(killed) == NODES // 10
