@@ -3,7 +3,7 @@ with no port, network or secret on another node moves nothing; ports move the ro
 table, attachments the network map, the node's own tasks and secrets its dependencies."""
 
 from shoal.api.objects import Node, Secret, Task
-from shoal.manager.dispatcher.fanout import Affected, affected
+from shoal.manager.dispatcher.fanout import Affected, SharedFlags, affected
 from shoal.store import Event
 from shoal.store.watch import Action
 
@@ -32,3 +32,12 @@ def test_each_kind_of_change_moves_its_part() -> None:
     assert affected([Event(Action.UPDATE, node, node)], "n1") == Affected(
         routes=True, networks=True
     )
+
+
+def test_shared_flags_give_the_same_answers_once_worked_out() -> None:
+    ported = task(Status={"PortStatus": {"Ports": [{"TargetPort": 80, "PublishedPort": 8080}]}})
+    events = [Event(Action.UPDATE, task(), ported), Event(Action.UPDATE, task("n1"), task("n1"))]
+    shared = SharedFlags(limit=1)  # forgets at once: answers must not depend on it
+    for _ in range(2):
+        assert affected(events, "n1", shared) == affected(events, "n1")
+        assert affected(events, "n1", shared) == Affected(routes=True, dependencies=True)

@@ -21,7 +21,7 @@ from shoal.manager.dispatcher.dependencies import (
     dependency_changes,
     node_dependencies,
 )
-from shoal.manager.dispatcher.fanout import affected
+from shoal.manager.dispatcher.fanout import SharedFlags, affected
 from shoal.manager.dispatcher.heartbeats import HeartbeatDeadlines
 from shoal.manager.dispatcher.netmap import network_map
 from shoal.manager.dispatcher.routes import ingress_routes
@@ -79,6 +79,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         self.deadlines = HeartbeatDeadlines()
         self._statuses: dict[str, tuple[str, TaskStatus]] = {}
         self._statuses_waiting = asyncio.Event()
+        self._flags = SharedFlags()  # what each store event may move, for every session
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         pb_grpc.add_DispatcherServicer_to_server(self, server)
@@ -257,7 +258,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                 for tid, t in updates.items():
                     sent[tid] = t
                 now = self.store.view()
-                touched = affected(events, node_id)
+                touched = affected(events, node_id, self._flags)
                 changed_routes = changed_networks = False
                 changed_dependencies = DependencyChanges([], [], [], [])
                 if touched.routes:
