@@ -91,7 +91,7 @@ class Bench:
         self.api: list[dict[str, Any]] = []
         self.stop = threading.Event()
         self.total = args.services * args.replicas
-        self._cpu: dict[str, tuple[float, float]] = {}
+        self._cpu: dict[str, tuple[float, float, int]] = {}
         self.probe_version = 0
         self.probe_id = ""
 
@@ -146,11 +146,13 @@ class Bench:
             for m in self.managers:
                 if m.proc is None or m.proc.poll() is not None:
                     continue
-                cpu, rss = proc_usage(m.proc.pid)
+                pid = m.proc.pid
+                cpu, rss = proc_usage(pid)
                 last = self._cpu.get(m.name)
-                if last is not None and now > last[1]:
+                # A restarted manager is a new process: its CPU count starts again.
+                if last is not None and last[2] == pid and now > last[1]:
                     row[f"{m.name}_cpu"] = round((cpu - last[0]) / (now - last[1]) * 100, 1)
-                self._cpu[m.name] = (cpu, now)
+                self._cpu[m.name] = (cpu, now, pid)
                 row[f"{m.name}_rss_mb"] = round(rss / 2**20, 1)
             self.timeline.append(row)
 
