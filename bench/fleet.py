@@ -251,7 +251,17 @@ class Bench:
         spies = []
         for name, proc in targets.items():
             assert proc is not None
-            cmd = [a.py_spy, "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "50"]
+            cmd = [
+                a.py_spy,
+                "record",
+                "--pid",
+                str(proc.pid),
+                "--format",
+                "raw",
+                "--rate",
+                "50",
+                "--nonblocking",
+            ]
             cmd += ["-o", str(out / f"{phase}-{name}.txt")]
             spies.append(
                 subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
