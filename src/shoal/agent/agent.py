@@ -4,6 +4,7 @@ node, and reports task status back. Tasks keep running while no manager is reach
 import asyncio
 import json
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,7 +189,11 @@ class Agent:
                     self.connected.clear()
                     self.session_id = ""
                 attempt += 1
-                await self.clock.sleep(0.0 if self._next_manager else backoff)
+                # Jittered: when a leader goes, every node's session breaks at once, and
+                # hundreds of nodes retrying in step meet the next leader all together.
+                await self.clock.sleep(
+                    0.0 if self._next_manager else backoff * random.uniform(0.5, 1.0)
+                )
                 backoff = min(backoff * 2, MAX_BACKOFF)
         finally:
             persister.cancel()
