@@ -37,8 +37,9 @@ class TaskManager:
 
     def update(self, assigned: Task) -> None:
         """The manager sent a newer copy of the task (desired state changed, usually). Our own
-        status wins where it is further along: the manager may not have heard it yet."""
-        task = assigned.clone()
+        status wins where it is further along: the manager may not have heard it yet. The
+        task manager keeps ``assigned`` itself: the caller gives it a copy of its own."""
+        task = assigned
         task.Status = more_advanced(self.task.Status, assigned.Status)
         self.task = task
         self.controller.update(task)

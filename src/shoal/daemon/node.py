@@ -10,8 +10,6 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-import grpc
-
 from shoal import paths
 from shoal.agent.agent import Agent, AgentConfig
 from shoal.agent.describe import describe_node
@@ -34,6 +32,7 @@ from shoal.daemon.addresses import join_host_port, resolve_advertise_addr, resol
 from shoal.daemon.agent import build_executor, node_context
 from shoal.daemon.certificates import NodeCertificates
 from shoal.daemon.config import DaemonConfig
+from shoal.daemon.join import request_certificate
 from shoal.daemon.manager import manager_components, manager_servicers
 from shoal.daemon.mesh import NodeMesh
 from shoal.daemon.overlay import overlay_prefix
@@ -69,7 +68,7 @@ from shoal.network.datapath import MeshConfig
 from shoal.network.netmap import NetworkMap
 from shoal.network.overlay.docker_driver import DockerNetworkDriver
 from shoal.network.overlay.node import NodeOverlay, overlay_support
-from shoal.rpc import Transport, from_rpc_error, pb, pb_grpc
+from shoal.rpc import Transport, pb
 
 log = logging.getLogger(__name__)
 
@@ -430,38 +429,17 @@ class NodeDaemon:
         req: dict[str, Any],
     ) -> pb.IssueNodeCertificateResponse:
         join = await asyncio.to_thread(join_material, "shoal-joining-node", self.clock.now())
-        channel = Transport.joining_channel(remote, join)
-        try:
-            # The CA certificate comes over an unauthenticated channel: trust it only if it
-            # is the one the token names.
-            ca = await pb_grpc.NodeCAStub(channel).GetRootCACertificate(
-                pb.GetRootCACertificateRequest(), timeout=JOIN_TIMEOUT
-            )
-            if tokens.ca_digest(ca.certificate) != ca_digest:
-                expected = f"{int(ca_digest, 36):064x}"
-                raise InvalidArgument(f"remote CA does not match fingerprint. Expected: {expected}")
-        except grpc.aio.AioRpcError as err:
-            raise from_rpc_error(err) from None
-        finally:
-            await channel.close()
-        # The token goes only to a manager that proves it holds a certificate from that root.
-        channel = Transport.joining_channel(remote, join, trusted_root=ca.certificate)
-        try:
-            stub = pb_grpc.NodeCAStub(channel)
-            return await stub.IssueNodeCertificate(
-                pb.IssueNodeCertificateRequest(
-                    token=token,
-                    csr=csr,
-                    availability=req.get("Availability") or "active",
-                    description=self.description().model_dump_json().encode(),
-                    advertise_addr=advertise,
-                ),
-                timeout=JOIN_TIMEOUT,
-            )
-        except grpc.aio.AioRpcError as err:
-            raise from_rpc_error(err) from None
-        finally:
-            await channel.close()
+        return await request_certificate(
+            remote,
+            join,
+            ca_digest,
+            token,
+            csr,
+            advertise,
+            req.get("Availability") or "active",
+            self.description().model_dump_json().encode(),
+            JOIN_TIMEOUT,
+        )
 
     async def leave(self, force: bool) -> None:
         async with self._membership:

@@ -22,6 +22,7 @@ from shoal.manager.dispatcher.dependencies import (
     dependency_changes,
     node_dependencies,
 )
+from shoal.manager.dispatcher.fanout import SharedFlags, affected
 from shoal.manager.dispatcher.heartbeats import DEFAULT_RECONNECT_GRACE, HeartbeatDeadlines
 from shoal.manager.dispatcher.netmap import network_map
 from shoal.manager.dispatcher.routes import ingress_routes
@@ -101,6 +102,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         self.deadlines = HeartbeatDeadlines()
         self._statuses: dict[str, tuple[str, TaskStatus]] = {}
         self._statuses_waiting = asyncio.Event()
+        self._flags = SharedFlags()  # what each store event may move, for every session
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         pb_grpc.add_DispatcherServicer_to_server(self, server)
@@ -290,15 +292,21 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                 for tid, t in updates.items():
                     sent[tid] = t
                 now = self.store.view()
-                new_routes = ingress_routes(now)
-                changed_routes = new_routes != routes
-                routes = new_routes
-                new_networks = network_map(now, node_id)
-                changed_networks = new_networks != networks
-                networks = new_networks
-                new_dependencies = node_dependencies(now, node_id)
-                changed_dependencies = dependency_changes(dependencies, new_dependencies)
-                dependencies = new_dependencies
+                touched = affected(events, node_id, self._flags)
+                changed_routes = changed_networks = False
+                changed_dependencies = DependencyChanges([], [], [], [])
+                if touched.routes:
+                    new_routes = ingress_routes(now)
+                    changed_routes = new_routes != routes
+                    routes = new_routes
+                if touched.networks:
+                    new_networks = network_map(now, node_id)
+                    changed_networks = new_networks != networks
+                    networks = new_networks
+                if touched.dependencies:
+                    new_dependencies = node_dependencies(now, node_id)
+                    changed_dependencies = dependency_changes(dependencies, new_dependencies)
+                    dependencies = new_dependencies
                 if updates or removes or changed_routes or changed_networks or changed_dependencies:
                     yield pb.AssignmentsMessage(
                         type=pb.AssignmentsMessage.INCREMENTAL,
