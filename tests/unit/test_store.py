@@ -117,6 +117,23 @@ async def test_watch_sees_changes_then_commit():
     sub.close()
 
 
+async def test_a_listener_is_called_with_each_proposals_events_from_its_view_on():
+    store = MemoryStore()
+    before = make_service("before")
+    await store.update(lambda tx: tx.create(before))
+    heard: list[list] = []
+    view, listening = store.view_and_listen(heard.append)
+    assert [s.ID for s in view.services()] == [before.ID]
+    svc = make_service("web")
+    await store.update(lambda tx: tx.create(svc))
+    assert len(heard) == 1
+    ev, commit = heard[0]
+    assert ev.action == "create" and ev.obj.ID == svc.ID and commit.is_commit
+    listening.close()
+    await store.update(lambda tx: tx.delete(Service, svc.ID))
+    assert len(heard) == 1
+
+
 async def test_batch_splits_large_writes(monkeypatch):
     import shoal.store.memory as memory
 

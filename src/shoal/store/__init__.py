@@ -10,12 +10,13 @@ A follower manager applies the leader's proposals through the same call.
 
 from shoal.store.memory import MemoryStore, ReadTx, Tx
 from shoal.store.proposal import Action, Change, Proposal, Proposer
-from shoal.store.watch import Event, Subscription
+from shoal.store.watch import Event, Listening, Subscription
 
 __all__ = [
     "Action",
     "Change",
     "Event",
+    "Listening",
     "MemoryStore",
     "Proposal",
     "Proposer",

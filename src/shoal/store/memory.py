@@ -15,7 +15,7 @@ from shoal.api.specs import ContainerSpec
 from shoal.clock import Clock, SystemClock
 from shoal.errors import Conflict, NotFound, OutOfSequence
 from shoal.store.proposal import Action, Change, Proposal, Proposer
-from shoal.store.watch import Event, EventFilter, Subscription, WatchHub
+from shoal.store.watch import Event, EventFilter, EventListener, Listening, Subscription, WatchHub
 
 T = TypeVar("T", bound=StoredObject)
 R = TypeVar("R")
@@ -366,6 +366,11 @@ class MemoryStore:
     ) -> tuple[ReadTx, Subscription]:
         """A read of the current state and a subscription to every change after it."""
         return self.view(), self.watch(kinds, filt)
+
+    def view_and_listen(self, fn: EventListener) -> tuple[ReadTx, Listening]:
+        """A read of the current state, and ``fn`` called with every proposal's events
+        after it (see ``WatchHub.listen``)."""
+        return self.view(), self._hub.listen(fn)
 
     # --- writes -----------------------------------------------------------------------------
 

@@ -30,6 +30,8 @@ class Event:
 
 
 EventFilter = Callable[[Event], bool]
+# Called with each proposal's events (its commit event last) as they are applied.
+EventListener = Callable[[list[Event]], None]
 
 
 class Subscription:
@@ -102,9 +104,24 @@ class Subscription:
         self.close()
 
 
+class Listening:
+    """A listener's place in the hub: ``close()`` and it is called no more."""
+
+    def __init__(self, hub: "WatchHub", fn: EventListener) -> None:
+        self._hub = hub
+        self.fn = fn
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._hub._listeners.remove(self)
+
+
 class WatchHub:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
+        self._listeners: list[Listening] = []
 
     def subscribe(
         self, kinds: frozenset[str] | None = None, filt: EventFilter | None = None
@@ -113,11 +130,24 @@ class WatchHub:
         self._subs.add(sub)
         return sub
 
+    def listen(self, fn: EventListener) -> Listening:
+        """Call ``fn`` synchronously with every proposal's events from now on: for one
+        consumer that sorts the events out for many (the dispatcher's sessions), where a
+        subscription each would queue every event once per consumer. ``fn`` runs while the
+        store applies a proposal: it must be quick and must not raise."""
+        listening = Listening(self, fn)
+        self._listeners.append(listening)
+        return listening
+
     def publish(self, events: list[Event]) -> None:
         for sub in list(self._subs):
             for ev in events:
                 sub._offer(ev)
+        for listening in list(self._listeners):
+            listening.fn(events)
 
     def close_all(self) -> None:
         for sub in list(self._subs):
             sub.close()
+        for listening in list(self._listeners):
+            listening.close()
