@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -16,18 +15,11 @@ from shoal.api.objects import Node, NodeDescription, Task, TaskStatus
 from shoal.api.specs import SECOND
 from shoal.api.types import NodeRole, NodeState, TaskState
 from shoal.clock import Clock
-from shoal.manager.dispatcher.dependencies import (
-    DependencyChanges,
-    NodeDependencies,
-    dependency_changes,
-    node_dependencies,
-)
-from shoal.manager.dispatcher.fanout import SharedFlags, affected
+from shoal.manager.dispatcher.assignments import NodeAssignments
+from shoal.manager.dispatcher.fanout import SharedFlags
 from shoal.manager.dispatcher.heartbeats import DEFAULT_RECONNECT_GRACE, HeartbeatDeadlines
-from shoal.manager.dispatcher.netmap import network_map
-from shoal.manager.dispatcher.routes import ingress_routes
 from shoal.rpc import LEADER_METADATA, RESTARTING_METADATA, pb, pb_grpc, peer_identity
-from shoal.store import Event, MemoryStore, Subscription, Tx
+from shoal.store import MemoryStore, Subscription, Tx
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +48,6 @@ class AgentSession:
         self.outbox.put_nowait(None)
         for sub in self.subscriptions:
             sub.close()
-
-
-def _dependency_fields(changes: DependencyChanges) -> dict[str, list]:
-    return {
-        "update_secrets": [s.model_dump_json().encode() for s in changes.update_secrets],
-        "remove_secrets": changes.remove_secrets,
-        "update_configs": [c.model_dump_json().encode() for c in changes.update_configs],
-        "remove_configs": changes.remove_configs,
-    }
 
 
 def _mark_down(node_id: str, message: str) -> Callable[[Tx], None]:
@@ -228,34 +211,16 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         self, request: pb.AssignmentsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.AssignmentsMessage]:
         session = await self._session_of(context, request.session_id)
-        node_id = session.node_id
-
-        def concerns(ev: Event) -> bool:
-            # Every task, service, node and network change may move the routing mesh or a
-            # node's network map; this node's own tasks are also its assignments, and the
-            # secrets and configs they use are sent with them.
-            return True
-
+        # Every task, service, node and network change may move the routing mesh or a node's
+        # network map; this node's own tasks are also its assignments, and the secrets and
+        # configs they use are sent with them.
         view, sub = self.store.view_and_watch(
-            kinds={"task", "service", "node", "network", "cluster", "secret", "config"},
-            filt=concerns,
+            kinds={"task", "service", "node", "network", "cluster", "secret", "config"}
         )
         session.subscriptions.append(sub)
-        sent: dict[str, Task] = {}
-        initial = [t for t in view.tasks_on_node(node_id) if t.Status.State >= TaskState.ASSIGNED]
-        for t in initial:
-            sent[t.ID] = t
-        routes = ingress_routes(view)
-        networks = network_map(view, node_id)
-        dependencies = node_dependencies(view, node_id)
-        yield pb.AssignmentsMessage(
-            type=pb.AssignmentsMessage.COMPLETE,
-            update_tasks=[t.model_dump_json().encode() for t in initial],
-            routes=json.dumps(routes.to_json()).encode(),
-            networks=json.dumps(networks.to_json()).encode(),
-            **_dependency_fields(dependency_changes(NodeDependencies(), dependencies)),
-        )
         try:
+            node = NodeAssignments(session.node_id, self._flags)
+            yield node.complete(view)
             while True:
                 try:
                     first = await sub.get()
@@ -266,58 +231,9 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                 await self.clock.sleep(ASSIGNMENT_BATCH_WINDOW)
                 while (ev := sub.get_nowait()) is not None:
                     events.append(ev)
-                updates: dict[str, Task] = {}
-                removes: set[str] = set()
-                for ev in events:
-                    if ev.is_commit or not isinstance(ev.obj, Task):
-                        continue
-                    task: Task = ev.obj
-                    mine = ev.action != "remove" and task.NodeID == node_id
-                    if not mine or task.Status.State < TaskState.ASSIGNED:
-                        if task.ID in sent:
-                            removes.add(task.ID)
-                            updates.pop(task.ID, None)
-                        continue
-                    prev = sent.get(task.ID)
-                    # The agent's own status reports come back here: don't echo them.
-                    if (
-                        prev is None
-                        or prev.DesiredState != task.DesiredState
-                        or prev.Spec != task.Spec
-                    ):
-                        updates[task.ID] = task
-                        removes.discard(task.ID)
-                for tid in removes:
-                    sent.pop(tid, None)
-                for tid, t in updates.items():
-                    sent[tid] = t
-                now = self.store.view()
-                touched = affected(events, node_id, self._flags)
-                changed_routes = changed_networks = False
-                changed_dependencies = DependencyChanges([], [], [], [])
-                if touched.routes:
-                    new_routes = ingress_routes(now)
-                    changed_routes = new_routes != routes
-                    routes = new_routes
-                if touched.networks:
-                    new_networks = network_map(now, node_id)
-                    changed_networks = new_networks != networks
-                    networks = new_networks
-                if touched.dependencies:
-                    new_dependencies = node_dependencies(now, node_id)
-                    changed_dependencies = dependency_changes(dependencies, new_dependencies)
-                    dependencies = new_dependencies
-                if updates or removes or changed_routes or changed_networks or changed_dependencies:
-                    yield pb.AssignmentsMessage(
-                        type=pb.AssignmentsMessage.INCREMENTAL,
-                        update_tasks=[t.model_dump_json().encode() for t in updates.values()],
-                        remove_tasks=sorted(removes),
-                        routes=json.dumps(routes.to_json()).encode() if changed_routes else b"",
-                        networks=(
-                            json.dumps(networks.to_json()).encode() if changed_networks else b""
-                        ),
-                        **_dependency_fields(changed_dependencies),
-                    )
+                message = node.incremental(events, self.store.view())
+                if message is not None:
+                    yield message
         finally:
             sub.close()
 

@@ -1,0 +1,122 @@
+"""What one node's Assignments stream has sent, and the message a batch of store changes
+makes of it: the COMPLETE set first (its tasks from ASSIGNED on, the routing table, its
+network map, its secrets and configs), then INCREMENTAL messages with what changed. Pure over
+the store's reads: the dispatcher feeds it the events its router delivers, a test can feed
+it every event and compare."""
+
+import json
+from collections.abc import Iterable
+
+from shoal.api.objects import Task
+from shoal.api.types import TaskState
+from shoal.manager.dispatcher.dependencies import (
+    DependencyChanges,
+    NodeDependencies,
+    dependency_changes,
+    node_dependencies,
+)
+from shoal.manager.dispatcher.fanout import SharedFlags, affected
+from shoal.manager.dispatcher.netmap import network_map
+from shoal.manager.dispatcher.routes import ingress_routes
+from shoal.network.netmap import NetworkMap
+from shoal.network.routing import RoutingTable
+from shoal.rpc import pb
+from shoal.store import Event
+from shoal.store.memory import ReadTx
+
+
+def _dependency_fields(changes: DependencyChanges) -> dict[str, list]:
+    return {
+        "update_secrets": [s.model_dump_json().encode() for s in changes.update_secrets],
+        "remove_secrets": changes.remove_secrets,
+        "update_configs": [c.model_dump_json().encode() for c in changes.update_configs],
+        "remove_configs": changes.remove_configs,
+    }
+
+
+class NodeAssignments:
+    def __init__(self, node_id: str, flags: SharedFlags | None = None) -> None:
+        self.node_id = node_id
+        self._flags = flags
+        self.sent: dict[str, Task] = {}
+        self.routes = RoutingTable()
+        self.networks = NetworkMap()
+        self.dependencies = NodeDependencies()
+
+    @property
+    def network_ids(self) -> frozenset[str]:
+        """The overlay networks in the node's map now: a change to another node's task on
+        one of them may change the map."""
+        return frozenset(n.id for n in self.networks.networks)
+
+    def complete(self, view: ReadTx) -> pb.AssignmentsMessage:
+        node_id = self.node_id
+        initial = [t for t in view.tasks_on_node(node_id) if t.Status.State >= TaskState.ASSIGNED]
+        self.sent = {t.ID: t for t in initial}
+        self.routes = ingress_routes(view)
+        self.networks = network_map(view, node_id)
+        dependencies = node_dependencies(view, node_id)
+        changes = dependency_changes(NodeDependencies(), dependencies)
+        self.dependencies = dependencies
+        return pb.AssignmentsMessage(
+            type=pb.AssignmentsMessage.COMPLETE,
+            update_tasks=[t.model_dump_json().encode() for t in initial],
+            routes=json.dumps(self.routes.to_json()).encode(),
+            networks=json.dumps(self.networks.to_json()).encode(),
+            **_dependency_fields(changes),
+        )
+
+    def incremental(self, events: Iterable[Event], now: ReadTx) -> pb.AssignmentsMessage | None:
+        """The message for a batch of events (None if they change nothing the node was
+        sent); ``now``: the store with every one of them applied."""
+        events = list(events)
+        node_id = self.node_id
+        sent = self.sent
+        updates: dict[str, Task] = {}
+        removes: set[str] = set()
+        for ev in events:
+            if ev.is_commit or not isinstance(ev.obj, Task):
+                continue
+            task: Task = ev.obj
+            mine = ev.action != "remove" and task.NodeID == node_id
+            if not mine or task.Status.State < TaskState.ASSIGNED:
+                # Also one that came and went within the batch: the node is not sent it (it
+                # hears of it no more, its changes going to its new node only).
+                if task.ID in sent:
+                    removes.add(task.ID)
+                    updates.pop(task.ID, None)
+                continue
+            prev = sent.get(task.ID)
+            # The agent's own status reports come back here: don't echo them.
+            if prev is None or prev.DesiredState != task.DesiredState or prev.Spec != task.Spec:
+                updates[task.ID] = task
+                removes.discard(task.ID)
+        for tid in removes:
+            sent.pop(tid, None)
+        for tid, t in updates.items():
+            sent[tid] = t
+        touched = affected(events, node_id, self._flags)
+        changed_routes = changed_networks = False
+        changed_dependencies = DependencyChanges([], [], [], [])
+        if touched.routes:
+            new_routes = ingress_routes(now)
+            changed_routes = new_routes != self.routes
+            self.routes = new_routes
+        if touched.networks:
+            new_networks = network_map(now, node_id)
+            changed_networks = new_networks != self.networks
+            self.networks = new_networks
+        if touched.dependencies:
+            new_dependencies = node_dependencies(now, node_id)
+            changed_dependencies = dependency_changes(self.dependencies, new_dependencies)
+            self.dependencies = new_dependencies
+        if not (updates or removes or changed_routes or changed_networks or changed_dependencies):
+            return None
+        return pb.AssignmentsMessage(
+            type=pb.AssignmentsMessage.INCREMENTAL,
+            update_tasks=[t.model_dump_json().encode() for t in updates.values()],
+            remove_tasks=sorted(removes),
+            routes=json.dumps(self.routes.to_json()).encode() if changed_routes else b"",
+            networks=(json.dumps(self.networks.to_json()).encode() if changed_networks else b""),
+            **_dependency_fields(changed_dependencies),
+        )

@@ -1,0 +1,49 @@
+"""What a node's Assignments stream is sent: the COMPLETE set, then only what changes."""
+
+from shoal.api.objects import Task
+from shoal.manager.dispatcher.assignments import NodeAssignments
+from shoal.rpc import pb
+from shoal.store import Event, MemoryStore, Tx
+from shoal.store.watch import Action
+
+
+def task(node: str, state: str = "assigned", image: str = "busybox") -> Task:
+    return Task.model_validate(
+        {
+            "ID": "t1",
+            "NodeID": node,
+            "Status": {"State": state},
+            "DesiredState": "running",
+            "Spec": {"ContainerSpec": {"Image": image}},
+        }
+    )
+
+
+async def _store(*tasks: Task) -> MemoryStore:
+    store = MemoryStore()
+
+    def fn(tx: Tx) -> None:
+        for t in tasks:
+            tx.create(t)
+
+    await store.update(fn)
+    return store
+
+
+async def test_the_complete_set_then_only_changes_not_echoes() -> None:
+    store = await _store(task("n1"))
+    node = NodeAssignments("n1")
+    first = node.complete(store.view())
+    assert first.type == pb.AssignmentsMessage.COMPLETE and len(first.update_tasks) == 1
+    # The agent's own status report comes back: nothing to send.
+    running = task("n1", "running")
+    assert node.incremental([Event(Action.UPDATE, running, task("n1"))], store.view()) is None
+    # A new spec is sent.
+    changed = task("n1", "running", image="busybox:2")
+    message = node.incremental([Event(Action.UPDATE, changed, running)], store.view())
+    assert message is not None and message.type == pb.AssignmentsMessage.INCREMENTAL
+    assert len(message.update_tasks) == 1 and not message.remove_tasks
+    # Moved away: removed.
+    message = node.incremental([Event(Action.UPDATE, task("n2"), changed)], store.view())
+    assert message is not None and list(message.remove_tasks) == ["t1"]
+    assert node.sent == {}
