@@ -47,3 +47,14 @@ async def test_the_complete_set_then_only_changes_not_echoes() -> None:
     message = node.incremental([Event(Action.UPDATE, task("n2"), changed)], store.view())
     assert message is not None and list(message.remove_tasks) == ["t1"]
     assert node.sent == {}
+
+
+async def test_a_task_that_came_and_went_within_a_batch_is_not_sent() -> None:
+    # Its later changes go to its new node's stream only: sent here, it would stay forever.
+    store = await _store()
+    node = NodeAssignments("n1")
+    node.complete(store.view())
+    came, went = task("n1"), task("n2")
+    events = [Event(Action.CREATE, came), Event(Action.UPDATE, went, came)]
+    assert node.incremental(events, store.view()) is None
+    assert node.sent == {}

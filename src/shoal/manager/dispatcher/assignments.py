@@ -82,9 +82,9 @@ class NodeAssignments:
             if not mine or task.Status.State < TaskState.ASSIGNED:
                 # Also one that came and went within the batch: the node is not sent it (it
                 # hears of it no more, its changes going to its new node only).
+                updates.pop(task.ID, None)
                 if task.ID in sent:
                     removes.add(task.ID)
-                    updates.pop(task.ID, None)
                 continue
             prev = sent.get(task.ID)
             # The agent's own status reports come back here: don't echo them.
