@@ -18,8 +18,9 @@ from shoal.clock import Clock
 from shoal.manager.dispatcher.assignments import NodeAssignments
 from shoal.manager.dispatcher.fanout import SharedFlags
 from shoal.manager.dispatcher.heartbeats import DEFAULT_RECONNECT_GRACE, HeartbeatDeadlines
+from shoal.manager.dispatcher.router import Inbox, Router
 from shoal.rpc import LEADER_METADATA, RESTARTING_METADATA, pb, pb_grpc, peer_identity
-from shoal.store import MemoryStore, Subscription, Tx
+from shoal.store import MemoryStore, Tx
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class AgentSession:
     id: str
     node_id: str
     outbox: asyncio.Queue = field(default_factory=asyncio.Queue)  # SessionMessages, None ends
-    subscriptions: list[Subscription] = field(default_factory=list)
+    inboxes: list[Inbox] = field(default_factory=list)  # its Assignments streams' events
     closed: bool = False
 
     def close(self) -> None:
@@ -46,8 +47,8 @@ class AgentSession:
             return
         self.closed = True
         self.outbox.put_nowait(None)
-        for sub in self.subscriptions:
-            sub.close()
+        for inbox in self.inboxes:
+            inbox.close()
 
 
 def _mark_down(node_id: str, message: str) -> Callable[[Tx], None]:
@@ -86,6 +87,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         self._statuses: dict[str, tuple[str, TaskStatus]] = {}
         self._statuses_waiting = asyncio.Event()
         self._flags = SharedFlags()  # what each store event may move, for every session
+        self._router = Router(store, self._flags)  # store changes to the sessions they concern
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         pb_grpc.add_DispatcherServicer_to_server(self, server)
@@ -211,31 +213,31 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         self, request: pb.AssignmentsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.AssignmentsMessage]:
         session = await self._session_of(context, request.session_id)
-        # Every task, service, node and network change may move the routing mesh or a node's
-        # network map; this node's own tasks are also its assignments, and the secrets and
-        # configs they use are sent with them.
-        view, sub = self.store.view_and_watch(
-            kinds={"task", "service", "node", "network", "cluster", "secret", "config"}
-        )
-        session.subscriptions.append(sub)
+        # The snapshot the COMPLETE set is made of, and from the same instant every change
+        # that concerns this node (see router.py), in commit order.
+        view, inbox = self._router.view_and_attach(session.node_id)
+        session.inboxes.append(inbox)
         try:
             node = NodeAssignments(session.node_id, self._flags)
-            yield node.complete(view)
+            complete = node.complete(view)
+            self._router.follow_networks(inbox, node.network_ids)
+            yield complete
             while True:
                 try:
-                    first = await sub.get()
+                    first = await inbox.get()
                 except StopAsyncIteration:
                     return
                 events = [first]
                 # Gather what else changes in a short window: one message for many tasks.
                 await self.clock.sleep(ASSIGNMENT_BATCH_WINDOW)
-                while (ev := sub.get_nowait()) is not None:
+                while (ev := inbox.get_nowait()) is not None:
                     events.append(ev)
                 message = node.incremental(events, self.store.view())
+                self._router.follow_networks(inbox, node.network_ids)
                 if message is not None:
                     yield message
         finally:
-            sub.close()
+            inbox.close()
 
     # --- UpdateTaskStatus -------------------------------------------------------------------
 
@@ -375,3 +377,4 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         for session in list(self.sessions.values()):
             session.close()
         self.sessions.clear()
+        self._router.close()

@@ -1,8 +1,8 @@
 """Which parts of a node's assignments a batch of store changes can move, so that each
-session recomputes only those. Every session sees every change (the routing mesh and the
-overlay network map are the whole cluster's business); most changes in a large cluster are
-tasks that have no published port, no overlay network and no secret, on other nodes, and
-move nothing a node is sent but its own tasks. Pure."""
+session recomputes only those; and (``cluster_flags``) whether a change may move anything
+beyond its own node's, from which the router (router.py) decides which sessions see it. Most
+changes in a large cluster are tasks that have no published port, no overlay network and no
+secret, and move nothing a node is sent but its own tasks. Pure."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from shoal.api.objects import Config, Secret, Task
 from shoal.store import Event
 
-# Events whose flags are remembered: every session sees the same event objects within a
-# batch window of each other, so a window of recent ones is enough.
+# Events whose flags are remembered: the router works them out as it routes an event, and
+# the sessions it reaches look them up within a batch window, so recent ones are enough.
 REMEMBERED = 20_000
 
 
@@ -41,9 +41,9 @@ def cluster_flags(ev: Event) -> tuple[bool, bool]:
 
 
 class SharedFlags:
-    """``cluster_flags`` of each event, worked out once for all the sessions that see it
-    (with a thousand sessions, each looking at every event was a tenth of the leader's
-    time while it created tasks)."""
+    """``cluster_flags`` of each event, worked out once for the router and all the sessions
+    that see it (with a thousand sessions, each looking at every event was a tenth of the
+    leader's time while it created tasks)."""
 
     def __init__(self, limit: int = REMEMBERED) -> None:
         self._limit = limit
