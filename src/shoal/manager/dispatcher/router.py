@@ -112,7 +112,7 @@ class Router:
         """The store as it is now, and an inbox for every change after it that concerns the
         node. Give the inbox the networks its map holds (``follow_networks``) before
         awaiting anything."""
-        if self._listening is None:
+        if self._listening is None or self._listening.closed:  # first, or the store closed
             view, self._listening = self._store.view_and_listen(self._route)
         else:
             view = self._store.view()
