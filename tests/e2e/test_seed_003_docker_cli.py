@@ -64,8 +64,9 @@ def engine(*args: str) -> subprocess.CompletedProcess:
 
 
 def ids_hidden(text: str) -> str:
-    """IDs as Docker's tables show them (12 characters, with a digit) become #s."""
-    return re.sub(r"\b(?=[0-9a-z]*\d)[0-9a-z]{12}\b", "#" * 12, text)
+    """IDs as Docker's tables show them (12 characters, first in a row) become #s: an ID
+    need not hold a digit, so a row's first column is what tells one apart from a name."""
+    return re.sub(r"(?m)^[0-9a-z]{12}(?=   )", "#" * 12, text)
 
 
 @pytest.fixture
