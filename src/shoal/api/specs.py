@@ -1,9 +1,9 @@
 """Specs: what a user declares (Docker's ServiceSpec, TaskSpec, NodeSpec, SwarmSpec)."""
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, PlainSerializer
+from pydantic import Field, PlainSerializer, field_validator
 
 from shoal.api.base import Model
 from shoal.api.types import (
@@ -295,7 +295,7 @@ class UpdateConfig(Model):
     Delay: int | None = None
     FailureAction: _FailureAction | None = None
     Monitor: int | None = None
-    MaxFailureRatio: GoFloat = 0
+    MaxFailureRatio: GoFloat = 0.0  # a float, as one read back from the log is
     Order: _UpdateOrder | None = None
 
 
@@ -429,6 +429,13 @@ _NodeSpec = NodeSpec
 class OrchestrationConfig(Model):
     TaskHistoryRetentionLimit: int | None = 5
 
+    # None is left out of the raft log, so it would read back as the default: it is the
+    # default from the start (a null from a client is absent already).
+    @field_validator("TaskHistoryRetentionLimit", mode="before")
+    @classmethod
+    def _none_is_default(cls, value: Any) -> Any:
+        return 5 if value is None else value
+
 
 _OrchestrationConfig = OrchestrationConfig
 
@@ -436,6 +443,12 @@ _OrchestrationConfig = OrchestrationConfig
 class RaftConfig(Model):
     SnapshotInterval: int = 10000
     KeepOldSnapshots: int | None = 0
+
+    @field_validator("KeepOldSnapshots", mode="before")
+    @classmethod
+    def _none_is_default(cls, value: Any) -> Any:
+        return 0 if value is None else value  # as OrchestrationConfig's
+
     LogEntriesForSlowFollowers: int = 500
     ElectionTick: int = 10
     HeartbeatTick: int = 1
