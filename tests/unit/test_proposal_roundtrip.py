@@ -281,3 +281,36 @@ def test_stored_texts_catch_an_object_changed_after_it_was_stored():
     t.Labels["changed"] = "in place"
     with pytest.raises(StoredObjectChanged, match="task t was changed in place"):
         texts.left(t)
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")
+async def test_the_tests_run_with_every_proposal_checked():
+    # tests/conftest.py turns the checks on: every store of every test then proves its
+    # writers' objects survive the log, and are not changed once stored.
+    from shoal.store import MemoryStore
+
+    store = MemoryStore()
+    t = Task(ID="t")
+    t.Status.State = "running"  # type: ignore[assignment]
+    with pytest.raises(ProposalMismatch):
+        await store.update(lambda tx: tx.create(t))
+    kept = Task(ID="kept")
+    await store.update(lambda tx: tx.create(kept))
+    kept.Labels["changed"] = "in place"
+    with pytest.raises(StoredObjectChanged):
+        store.close()
+
+
+async def test_a_stored_object_changed_in_place_is_caught_when_it_is_replaced():
+    from shoal.store import MemoryStore
+
+    store = MemoryStore()
+    first = Task(ID="t")
+    await store.update(lambda tx: tx.create(first))
+    second = first.clone()
+    await store.update(lambda tx: tx.update(second))
+    second.Labels["changed"] = "in place"  # the writer kept it, and changed it: caught...
+    third = second.clone()
+    third.Labels.clear()
+    with pytest.raises(StoredObjectChanged, match=r"task t was changed in place"):
+        await store.update(lambda tx: tx.update(third))  # ...when it leaves the store
