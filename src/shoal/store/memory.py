@@ -292,7 +292,9 @@ class Tx(ReadTx):
         if self.get(type(obj), obj.ID) is not None:
             raise Conflict(f"{obj.KIND} {obj.ID} already exists")
         self._check_unique(obj)
-        obj.Version.Index = self.version
+        # A new Version rather than setting the one it has, which it may share with an object
+        # it was copied from (model_copy is shallow), in the store perhaps.
+        obj.Version = obj.Version.model_copy(update={"Index": self.version})
         obj.CreatedAt = obj.UpdatedAt = self._now
         prev = self._pending(obj.KIND, obj.ID)
         # Created after being removed in the same transaction: it is an update to watchers.
