@@ -11,6 +11,7 @@ values) and as a Go client's JSON reads them (keys in any case, times with any o
 import datetime as dt
 import enum
 import json
+import math
 import types
 import typing
 from typing import Any
@@ -73,8 +74,11 @@ def _values(ann: Any, depth: int) -> st.SearchStrategy[Any]:
         return st.booleans()
     if ann is int:
         return st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    if ann is float:
-        return st.floats(allow_nan=False, allow_infinity=False)
+    if ann is float:  # the edges often: hypothesis draws -0.0 about once in 150
+        return st.one_of(
+            st.sampled_from([0.0, -0.0, 1.0, 1e300]),
+            st.floats(allow_nan=False, allow_infinity=False),
+        )
     if ann is str:
         return st.text(max_size=12)
     if isinstance(ann, type) and issubclass(ann, enum.Enum):
@@ -155,7 +159,41 @@ def round_trip(obj: StoredObject) -> StoredObject:
     return decode_proposal(encode_proposal(proposal)).changes[0].obj
 
 
+def _models_in(ann: Any) -> list[type[BaseModel]]:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return [ann]
+    return [m for arg in typing.get_args(ann) for m in _models_in(arg)]
+
+
+def every_model() -> list[type[BaseModel]]:
+    """Every model a stored object may hold, at any depth."""
+    seen: dict[type[BaseModel], None] = {}
+    stack: list[type[BaseModel]] = list(OBJECT_TYPES.values())
+    while stack:
+        cls = stack.pop()
+        if cls not in seen:
+            seen[cls] = None
+            for info in cls.__pydantic_fields__.values():
+                stack += _models_in(info.annotation)
+    return sorted(seen, key=lambda c: c.__name__)
+
+
 # --- the property ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", every_model(), ids=lambda m: m.__name__)
+@settings(SETTINGS, max_examples=80)
+@given(data=st.data())
+def test_every_model_in_a_stored_object_decodes_to_itself(model, data):
+    # Each model alone, so that hypothesis spends its examples on its fields: a proposal
+    # encodes a nested model as it encodes it alone, and decodes it from the same values.
+    values = data.draw(field_values(model))
+    if data.draw(st.booleans()):
+        obj = model.model_validate(values)
+    else:
+        obj = model.model_validate(json.loads(json.dumps(as_go_json(values, data.draw, model))))
+    back = model.model_validate(json.loads(obj.model_dump_json(exclude_none=True)))
+    assert differences(obj, back) == []
 
 
 @pytest.mark.parametrize("kind", sorted(OBJECT_TYPES))
@@ -227,7 +265,8 @@ def test_none_where_the_default_is_not_none_reads_as_the_default():
     assert RaftConfig.model_validate({"KeepOldSnapshots": None}).KeepOldSnapshots == 0
 
 
-def test_max_failure_ratio_is_a_float_from_the_start():
+def test_max_failure_ratio_is_an_unsigned_float_from_the_start():
+    assert math.copysign(1, UpdateConfig(MaxFailureRatio=-0.0).MaxFailureRatio) == 1
     assert type(UpdateConfig().MaxFailureRatio) is float
     assert (
         type(UpdateConfig.model_validate_json(UpdateConfig().to_json_text()).MaxFailureRatio)

@@ -298,6 +298,13 @@ class UpdateConfig(Model):
     MaxFailureRatio: GoFloat = 0.0  # a float, as one read back from the log is
     Order: _UpdateOrder | None = None
 
+    @field_validator("MaxFailureRatio")
+    @classmethod
+    def _unsigned_zero(cls, value: float) -> float:
+        # -0.0 is written as 0 (as Go writes a whole float) and reads back as 0.0: a ratio
+        # has no sign, so it is 0.0 from the start.
+        return value + 0.0
+
 
 _UpdateConfig = UpdateConfig
 
@@ -444,14 +451,14 @@ class RaftConfig(Model):
     SnapshotInterval: int = 10000
     KeepOldSnapshots: int | None = 0
 
+    LogEntriesForSlowFollowers: int = 500
+    ElectionTick: int = 10
+    HeartbeatTick: int = 1
+
     @field_validator("KeepOldSnapshots", mode="before")
     @classmethod
     def _none_is_default(cls, value: Any) -> Any:
         return 0 if value is None else value  # as OrchestrationConfig's
-
-    LogEntriesForSlowFollowers: int = 500
-    ElectionTick: int = 10
-    HeartbeatTick: int = 1
 
 
 _RaftConfig = RaftConfig

@@ -13,6 +13,7 @@ loudly on an object that would not survive the log.
 """
 
 import datetime as dt
+import math
 import os
 from typing import Any
 
@@ -34,7 +35,8 @@ def differences(a: Any, b: Any, path: str = "") -> list[str]:
 
     Models: every field and every extra field, in order (the fields set, which nothing in
     shoal reads, is not compared). Dicts: the same keys in the same order. Datetimes: the
-    same instant in the same zone. Everything else: the same type and ``==``."""
+    same instant in the same zone. Floats: ``==`` and the same sign (0.0 and -0.0).
+    Everything else: the same type and ``==``."""
     where = path or "<object>"
     if type(a) is not type(b):
         return [f"{where}: {type(a).__name__} {a!r} != {type(b).__name__} {b!r}"]
@@ -66,6 +68,8 @@ def differences(a: Any, b: Any, path: str = "") -> list[str]:
         ):
             return [f"{where}: zone {a.tzinfo!r} != {b.tzinfo!r}"]
         return [] if a == b else [f"{where}: {a.isoformat()} != {b.isoformat()}"]
+    if isinstance(a, float) and a == b and math.copysign(1, a) != math.copysign(1, b):
+        return [f"{where}: {a!r} != {b!r}"]  # 0.0 and -0.0
     return [] if a == b else [f"{where}: {a!r} != {b!r}"]
 
 
