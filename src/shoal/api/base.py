@@ -80,8 +80,10 @@ def go_field_names(data: dict[str, Any], names: _FieldNames) -> dict[str, Any]:
     return out
 
 
-# One set per distinct set of names; see ``share_field_sets``.
+# One set per distinct set of names; see ``share_field_sets``. And their ids (they live as
+# long as the process): a model whose set is one of them is shared already, with its models.
 _FIELD_SETS: dict[frozenset[str], set[str]] = {}
+_SHARED_IDS: set[int] = set()
 
 
 def share_field_sets(model: BaseModel) -> None:
@@ -92,12 +94,19 @@ def share_field_sets(model: BaseModel) -> None:
     stored task's memory (12 models, 3.6 KB of 9.2 KB). Nothing in shoal reads these sets
     (no ``exclude_unset``); pydantic copies the set when it copies a model and only adds to
     it when a field of that very model is set, which stored objects never are (they are
-    copied before being changed)."""
+    copied before being changed).
+
+    A model shared already is left as it is, with the models in it (they were shared with
+    it): the raft leader stores its writers' objects, mostly copies of stored objects with a
+    few parts new (``model_copy`` gives the copy a set of its own), and walks only those."""
     names = model.__pydantic_fields_set__
+    if id(names) in _SHARED_IDS:
+        return
     key = frozenset(names)
     shared = _FIELD_SETS.get(key)
     if shared is None:
         shared = _FIELD_SETS[key] = set(key)
+        _SHARED_IDS.add(id(shared))
     _object_setattr(model, "__pydantic_fields_set__", shared)
     values = model.__dict__
     for name in _model_fields(type(model)):
