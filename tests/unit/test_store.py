@@ -259,3 +259,13 @@ async def test_an_updated_object_is_found_under_its_new_keys_and_last_in_each_bu
     assert [t.ID for t in view.tasks_on_node("n2")] == [tasks[1].ID]
     assert view.find(Task, "desired_state", TaskState.SHUTDOWN) == [view.get(Task, tasks[0].ID)]
     assert view.tasks_on_node("n1")[1] is view.get(Task, tasks[0].ID)  # the new version
+
+
+async def test_create_leaves_the_version_of_the_object_it_was_copied_from_alone(store):
+    first = Service(ID="a", Spec=ServiceSpec(Name="a"))
+    await store.update(lambda tx: tx.create(first))
+    created_at = first.Version.Index
+    copy = first.model_copy(update={"ID": "b", "Spec": ServiceSpec(Name="b")})  # shares Version
+    await store.update(lambda tx: tx.create(copy))
+    assert store.view().get(Service, "a").Version.Index == created_at
+    assert copy.Version.Index == created_at + 1

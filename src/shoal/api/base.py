@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic_core import core_schema
 
 EPOCH = _dt.datetime(1, 1, 1, tzinfo=_dt.UTC)
 _object_setattr = object.__setattr__
@@ -20,8 +21,24 @@ def rfc3339nano(t: _dt.datetime) -> str:
     return text + "Z"
 
 
-# Every timestamp of the API model: a datetime that serializes as Go's RFC3339Nano.
-Timestamp = Annotated[_dt.datetime, PlainSerializer(rfc3339nano, when_used="json")]
+class _InUTC:
+    """A pydantic marker: a datetime in UTC, and nothing else (a time without a zone, or at
+    another offset, is refused as bad input; pydantic checks it, at no cost).
+
+    So that an object a manager made and the same object decoded from the raft log (which
+    writes every time in UTC) hold the same time in the same zone, ``.hour`` and ``.date()``
+    included. Every time shoal makes is in UTC (the clock's, agents', Docker's); converting
+    instead would cost every decode a Python call per timestamp (about 20% of a task's).
+    UTC here is ``datetime.UTC`` or, parsed from text, pydantic's ``TzInfo(0)``: the same in
+    every use (name, offset, arithmetic, hash)."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.datetime_schema(tz_constraint=0)
+
+
+# Every timestamp of the API model: a datetime in UTC that serializes as Go's RFC3339Nano.
+Timestamp = Annotated[_dt.datetime, _InUTC, PlainSerializer(rfc3339nano, when_used="json")]
 
 
 def utcnow() -> _dt.datetime:
@@ -49,16 +66,24 @@ def _field_names(model: type[BaseModel]) -> _FieldNames:
 
 def go_field_names(data: dict[str, Any], names: _FieldNames) -> dict[str, Any]:
     """A JSON object's keys as Go's encoding/json matches them to a struct's fields: the
-    exact name, else the one equal to it regardless of case; unknown keys kept as they are.
-    Where two keys name one field the later wins, as in Go."""
+    exact name, else the one equal to it regardless of case; unknown keys kept as they are,
+    but for those whose value is null (as absent: an extra field set to None would not
+    survive the raft log, which leaves out every None). Where two keys name one field the
+    later wins, as in Go."""
     out: dict[str, Any] = {}
     for key, value in data.items():
-        out[key if key in names.exact else names.lower.get(key.lower(), key)] = value
+        name = key if key in names.exact else names.lower.get(key.lower())
+        if name is not None:
+            out[name] = value
+        elif value is not None:
+            out[key] = value
     return out
 
 
-# One set per distinct set of names; see ``share_field_sets``.
+# One set per distinct set of names; see ``share_field_sets``. And their ids (they live as
+# long as the process): a model whose set is one of them is shared already, with its models.
 _FIELD_SETS: dict[frozenset[str], set[str]] = {}
+_SHARED_IDS: set[int] = set()
 
 
 def share_field_sets(model: BaseModel) -> None:
@@ -69,12 +94,19 @@ def share_field_sets(model: BaseModel) -> None:
     stored task's memory (12 models, 3.6 KB of 9.2 KB). Nothing in shoal reads these sets
     (no ``exclude_unset``); pydantic copies the set when it copies a model and only adds to
     it when a field of that very model is set, which stored objects never are (they are
-    copied before being changed)."""
+    copied before being changed).
+
+    A model shared already is left as it is, with the models in it (they were shared with
+    it): the raft leader stores its writers' objects, mostly copies of stored objects with a
+    few parts new (``model_copy`` gives the copy a set of its own), and walks only those."""
     names = model.__pydantic_fields_set__
+    if id(names) in _SHARED_IDS:
+        return
     key = frozenset(names)
     shared = _FIELD_SETS.get(key)
     if shared is None:
         shared = _FIELD_SETS[key] = set(key)
+        _SHARED_IDS.add(id(shared))
     _object_setattr(model, "__pydantic_fields_set__", shared)
     values = model.__dict__
     for name in _model_fields(type(model)):
@@ -155,7 +187,7 @@ class Model(BaseModel):
             for key, value in update.items():
                 if key in fields:
                     values[key] = value
-                else:
+                elif value is not None:  # an unknown key set to None is as absent: see above
                     if extra is None:
                         extra = {}
                     extra[key] = value

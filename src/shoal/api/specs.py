@@ -1,9 +1,9 @@
 """Specs: what a user declares (Docker's ServiceSpec, TaskSpec, NodeSpec, SwarmSpec)."""
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, PlainSerializer
+from pydantic import Field, PlainSerializer, field_validator
 
 from shoal.api.base import Model
 from shoal.api.types import (
@@ -295,8 +295,15 @@ class UpdateConfig(Model):
     Delay: int | None = None
     FailureAction: _FailureAction | None = None
     Monitor: int | None = None
-    MaxFailureRatio: GoFloat = 0
+    MaxFailureRatio: GoFloat = 0.0  # a float, as one read back from the log is
     Order: _UpdateOrder | None = None
+
+    @field_validator("MaxFailureRatio")
+    @classmethod
+    def _unsigned_zero(cls, value: float) -> float:
+        # -0.0 is written as 0 (as Go writes a whole float) and reads back as 0.0: a ratio
+        # has no sign, so it is 0.0 from the start.
+        return value + 0.0
 
 
 _UpdateConfig = UpdateConfig
@@ -429,6 +436,13 @@ _NodeSpec = NodeSpec
 class OrchestrationConfig(Model):
     TaskHistoryRetentionLimit: int | None = 5
 
+    # None is left out of the raft log, so it would read back as the default: it is the
+    # default from the start (a null from a client is absent already).
+    @field_validator("TaskHistoryRetentionLimit", mode="before")
+    @classmethod
+    def _none_is_default(cls, value: Any) -> Any:
+        return 5 if value is None else value
+
 
 _OrchestrationConfig = OrchestrationConfig
 
@@ -436,9 +450,15 @@ _OrchestrationConfig = OrchestrationConfig
 class RaftConfig(Model):
     SnapshotInterval: int = 10000
     KeepOldSnapshots: int | None = 0
+
     LogEntriesForSlowFollowers: int = 500
     ElectionTick: int = 10
     HeartbeatTick: int = 1
+
+    @field_validator("KeepOldSnapshots", mode="before")
+    @classmethod
+    def _none_is_default(cls, value: Any) -> Any:
+        return 0 if value is None else value  # as OrchestrationConfig's
 
 
 _RaftConfig = RaftConfig

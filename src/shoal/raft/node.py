@@ -9,7 +9,8 @@ Ready is the one Raft needs: durable write (one SQLite transaction, fsynced) -> 
 
 The store's proposer (issue 4 wiring) is a thin adapter over ``propose``: encode the
 Proposal, ``await node.propose(data)``; ``apply`` of the state machine decodes each committed
-entry and calls ``store.apply``; ``snapshot``/``restore`` are the store's.
+entry (on the leader, an entry of its own: the objects it encoded) and calls ``store.apply``;
+``snapshot``/``restore`` are the store's.
 """
 
 import asyncio

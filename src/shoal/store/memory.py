@@ -14,7 +14,8 @@ from shoal.api.objects import OBJECT_TYPES, Cluster, Network, Node, Service, Sto
 from shoal.api.specs import ContainerSpec
 from shoal.clock import Clock, SystemClock
 from shoal.errors import Conflict, NotFound, OutOfSequence
-from shoal.store.proposal import Action, Change, Proposal, Proposer
+from shoal.store.proposal import Action, Change, Proposal, Proposer, encode_proposal
+from shoal.store.roundtrip import CHECK_PROPOSALS, StoredTexts, check_proposal
 from shoal.store.watch import Event, EventFilter, EventListener, Listening, Subscription, WatchHub
 
 T = TypeVar("T", bound=StoredObject)
@@ -291,7 +292,9 @@ class Tx(ReadTx):
         if self.get(type(obj), obj.ID) is not None:
             raise Conflict(f"{obj.KIND} {obj.ID} already exists")
         self._check_unique(obj)
-        obj.Version.Index = self.version
+        # A new Version rather than setting the one it has, which it may share with an object
+        # it was copied from (model_copy is shallow), in the store perhaps.
+        obj.Version = obj.Version.model_copy(update={"Index": self.version})
         obj.CreatedAt = obj.UpdatedAt = self._now
         prev = self._pending(obj.KIND, obj.ID)
         # Created after being removed in the same transaction: it is an update to watchers.
@@ -329,12 +332,15 @@ class Tx(ReadTx):
 
 class ApplyingProposer:
     """The proposer of a store that keeps nothing on disk (tests, the simulated runtime):
-    applies at once."""
+    applies at once, the writer's objects as they are (as a raft leader does; with
+    ``CHECK_PROPOSALS`` on, after checking they are what the log would give back)."""
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
 
     async def propose(self, proposal: Proposal) -> None:
+        if CHECK_PROPOSALS:
+            check_proposal(proposal, encode_proposal(proposal))
         self._store.apply(proposal)
 
 
@@ -350,6 +356,8 @@ class MemoryStore:
         # How many times the whole state was replaced (``restore``, which tells no watcher):
         # a watcher that keeps figures from events reads the tables again when it changes.
         self.restores = 0
+        # With CHECK_PROPOSALS on (tests): catches an object changed after it was stored.
+        self._texts = StoredTexts() if CHECK_PROPOSALS else None
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -434,6 +442,7 @@ class MemoryStore:
         """Apply a committed proposal to the tables and tell the watchers. Called by the
         proposer, once per proposal, in log order, on every manager."""
         events: list[Event] = []
+        texts = self._texts
         for ch in proposal.changes:
             table = self._tables[ch.kind]
             if ch.action is Action.REMOVE:
@@ -444,6 +453,11 @@ class MemoryStore:
                 old = table.put(ch.obj)
                 action = Action.CREATE if old is None else Action.UPDATE
                 events.append(Event(action, ch.obj, old, proposal.version))
+            if texts is not None:
+                if old is not None:
+                    texts.left(old)
+                if ch.action is not Action.REMOVE:
+                    texts.stored(ch.obj)
         self.version = max(self.version, proposal.version)
         events.append(Event(None, None, None, proposal.version))
         self._hub.publish(events)
@@ -485,6 +499,10 @@ class MemoryStore:
                 table.put(obj)
         self.version = int(data.get("Version", 0))
         self.restores += 1
+        if self._texts is not None:
+            self._texts.clear()
 
     def close(self) -> None:
         self._hub.close_all()
+        if self._texts is not None:
+            self._texts.check_all()

@@ -61,6 +61,16 @@ class Proposal:
         return cls(version=int(data["Version"]), changes=changes)
 
 
+def encode_proposal(proposal: Proposal) -> bytes:
+    """A proposal as a raft log entry holds it."""
+    return proposal.encode_json()
+
+
+def decode_proposal(data: bytes) -> Proposal:
+    """A raft log entry's proposal, its objects decoded (and validated) afresh."""
+    return Proposal.decode(json.loads(data))
+
+
 class Proposer(Protocol):
     """The commit step of the write path.
 

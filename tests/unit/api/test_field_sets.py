@@ -37,3 +37,21 @@ def test_a_copy_changed_afterwards_leaves_the_shared_set_alone():
     deep.Spec.ForceUpdate = 3
     assert "NodeID" not in names and b.model_fields_set == names
     assert b.Spec.model_fields_set == a.Spec.model_fields_set
+
+
+def test_a_copy_of_a_shared_object_is_shared_where_it_is_new():
+    # As the raft leader stores a writer's copy of a stored task: its own set and its new
+    # status shared, the parts it took from the stored task (shared already) left as they are.
+    a, b = decoded_tasks(2)
+    share_field_sets(a)
+    copy = a.model_copy()
+    copy.NodeID = "n1"
+    copy.Status = copy.Status.model_copy(update={"Message": "started"})
+    assert copy.__pydantic_fields_set__ is not a.__pydantic_fields_set__
+    share_field_sets(copy)
+    share_field_sets(b)
+    assert copy.Spec is a.Spec  # untouched: shared with a already
+    assert copy.Status.__pydantic_fields_set__ is b.Status.__pydantic_fields_set__
+    with_node = Task.model_validate(dict(b.to_json(), NodeID="n2"))
+    share_field_sets(with_node)
+    assert copy.__pydantic_fields_set__ is with_node.__pydantic_fields_set__

@@ -6,6 +6,7 @@ import asyncio
 import pytest
 
 from shoal.api.objects import Task
+from shoal.api.types import TaskState
 from shoal.errors import ShoalError
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.nodeca.rotation import RootRotator
@@ -39,7 +40,7 @@ async def test_the_copy_shares_objects_and_leaves_the_real_store_alone(store, cl
 
     def stop(tx):
         changed = tx.get(Task, t.ID).clone()
-        changed.DesiredState = "shutdown"
+        changed.DesiredState = TaskState.SHUTDOWN
         tx.update(changed)
 
     await copy.update(stop)
