@@ -23,8 +23,13 @@ bar per node named by its full ID): all of it is bars, so without a terminal Doc
 
 from dataclasses import dataclass, field
 
-from shoal.cli.progress import LONGEST_STATE, MAX_PROGRESS_BARS, STATE_ORDER, ProgressWriter
-from shoal.cli.progress import trunc_error as _trunc_error
+from shoal.cli.progress_writer import (
+    LONGEST_STATE,
+    MAX_PROGRESS_BARS,
+    STATE_ORDER,
+    ProgressWriter,
+)
+from shoal.cli.progress_writer import trunc_error as _trunc_error
 
 # A job task's bar runs to "complete", one step past "running" (docker/cli's maxJobProgress).
 MAX_JOB_PROGRESS = 10

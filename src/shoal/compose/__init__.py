@@ -11,7 +11,8 @@ from shoal.compose.convert import (
     scope,
 )
 from shoal.compose.errors import ComposeError
-from shoal.compose.loader import ComposeFile, Project, load, read_files
+from shoal.compose.loader import load, read_files
+from shoal.compose.project import ComposeFile, Project
 
 __all__ = [
     "IMAGE_LABEL",

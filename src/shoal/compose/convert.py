@@ -16,7 +16,7 @@ from typing import Any
 from shoal import golang
 from shoal.api.types import Runtime
 from shoal.compose.errors import ComposeError
-from shoal.compose.loader import Project
+from shoal.compose.project import Project
 from shoal.compose.units import nano_cpus, ram_in_bytes
 
 NAMESPACE_LABEL = "com.docker.stack.namespace"

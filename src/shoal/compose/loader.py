@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -16,31 +15,11 @@ from shoal.compose import options, shorthand
 from shoal.compose.errors import ComposeError
 from shoal.compose.interpolation import interpolate
 from shoal.compose.merge import merge_projects
+from shoal.compose.project import ComposeFile, Project
 from shoal.compose.schema import validate
 
 SUPPORTED_VERSIONS = {f"3.{n}" for n in range(10)}
 DEFAULT_VERSION = "3.9"  # what Docker 20.10 takes a file without a version for
-
-
-@dataclass
-class ComposeFile:
-    """One file as given: its name (``-`` for stdin) and its text."""
-
-    filename: str
-    text: str
-
-
-@dataclass
-class Project:
-    """What the files declare, in long form: keys as in a compose file."""
-
-    services: dict[str, dict[str, Any]] = field(default_factory=dict)
-    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    extensions: dict[str, Any] = field(default_factory=dict)  # top-level x-... keys
-    warnings: list[str] = field(default_factory=list)
 
 
 ReadFile = Callable[[str], str]

@@ -5,10 +5,9 @@ or config of the same name is replaced whole."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from shoal.compose.loader import Project
+from shoal.compose.project import Project
 
 # Lists whose items an override file replaces one by one, by these keys.
 _KEYED_LISTS = {

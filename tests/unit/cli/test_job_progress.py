@@ -4,7 +4,8 @@ terminal (docker/cli's replicatedJobProgressUpdater and globalJobProgressUpdater
 import io
 
 from shoal.cli.job_progress import GlobalJobProgress, ReplicatedJobProgress
-from shoal.cli.progress import ProgressWriter, updater_for
+from shoal.cli.progress import updater_for
+from shoal.cli.progress_writer import ProgressWriter
 
 
 class TTY(io.StringIO):

@@ -4,7 +4,8 @@ import io
 import os
 import signal
 
-from shoal.cli.progress import Interrupt, ProgressWriter, SlotProgress
+from shoal.cli.progress import Interrupt, SlotProgress
+from shoal.cli.progress_writer import ProgressWriter
 
 
 class TTY(io.StringIO):
