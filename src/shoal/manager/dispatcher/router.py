@@ -12,6 +12,10 @@ Who is concerned (``recipients``, pure):
   rarely and may move any node's table, map or dependencies.
 - commit events: none (a session acts on a batch of events, not on transactions).
 
+As it sees every change, it also keeps the routing table all the sessions share
+(``routes``, a ``SharedRoutes``) up to date: dropped at each change that may move it, worked
+out again by the first session that asks.
+
 Each stream's events arrive in commit order, and from the instant its COMPLETE snapshot is
 read (``view_and_attach`` reads the store and attaches in one step, and the listener runs as
 each proposal is applied): none is lost or seen twice."""
@@ -23,6 +27,7 @@ from collections.abc import Collection, Mapping
 
 from shoal.api.objects import Task
 from shoal.manager.dispatcher.fanout import SharedFlags
+from shoal.manager.dispatcher.routes import SharedRoutes
 from shoal.store import Event, Listening, MemoryStore
 from shoal.store.memory import ReadTx
 
@@ -103,6 +108,8 @@ class Router:
     def __init__(self, store: MemoryStore, flags: SharedFlags | None = None) -> None:
         self._store = store
         self._flags = flags or SharedFlags()
+        # The routing table for every session (NodeAssignments), kept while nothing moves it.
+        self.routes = SharedRoutes(store)
         self._listening: Listening | None = None
         self._inboxes: dict[Inbox, None] = {}  # in the order they came: deterministic
         self._by_node: dict[str, list[Inbox]] = {}
@@ -114,6 +121,7 @@ class Router:
         awaiting anything."""
         if self._listening is None or self._listening.closed:  # first, or the store closed
             view, self._listening = self._store.view_and_listen(self._route)
+            self.routes.invalidate()  # changes went by unseen
         else:
             view = self._store.view()
         inbox = Inbox(self, node_id)
@@ -153,12 +161,15 @@ class Router:
 
     def _route(self, events: list[Event]) -> None:
         if not self._inboxes:
+            self.routes.invalidate()  # cheaper than looking: nobody asks for it meanwhile
             return
         try:
             for ev in events:
                 if ev.is_commit:
                     continue
                 routes, networks = self._flags.of(ev)
+                if routes:
+                    self.routes.invalidate()
                 nodes = recipients(ev, routes, networks, self._members)
                 if nodes is None:
                     for inbox in self._inboxes:
@@ -171,12 +182,14 @@ class Router:
             # Runs as the store applies a proposal, which must not fail for it. A stream that
             # may have missed a change ends; its agent opens a new one and gets a COMPLETE set.
             log.exception("routing store changes to the agents' sessions failed: ending them")
+            self.routes.invalidate()
             for inbox in list(self._inboxes):
                 inbox.close()
 
     def close(self) -> None:
         for inbox in list(self._inboxes):
             inbox.close()
+        self.routes.invalidate()
         if self._listening is not None:
             self._listening.close()
             self._listening = None
