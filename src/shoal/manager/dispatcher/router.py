@@ -20,7 +20,6 @@ Each stream's events arrive in commit order, and from the instant its COMPLETE s
 read (``view_and_attach`` reads the store and attaches in one step, and the listener runs as
 each proposal is applied): none is lost or seen twice."""
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Collection, Mapping
@@ -28,7 +27,7 @@ from collections.abc import Collection, Mapping
 from shoal.api.objects import Task
 from shoal.manager.dispatcher.fanout import SharedFlags
 from shoal.manager.dispatcher.routes import SharedRoutes
-from shoal.store import Event, Listening, MemoryStore
+from shoal.store import Event, Listening, MemoryStore, Subscription
 from shoal.store.memory import ReadTx
 
 log = logging.getLogger(__name__)
@@ -63,45 +62,18 @@ def recipients(
     return nodes
 
 
-class Inbox:
-    """The events routed to one Assignments stream, in commit order."""
+class Inbox(Subscription):
+    """The events routed to one Assignments stream, in commit order: a subscription the
+    router feeds (``put``) with the changes that concern its node."""
 
     def __init__(self, router: "Router", node_id: str) -> None:
+        super().__init__(None, None, None)
         self.node_id = node_id
         self._router = router
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self.networks: frozenset[str] = frozenset()  # those its node's map holds
-        self.closed = False
 
-    def put(self, ev: Event) -> None:
-        self._queue.put_nowait(ev)
-
-    async def get(self) -> Event:
-        """The next event; StopAsyncIteration once closed."""
-        ev = await self._queue.get()
-        if ev is None:
-            self._queue.put_nowait(None)
-            raise StopAsyncIteration
-        return ev
-
-    def get_nowait(self) -> Event | None:
-        """The next queued event, or None if none is queued (or closed)."""
-        try:
-            ev = self._queue.get_nowait()
-        except asyncio.QueueEmpty:
-            return None
-        if ev is None:
-            self._queue.put_nowait(None)
-        return ev
-
-    def pending(self) -> int:
-        return self._queue.qsize()
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._router._detach(self)
-            self._queue.put_nowait(None)
+    def _detach(self) -> None:
+        self._router._detach(self)
 
 
 class Router:
