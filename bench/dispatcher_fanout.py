@@ -7,7 +7,7 @@ of up to 200, as the dispatcher's status flush does). Two ways of feeding the se
 - ``subscription``: each session has a store subscription of its own and sees every change
   and every commit (the dispatcher before the router);
 - ``router``: one listener for the dispatcher routes each change to the sessions it concerns
-  (shoal.manager.dispatcher.router).
+  (shoal.manager.dispatcher.router), and keeps the routing table they share.
 
 Reported for each: CPU seconds of the process from the first write until every session has
 been sent its tasks and gone idle, wall seconds, events queued to sessions, session wake-ups,
@@ -16,7 +16,11 @@ router, as a session's batch window opens at the first change that concerns it r
 any commit in the cluster, so it gathers more of its tasks in one. Writes
 bench/results/dispatcher_fanout.json.
 
-Run: .venv/bin/python bench/dispatcher_fanout.py [--nodes 200 500] [--tasks 10000]
+``--published``: the service publishes a port on the routing mesh, and each task reports its
+host port as it runs. Every such change may move the routing table every node is sent, so it
+goes to every session, and each works out the new table (to send it if it changed).
+
+Run: .venv/bin/python bench/dispatcher_fanout.py [--nodes 200 500] [--tasks 10000] [--published]
 """
 
 import argparse
@@ -29,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from shoal.api.ids import new_id
-from shoal.api.objects import Node, NodeStatus, Service, Task
-from shoal.api.specs import ContainerSpec, ServiceSpec, TaskSpec
+from shoal.api.objects import Endpoint, Node, NodeStatus, PortStatus, Service, Task
+from shoal.api.specs import ContainerSpec, EndpointPortConfig, ServiceSpec, TaskSpec
 from shoal.api.types import NodeState, TaskState
 from shoal.manager.dispatcher.assignments import NodeAssignments
 from shoal.manager.dispatcher.dispatcher import ASSIGNMENT_BATCH_WINDOW
@@ -54,12 +58,13 @@ class Counts:
 async def _session(
     store: MemoryStore, mode: str, router: Router, flags: SharedFlags, node_id: str, c: Counts
 ) -> None:
-    node = NodeAssignments(node_id, flags)
-    if mode == "router":
+    if mode == "router":  # as the dispatcher: the routing table the router keeps for all
+        node = NodeAssignments(node_id, flags, router.routes)
         view, source = router.view_and_attach(node_id)
         node.complete(view)
         router.follow_networks(source, node.network_ids)
     else:
+        node = NodeAssignments(node_id, flags)
         view, source = store.view_and_watch(kinds=KINDS)  # type: ignore[assignment]
         node.complete(view)
     try:
@@ -86,17 +91,23 @@ async def _session(
         source.close()
 
 
-async def run(mode: str, nodes: int, tasks: int) -> dict[str, Any]:
+def _addr(i: int) -> str:
+    return f"198.18.{i // 250}.{i % 250 + 1}"
+
+
+async def run(mode: str, nodes: int, tasks: int, published: bool = False) -> dict[str, Any]:
     store = MemoryStore()
     flags = SharedFlags()
     router = Router(store, flags)
     node_ids = [f"node{i:04d}" for i in range(nodes)]
     svc = Service(ID=new_id(), Spec=ServiceSpec(Name="web"))
+    if published:
+        svc.Endpoint = Endpoint(Ports=[EndpointPortConfig(TargetPort=80, PublishedPort=30080)])
 
     def setup(tx: Tx) -> None:
         tx.create(svc)
-        for n in node_ids:
-            tx.create(Node(ID=n, Status=NodeStatus(State=NodeState.READY, Addr="198.18.0.1")))
+        for i, n in enumerate(node_ids):
+            tx.create(Node(ID=n, Status=NodeStatus(State=NodeState.READY, Addr=_addr(i))))
 
     await store.update(setup)
     c = Counts(tasks)
@@ -115,19 +126,22 @@ async def run(mode: str, nodes: int, tasks: int) -> dict[str, Any]:
 
         return fn
 
-    def running(tid: str):  # type: ignore[no-untyped-def]
+    def running(i: int, tid: str):  # type: ignore[no-untyped-def]
         def fn(tx: Tx) -> None:
             t = tx.get(Task, tid)
             assert t is not None
             changed = t.clone()
             changed.Status.State = TaskState.RUNNING
+            if published:  # the host port the agent gave the task, as it reports it
+                host_port = EndpointPortConfig(TargetPort=80, PublishedPort=20000 + i // nodes)
+                changed.Status.PortStatus = PortStatus(Ports=[host_port])
             tx.update(changed)
 
         return fn
 
     await store.batch([assign(i, tid) for i, tid in enumerate(ids)])
     await c.all_sent.wait()
-    await store.batch([running(tid) for tid in ids])
+    await store.batch([running(i, tid) for i, tid in enumerate(ids)])
     # Until every session has worked out what it was woken for.
     idle_since = None
     last = -1
@@ -147,6 +161,7 @@ async def run(mode: str, nodes: int, tasks: int) -> dict[str, Any]:
     router.close()
     return {
         "mode": mode,
+        "published": published,
         "nodes": nodes,
         "tasks": tasks,
         "cpu_s": round(cpu_s, 3),
@@ -162,6 +177,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--nodes", type=int, nargs="+", default=[200, 500])
     ap.add_argument("--tasks", type=int, default=10_000)
+    ap.add_argument(
+        "--published", action="store_true", help="the service publishes a port (routing mesh)"
+    )
+    ap.add_argument("--modes", nargs="+", default=["subscription", "router"])
     ap.add_argument("--out", default="dispatcher_fanout", help="results/NAME.json")
     a = ap.parse_args()
     rows = []
@@ -170,8 +189,8 @@ def main() -> None:
         f"{'queued':>10}{'wakeups':>9}{'messages':>9}{'tasks sent':>11}"
     )
     for nodes in a.nodes:
-        for mode in ("subscription", "router"):
-            r = asyncio.run(run(mode, nodes, a.tasks))
+        for mode in a.modes:
+            r = asyncio.run(run(mode, nodes, a.tasks, a.published))
             rows.append(r)
             print(
                 f"{r['mode']:<13}{nodes:>6}{a.tasks:>7}{r['cpu_s']:>8.2f}{r['wall_s']:>8.2f}"
@@ -186,6 +205,7 @@ def main() -> None:
                 "python": sys.version.split()[0],
                 "machine": platform.machine(),
                 "cpus": __import__("os").cpu_count(),
+                "published": a.published,
                 "results": rows,
             },
             indent=2,

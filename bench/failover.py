@@ -17,7 +17,6 @@ Run: .venv/bin/python bench/failover.py [--trials 20]
 
 import argparse
 import json
-import os
 import platform
 import shutil
 import statistics
@@ -26,15 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "src"))
-# The daemons are `python -m shoal` subprocesses: they must run this tree's shoal too.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
-)
+import checkout_path  # noqa: F401  (first: this checkout's tests/ and src/)
 
-from tests.e2e.harness import Node, wait_for  # noqa: E402
+from tests.e2e.harness import Node, wait_for
 
 RESULTS = Path(__file__).parent / "results" / "failover.json"
 GIVE_UP = 60.0

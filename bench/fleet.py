@@ -40,16 +40,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "src"))
-# The daemons are `python -m shoal` subprocesses: they must run this tree's shoal too.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
-)
+import checkout_path  # noqa: F401  (first: this checkout's tests/ and src/)
 
-from tests.e2e.fleet import FleetProcess  # noqa: E402
-from tests.e2e.harness import Node, wait_for  # noqa: E402
+from tests.e2e.fleet import FleetProcess
+from tests.e2e.harness import Node, wait_for
 
 RESULTS = Path(__file__).parent / "results"
 TICK = os.sysconf("SC_CLK_TCK")

@@ -35,17 +35,11 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "src"))
-# The daemons are `python -m shoal` subprocesses: they must run this tree's shoal too.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
-)
+import checkout_path  # noqa: F401  (first: this checkout's tests/ and src/)
 
-from tests.e2e.harness import Node, kill_tasks_under, wait_for  # noqa: E402
-from tests.e2e.netns_cluster import NetnsCluster  # noqa: E402
-from tests.integration.network.netns import Testbed  # noqa: E402
+from tests.e2e.harness import Node, kill_tasks_under, wait_for
+from tests.e2e.netns_cluster import NetnsCluster
+from tests.integration.network.netns import Testbed
 
 RESULTS = Path(__file__).parent / "results" / "worker_loss.json"
 WORKERS = 3

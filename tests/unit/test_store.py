@@ -117,6 +117,21 @@ async def test_watch_sees_changes_then_commit():
     sub.close()
 
 
+async def test_a_closed_subscription_gives_what_it_queued_then_ends_every_time():
+    store = MemoryStore()
+    sub = store.watch(kinds=["service"])
+    await store.update(lambda tx: tx.create(make_service("web")))
+    sub.close()
+    await store.update(lambda tx: tx.create(make_service("db")))  # after: not queued
+    assert (await sub.get()).obj.Spec.Name == "web"
+    assert sub.get_nowait().is_commit
+    for _ in range(2):  # a second reader (or a second look) ends too, and does not hang
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(sub.get(), 1)
+        assert sub.get_nowait() is None
+    assert [ev async for ev in sub] == []
+
+
 async def test_a_listener_is_called_with_each_proposals_events_from_its_view_on():
     store = MemoryStore()
     before = make_service("before")

@@ -35,14 +35,26 @@ EventListener = Callable[[list[Event]], None]
 
 
 class Subscription:
-    """An unbounded queue of events. Iterate it, or ``get()``; ``close()`` when done."""
+    """An unbounded queue of events. Iterate it, or ``get()``; ``close()`` when done. Once
+    closed and emptied, ``get`` ends (StopAsyncIteration) every time it is called and
+    ``get_nowait`` returns None.
 
-    def __init__(self, hub: "WatchHub", kinds: frozenset[str] | None, filt: EventFilter | None):
+    ``hub`` None: fed by its owner through ``put`` rather than by the store (the dispatcher's
+    router, which sorts each change out for its sessions); such an owner overrides
+    ``_detach`` to stop feeding it."""
+
+    def __init__(
+        self, hub: "WatchHub | None", kinds: frozenset[str] | None, filt: EventFilter | None
+    ):
         self._hub = hub
         self._kinds = kinds
         self._filter = filt
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self.closed = False
+
+    def put(self, ev: Event) -> None:
+        """Queue ``ev`` as it is."""
+        self._queue.put_nowait(ev)
 
     def _offer(self, ev: Event) -> None:
         if ev.is_commit:
@@ -57,6 +69,7 @@ class Subscription:
     async def get(self) -> Event:
         ev = await self._queue.get()
         if ev is None:
+            self._queue.put_nowait(None)  # for the next call too: closed stays closed
             raise StopAsyncIteration
         return ev
 
@@ -94,8 +107,13 @@ class Subscription:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._hub._subs.discard(self)
+            self._detach()
             self._queue.put_nowait(None)
+
+    def _detach(self) -> None:
+        """Be fed no more."""
+        if self._hub is not None:
+            self._hub._subs.discard(self)
 
     def __enter__(self) -> "Subscription":
         return self

@@ -1,7 +1,8 @@
 """The dispatcher's router: each store change goes only to the sessions it concerns, in
 commit order, from the instant a session's COMPLETE snapshot was read; and a session fed
 only what the router sends it is sent exactly the messages it would be sent if it saw every
-change (as when each session had a subscription of its own)."""
+change (as when each session had a subscription of its own), the routing table included,
+though the routed sessions share one table worked out once per change that may move it."""
 
 import random
 
@@ -170,6 +171,23 @@ async def test_a_failure_while_routing_ends_the_streams_not_the_write() -> None:
     assert inbox.get_nowait() is None
 
 
+async def test_the_shared_routing_table_is_kept_until_a_change_may_move_it() -> None:
+    store = MemoryStore()
+    router = Router(store)
+    view, _ = router.view_and_attach("n1")
+    table = router.routes.table(view)
+    await store.update(_put(task("t1", "n2")))  # no published port: the table stays
+    assert router.routes.table(store.view()) is table
+    svc = Service.model_validate({"ID": "s1", "Endpoint": {"Ports": PORTS["Ports"]}})
+    await store.update(_put(svc))
+    moved = router.routes.table(store.view())
+    assert moved is not table and [r.port for r in moved] == [30080]
+    assert router.routes.table(store.view()) is moved
+    store.restore(store.snapshot())  # replaces the state and tells nobody
+    assert router.routes.table(store.view()) is not moved
+    router.close()
+
+
 # --- routed sessions are sent what sessions seeing everything are sent -----------------------
 
 
@@ -273,18 +291,20 @@ class _Both:
         self.sub: Subscription = store.watch(kinds=KINDS)  # same instant: no await between
         self.router = router
         self.everything = NodeAssignments(node_id)
-        self.routed = NodeAssignments(node_id, router._flags)
+        self.routed = NodeAssignments(node_id, router._flags, router.routes)
         first = self.everything.complete(view)
         assert first == self.routed.complete(view)
         router.follow_networks(self.inbox, self.routed.network_ids)
 
     def step(self, store: MemoryStore) -> tuple[pb.AssignmentsMessage | None, int, int]:
+        """The message each session works out for what it has been given since the last
+        step (its batch), which must be the same; and how many events each was given."""
         every, routed = _drain(self.sub), _drain(self.inbox)
         now = store.view()
         a = self.everything.incremental(every, now) if every else None
         b = self.routed.incremental(routed, now) if routed else None
         self.router.follow_networks(self.inbox, self.routed.network_ids)
-        assert a == b
+        assert a == b, (a, b)
         assert self.everything.sent == self.routed.sent
         assert self.everything.networks == self.routed.networks
         assert self.everything.routes == self.routed.routes
@@ -313,9 +333,15 @@ async def _workload(seed: int) -> tuple[int, int, int]:
     await store.update(_put(*services))
     sessions: dict[str, _Both] = {}
     tasks: dict[str, Task] = {}
-    messages = seen_every = seen_routed = 0
+    messages = seen_every = seen_routed = with_routes = 0
     for step in range(300):
-        if rng.random() < 0.08 or not sessions:  # a session starts (again) mid-stream
+        if sessions and rng.random() < 0.03:  # every session ends: changes go by unseen
+            for session in sessions.values():
+                session.close()
+            sessions.clear()
+            if rng.random() < 0.5:  # and the router stops listening until the next
+                router.close()
+        elif rng.random() < 0.08 or not sessions:  # a session starts (again) mid-stream
             node_id = rng.choice(NODES)
             if node_id in sessions:
                 sessions.pop(node_id).close()
@@ -349,16 +375,21 @@ async def _workload(seed: int) -> tuple[int, int, int]:
         for session in sessions.values():
             message, every, routed = session.step(store)
             messages += message is not None
+            with_routes += message is not None and bool(message.routes)
             seen_every += every
             seen_routed += routed
+        # The routed sessions share one table: worked out once, not by each.
+        assert len({id(s.routed.routes) for s in sessions.values()}) <= 1
     for session in sessions.values():
         session.close()
     router.close()
-    return messages, seen_every, seen_routed
+    return messages, with_routes, seen_every, seen_routed
 
 
 async def test_routed_sessions_are_sent_what_they_would_be_sent_seeing_everything() -> None:
     for seed in range(6):
-        messages, every, routed = await _workload(seed)
+        messages, with_routes, every, routed = await _workload(seed)
         assert messages > 50, seed  # the workload moves things the sessions are sent
+        # Among them the routing table: tasks that report published ports come and go.
+        assert with_routes > 20, seed
         assert routed < every, seed  # and the router spared them some

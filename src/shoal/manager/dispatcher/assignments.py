@@ -2,7 +2,8 @@
 makes of it: the COMPLETE set first (its tasks from ASSIGNED on, the routing table, its
 network map, its secrets and configs), then INCREMENTAL messages with what changed. Pure over
 the store's reads: the dispatcher feeds it the events its router delivers, a test can feed
-it every event and compare."""
+it every event and compare. With ``SharedRoutes`` (the router's) the routing table is worked
+out once for every node, rather than by each."""
 
 import json
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ from shoal.manager.dispatcher.dependencies import (
 )
 from shoal.manager.dispatcher.fanout import SharedFlags, affected
 from shoal.manager.dispatcher.netmap import network_map
-from shoal.manager.dispatcher.routes import ingress_routes
+from shoal.manager.dispatcher.routes import SharedRoutes, encode_routes, ingress_routes
 from shoal.network.netmap import NetworkMap
 from shoal.network.routing import RoutingTable
 from shoal.rpc import pb
@@ -35,13 +36,24 @@ def _dependency_fields(changes: DependencyChanges) -> dict[str, list]:
 
 
 class NodeAssignments:
-    def __init__(self, node_id: str, flags: SharedFlags | None = None) -> None:
+    def __init__(
+        self, node_id: str, flags: SharedFlags | None = None, routes: SharedRoutes | None = None
+    ) -> None:
         self.node_id = node_id
         self._flags = flags
+        self._shared_routes = routes
         self.sent: dict[str, Task] = {}
         self.routes = RoutingTable()
         self.networks = NetworkMap()
         self.dependencies = NodeDependencies()
+
+    def _routes_now(self, view: ReadTx) -> RoutingTable:
+        shared = self._shared_routes
+        return shared.table(view) if shared is not None else ingress_routes(view)
+
+    def _encoded_routes(self) -> bytes:
+        shared = self._shared_routes
+        return shared.encoded(self.routes) if shared is not None else encode_routes(self.routes)
 
     @property
     def network_ids(self) -> frozenset[str]:
@@ -53,7 +65,7 @@ class NodeAssignments:
         node_id = self.node_id
         initial = [t for t in view.tasks_on_node(node_id) if t.Status.State >= TaskState.ASSIGNED]
         self.sent = {t.ID: t for t in initial}
-        self.routes = ingress_routes(view)
+        self.routes = self._routes_now(view)
         self.networks = network_map(view, node_id)
         dependencies = node_dependencies(view, node_id)
         changes = dependency_changes(NodeDependencies(), dependencies)
@@ -61,7 +73,7 @@ class NodeAssignments:
         return pb.AssignmentsMessage(
             type=pb.AssignmentsMessage.COMPLETE,
             update_tasks=[t.model_dump_json().encode() for t in initial],
-            routes=json.dumps(self.routes.to_json()).encode(),
+            routes=self._encoded_routes(),
             networks=json.dumps(self.networks.to_json()).encode(),
             **_dependency_fields(changes),
         )
@@ -99,8 +111,8 @@ class NodeAssignments:
         changed_routes = changed_networks = False
         changed_dependencies = DependencyChanges([], [], [], [])
         if touched.routes:
-            new_routes = ingress_routes(now)
-            changed_routes = new_routes != self.routes
+            new_routes = self._routes_now(now)
+            changed_routes = new_routes is not self.routes and new_routes != self.routes
             self.routes = new_routes
         if touched.networks:
             new_networks = network_map(now, node_id)
@@ -116,7 +128,7 @@ class NodeAssignments:
             type=pb.AssignmentsMessage.INCREMENTAL,
             update_tasks=[t.model_dump_json().encode() for t in updates.values()],
             remove_tasks=sorted(removes),
-            routes=json.dumps(self.routes.to_json()).encode() if changed_routes else b"",
+            routes=self._encoded_routes() if changed_routes else b"",
             networks=(json.dumps(self.networks.to_json()).encode() if changed_networks else b""),
             **_dependency_fields(changed_dependencies),
         )

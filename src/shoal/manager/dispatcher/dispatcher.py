@@ -218,7 +218,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         view, inbox = self._router.view_and_attach(session.node_id)
         session.inboxes.append(inbox)
         try:
-            node = NodeAssignments(session.node_id, self._flags)
+            node = NodeAssignments(session.node_id, self._flags, self._router.routes)
             complete = node.complete(view)
             self._router.follow_networks(inbox, node.network_ids)
             yield complete

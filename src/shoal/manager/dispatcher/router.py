@@ -12,18 +12,22 @@ Who is concerned (``recipients``, pure):
   rarely and may move any node's table, map or dependencies.
 - commit events: none (a session acts on a batch of events, not on transactions).
 
+As it sees every change, it also keeps the routing table all the sessions share
+(``routes``, a ``SharedRoutes``) up to date: dropped at each change that may move it, worked
+out again by the first session that asks.
+
 Each stream's events arrive in commit order, and from the instant its COMPLETE snapshot is
 read (``view_and_attach`` reads the store and attaches in one step, and the listener runs as
 each proposal is applied): none is lost or seen twice."""
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Collection, Mapping
 
 from shoal.api.objects import Task
 from shoal.manager.dispatcher.fanout import SharedFlags
-from shoal.store import Event, Listening, MemoryStore
+from shoal.manager.dispatcher.routes import SharedRoutes
+from shoal.store import Event, Listening, MemoryStore, Subscription
 from shoal.store.memory import ReadTx
 
 log = logging.getLogger(__name__)
@@ -58,51 +62,26 @@ def recipients(
     return nodes
 
 
-class Inbox:
-    """The events routed to one Assignments stream, in commit order."""
+class Inbox(Subscription):
+    """The events routed to one Assignments stream, in commit order: a subscription the
+    router feeds (``put``) with the changes that concern its node."""
 
     def __init__(self, router: "Router", node_id: str) -> None:
+        super().__init__(None, None, None)
         self.node_id = node_id
         self._router = router
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self.networks: frozenset[str] = frozenset()  # those its node's map holds
-        self.closed = False
 
-    def put(self, ev: Event) -> None:
-        self._queue.put_nowait(ev)
-
-    async def get(self) -> Event:
-        """The next event; StopAsyncIteration once closed."""
-        ev = await self._queue.get()
-        if ev is None:
-            self._queue.put_nowait(None)
-            raise StopAsyncIteration
-        return ev
-
-    def get_nowait(self) -> Event | None:
-        """The next queued event, or None if none is queued (or closed)."""
-        try:
-            ev = self._queue.get_nowait()
-        except asyncio.QueueEmpty:
-            return None
-        if ev is None:
-            self._queue.put_nowait(None)
-        return ev
-
-    def pending(self) -> int:
-        return self._queue.qsize()
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._router._detach(self)
-            self._queue.put_nowait(None)
+    def _detach(self) -> None:
+        self._router._detach(self)
 
 
 class Router:
     def __init__(self, store: MemoryStore, flags: SharedFlags | None = None) -> None:
         self._store = store
         self._flags = flags or SharedFlags()
+        # The routing table for every session (NodeAssignments), kept while nothing moves it.
+        self.routes = SharedRoutes(store)
         self._listening: Listening | None = None
         self._inboxes: dict[Inbox, None] = {}  # in the order they came: deterministic
         self._by_node: dict[str, list[Inbox]] = {}
@@ -114,6 +93,7 @@ class Router:
         awaiting anything."""
         if self._listening is None or self._listening.closed:  # first, or the store closed
             view, self._listening = self._store.view_and_listen(self._route)
+            self.routes.invalidate()  # changes went by unseen
         else:
             view = self._store.view()
         inbox = Inbox(self, node_id)
@@ -153,12 +133,15 @@ class Router:
 
     def _route(self, events: list[Event]) -> None:
         if not self._inboxes:
+            self.routes.invalidate()  # cheaper than looking: nobody asks for it meanwhile
             return
         try:
             for ev in events:
                 if ev.is_commit:
                     continue
                 routes, networks = self._flags.of(ev)
+                if routes:
+                    self.routes.invalidate()
                 nodes = recipients(ev, routes, networks, self._members)
                 if nodes is None:
                     for inbox in self._inboxes:
@@ -171,12 +154,14 @@ class Router:
             # Runs as the store applies a proposal, which must not fail for it. A stream that
             # may have missed a change ends; its agent opens a new one and gets a COMPLETE set.
             log.exception("routing store changes to the agents' sessions failed: ending them")
+            self.routes.invalidate()
             for inbox in list(self._inboxes):
                 inbox.close()
 
     def close(self) -> None:
         for inbox in list(self._inboxes):
             inbox.close()
+        self.routes.invalidate()
         if self._listening is not None:
             self._listening.close()
             self._listening = None

@@ -1,12 +1,19 @@
 """The routing mesh's table, as the managers see it: for every ingress-published port, the
 running tasks of its service that connections may go to (their node's address and the host
 port the task was given for that target port). Every node gets the same table through its
-dispatcher session and serves each port on its own address."""
+dispatcher session and serves each port on its own address.
+
+``SharedRoutes``: the table worked out once for all the sessions, and again only after a change
+that may move it. A task that reports a host port reaches every session (every node is sent
+the table); each working the table out over the whole store was the leader's time times the
+number of nodes."""
+
+import json
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import PortProtocol, PublishMode, TaskState
 from shoal.network.routing import Backend, PortRoute, Protocol, RoutingTable
-from shoal.store.memory import ReadTx
+from shoal.store.memory import MemoryStore, ReadTx
 
 # The protocols the mesh forwards (not SCTP).
 PROTOCOLS: dict[PortProtocol, Protocol] = {PortProtocol.TCP: "tcp", PortProtocol.UDP: "udp"}
@@ -53,3 +60,38 @@ def ingress_routes(view: ReadTx) -> RoutingTable:
             route = PortRoute(protocol, published, service.ID, tuple(backends))
             routes.setdefault(route.key, route)  # the allocator keeps ports unique anyway
     return RoutingTable.of(routes.values())
+
+
+def encode_routes(table: RoutingTable) -> bytes:
+    """The table as an Assignments message carries it."""
+    return json.dumps(table.to_json()).encode()
+
+
+class SharedRoutes:
+    """``ingress_routes`` of the store now, kept until ``invalidate`` is called: by the one
+    who sees every change as it is applied (the router) for each that may move the table
+    (``fanout.cluster_flags``), and whenever it may have missed one. A ``restore`` (which
+    tells nobody) drops it too."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._table: RoutingTable | None = None
+        self._restores = store.restores
+        self._encoded: tuple[RoutingTable, bytes] | None = None
+
+    def invalidate(self) -> None:
+        self._table = None
+
+    def table(self, view: ReadTx) -> RoutingTable:
+        """The table; ``view``: a read of the store now (``ReadTx`` reads the committed
+        state as it is, so any is)."""
+        if self._table is None or self._restores != self._store.restores:
+            self._restores = self._store.restores
+            self._table = ingress_routes(view)
+        return self._table
+
+    def encoded(self, table: RoutingTable) -> bytes:
+        """``encode_routes(table)``, encoded once for the table ``table`` returned."""
+        if self._encoded is None or self._encoded[0] is not table:
+            self._encoded = (table, encode_routes(table))
+        return self._encoded[1]

@@ -1,23 +1,19 @@
 """Virtual time for a plan: it starts at the real time and moves only when the plan moves it,
 to the next deadline someone sleeps until (an update's delay, a monitor period), so a plan of
-a rolling update with minutes of delay is computed at once."""
+a rolling update with minutes of delay is computed at once. A ``FakeClock`` (its sleepers,
+``now``, ``sleep``) that starts at the real clock's monotonic reading too, and is moved by the
+plan's loop from one deadline to the next rather than by a test's ``advance``."""
 
-import asyncio
 import datetime as dt
 import heapq
-import itertools
+
+from shoal.clock import FakeClock
 
 
-class SimulatedClock:
+class SimulatedClock(FakeClock):
     def __init__(self, start: dt.datetime, monotonic: float = 0.0) -> None:
-        self._wall0 = start
+        super().__init__(start)
         self._mono0 = monotonic
-        self._t = 0.0
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    def now(self) -> dt.datetime:
-        return self._wall0 + dt.timedelta(seconds=self._t)
 
     def monotonic(self) -> float:
         return self._mono0 + self._t
@@ -26,14 +22,6 @@ class SimulatedClock:
     def elapsed(self) -> float:
         """Simulated seconds since the start."""
         return self._t
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._t + seconds, next(self._seq), fut))
-        await fut
 
     def next_deadline(self) -> float | None:
         """Simulated seconds since the start at which the next sleeper wakes (None: nobody
@@ -44,7 +32,7 @@ class SimulatedClock:
 
     def advance_to_next(self) -> bool:
         """Move to the next deadline and wake everyone sleeping until then; False if nobody
-        sleeps."""
+        sleeps. (Unlike ``advance`` it does not wait for the woken: the plan's loop runs them.)"""
         deadline = self.next_deadline()
         if deadline is None:
             return False
