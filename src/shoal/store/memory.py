@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, cast
 
 from shoal import metrics
-from shoal.api.base import share_field_sets
+from shoal.api.base import Version, share_field_sets
 from shoal.api.objects import OBJECT_TYPES, Cluster, Network, Node, Service, StoredObject, Task
 from shoal.api.specs import ContainerSpec
 from shoal.clock import Clock, SystemClock
@@ -144,11 +144,12 @@ class ReadTx:
         self._store = store
 
     def _table(self, cls: type[T]) -> Table[T]:
-        # The table of a kind holds objects of that kind's class only.
-        return cast(Table[T], self._store._tables[cls.KIND])
+        # The table of a kind holds objects of that kind's class only. (``cast`` with a
+        # string: ``Table[T]`` would build a generic alias on every call.)
+        return cast("Table[T]", self._store._tables[cls.KIND])
 
     def get(self, cls: type[T], obj_id: str) -> T | None:
-        return self._table(cls).objects.get(obj_id)
+        return cast("T | None", self._store._tables[cls.KIND].objects.get(obj_id))
 
     # ``list`` names a method here: annotations say ``builtins.list``.
     def list(self, cls: type[T]) -> builtins.list[T]:
@@ -202,6 +203,16 @@ class Tx(ReadTx):
         # changes as they were at the savepoint.
         self._journal: builtins.list[tuple[tuple[str, str], Change | None]] | None = None
         self._saved: dict[tuple[str, str], Change] | None = None
+        self._version_model: Version | None = None
+
+    def _new_version(self) -> Version:
+        """The Version every object this transaction writes gets. One model for all of them:
+        stored objects are never changed in place, so they can share it (as the shallow
+        copies writers make share the parts they did not change)."""
+        version = self._version_model
+        if version is None:
+            version = self._version_model = Version(Index=self.version)
+        return version
 
     @property
     def changes(self) -> builtins.list[Change]:
@@ -245,10 +256,11 @@ class Tx(ReadTx):
         self._savepoint()
 
     def get(self, cls: type[T], obj_id: str) -> T | None:
-        ch = self._pending(cls.KIND, obj_id)
+        kind = cls.KIND
+        ch = self._changes.get((kind, obj_id))
         if ch is not None:
-            return None if ch.action is Action.REMOVE else cast(T, ch.obj)
-        return super().get(cls, obj_id)
+            return None if ch.action is Action.REMOVE else cast("T", ch.obj)
+        return cast("T | None", self._store._tables[kind].objects.get(obj_id))
 
     def _overlay(
         self, kind: str, base: dict[str, T], match: Callable[[StoredObject], bool]
@@ -293,9 +305,12 @@ class Tx(ReadTx):
             raise Conflict(f"{obj.KIND} {obj.ID} already exists")
         self._check_unique(obj)
         # A new Version rather than setting the one it has, which it may share with an object
-        # it was copied from (model_copy is shallow), in the store perhaps.
-        obj.Version = obj.Version.model_copy(update={"Index": self.version})
-        obj.CreatedAt = obj.UpdatedAt = self._now
+        # it was copied from (model_copy is shallow), in the store perhaps. Set in the
+        # object's values directly: pydantic's ``__setattr__`` costs a few calls each, and
+        # validates nothing here (``validate_assignment`` is off).
+        values = obj.__dict__
+        values["Version"] = self._new_version()
+        values["CreatedAt"] = values["UpdatedAt"] = self._now
         prev = self._pending(obj.KIND, obj.ID)
         # Created after being removed in the same transaction: it is an update to watchers.
         action = Action.UPDATE if prev is not None else Action.CREATE
@@ -311,8 +326,9 @@ class Tx(ReadTx):
         if obj.Version.Index != current.Version.Index:
             raise OutOfSequence()
         self._check_unique(obj)
-        obj.Version = obj.Version.model_copy(update={"Index": self.version})
-        obj.UpdatedAt = self._now
+        values = obj.__dict__  # as in ``create``
+        values["Version"] = self._new_version()
+        values["UpdatedAt"] = self._now
         prev = self._pending(obj.KIND, obj.ID)
         action = prev.action if prev is not None else Action.UPDATE
         self._put_change((obj.KIND, obj.ID), Change(action, obj))

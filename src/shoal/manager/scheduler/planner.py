@@ -50,9 +50,9 @@ def _assigned_status(now: dt.datetime, message: str) -> TaskStatus:
 
 def assigned_version(task: Task, node_id: str, message: str, now: dt.datetime) -> Task:
     # A shallow copy: the parts it shares with the stored task are never modified. The
-    # status is a copy of one made once per pass (copying is cheaper than validating).
-    status = _assigned_status(now, message).model_copy()
-    return task.model_copy(update={"NodeID": node_id, "Status": status})
+    # status is one made once per pass and shared by every task placed in it: stored objects
+    # are never changed in place (a writer replaces a task's Status, or clones the task).
+    return task.model_copy(update={"NodeID": node_id, "Status": _assigned_status(now, message)})
 
 
 def with_err(task: Task, err: str, now: dt.datetime) -> Task:
