@@ -363,3 +363,15 @@ def test_pipeline_can_be_chosen():
     pipeline = Pipeline([ReadyFilter(), ResourceFilter()])
     nodes = nodeset(make_node("a", runtimes=[]))
     assert placement(plan(nodes, [make_task("web", 1)], NOW, pipeline)) == {"a": 1}
+
+
+def test_tasks_placed_in_one_pass_share_a_status_and_leave_their_stored_versions_alone():
+    # One status made per pass is shared by the tasks it places (stored objects are never
+    # changed in place); the tasks they were copied from keep theirs.
+    tasks = [make_task("web", i) for i in (1, 2, 3)]
+    before = [t.Status for t in tasks]
+    result = plan(nodeset(make_node("a"), make_node("b")), tasks, NOW)
+    statuses = {id(t.Status) for t in result.assigned}
+    assert len(result.assigned) == 3 and len(statuses) == 1
+    assert [t.Status for t in tasks] == before
+    assert all(t.Status.State == TaskState.PENDING and t.NodeID is None for t in tasks)
