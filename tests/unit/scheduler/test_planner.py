@@ -375,3 +375,22 @@ def test_tasks_placed_in_one_pass_share_a_status_and_leave_their_stored_versions
     assert len(result.assigned) == 3 and len(statuses) == 1
     assert [t.Status for t in tasks] == before
     assert all(t.Status.State == TaskState.PENDING and t.NodeID is None for t in tasks)
+
+
+def test_placing_a_task_counts_it_as_adding_it_does():
+    from shoal.manager.scheduler.nodeinfo import NodeInfo, task_host_ports, task_reservations
+
+    placed, added = NodeInfo(make_node("a")), NodeInfo(make_node("a"))
+    tasks = [
+        make_task("web", 1, cpus=1, memory=GB, host_ports=[80]),
+        make_task("web", 2, cpus=1, memory=GB, host_ports=[80]),
+        make_task("db", 1, memory=2 * GB),
+    ]
+    for t in tasks:
+        placed.place(t, task_reservations(t), task_host_ports(t))
+        added.add_task(t)
+    placed.place(tasks[0], task_reservations(tasks[0]), task_host_ports(tasks[0]))  # again
+    fields = ("active_by_service", "active_total", "host_ports", "memory_free", "nano_cpus_free")
+    assert {f: getattr(placed, f) for f in fields} == {f: getattr(added, f) for f in fields}
+    assert placed.tasks == added.tasks
+    assert placed.active_total == 3 and placed.host_ports == {("tcp", 80): 2}

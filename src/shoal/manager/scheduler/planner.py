@@ -142,6 +142,8 @@ class Planner:
         if eligible:
             descriptors = spread_descriptors(first.Spec.Placement.Preferences)
             tree = SpreadTree(nodes, eligible, first.ServiceID, descriptors)
+            # The same for every task of the group (they are part of its key).
+            reservations, host_ports = task_reservations(first), task_host_ports(first)
             for task in remaining:
                 picked = tree.pop()
                 if picked is None:
@@ -153,7 +155,7 @@ class Planner:
                     return
                 info, path = picked
                 new = assigned_version(task, info.id, ASSIGNED_MESSAGE, now)
-                info.add_task(new)
+                info.place(new, reservations, host_ports)
                 out.assigned.append(new)
                 # Only this node changed: the filters that depend on what a node holds
                 # (resources, ports, replicas per node) may now turn it away.
