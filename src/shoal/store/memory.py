@@ -259,7 +259,10 @@ class Tx(ReadTx):
 
     def _savepoint(self) -> None:
         """Remember the changes as they are now, for ``_rollback``."""
-        self._journal = []
+        if self._journal is None:
+            self._journal = []
+        else:
+            self._journal.clear()  # ``batch`` sets one per function: no new list each time
         self._saved = None
 
     def _rollback(self) -> None:
@@ -482,7 +485,7 @@ class MemoryStore:
         events: list[Event] = []
         texts = self._texts
         for ch in proposal.changes:
-            table = self._tables[ch.kind]
+            table = self._tables[ch.obj.KIND]
             if ch.action is Action.REMOVE:
                 old = table.remove(ch.obj.ID)
                 if old is not None:
