@@ -284,3 +284,73 @@ async def test_create_leaves_the_version_of_the_object_it_was_copied_from_alone(
     await store.update(lambda tx: tx.create(copy))
     assert store.view().get(Service, "a").Version.Index == created_at
     assert copy.Version.Index == created_at + 1
+
+
+async def test_batch_runs_each_function_as_it_is_made(monkeypatch):
+    # A generator of functions is read one at a time (the scheduler's thousands of write
+    # closures are never all alive at once), across proposals, in order.
+    import shoal.store.memory as memory
+
+    monkeypatch.setattr(memory, "MAX_CHANGES_PER_PROPOSAL", 3)
+    store = MemoryStore()
+    svc = make_service("web")
+    await store.update(lambda tx: tx.create(svc))
+    made, ran = [], []
+
+    def functions():
+        for i in range(1, 8):
+            made.append(i)
+            assert made[:-1] == ran  # every function made before was run first
+            yield lambda tx, i=i: (ran.append(i), tx.create(make_task(svc, i)))
+
+    await store.batch(functions())
+    assert ran == made == list(range(1, 8))
+    assert sorted(t.Slot for t in store.view().tasks_of_service(svc.ID)) == list(range(1, 8))
+    assert store.version == 1 + 3
+
+
+async def test_objects_of_one_transaction_get_its_version_and_others_keep_theirs():
+    store = MemoryStore()
+    svc = make_service("web")
+    await store.update(lambda tx: tx.create(svc))
+    t1, t2 = make_task(svc, 1), make_task(svc, 2)
+    await store.update(lambda tx: (tx.create(t1), tx.create(t2)))
+
+    def assign(tx):
+        for t in (t1, t2):
+            tx.update(tx.get(Task, t.ID).model_copy(update={"NodeID": "n1"}))
+
+    await store.update(assign)
+    view = store.view()
+    assert [t.Version.Index for t in view.tasks_on_node("n1")] == [3, 3]
+    assert view.get(Service, svc.ID).Version.Index == 1
+    assert view.get(Task, t1.ID).UpdatedAt >= view.get(Task, t1.ID).CreatedAt
+
+
+async def test_network_index_follows_attachments_added_and_removed():
+    from shoal.api.objects import Network, NetworkAttachment
+
+    store = MemoryStore()
+    svc = make_service("web")
+    task = make_task(svc, 1)
+    task.NetworksAttachments = []
+    await store.update(lambda tx: (tx.create(svc), tx.create(task)))
+
+    def attach(networks):
+        def fn(tx):
+            t = tx.get(Task, task.ID)
+            tx.update(t.model_copy(update={"NetworksAttachments": networks}))
+
+        return fn
+
+    def found(network_id):
+        return [t.ID for t in store.view().find(Task, "network", network_id)]
+
+    await store.update(attach(None))  # no attachments either way: in no bucket
+    assert store.view()._table(Task).indexes["network"] == {}
+    await store.update(attach([NetworkAttachment(Network=Network(ID="net1"))]))
+    assert found("net1") == [task.ID]
+    await store.update(attach([NetworkAttachment(Network=Network(ID="net2"))]))
+    assert found("net1") == [] and found("net2") == [task.ID]
+    await store.update(attach([]))
+    assert store.view()._table(Task).indexes["network"] == {}

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, cast
 
 from shoal import metrics
-from shoal.api.base import share_field_sets
+from shoal.api.base import Version, share_field_sets
 from shoal.api.objects import OBJECT_TYPES, Cluster, Network, Node, Service, StoredObject, Task
 from shoal.api.specs import ContainerSpec
 from shoal.clock import Clock, SystemClock
@@ -46,14 +45,18 @@ INDEXES: dict[str, dict[str, IndexFn]] = {
         "secret": lambda s: {r.SecretID for r in _container(s).Secrets or ()},
         "config": lambda s: {r.ConfigID for r in _container(s).Configs or ()},
     },
+    # Written out rather than through ``_one`` (the same keys): every task written runs
+    # each of these twice (its old and new version), 100,000 times for a large placement.
     "task": {
-        "service": lambda t: _one(t.ServiceID),
+        "service": lambda t: (t.ServiceID,) if t.ServiceID else (),
         # The networks it has addresses on.
-        "network": lambda t: {a.Network.ID for a in t.NetworksAttachments or ()},
-        "node": lambda t: _one(t.NodeID),
+        "network": lambda t: (
+            {a.Network.ID for a in t.NetworksAttachments} if t.NetworksAttachments else ()
+        ),
+        "node": lambda t: (t.NodeID,) if t.NodeID else (),
         # (a replicated job's slots start at 0; a global task has none)
-        "slot": lambda t: _one((t.ServiceID, t.Slot) if t.Slot is not None else None),
-        "service_node": lambda t: _one((t.ServiceID, t.NodeID) if t.NodeID else None),
+        "slot": lambda t: ((t.ServiceID, t.Slot),) if t.Slot is not None else (),
+        "service_node": lambda t: ((t.ServiceID, t.NodeID),) if t.NodeID else (),
         "desired_state": lambda t: _one(t.DesiredState),
     },
     "network": {
@@ -90,13 +93,15 @@ class Table(Generic[T]):
         self.objects: dict[str, T] = {}
         self.index_fns = INDEXES.get(kind, {})
         self.indexes: dict[str, dict[Any, dict[str, T]]] = {name: {} for name in self.index_fns}
+        # The same, as (index, function) pairs: ``put`` runs for every object written.
+        self._index_pairs = [(self.indexes[name], fn) for name, fn in self.index_fns.items()]
 
     def put(self, obj: T) -> T | None:
         obj_id = obj.ID
-        old = self.objects.get(obj_id)
-        self.objects[obj_id] = obj
-        for name, fn in self.index_fns.items():
-            idx = self.indexes[name]
+        objects = self.objects
+        old = objects.get(obj_id)
+        objects[obj_id] = obj
+        for idx, fn in self._index_pairs:
             keys = fn(obj)
             if old is not None:
                 before = fn(old)
@@ -104,13 +109,20 @@ class Table(Generic[T]):
                     # Found under the same keys (most updates): move it to the end of each
                     # bucket, as taking it out and putting it back would.
                     for key in keys:
-                        bucket = idx.setdefault(key, {})
-                        bucket.pop(obj_id, None)
-                        bucket[obj_id] = obj
+                        bucket = idx.get(key)
+                        if bucket is None:
+                            idx[key] = {obj_id: obj}
+                        else:
+                            bucket.pop(obj_id, None)
+                            bucket[obj_id] = obj
                     continue
                 self._unindex_keys(idx, obj_id, before)
             for key in keys:
-                idx.setdefault(key, {})[obj_id] = obj
+                bucket = idx.get(key)
+                if bucket is None:
+                    idx[key] = {obj_id: obj}
+                else:
+                    bucket[obj_id] = obj
         return old
 
     def remove(self, obj_id: str) -> T | None:
@@ -144,11 +156,12 @@ class ReadTx:
         self._store = store
 
     def _table(self, cls: type[T]) -> Table[T]:
-        # The table of a kind holds objects of that kind's class only.
-        return cast(Table[T], self._store._tables[cls.KIND])
+        # The table of a kind holds objects of that kind's class only. (``cast`` with a
+        # string: ``Table[T]`` would build a generic alias on every call.)
+        return cast("Table[T]", self._store._tables[cls.KIND])
 
     def get(self, cls: type[T], obj_id: str) -> T | None:
-        return self._table(cls).objects.get(obj_id)
+        return cast("T | None", self._store._tables[cls.KIND].objects.get(obj_id))
 
     # ``list`` names a method here: annotations say ``builtins.list``.
     def list(self, cls: type[T]) -> builtins.list[T]:
@@ -202,6 +215,16 @@ class Tx(ReadTx):
         # changes as they were at the savepoint.
         self._journal: builtins.list[tuple[tuple[str, str], Change | None]] | None = None
         self._saved: dict[tuple[str, str], Change] | None = None
+        self._version_model: Version | None = None
+
+    def _new_version(self) -> Version:
+        """The Version every object this transaction writes gets. One model for all of them:
+        stored objects are never changed in place, so they can share it (as the shallow
+        copies writers make share the parts they did not change)."""
+        version = self._version_model
+        if version is None:
+            version = self._version_model = Version(Index=self.version)
+        return version
 
     @property
     def changes(self) -> builtins.list[Change]:
@@ -236,7 +259,10 @@ class Tx(ReadTx):
 
     def _savepoint(self) -> None:
         """Remember the changes as they are now, for ``_rollback``."""
-        self._journal = []
+        if self._journal is None:
+            self._journal = []
+        else:
+            self._journal.clear()  # ``batch`` sets one per function: no new list each time
         self._saved = None
 
     def _rollback(self) -> None:
@@ -245,10 +271,11 @@ class Tx(ReadTx):
         self._savepoint()
 
     def get(self, cls: type[T], obj_id: str) -> T | None:
-        ch = self._pending(cls.KIND, obj_id)
+        kind = cls.KIND
+        ch = self._changes.get((kind, obj_id))
         if ch is not None:
-            return None if ch.action is Action.REMOVE else cast(T, ch.obj)
-        return super().get(cls, obj_id)
+            return None if ch.action is Action.REMOVE else cast("T", ch.obj)
+        return cast("T | None", self._store._tables[kind].objects.get(obj_id))
 
     def _overlay(
         self, kind: str, base: dict[str, T], match: Callable[[StoredObject], bool]
@@ -293,9 +320,12 @@ class Tx(ReadTx):
             raise Conflict(f"{obj.KIND} {obj.ID} already exists")
         self._check_unique(obj)
         # A new Version rather than setting the one it has, which it may share with an object
-        # it was copied from (model_copy is shallow), in the store perhaps.
-        obj.Version = obj.Version.model_copy(update={"Index": self.version})
-        obj.CreatedAt = obj.UpdatedAt = self._now
+        # it was copied from (model_copy is shallow), in the store perhaps. Set in the
+        # object's values directly: pydantic's ``__setattr__`` costs a few calls each, and
+        # validates nothing here (``validate_assignment`` is off).
+        values = obj.__dict__
+        values["Version"] = self._new_version()
+        values["CreatedAt"] = values["UpdatedAt"] = self._now
         prev = self._pending(obj.KIND, obj.ID)
         # Created after being removed in the same transaction: it is an update to watchers.
         action = Action.UPDATE if prev is not None else Action.CREATE
@@ -303,7 +333,12 @@ class Tx(ReadTx):
         return obj
 
     def update(self, obj: T) -> T:
-        current = self.get(type(obj), obj.ID)
+        kind, obj_id = obj.KIND, obj.ID
+        prev = self._changes.get((kind, obj_id))
+        if prev is None:
+            current = self._store._tables[kind].objects.get(obj_id)
+        else:
+            current = None if prev.action is Action.REMOVE else prev.obj
         if current is None:
             raise NotFound(f"{obj.KIND} {obj.ID} not found")
         if current is obj:
@@ -311,11 +346,11 @@ class Tx(ReadTx):
         if obj.Version.Index != current.Version.Index:
             raise OutOfSequence()
         self._check_unique(obj)
-        obj.Version = obj.Version.model_copy(update={"Index": self.version})
-        obj.UpdatedAt = self._now
-        prev = self._pending(obj.KIND, obj.ID)
+        values = obj.__dict__  # as in ``create``
+        values["Version"] = self._new_version()
+        values["UpdatedAt"] = self._now
         action = prev.action if prev is not None else Action.UPDATE
-        self._put_change((obj.KIND, obj.ID), Change(action, obj))
+        self._put_change((kind, obj_id), Change(action, obj))
         return obj
 
     def delete(self, cls: type[StoredObject], obj_id: str) -> None:
@@ -413,20 +448,26 @@ class MemoryStore:
 
     async def batch(self, fns: Iterable[Callable[[Tx], Any]]) -> None:
         """Run many small updates, committing them in proposals of up to
-        ``MAX_CHANGES_PER_PROPOSAL`` changes. A function that raises is skipped alone."""
+        ``MAX_CHANGES_PER_PROPOSAL`` changes. A function that raises is skipped alone.
+        ``fns`` is read as the functions run, across proposals (other writers may commit
+        between two): it must not change meanwhile."""
         started = metrics.stopwatch()
-        pending = deque(fns)
-        while pending:
+        # Taken one at a time, as each runs: a generator of many functions (the scheduler's,
+        # one per task placed) never has them all alive at once, which would cost memory and
+        # garbage collections over the whole store.
+        pending = iter(fns)
+        fn: Callable[[Tx], Any] | None = next(pending, None)
+        while fn is not None:
             await self._write_lock.acquire()
             try:
                 tx = Tx(self, self.version + 1)
-                while pending and len(tx) < MAX_CHANGES_PER_PROPOSAL:
-                    fn = pending.popleft()
+                while fn is not None and len(tx) < MAX_CHANGES_PER_PROPOSAL:
                     tx._savepoint()
                     try:
                         fn(tx)
                     except Exception:
                         tx._rollback()
+                    fn = next(pending, None)
             except BaseException:
                 self._write_lock.release()
                 raise
@@ -444,7 +485,7 @@ class MemoryStore:
         events: list[Event] = []
         texts = self._texts
         for ch in proposal.changes:
-            table = self._tables[ch.kind]
+            table = self._tables[ch.obj.KIND]
             if ch.action is Action.REMOVE:
                 old = table.remove(ch.obj.ID)
                 if old is not None:

@@ -363,3 +363,34 @@ def test_pipeline_can_be_chosen():
     pipeline = Pipeline([ReadyFilter(), ResourceFilter()])
     nodes = nodeset(make_node("a", runtimes=[]))
     assert placement(plan(nodes, [make_task("web", 1)], NOW, pipeline)) == {"a": 1}
+
+
+def test_tasks_placed_in_one_pass_share_a_status_and_leave_their_stored_versions_alone():
+    # One status made per pass is shared by the tasks it places (stored objects are never
+    # changed in place); the tasks they were copied from keep theirs.
+    tasks = [make_task("web", i) for i in (1, 2, 3)]
+    before = [t.Status for t in tasks]
+    result = plan(nodeset(make_node("a"), make_node("b")), tasks, NOW)
+    statuses = {id(t.Status) for t in result.assigned}
+    assert len(result.assigned) == 3 and len(statuses) == 1
+    assert [t.Status for t in tasks] == before
+    assert all(t.Status.State == TaskState.PENDING and t.NodeID is None for t in tasks)
+
+
+def test_placing_a_task_counts_it_as_adding_it_does():
+    from shoal.manager.scheduler.nodeinfo import NodeInfo, task_host_ports, task_reservations
+
+    placed, added = NodeInfo(make_node("a")), NodeInfo(make_node("a"))
+    tasks = [
+        make_task("web", 1, cpus=1, memory=GB, host_ports=[80]),
+        make_task("web", 2, cpus=1, memory=GB, host_ports=[80]),
+        make_task("db", 1, memory=2 * GB),
+    ]
+    for t in tasks:
+        placed.place(t, task_reservations(t), task_host_ports(t))
+        added.add_task(t)
+    placed.place(tasks[0], task_reservations(tasks[0]), task_host_ports(tasks[0]))  # again
+    fields = ("active_by_service", "active_total", "host_ports", "memory_free", "nano_cpus_free")
+    assert {f: getattr(placed, f) for f in fields} == {f: getattr(added, f) for f in fields}
+    assert placed.tasks == added.tasks
+    assert placed.active_total == 3 and placed.host_ports == {("tcp", 80): 2}

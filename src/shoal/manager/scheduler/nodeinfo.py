@@ -117,6 +117,23 @@ class NodeInfo:
             self._count(task, 1)
         return True
 
+    def place(self, task: Task, reservations: tuple[int, int], host_ports: list[HostPort]) -> None:
+        """``add_task`` for a task the planner just placed here: new on this node, meant to
+        run, reserving ``reservations`` and publishing ``host_ports`` (its group's, known
+        already), so that placing one costs no walk through the task."""
+        if task.ID in self.tasks:
+            self.add_task(task)
+            return
+        self.tasks[task.ID] = task
+        cpus, memory = reservations
+        self.nano_cpus_free -= cpus
+        self.memory_free -= memory
+        for hp in host_ports:
+            self.host_ports[hp] = self.host_ports.get(hp, 0) + 1
+        self.active_total += 1
+        by_service = self.active_by_service
+        by_service[task.ServiceID] = by_service.get(task.ServiceID, 0) + 1
+
     def remove_task(self, task_id: str) -> Task | None:
         """Take a task off this node (it stopped, or was deleted); its resources are free."""
         task = self.tasks.pop(task_id, None)

@@ -38,9 +38,14 @@ class Plan:
         return self.assigned + self.unplaced_changed
 
 
+# The desired states of a task still meant to run (up to complete): a set, as checking
+# membership costs less than TaskState's ordering, called three times per task placed.
+_MEANT_TO_RUN = frozenset(s for s in TaskState if s <= TaskState.COMPLETE)
+
+
 def schedulable(task: Task) -> bool:
     """Waiting for a node: pending, and still meant to run."""
-    return task.Status.State == TaskState.PENDING and task.DesiredState <= TaskState.COMPLETE
+    return task.Status.State == TaskState.PENDING and task.DesiredState in _MEANT_TO_RUN
 
 
 @functools.lru_cache(maxsize=4)
@@ -50,9 +55,9 @@ def _assigned_status(now: dt.datetime, message: str) -> TaskStatus:
 
 def assigned_version(task: Task, node_id: str, message: str, now: dt.datetime) -> Task:
     # A shallow copy: the parts it shares with the stored task are never modified. The
-    # status is a copy of one made once per pass (copying is cheaper than validating).
-    status = _assigned_status(now, message).model_copy()
-    return task.model_copy(update={"NodeID": node_id, "Status": status})
+    # status is one made once per pass and shared by every task placed in it: stored objects
+    # are never changed in place (a writer replaces a task's Status, or clones the task).
+    return task.model_copy(update={"NodeID": node_id, "Status": _assigned_status(now, message)})
 
 
 def with_err(task: Task, err: str, now: dt.datetime) -> Task:
@@ -137,6 +142,8 @@ class Planner:
         if eligible:
             descriptors = spread_descriptors(first.Spec.Placement.Preferences)
             tree = SpreadTree(nodes, eligible, first.ServiceID, descriptors)
+            # The same for every task of the group (they are part of its key).
+            reservations, host_ports = task_reservations(first), task_host_ports(first)
             for task in remaining:
                 picked = tree.pop()
                 if picked is None:
@@ -148,7 +155,7 @@ class Planner:
                     return
                 info, path = picked
                 new = assigned_version(task, info.id, ASSIGNED_MESSAGE, now)
-                info.add_task(new)
+                info.place(new, reservations, host_ports)
                 out.assigned.append(new)
                 # Only this node changed: the filters that depend on what a node holds
                 # (resources, ports, replicas per node) may now turn it away.

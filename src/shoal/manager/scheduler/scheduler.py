@@ -180,11 +180,12 @@ class Scheduler:
     @staticmethod
     def _write(planned: Task, outcomes: dict[str, _Outcome]) -> Callable[[Tx], None]:
         assigning = planned.Status.State == TaskState.ASSIGNED
+        task_id = planned.ID
 
         def fn(tx: Tx) -> None:
-            current = tx.get(Task, planned.ID)
+            current = tx.get(Task, task_id)
             if current is None or not schedulable(current):
-                outcomes[planned.ID] = _Outcome.GONE
+                outcomes[task_id] = _Outcome.GONE
                 return
             if assigning:
                 node = tx.get(Node, planned.NodeID or "")
@@ -193,22 +194,23 @@ class Scheduler:
                     or node.Status.State != NodeState.READY
                     or node.Spec.Availability != NodeAvailability.ACTIVE
                 ):
-                    outcomes[planned.ID] = _Outcome.RETRY
+                    outcomes[task_id] = _Outcome.RETRY
                     return
                 if current.NodeID and current.NodeID != planned.NodeID:
-                    outcomes[planned.ID] = _Outcome.GONE
+                    outcomes[task_id] = _Outcome.GONE
                     return
-                update = {"NodeID": planned.NodeID, "Status": planned.Status}
-            else:
-                if current.Status.Err == planned.Status.Err:
-                    outcomes[planned.ID] = _Outcome.GONE
-                    return
-                update = {"Status": planned.Status}
+            elif current.Status.Err == planned.Status.Err:
+                outcomes[task_id] = _Outcome.GONE
+                return
             if current.Version.Index == planned.Version.Index:
                 # Decided on the version still stored: the planned copy is the new version.
                 tx.update(planned)
+            elif assigning:
+                tx.update(
+                    current.model_copy(update={"NodeID": planned.NodeID, "Status": planned.Status})
+                )
             else:
-                tx.update(current.model_copy(update=update))
-            outcomes[planned.ID] = _Outcome.WRITTEN
+                tx.update(current.model_copy(update={"Status": planned.Status}))
+            outcomes[task_id] = _Outcome.WRITTEN
 
         return fn
