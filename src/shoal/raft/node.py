@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
@@ -46,6 +47,11 @@ log = logging.getLogger(__name__)
 # How long (in election timeouts) the caller of an entry appended by a leader that then lost
 # leadership waits to learn whether the next leader committed it or overwrote it.
 ORPHAN_TICKS_PER_ELECTION = 3
+# The longest the driver applies committed entries without letting the event loop run other
+# work and raft keep its time (ticks, messages received, heartbeats sent): a follower applies
+# a batch of entries decoded one by one, which takes seconds at 25,000 tasks under load, and
+# a leader silent meanwhile for an election timeout (1 to 2 s) is replaced (issue 15).
+APPLY_SLICE = 0.02
 
 
 class Transport(Protocol):
@@ -128,6 +134,9 @@ class RaftNode:
         self._applied = asyncio.Event()  # set whenever entries were applied
         self._restart_commit = 0
         self._snapshot_requests: list[asyncio.Future[None]] = []
+        self._durable_term = 0  # the term in the hard state last written to disk
+        self._noop_term = 0  # the term whose no-op ``_noop_index`` is
+        self.pauses = 0  # how many times applying a Ready let the loop run (see APPLY_SLICE)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -140,6 +149,7 @@ class RaftNode:
             await self.storage.save(initial.hard_state, initial.entries, initial.snapshot)
             state = await self.storage.load()
         self.core = Core(self.id, self.config, self._rng, state)
+        self._durable_term = state.hard_state.term
         self._restart_commit = state.hard_state.commit
         if state.snapshot is not None:
             self.sm.restore(state.snapshot.data)
@@ -391,6 +401,8 @@ class RaftNode:
     async def _handle_ready(self, core: Core, rd: Ready) -> None:
         if rd.must_persist:
             await self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
+            if rd.hard_state is not None:
+                self._durable_term = rd.hard_state.term
         if rd.messages:
             try:
                 self.transport.send(rd.messages)
@@ -402,7 +414,11 @@ class RaftNode:
             self._snap_index = rd.snapshot.index
             # Entries the snapshot covers were never seen here: whether ours made it is unknown.
             self._give_up_orphans(up_to=rd.snapshot.index)
+        slice_started = time.perf_counter()
         for e in rd.committed_entries:
+            if time.perf_counter() - slice_started >= APPLY_SLICE:
+                await self._pause(core)
+                slice_started = time.perf_counter()
             if e.type is EntryType.CONF_CHANGE:
                 self.sm.apply_conf_change(e.index, codec.decode_conf_change(e.data))
             elif e.data:
@@ -427,6 +443,7 @@ class RaftNode:
         if (
             core.is_leader
             and self._ready_term != core.term
+            and self._noop_term == core.term
             and core.log.applied >= self._noop_index
         ):
             self._ready_term = core.term
@@ -437,11 +454,29 @@ class RaftNode:
         if core.log.applied - self._snap_index >= self.config.snapshot_interval:
             await self._snapshot(core)
 
+    async def _pause(self, core: Core) -> None:
+        """Between two slices of a long Ready's entries: let the loop run other work, then
+        keep raft's time. What arrived meanwhile (ticks, peers' messages, proposals) is handed
+        to the core, which takes them while a Ready is out (its changes go in the next Ready);
+        of what it says, heartbeats and their answers leave at once (``take_heartbeats``), the
+        rest with the next Ready, after its write to disk, as always."""
+        self.pauses += 1
+        await asyncio.sleep(0)
+        while self._inbox:
+            self._inbox.popleft()(core)
+        beats = core.take_heartbeats(self._durable_term)
+        if beats:
+            try:
+                self.transport.send(beats)
+            except Exception:
+                log.exception("raft %d: transport failed to queue messages", self.id)
+
     def _on_soft_state(self, core: Core) -> None:
         self._leader_changed.set()
         if core.is_leader:
             # Ready for writes once the no-op of this term (the last entry now) is applied.
             self._noop_index = core.log.last_index()
+            self._noop_term = core.term
             return
         self._ready_term = 0
         self._signal_leadership(False)
