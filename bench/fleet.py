@@ -497,6 +497,12 @@ def main() -> int:
     ap.add_argument("--py-spy", default="", help="py-spy to profile the create phase with")
     ap.add_argument("--profile-dir", default="/tmp/shoal-fleet-profile")
     ap.add_argument("--out", default="fleet", help="results/NAME.json and NAME.png")
+    ap.add_argument(
+        "--keep-logs",
+        default="",
+        help="copy the managers' logs here (with SHOAL_LOOP_STALL_TRACE=0.5 in the environment, "
+        "they show what held an event loop)",
+    )
     args = ap.parse_args()
     phases = args.phases.split(",")
     # A timeout's SIGTERM ends the run as Ctrl-C does: what was measured is still written.
@@ -547,6 +553,12 @@ def main() -> int:
             for m in bench.managers
             if m.log_file.exists()
         }
+        if args.keep_logs:
+            kept = Path(args.keep_logs)
+            kept.mkdir(parents=True, exist_ok=True)
+            for m in bench.managers:
+                if m.log_file.exists():
+                    shutil.copy(m.log_file, kept / f"{m.name}.log")
         logs = {p.name: p.read_text()[-3000:] for p in root.glob("**/*.log") if p.stat().st_size}
         shutil.rmtree(root, ignore_errors=True)
 
