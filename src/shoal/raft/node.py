@@ -19,8 +19,8 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from shoal.clock import Clock
 from shoal.raft import codec
@@ -43,6 +43,8 @@ from shoal.raft.types import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # How long (in election timeouts) the caller of an entry appended by a leader that then lost
 # leadership waits to learn whether the next leader committed it or overwrote it.
@@ -400,7 +402,9 @@ class RaftNode:
 
     async def _handle_ready(self, core: Core, rd: Ready) -> None:
         if rd.must_persist:
-            await self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
+            await self._keep_time_while(
+                core, self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
+            )
             if rd.hard_state is not None:
                 self._durable_term = rd.hard_state.term
         if rd.messages:
@@ -462,6 +466,29 @@ class RaftNode:
         rest with the next Ready, after its write to disk, as always."""
         self.pauses += 1
         await asyncio.sleep(0)
+        self._keep_time(core)
+
+    async def _keep_time_while(self, core: Core, work: Awaitable[T]) -> T:
+        """Await ``work`` (a write to disk, a snapshot in a thread), keeping raft's time
+        meanwhile as ``_pause`` does: a snapshot of 100,000 tasks takes 3 s, longer than an
+        election timeout."""
+        task = asyncio.ensure_future(work)
+        try:
+            while not task.done():
+                self._wake.clear()
+                woken = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait((task, woken), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    woken.cancel()
+                self._keep_time(core)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        return task.result()
+
+    def _keep_time(self, core: Core) -> None:
+        """Hand the core what arrived, send the heartbeats (or answers) it has to say."""
         while self._inbox:
             self._inbox.popleft()(core)
         beats = core.take_heartbeats(self._durable_term)
@@ -508,16 +535,21 @@ class RaftNode:
         self._read_ready = still
 
     async def _snapshot(self, core: Core) -> None:
+        applied = core.log.applied
         if self.storage.threaded:
             # Encoding a large state takes seconds (100,000 tasks: about 3 s): in a thread, so
-            # the event loop goes on meanwhile. The state cannot change under it: entries are
-            # applied only by this task, which waits here.
-            data = await asyncio.to_thread(self.sm.snapshot)
+            # the event loop goes on meanwhile, and raft keeps its time. The state cannot
+            # change under it: entries are applied only by this task, which waits here.
+            data = await self._keep_time_while(core, asyncio.to_thread(self.sm.snapshot))
         else:
             data = self.sm.snapshot()
+        if core.log.applied != applied:
+            # The leader's snapshot replaced the log meanwhile (raft took it while we waited):
+            # ours describes an older state; theirs is restored with the next Ready.
+            return
         snap = core.create_snapshot(data)
         offset = core.compact(max(0, snap.index - self.config.keep_entries))
-        await self.storage.save_snapshot(snap, offset)
+        await self._keep_time_while(core, self.storage.save_snapshot(snap, offset))
         self._snap_index = snap.index
 
     def _give_up_orphans(self, up_to: int | None = None) -> None:

@@ -4,14 +4,16 @@ once, nothing else; the driver pauses between slices of a long Ready to do so.""
 
 import asyncio
 import sys
+import threading
 
 import pytest
 
 from shoal.raft import node as raft_node
 from shoal.raft.node import RaftNode
-from shoal.raft.types import Message, MessageType
+from shoal.raft.storage import AsyncStorage, MemoryStorage
+from shoal.raft.types import Message, MessageType, RaftConfig
 from tests.unit.raft.harness import Cluster as CoreCluster
-from tests.unit.raft.test_node import Cluster
+from tests.unit.raft.test_node import KV, Cluster
 
 MT = MessageType
 
@@ -64,7 +66,7 @@ def test_nothing_is_taken_while_the_term_is_not_on_disk() -> None:
 
 class RecordingNet:
     """Wraps the test network: records each message sent with whether its sender sent it
-    while pausing in the middle of a Ready (rather than with a Ready's messages)."""
+    while keeping time in the middle of a Ready (rather than with a Ready's messages)."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -72,7 +74,7 @@ class RecordingNet:
         self.log: list[tuple[Message, bool]] = []
 
     def send(self, messages: list[Message]) -> None:
-        paused = sys._getframe(1).f_code.co_name == "_pause"
+        paused = sys._getframe(1).f_code.co_name == "_keep_time"
         for m in messages:
             self.log.append((m, paused))
         self.inner.send(messages)
@@ -132,3 +134,57 @@ async def test_a_leader_applying_a_long_ready_keeps_sending_heartbeats(
     assert cluster.sms[leader.id].applied == sorted(cluster.sms[leader.id].applied)
     await cluster.until(lambda: all(len(sm.data) == 80 for sm in cluster.sms.values()))
     assert all(cluster.leadership[i] == ([True] if i == leader.id else []) for i in cluster.ids)
+
+
+class SlowSnapshotKV(KV):
+    """A state machine whose snapshot (taken in a worker thread) waits until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def snapshot(self) -> bytes:
+        self.started.set()
+        assert self.release.wait(10), "the test never released the snapshot"
+        return super().snapshot()
+
+
+class ThreadedCluster(Cluster):
+    """Storage in a worker thread, as a manager's is: snapshots are taken in one too."""
+
+    def storage(self, i: int) -> AsyncStorage:
+        return AsyncStorage(self.disks.setdefault(i, MemoryStorage()), threaded=True)
+
+    def state_machine(self, i: int) -> KV:
+        sm = self.sms[i] = SlowSnapshotKV()
+        return sm
+
+
+async def test_a_leader_taking_a_long_snapshot_keeps_its_followers() -> None:
+    c = ThreadedCluster(cfg=RaftConfig(snapshot_interval=5, keep_entries=2))
+    try:
+        await c.start_all()
+        leader = await c.leader_ready()
+        sm = c.sms[leader.id]
+        assert isinstance(sm, SlowSnapshotKV)
+        for other in c.sms.values():
+            if other is not sm:
+                other.release.set()  # only the leader's snapshot is slow
+        proposals = [asyncio.ensure_future(leader.propose(f"k{k}={k}".encode())) for k in range(5)]
+        await c.until(sm.started.is_set)
+        await c.run(5.0)  # 50 ticks, several election timeouts, while the snapshot runs
+        assert leader.leader_ready
+        assert all(c.leadership[i] == ([True] if i == leader.id else []) for i in c.ids)
+        sm.release.set()
+        await c.until(lambda: all(p.done() for p in proposals))
+        await c.until(lambda: c.disks[leader.id].load().snapshot is not None)
+        snapshot = c.disks[leader.id].load().snapshot
+        assert snapshot is not None and snapshot.index >= 5
+        await c.propose(leader, "after=1")
+        await c.until(lambda: all(s.data.get("after") == "1" for s in c.sms.values()))
+    finally:
+        for s in c.sms.values():
+            assert isinstance(s, SlowSnapshotKV)
+            s.release.set()
+        await c.stop_all()
