@@ -1,11 +1,17 @@
 """The asyncio driver: one ``Core``, its storage, a transport and the application's state
 machine, moved along by a tick loop on an injectable clock.
 
-Every change to the core happens in one task (``_run``), between Readies: requests from
-other tasks (proposals, received messages, ticks) are queued and handled there, so a Ready is
-always persisted, sent, applied and advanced before the core moves again. The order within a
-Ready is the one Raft needs: durable write (one SQLite transaction, fsynced) -> messages out
--> snapshot restored and entries applied -> advance.
+Every change to the core happens in one task (``_run``): requests from other tasks
+(proposals, received messages, ticks) are queued and handled there. The order within a Ready
+is the one Raft needs: durable write (one SQLite transaction, fsynced) -> messages out ->
+snapshot restored and entries applied -> advance. A Ready may take long (a write, a
+snapshot of a large store in a thread, a large batch of entries to decode and apply), longer
+than an election timeout under load (issue 15: a leader kept silent so was replaced, and
+every agent reconnected); meanwhile raft keeps its time: while the write or the snapshot
+runs, and between slices of ``APPLY_SLICE`` of applying, the driver hands the core what was
+queued (the core takes ticks and messages while a Ready is out, as etcd's does; their effects
+go in the next Ready) and sends heartbeats and their answers at once, every other message
+still after its Ready's write.
 
 The store's proposer (issue 4 wiring) is a thin adapter over ``propose``: encode the
 Proposal, ``await node.propose(data)``; ``apply`` of the state machine decodes each committed
