@@ -543,11 +543,14 @@ def main() -> int:
         error = f"{type(err).__name__}: {err}"
         print(f"FAILED in phase {bench.phase}: {error}", flush=True)
     finally:
-        if elections[0] is not None and elections[1] is None:
-            elections[1] = bench.elections()
-        bench.close()
-        if elections[0] is not None and elections[1] is not None:
+        if elections[0] is not None:
+            if elections[1] is None:
+                elections[1] = bench.elections()
             figures["leader_changes_under_load"] = elections[1] - elections[0]
+            # All of them since the swarm formed (before shutting down, which may elect): the
+            # leader kill accounts for one.
+            figures["elections_after_setup"] = bench.elections() - elections[0]
+        bench.close()
         figures["loop_lag"] = {
             m.name: loop_lag(m.log_file.read_text(errors="replace"))
             for m in bench.managers
