@@ -28,6 +28,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -61,6 +62,23 @@ def proc_usage(pid: int) -> tuple[float, int]:
     except OSError:
         return 0.0, 0
     return (int(fields[11]) + int(fields[12])) / TICK, rss
+
+
+LEADER_LINE = "this manager is now the raft leader"
+LAG_LINE = re.compile(r"event loop lag over the last \d+ s: max (\d+) ms, p99 (\d+) ms")
+
+
+def loop_lag(log_text: str) -> dict[str, Any]:
+    """A manager's event-loop lag from the windows it logged (only those whose worst lag
+    reached 100 ms are logged): the worst lag, the worst window's p99, and how many windows
+    held the loop for a second or more (an election timeout is 1 to 2 s)."""
+    windows = [(int(a), int(b)) for a, b in LAG_LINE.findall(log_text)]
+    return {
+        "windows_logged": len(windows),
+        "max_ms": max((w[0] for w in windows), default=0),
+        "worst_p99_ms": max((w[1] for w in windows), default=0),
+        "windows_max_over_1s": sum(1 for w in windows if w[0] >= 1000),
+    }
 
 
 def pct(values: list[float], q: float) -> float:
@@ -122,6 +140,14 @@ class Bench:
                 name = n["Description"]["Hostname"]
                 return next(m for m in self.managers if m.name == name)
         raise RuntimeError("no leader")
+
+    def elections(self) -> int:
+        """How many times a manager became raft leader so far (each manager logs it)."""
+        return sum(
+            m.log_file.read_text(errors="replace").count(LEADER_LINE)
+            for m in self.managers
+            if m.log_file.exists()
+        )
 
     def mark(self, phase: str) -> None:
         self.phase = phase
@@ -465,6 +491,12 @@ def main() -> int:
     ap.add_argument("--py-spy", default="", help="py-spy to profile the create phase with")
     ap.add_argument("--profile-dir", default="/tmp/shoal-fleet-profile")
     ap.add_argument("--out", default="fleet", help="results/NAME.json and NAME.png")
+    ap.add_argument(
+        "--keep-logs",
+        default="",
+        help="copy the managers' logs here (with SHOAL_LOOP_STALL_TRACE=0.5 in the environment, "
+        "they show what held an event loop)",
+    )
     args = ap.parse_args()
     phases = args.phases.split(",")
     # A timeout's SIGTERM ends the run as Ctrl-C does: what was measured is still written.
@@ -474,8 +506,11 @@ def main() -> int:
     bench = Bench(args, root)
     figures: dict[str, Any] = {}
     error = ""
+    # Elections after the swarm formed and before the leader kill: leadership lost under load.
+    elections: list[int | None] = [None, None]
     try:
         bench.setup()
+        elections[0] = bench.elections()
         figures["join"] = {"nodes": args.nodes, "seconds": round(bench.join_seconds, 2)}
         figures["fleet_rss_per_node_kib"] = round(
             sum(proc_usage(f.proc.pid)[1] for f in bench.fleets) / args.nodes / 1024, 1
@@ -490,6 +525,7 @@ def main() -> int:
         if "update" in phases:
             figures["update"] = bench.update()
             print(json.dumps(figures["update"]), flush=True)
+        elections[1] = bench.elections()
         if "leader-kill" in phases and args.managers >= 3:
             figures["leader_kill"] = bench.leader_kill()
             print(json.dumps(figures["leader_kill"]), flush=True)
@@ -501,7 +537,25 @@ def main() -> int:
         error = f"{type(err).__name__}: {err}"
         print(f"FAILED in phase {bench.phase}: {error}", flush=True)
     finally:
+        if elections[0] is not None:
+            if elections[1] is None:
+                elections[1] = bench.elections()
+            figures["leader_changes_under_load"] = elections[1] - elections[0]
+            # All of them since the swarm formed (before shutting down, which may elect): the
+            # leader kill accounts for one.
+            figures["elections_after_setup"] = bench.elections() - elections[0]
         bench.close()
+        figures["loop_lag"] = {
+            m.name: loop_lag(m.log_file.read_text(errors="replace"))
+            for m in bench.managers
+            if m.log_file.exists()
+        }
+        if args.keep_logs:
+            kept = Path(args.keep_logs)
+            kept.mkdir(parents=True, exist_ok=True)
+            for m in bench.managers:
+                if m.log_file.exists():
+                    shutil.copy(m.log_file, kept / f"{m.name}.log")
         logs = {p.name: p.read_text()[-3000:] for p in root.glob("**/*.log") if p.stat().st_size}
         shutil.rmtree(root, ignore_errors=True)
 

@@ -161,6 +161,24 @@ async def test_batch_splits_large_writes(monkeypatch):
     assert store.version == 1 + 3
 
 
+async def test_batch_ends_a_proposal_once_building_it_took_its_time(monkeypatch):
+    """Building a proposal holds the event loop: a slow batch is committed in several, each
+    with at least one change, in order (issue 15)."""
+    import shoal.store.memory as memory
+
+    monkeypatch.setattr(memory, "MAX_SECONDS_PER_PROPOSAL", 0.0)  # every function is slow
+    store = MemoryStore()
+    svc = make_service("web")
+    await store.update(lambda tx: tx.create(svc))
+    versions: list[int] = []
+    listening = store.view_and_listen(lambda events: versions.append(events[-1].version))[1]
+    await store.batch([lambda tx, i=i: tx.create(make_task(svc, i)) for i in range(1, 6)])
+    listening.close()
+    tasks = store.view().tasks_of_service(svc.ID)
+    assert sorted(t.Slot for t in tasks) == [1, 2, 3, 4, 5]
+    assert versions == [2, 3, 4, 5, 6]  # one proposal per function, in order
+
+
 async def test_batch_skips_a_failing_function_alone_and_keeps_the_order_of_the_rest():
     store = MemoryStore()
     svc = make_service("web")

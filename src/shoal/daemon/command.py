@@ -23,9 +23,12 @@ async def run_daemon(config: DaemonConfig) -> None:
     from shoal.daemon.node import NodeDaemon
     from shoal.engineapi.listeners import serve
     from shoal.engineapi.server import build_app
+    from shoal.metrics.loop_lag import probe_loop_lag
     from shoal.store.gc_tuning import tune_gc
 
     tune_gc()  # a manager holds the whole cluster in memory: see gc_tuning
+    # How late the loop runs things (raft's heartbeats among them): logged when it lags.
+    lag_probe = asyncio.create_task(probe_loop_lag(), name="loop-lag-probe")
     daemon = NodeDaemon(config)
     await daemon.start()
     metrics: web.AppRunner | None = None
@@ -46,6 +49,7 @@ async def run_daemon(config: DaemonConfig) -> None:
         if metrics is not None:
             await metrics.cleanup()
         await daemon.stop()
+        lag_probe.cancel()
         raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -61,6 +65,7 @@ async def run_daemon(config: DaemonConfig) -> None:
         if metrics is not None:
             await metrics.cleanup()
         await daemon.stop()
+        lag_probe.cancel()
 
 
 def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:

@@ -2,14 +2,23 @@
 
 from aiohttp import web
 
-from shoal.engineapi.responses import BACKEND, json_response, query_bool, query_int, read_json
+from shoal.api.objects import Node
+from shoal.engineapi.responses import (
+    BACKEND,
+    api_list,
+    json_response,
+    list_response,
+    query_bool,
+    query_int,
+    read_json,
+)
 from shoal.manager.controlapi.filters import Filters
 
 
 async def list_nodes(request: web.Request) -> web.Response:
     control = request.app[BACKEND].control()
     nodes = control.list_nodes(Filters.parse(request.query.get("filters")))
-    return json_response([n.to_api() for n in nodes])
+    return await list_response(await api_list(nodes, Node.to_api))
 
 
 async def inspect(request: web.Request) -> web.Response:

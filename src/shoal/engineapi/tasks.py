@@ -2,14 +2,15 @@
 
 from aiohttp import web
 
-from shoal.engineapi.responses import BACKEND, json_response
+from shoal.api.objects import Task
+from shoal.engineapi.responses import BACKEND, api_list, json_response, list_response
 from shoal.manager.controlapi.filters import Filters
 
 
 async def list_tasks(request: web.Request) -> web.Response:
     control = request.app[BACKEND].control()
     tasks = control.list_tasks(Filters.parse(request.query.get("filters")))
-    return json_response([t.to_api() for t in tasks])
+    return await list_response(await api_list(tasks, Task.to_api))
 
 
 async def inspect(request: web.Request) -> web.Response:

@@ -346,6 +346,21 @@ class Core:
             self._timeout_now_term = 0
             self._hup(transfer=True)
 
+    def take_heartbeats(self, durable_term: int) -> list[Message]:
+        """Take the heartbeats and heartbeat answers queued since the last Ready, for the
+        driver to send before the next Ready (while it applies a long one, issue 15): a
+        leader silent for an election timeout is replaced, and one that hears no answers
+        steps down (check_quorum). Neither message claims anything about this node's log, so
+        neither waits for a write to disk; both speak for the term, so they are taken only
+        while the term is the one on disk (``durable_term``). The rest stay, in order."""
+        if self.term != durable_term:
+            return []
+        beats = (MT.HEARTBEAT, MT.HEARTBEAT_RESP)
+        taken = [m for m in self.msgs if m.type in beats and m.term == self.term]
+        if taken:
+            self.msgs = [m for m in self.msgs if not (m.type in beats and m.term == self.term)]
+        return taken
+
     # --- snapshots --------------------------------------------------------------------------
 
     def create_snapshot(self, data: bytes) -> Snapshot:

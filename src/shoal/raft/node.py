@@ -1,11 +1,17 @@
 """The asyncio driver: one ``Core``, its storage, a transport and the application's state
 machine, moved along by a tick loop on an injectable clock.
 
-Every change to the core happens in one task (``_run``), between Readies: requests from
-other tasks (proposals, received messages, ticks) are queued and handled there, so a Ready is
-always persisted, sent, applied and advanced before the core moves again. The order within a
-Ready is the one Raft needs: durable write (one SQLite transaction, fsynced) -> messages out
--> snapshot restored and entries applied -> advance.
+Every change to the core happens in one task (``_run``): requests from other tasks
+(proposals, received messages, ticks) are queued and handled there. The order within a Ready
+is the one Raft needs: durable write (one SQLite transaction, fsynced) -> messages out ->
+snapshot restored and entries applied -> advance. A Ready may take long (a write, a
+snapshot of a large store in a thread, a large batch of entries to decode and apply), longer
+than an election timeout under load (issue 15: a leader kept silent so was replaced, and
+every agent reconnected); meanwhile raft keeps its time: while the write or the snapshot
+runs, and between slices of ``APPLY_SLICE`` of applying, the driver hands the core what was
+queued (the core takes ticks and messages while a Ready is out, as etcd's does; their effects
+go in the next Ready) and sends heartbeats and their answers at once, every other message
+still after its Ready's write.
 
 The store's proposer (issue 4 wiring) is a thin adapter over ``propose``: encode the
 Proposal, ``await node.propose(data)``; ``apply`` of the state machine decodes each committed
@@ -17,9 +23,10 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from shoal.clock import Clock
 from shoal.raft import codec
@@ -43,9 +50,16 @@ from shoal.raft.types import (
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # How long (in election timeouts) the caller of an entry appended by a leader that then lost
 # leadership waits to learn whether the next leader committed it or overwrote it.
 ORPHAN_TICKS_PER_ELECTION = 3
+# The longest the driver applies committed entries without letting the event loop run other
+# work and raft keep its time (ticks, messages received, heartbeats sent): a follower applies
+# a batch of entries decoded one by one, which takes seconds at 25,000 tasks under load, and
+# a leader silent meanwhile for an election timeout (1 to 2 s) is replaced (issue 15).
+APPLY_SLICE = 0.02
 
 
 class Transport(Protocol):
@@ -128,6 +142,9 @@ class RaftNode:
         self._applied = asyncio.Event()  # set whenever entries were applied
         self._restart_commit = 0
         self._snapshot_requests: list[asyncio.Future[None]] = []
+        self._durable_term = 0  # the term in the hard state last written to disk
+        self._noop_term = 0  # the term whose no-op ``_noop_index`` is
+        self.pauses = 0  # how many times applying a Ready let the loop run (see APPLY_SLICE)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -140,6 +157,7 @@ class RaftNode:
             await self.storage.save(initial.hard_state, initial.entries, initial.snapshot)
             state = await self.storage.load()
         self.core = Core(self.id, self.config, self._rng, state)
+        self._durable_term = state.hard_state.term
         self._restart_commit = state.hard_state.commit
         if state.snapshot is not None:
             self.sm.restore(state.snapshot.data)
@@ -390,7 +408,11 @@ class RaftNode:
 
     async def _handle_ready(self, core: Core, rd: Ready) -> None:
         if rd.must_persist:
-            await self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
+            await self._keep_time_while(
+                core, self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
+            )
+            if rd.hard_state is not None:
+                self._durable_term = rd.hard_state.term
         if rd.messages:
             try:
                 self.transport.send(rd.messages)
@@ -402,7 +424,11 @@ class RaftNode:
             self._snap_index = rd.snapshot.index
             # Entries the snapshot covers were never seen here: whether ours made it is unknown.
             self._give_up_orphans(up_to=rd.snapshot.index)
+        slice_started = time.perf_counter()
         for e in rd.committed_entries:
+            if time.perf_counter() - slice_started >= APPLY_SLICE:
+                await self._pause(core)
+                slice_started = time.perf_counter()
             if e.type is EntryType.CONF_CHANGE:
                 self.sm.apply_conf_change(e.index, codec.decode_conf_change(e.data))
             elif e.data:
@@ -427,6 +453,7 @@ class RaftNode:
         if (
             core.is_leader
             and self._ready_term != core.term
+            and self._noop_term == core.term
             and core.log.applied >= self._noop_index
         ):
             self._ready_term = core.term
@@ -437,11 +464,52 @@ class RaftNode:
         if core.log.applied - self._snap_index >= self.config.snapshot_interval:
             await self._snapshot(core)
 
+    async def _pause(self, core: Core) -> None:
+        """Between two slices of a long Ready's entries: let the loop run other work, then
+        keep raft's time. What arrived meanwhile (ticks, peers' messages, proposals) is handed
+        to the core, which takes them while a Ready is out (its changes go in the next Ready);
+        of what it says, heartbeats and their answers leave at once (``take_heartbeats``), the
+        rest with the next Ready, after its write to disk, as always."""
+        self.pauses += 1
+        await asyncio.sleep(0)
+        self._keep_time(core)
+
+    async def _keep_time_while(self, core: Core, work: Awaitable[T]) -> T:
+        """Await ``work`` (a write to disk, a snapshot in a thread), keeping raft's time
+        meanwhile as ``_pause`` does: a snapshot of 100,000 tasks takes 3 s, longer than an
+        election timeout."""
+        task = asyncio.ensure_future(work)
+        try:
+            while not task.done():
+                self._wake.clear()
+                woken = asyncio.ensure_future(self._wake.wait())
+                try:
+                    await asyncio.wait((task, woken), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    woken.cancel()
+                self._keep_time(core)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        return task.result()
+
+    def _keep_time(self, core: Core) -> None:
+        """Hand the core what arrived, send the heartbeats (or answers) it has to say."""
+        while self._inbox:
+            self._inbox.popleft()(core)
+        beats = core.take_heartbeats(self._durable_term)
+        if beats:
+            try:
+                self.transport.send(beats)
+            except Exception:
+                log.exception("raft %d: transport failed to queue messages", self.id)
+
     def _on_soft_state(self, core: Core) -> None:
         self._leader_changed.set()
         if core.is_leader:
             # Ready for writes once the no-op of this term (the last entry now) is applied.
             self._noop_index = core.log.last_index()
+            self._noop_term = core.term
             return
         self._ready_term = 0
         self._signal_leadership(False)
@@ -473,16 +541,21 @@ class RaftNode:
         self._read_ready = still
 
     async def _snapshot(self, core: Core) -> None:
+        applied = core.log.applied
         if self.storage.threaded:
             # Encoding a large state takes seconds (100,000 tasks: about 3 s): in a thread, so
-            # the event loop goes on meanwhile. The state cannot change under it: entries are
-            # applied only by this task, which waits here.
-            data = await asyncio.to_thread(self.sm.snapshot)
+            # the event loop goes on meanwhile, and raft keeps its time. The state cannot
+            # change under it: entries are applied only by this task, which waits here.
+            data = await self._keep_time_while(core, asyncio.to_thread(self.sm.snapshot))
         else:
             data = self.sm.snapshot()
+        if core.log.applied != applied:
+            # The leader's snapshot replaced the log meanwhile (raft took it while we waited):
+            # ours describes an older state; theirs is restored with the next Ready.
+            return
         snap = core.create_snapshot(data)
         offset = core.compact(max(0, snap.index - self.config.keep_entries))
-        await self.storage.save_snapshot(snap, offset)
+        await self._keep_time_while(core, self.storage.save_snapshot(snap, offset))
         self._snap_index = snap.index
 
     def _give_up_orphans(self, up_to: int | None = None) -> None:

@@ -1,0 +1,42 @@
+"""Long lists are answered a slice at a time (issue 15): the same body, with the event loop
+free to run other work in between."""
+
+import asyncio
+import json
+
+import pytest
+
+from shoal.engineapi import responses
+from shoal.engineapi.responses import api_list, json_response, list_response
+
+
+async def test_api_list_converts_every_item_in_order_and_lets_the_loop_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(responses, "LIST_SLICE", 0.0)  # a turn of the loop after every item
+    ran: list[int] = []
+
+    async def other_work() -> None:
+        for i in range(3):
+            ran.append(i)
+            await asyncio.sleep(0)
+
+    other = asyncio.ensure_future(other_work())
+    out = await api_list(range(5), lambda i: {"n": i})
+    assert out == [{"n": i} for i in range(5)]
+    assert ran == [0, 1, 2]  # it ran while the list was being converted
+    await other
+
+
+async def test_a_long_list_encoded_in_a_thread_is_the_body_json_response_writes() -> None:
+    data = [{"ID": str(i), "Spec": {"Name": f"t{i}"}} for i in range(responses.ENCODE_IN_THREAD)]
+    threaded = await list_response(data)
+    inline = json_response(data)
+    assert threaded.body == inline.body
+    assert threaded.content_type == "application/json"
+    assert json.loads(threaded.body) == data  # type: ignore[arg-type]
+
+
+async def test_a_short_list_is_answered_inline() -> None:
+    resp = await list_response([])
+    assert resp.body == b"[]\n"
