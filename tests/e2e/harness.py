@@ -234,7 +234,7 @@ class LocalCluster:
         """Join ``node`` as a manager and wait until every manager is reachable with one
         leader: a test's first write then does not race the election a new member can set
         off on a loaded machine ("lost leadership before the entry committed")."""
-        token = self.manager.cli("swarm", "join-token", "-q", "manager").stdout.strip()
+        token = self.join_token("Manager")
         node.cli("swarm", "join", "--token", token, self.manager.addr)
         wait_for(self._managers_settled, what="every manager reachable, one leader")
 
@@ -245,8 +245,12 @@ class LocalCluster:
         return leaders == 1 and all(m.get("Reachability") == "reachable" for m in statuses)
 
     def join_worker(self, node: Node) -> None:
-        token = self.manager.cli("swarm", "join-token", "-q", "worker").stdout.strip()
-        node.cli("swarm", "join", "--token", token, self.manager.addr)
+        node.cli("swarm", "join", "--token", self.join_token("Worker"), self.manager.addr)
+
+    def join_token(self, role: str) -> str:
+        """The swarm's join token for ``role`` ("Worker" or "Manager"), read from the API:
+        what ``swarm join-token -q`` prints, without starting a CLI process per join."""
+        return str(self.manager.get("/swarm")["JoinTokens"][role])
 
     def node_id(self, node: Node) -> str:
         return node.get("/info")["Swarm"]["NodeID"]
