@@ -95,12 +95,14 @@ NOT_A_MANAGER = (
     "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster "
     "state. Please run this command on a manager node or promote the current node to a manager."
 )
+# Docker's daemon words these two naming "docker swarm ..." (moby daemon/cluster/errors.go),
+# whichever client asks; Docker's own CLI prints them as they are, and so does shoal's.
 NOT_IN_SWARM = (
-    'This node is not a swarm manager. Use "shoal swarm init" or "shoal swarm join" to '
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
     "connect this node to swarm and try again."
 )
 SWARM_EXISTS = (
-    'This node is already part of a swarm. Use "shoal swarm leave" to leave this swarm and '
+    'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and '
     "join another one."
 )
 NO_SWARM = "This node is not part of a swarm"

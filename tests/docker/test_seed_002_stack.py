@@ -26,8 +26,11 @@ from tests.e2e.harness import LocalCluster, local_cluster, wait_for
 pytestmark = pytest.mark.e2e
 
 TUTORIAL_IMAGE = "vividbreeze/docker-tutorial:version1"
+# The stand-in stops on SIGTERM (as a container's PID 1, httpd would ignore it and each
+# task's removal would wait out the 10 s stop grace).
 DOCKERFILE = f"""FROM {IMAGE}
-CMD ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+CMD ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www && hostname > /www/index.html \
+&& httpd -f -p 8080 -h /www & wait"]
 """
 
 

@@ -22,8 +22,14 @@ from tests.e2e.harness import LocalCluster, local_cluster, wait_for
 pytestmark = pytest.mark.e2e
 
 STACK_FILE = Path(__file__).parent / "data" / "example-voting-app-docker-stack.yml"
-SERVE = '["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]'
-SLEEP = '["sleep", "3600"]'
+# Stand-ins that stop on SIGTERM as the real images' servers do (as a container's PID 1 a
+# shell or sleep would ignore it, and each removal would wait out the 10 s stop grace).
+ON_TERM = "trap 'exit 0' TERM"
+SERVE = (
+    f'["sh", "-c", "{ON_TERM}; mkdir -p /www && hostname > /www/index.html'
+    ' && httpd -f -p 80 -h /www & wait"]'
+)
+SLEEP = f'["sh", "-c", "{ON_TERM}; sleep 3600 & wait"]'
 IMAGES = {
     "redis:alpine": SLEEP,
     "postgres:15-alpine": SLEEP,

@@ -97,6 +97,12 @@ class Node:
         return self.root / "daemon.log"
 
     def start(self) -> None:
+        self.spawn()
+        self.wait_ready()
+
+    def spawn(self) -> None:
+        """Start the daemon without waiting for it (several start at once; see
+        ``wait_ready``)."""
         self.root.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port(self.host)
@@ -123,6 +129,8 @@ class Node:
             start_new_session=True,
         )
         log.close()
+
+    def wait_ready(self) -> None:
         wait_for(self._pings, what=f"{self.name} API")
 
     def _pings(self) -> bool:
@@ -196,7 +204,9 @@ class LocalCluster:
         self.root = root
         self.nodes: list[Node] = []
 
-    def add(self, name: str, extra_args: list[str] | None = None) -> Node:
+    def add(self, name: str, extra_args: list[str] | None = None, wait: bool = True) -> Node:
+        """Start a node; ``wait=False`` returns once its daemon is spawned (call its
+        ``wait_ready`` before using it), so that several start at once."""
         host = f"127.0.0.{len(self.nodes) + 1}"
         # One host for all: each node needs its own VXLAN port for overlay networks.
         port_args = ["--data-path-port", str(4789 + len(self.nodes))]
@@ -207,7 +217,9 @@ class LocalCluster:
             extra_args=[*port_args, *(extra_args or [])],
         )
         self.nodes.append(node)
-        node.start()
+        node.spawn()
+        if wait:
+            node.wait_ready()
         return node
 
     @property
@@ -222,7 +234,7 @@ class LocalCluster:
         """Join ``node`` as a manager and wait until every manager is reachable with one
         leader: a test's first write then does not race the election a new member can set
         off on a loaded machine ("lost leadership before the entry committed")."""
-        token = self.manager.cli("swarm", "join-token", "-q", "manager").stdout.strip()
+        token = self.join_token("Manager")
         node.cli("swarm", "join", "--token", token, self.manager.addr)
         wait_for(self._managers_settled, what="every manager reachable, one leader")
 
@@ -233,8 +245,12 @@ class LocalCluster:
         return leaders == 1 and all(m.get("Reachability") == "reachable" for m in statuses)
 
     def join_worker(self, node: Node) -> None:
-        token = self.manager.cli("swarm", "join-token", "-q", "worker").stdout.strip()
-        node.cli("swarm", "join", "--token", token, self.manager.addr)
+        node.cli("swarm", "join", "--token", self.join_token("Worker"), self.manager.addr)
+
+    def join_token(self, role: str) -> str:
+        """The swarm's join token for ``role`` ("Worker" or "Manager"), read from the API:
+        what ``swarm join-token -q`` prints, without starting a CLI process per join."""
+        return str(self.manager.get("/swarm")["JoinTokens"][role])
 
     def node_id(self, node: Node) -> str:
         return node.get("/info")["Swarm"]["NodeID"]
@@ -343,10 +359,14 @@ def local_cluster(
 ) -> Iterator[LocalCluster]:
     cluster = LocalCluster(root)
     try:
-        cluster.add("manager1")
+        # The daemons start at once (each spends a second or two importing), then join.
+        manager = cluster.add("manager1", wait=False)
+        others = [cluster.add(f"worker{i + 1}", wait=False) for i in range(workers)]
+        manager.wait_ready()
         cluster.init(*init_args)
-        for i in range(workers):
-            cluster.join_worker(cluster.add(f"worker{i + 1}"))
+        for node in others:
+            node.wait_ready()
+            cluster.join_worker(node)
         yield cluster
     finally:
         cluster.close()

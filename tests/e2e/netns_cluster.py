@@ -20,7 +20,7 @@ class NetnsCluster(LocalCluster):
         self.bed = bed
         self.daemon_args = daemon_args or []
 
-    def add(self, name: str, extra_args: list[str] | None = None) -> Node:
+    def add(self, name: str, extra_args: list[str] | None = None, wait: bool = True) -> Node:
         host = len(self.nodes) + 1
         node = Node(
             name=name,
@@ -31,5 +31,7 @@ class NetnsCluster(LocalCluster):
             wrap=["nsenter", f"--net=/run/netns/{self.bed.ns(host)}"],
         )
         self.nodes.append(node)
-        node.start()
+        node.spawn()
+        if wait:
+            node.wait_ready()
         return node

@@ -32,10 +32,10 @@ def dashboard_url(node: Node) -> str:
     return f"http://{node.host}:{node.dashboard_port}/"  # type: ignore[attr-defined]
 
 
-def start_node(cluster: LocalCluster, name: str) -> Node:
+def start_node(cluster: LocalCluster, name: str, wait: bool = True) -> Node:
     host = f"127.0.0.{len(cluster.nodes) + 1}"
     port = free_port(host)
-    node = cluster.add(name, ["--dashboard-addr", f"{host}:{port}"])
+    node = cluster.add(name, ["--dashboard-addr", f"{host}:{port}"], wait=wait)
     node.dashboard_port = port  # type: ignore[attr-defined]
     return node
 
@@ -45,10 +45,14 @@ def swarm(short_tmp: Path) -> Iterator[LocalCluster]:
     """1 manager and 2 workers, each serving a dashboard."""
     cluster = LocalCluster(short_tmp)
     try:
-        start_node(cluster, "manager1")
+        # The daemons start at once; then the manager inits and the workers join.
+        names = ["manager1", "worker1", "worker2"]
+        nodes = [start_node(cluster, name, wait=False) for name in names]
+        for node in nodes:
+            node.wait_ready()
         cluster.init("--dispatcher-heartbeat", "1s")
-        for i in range(2):
-            cluster.join_worker(start_node(cluster, f"worker{i + 1}"))
+        for node in nodes[1:]:
+            cluster.join_worker(node)
         yield cluster
     finally:
         cluster.close()

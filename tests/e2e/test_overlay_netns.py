@@ -48,10 +48,13 @@ def cluster() -> Iterator[NetnsCluster]:
     with Testbed(hosts=len(NODES)) as bed:
         c = NetnsCluster(root, bed)
         try:
-            c.add(NODES[0])
+            # The daemons start at once; then the first inits and the others join.
+            nodes = [c.add(name, wait=False) for name in NODES]
+            for node in nodes:
+                node.wait_ready()
             c.init("--dispatcher-heartbeat", "1s")
-            for name in NODES[1:]:
-                c.join_manager(c.add(name))
+            for node in nodes[1:]:
+                c.join_manager(node)
             yield c
         finally:
             c.close()

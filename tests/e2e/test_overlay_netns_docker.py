@@ -43,12 +43,16 @@ def cluster() -> Iterator[tuple[NetnsCluster, HostEngines]]:
         c = NetnsCluster(root, bed)
         try:
             engines.start()
-            for i, name in enumerate(NODES, start=1):
-                node = c.add(name, ["--engine-host", engines.host(i)])
-                if i == 1:
-                    c.init("--dispatcher-heartbeat", "1s")
-                else:
-                    c.join_manager(node)
+            # The daemons start at once; then the first inits and the others join.
+            nodes = [
+                c.add(name, ["--engine-host", engines.host(i)], wait=False)
+                for i, name in enumerate(NODES, start=1)
+            ]
+            for node in nodes:
+                node.wait_ready()
+            c.init("--dispatcher-heartbeat", "1s")
+            for node in nodes[1:]:
+                c.join_manager(node)
             yield c, engines
         finally:
             c.close()

@@ -82,10 +82,13 @@ def test_a_node_without_tasks_answers_and_spreads_over_tasks_on_other_hosts(
 ) -> None:
     cluster = NetnsCluster(root, bed, ["--mesh-data-path", data_path])
     try:
-        m = cluster.add(NODES[0])
+        # The daemons start at once; then the first inits and the others join.
+        m, *workers = [cluster.add(name, wait=False) for name in NODES]
+        for node in (m, *workers):
+            node.wait_ready()
         cluster.init("--dispatcher-heartbeat", "1s")
-        for name in NODES[1:]:
-            cluster.join_worker(cluster.add(name))
+        for node in workers:
+            cluster.join_worker(node)
         m.cli(
             "service", "create", "-d", "--runtime", "process", "--name", "web",
             "--replicas", "3", "-p", f"{PUBLISHED}:80",

@@ -84,7 +84,10 @@ def test_three_replicas_read_their_secret_and_config(three: LocalCluster, runtim
         "--secret", "source=db.pw,target=db.pw,uid=1000,gid=1001,mode=0400",
         "--config", "source=app.conf,target=/etc/app/app.conf,uid=33,gid=34,mode=0440",
     ]  # fmt: skip
-    common = ["-d", "--name", "readers", "--replicas", "3", "--replicas-max-per-node", "1"]
+    # A short stop grace: the tasks' shell ignores SIGTERM (a container's PID 1), and the
+    # update below replaces the three one at a time; this test is not about the grace.
+    common = ["-d", "--name", "readers", "--replicas", "3", "--replicas-max-per-node", "1",
+              "--stop-grace-period", "1s"]  # fmt: skip
     if runtime == "container":
         created = docker(
             three, "service", "create", *common, *refs, testimage.IMAGE, "sh", "-c", SHOW

@@ -14,6 +14,7 @@ from shoal.daemon.config import DaemonConfig
 from shoal.daemon.node import NodeDaemon
 from shoal.engineapi.responses import BACKEND
 from shoal.engineapi.server import build_app
+from tests.e2e.harness import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -34,11 +35,14 @@ async def client(tmp_path_factory):
     await daemon.start()
     try:
         async with TestClient(TestServer(build_app(daemon))) as c:
-            resp = await c.post(
-                "/swarm/init", json={"ListenAddr": "127.0.0.1:0", "AdvertiseAddr": "127.0.0.1"}
-            )
+            # A port of its own, not 0: the node's agent dials the advertised address, and
+            # with port 0 init would wait out its timeout for an agent that never connects.
+            listen = f"127.0.0.1:{free_port('127.0.0.1')}"
+            resp = await c.post("/swarm/init", json={"ListenAddr": listen})
             assert resp.status == 200, await resp.text()
             yield c
+            # Its tasks (processes) would outlive the daemon: leave, as a user would.
+            await c.post("/swarm/leave?force=1")
     finally:
         await daemon.stop()
 

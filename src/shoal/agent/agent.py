@@ -356,8 +356,10 @@ class Agent:
     # --- leaving ----------------------------------------------------------------------------
 
     async def leave(self) -> None:
-        """Stop and remove every task (``swarm leave``). Assignments that still arrive
-        meanwhile (the managers move other leaving nodes' tasks about) are not taken."""
+        """Remove every task at once (``swarm leave``), as Docker's daemon does: it removes
+        the node's containers with force, so no task waits out its stop grace period.
+        Assignments that still arrive meanwhile (the managers move other leaving nodes'
+        tasks about) are not taken."""
         self._leaving = True
         for tm in list(self.tasks.values()):
             await tm.stop()
@@ -380,7 +382,7 @@ class Agent:
     async def _retire(self, task_id: str) -> None:
         tm = self.tasks[task_id]
         try:
-            await tm.controller.shutdown()
+            await tm.controller.terminate()
         finally:
             await self._remove(task_id)
 

@@ -8,7 +8,7 @@ from shoal.daemon.node import NodeDaemon
 from shoal.engineapi.server import build_app
 
 NOT_IN_SWARM = (
-    'This node is not a swarm manager. Use "shoal swarm init" or "shoal swarm join" to '
+    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
     "connect this node to swarm and try again."
 )
 

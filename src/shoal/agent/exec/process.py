@@ -37,6 +37,7 @@ SECRETS_DIR_ENV = "SHOAL_SECRETS_DIR"
 CONFIGS_DIR_ENV = "SHOAL_CONFIGS_DIR"
 DEFAULT_STOP_GRACE = 10.0
 SHIM_START_TIMEOUT = 30.0
+KILL_RETRY = 0.2  # seconds between SIGKILLs to a task whose shim has not run its command yet
 
 
 def parse_signal(name: str | None) -> int:
@@ -379,15 +380,26 @@ class ProcessController:
         try:
             await asyncio.wait_for(asyncio.shield(self._exit_waiter()), timeout=grace)
         except TimeoutError:
-            self._signal(signal.SIGKILL)
-            await asyncio.shield(self._exit_waiter())
+            await self._kill()
         await self.files.remove()
 
     async def terminate(self) -> None:
         if self._shim() is None or not self._shim_alive():
             return
-        self._signal(signal.SIGKILL)
-        await asyncio.shield(self._exit_waiter())
+        await self._kill()
+
+    async def _kill(self) -> None:
+        """SIGKILL the command and wait for its shim to end. A shim still starting has no
+        command to kill yet (child.json not written) and would then run it and wait on it:
+        kill again until the shim is gone."""
+        exited = self._exit_waiter()
+        while True:
+            self._signal(signal.SIGKILL)
+            try:
+                await asyncio.wait_for(asyncio.shield(exited), timeout=KILL_RETRY)
+                return
+            except TimeoutError:
+                continue
 
     async def remove(self) -> None:
         await self.terminate()
