@@ -2,17 +2,28 @@
 
 from aiohttp import web
 
-from shoal.engineapi.responses import BACKEND, json_response, query_bool, query_int, read_json
+from shoal.api.objects import Service
+from shoal.engineapi.responses import (
+    BACKEND,
+    api_list,
+    json_response,
+    list_response,
+    query_bool,
+    query_int,
+    read_json,
+)
 from shoal.errors import InvalidArgument
 from shoal.manager.controlapi.filters import Filters
 
 
 async def list_services(request: web.Request) -> web.Response:
     control = request.app[BACKEND].control()
-    services = control.list_services(
-        Filters.parse(request.query.get("filters")), status=query_bool(request, "status")
-    )
-    return json_response([s.to_api() for s in services])
+    filters = Filters.parse(request.query.get("filters"))
+    if query_bool(request, "status"):
+        services = await control.list_services_with_status(filters)
+    else:
+        services = control.list_services(filters)
+    return await list_response(await api_list(services, Service.to_api))
 
 
 async def create(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from shoal.api.ids import new_id
-from shoal.api.objects import Cluster, JobStatus, Node, Service, ServiceStatus, Task
+from shoal.api.objects import Cluster, JobStatus, Node, Service, Task
 from shoal.api.service_defaults import fill_daemon_defaults
 from shoal.api.specs import NodeSpec, ServiceSpec, SwarmSpec
 from shoal.api.types import (
@@ -39,7 +39,6 @@ from shoal.manager.controlapi.defaults import with_defaults
 from shoal.manager.controlapi.filters import Filters
 from shoal.manager.controlapi.jobs import (
     fill_job_defaults,
-    job_service_status,
     next_job_iteration,
 )
 from shoal.manager.controlapi.names import random_name
@@ -49,6 +48,11 @@ from shoal.manager.controlapi.networks import (
     resolve_service_networks,
 )
 from shoal.manager.controlapi.secrets import SecretControl, check_references_exist
+from shoal.manager.controlapi.service_status import (
+    service_status,
+    service_statuses,
+    with_status,
+)
 from shoal.manager.controlapi.unlock_keys import updated_unlock_keys
 from shoal.manager.controlapi.validate import validate_service_spec
 from shoal.manager.controlapi.validate_secrets import check_config_targets_set
@@ -289,38 +293,39 @@ class ControlAPI(NetworkControl, SecretControl):
         return await self._update(fn)
 
     def list_services(self, filters: Filters | None = None, status: bool = False) -> list[Service]:
+        view = self.store.view()
+        services = self._matching_services(view, filters)
+        if not status:
+            return services
+        return [
+            with_status(svc, service_status(svc, view.tasks_of_service(svc.ID))) for svc in services
+        ]
+
+    async def list_services_with_status(self, filters: Filters | None = None) -> list[Service]:
+        """``list_services(filters, status=True)``, counting the tasks a slice at a time (the
+        event loop runs in between) over the task lists read with the services."""
+        view = self.store.view()
+        services = self._matching_services(view, filters)
+        listed = [(svc, view.tasks_of_service(svc.ID)) for svc in services]
+        statuses = await service_statuses(listed)
+        return [with_status(svc, st) for svc, st in zip(services, statuses, strict=True)]
+
+    @staticmethod
+    def _matching_services(view: ReadTx, filters: Filters | None) -> list[Service]:
         f = filters or Filters()
         f.validate({"name", "id", "label", "mode", "runtime"})
-        view = self.store.view()
         result = []
         for svc in view.services():
             mode = svc.Spec.Mode.name
-            if not (
+            if (
                 f.match_prefix("name", svc.Spec.Name)
                 and f.match_prefix("id", svc.ID)
                 and f.match_labels("label", svc.Spec.Labels)
                 and f.match_exact("mode", mode)
                 and f.match_exact("runtime", svc.Spec.TaskTemplate.runtime)
             ):
-                continue
-            if status:
-                svc = svc.model_copy(update={"ServiceStatus": self._service_status(view, svc)})
-            result.append(svc)
+                result.append(svc)
         return result
-
-    @staticmethod
-    def _service_status(view: ReadTx, svc: Service) -> ServiceStatus:
-        if svc.Spec.Mode.is_job:
-            return job_service_status(svc, view.tasks_of_service(svc.ID))
-        running = desired = 0
-        for task in view.tasks_of_service(svc.ID):
-            if task.Status.State == TaskState.RUNNING:
-                running += 1
-            if svc.Spec.Mode.is_global and task.DesiredState == TaskState.RUNNING:
-                desired += 1
-        if svc.Spec.Mode.Replicated is not None:
-            desired = svc.Spec.Mode.Replicated.Replicas
-        return ServiceStatus(RunningTasks=running, DesiredTasks=desired, CompletedTasks=0)
 
     def get_service(self, ref: str, insert_defaults: bool = False) -> Service:
         svc = resolve.resolve_service(self.store.view(), ref)

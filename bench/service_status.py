@@ -1,0 +1,163 @@
+"""How long `GET /services?status=true` (what `docker service ls` asks) holds a manager's event
+loop on a large store (issue 15): the handler is called in process, a probe task measures the
+longest stretch the loop ran nothing else, and the whole answer's wall time.
+
+The store: --services replicated services sharing --tasks tasks, 90% of each service's tasks
+running and the rest old ones shut down (a service's history).
+
+Prints a table and writes bench/results/service_status[-LABEL].json.
+Run: .venv/bin/python bench/service_status.py [--tasks 100000 --services 100 --runs 5]
+Before/after on the same machine: PYTHONPATH=<an older src> .venv/bin/python bench/... --label before
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+import shoal
+from shoal.api.types import TaskState
+from shoal.clock import SystemClock
+from shoal.engineapi import services as services_api
+from shoal.engineapi.responses import BACKEND
+from shoal.manager.allocator import allocate_endpoint
+from shoal.manager.controlapi.control import ControlAPI
+from shoal.manager.orchestrator import new_task
+from shoal.store import MemoryStore, Tx
+
+RESULTS = Path(__file__).parent / "results"
+PER_UPDATE = 200  # tasks written per store update (a proposal's limit)
+
+
+async def build(tasks: int, services: int) -> ControlAPI:
+    clock = SystemClock()
+    store = MemoryStore(clock=clock)
+    control = ControlAPI(store, clock, allocate_endpoint=allocate_endpoint)
+    per_service = tasks // services
+    for s in range(services):
+        service = await control.create_service(
+            {
+                "Name": f"svc{s}",
+                "TaskTemplate": {"ContainerSpec": {"Image": "img:1"}, "Runtime": "process"},
+                "Mode": {"Replicated": {"Replicas": per_service * 9 // 10}},
+            }
+        )
+        for first in range(0, per_service, PER_UPDATE):
+
+            def add(tx: Tx, first: int = first, service: Any = service) -> None:
+                for i in range(first, min(first + PER_UPDATE, per_service)):
+                    t = new_task(service, now=clock.now(), slot=i % (per_service * 9 // 10) + 1)
+                    t.NodeID = f"node{i % 1000:05d}"
+                    if i < per_service * 9 // 10:
+                        t.Status.State = TaskState.RUNNING
+                    else:
+                        t.Status.State = TaskState.SHUTDOWN
+                        t.DesiredState = TaskState.SHUTDOWN
+                    tx.create(t)
+
+            await store.update(add)
+    return control
+
+
+class _Backend:
+    def __init__(self, control: ControlAPI) -> None:
+        self._control = control
+
+    def control(self) -> ControlAPI:
+        return self._control
+
+
+async def one_answer(app: web.Application) -> tuple[float, float, bytes]:
+    """(wall seconds, longest seconds the loop ran nothing else, body)."""
+    longest = 0.0
+    done = False
+
+    async def probe() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while not done:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            longest = max(longest, now - last)
+            last = now
+
+    prober = asyncio.ensure_future(probe())
+    await asyncio.sleep(0)
+    started = time.perf_counter()
+    request = make_mocked_request("GET", "/services?status=true", app=app)
+    resp = await services_api.list_services(request)
+    wall = time.perf_counter() - started
+    done = True
+    await prober
+    assert isinstance(resp, web.Response) and resp.body is not None
+    return wall, longest, bytes(resp.body)  # type: ignore[arg-type]
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", type=int, default=100_000)
+    ap.add_argument("--services", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--label", default="")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    control = await build(args.tasks, args.services)
+    print(
+        f"store: {args.tasks} tasks, {args.services} services in {time.perf_counter() - t0:.1f} s"
+    )
+    app = web.Application()
+    app[BACKEND] = _Backend(control)  # type: ignore[assignment]
+
+    walls, stalls = [], []
+    body = b""
+    for _ in range(args.runs):
+        wall, stall, body = await one_answer(app)
+        walls.append(wall)
+        stalls.append(stall)
+    listed = json.loads(body)
+    running = sum(s["ServiceStatus"]["RunningTasks"] for s in listed)
+    print(f"{'run':>4} {'wall ms':>9} {'longest stall ms':>17}")
+    for i, (w, s) in enumerate(zip(walls, stalls, strict=True)):
+        print(f"{i:>4} {w * 1000:>9.1f} {s * 1000:>17.1f}")
+    print(
+        f"median wall {statistics.median(walls) * 1000:.1f} ms, median longest stall "
+        f"{statistics.median(stalls) * 1000:.1f} ms; {len(listed)} services, {running} running"
+    )
+    out = RESULTS / f"service_status{'-' + args.label if args.label else ''}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "bench": "service_status",
+                "shoal_src": str(Path(shoal.__file__).parent),
+                "label": args.label,
+                "tasks": args.tasks,
+                "services": args.services,
+                "wall_ms": [round(w * 1000, 1) for w in walls],
+                "longest_stall_ms": [round(s * 1000, 1) for s in stalls],
+                "median_wall_ms": round(statistics.median(walls) * 1000, 1),
+                "median_longest_stall_ms": round(statistics.median(stalls) * 1000, 1),
+                "running_tasks_listed": running,
+                "loadavg_1m": os.getloadavg()[0],
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

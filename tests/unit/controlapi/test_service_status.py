@@ -1,0 +1,163 @@
+"""`GET /services?status=true` counts (issue 15): counted a slice at a time, the answers are the
+ones counted all at once per service, on generated stores of every service mode."""
+
+import asyncio
+import datetime as dt
+import random
+
+import pytest
+
+from shoal.api.base import Version
+from shoal.api.objects import Service, ServiceStatus, Task, TaskStatus
+from shoal.api.types import TaskState
+from shoal.manager.controlapi import service_status as counting
+from shoal.manager.controlapi.filters import Filters
+from tests.unit.controlapi import test_control
+from tests.unit.controlapi.test_control import spec
+
+control = test_control.control  # the same fixture: a control API over a one-manager store
+
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+STATES = list(TaskState)
+
+
+def expected(service: Service, tasks: list[Task]) -> ServiceStatus:
+    """The counts as written before they were sliced: per service, over all its tasks."""
+    mode = service.Spec.Mode
+    if mode.is_job:
+        index = service.JobStatus.JobIteration.Index if service.JobStatus is not None else 0
+        mine = [t for t in tasks if (t.JobIteration.Index if t.JobIteration else 0) == index]
+        running = sum(1 for t in mine if t.Status.State == TaskState.RUNNING)
+        completed = sum(1 for t in mine if t.Status.State == TaskState.COMPLETE)
+        if mode.ReplicatedJob is not None:
+            desired = mode.ReplicatedJob.MaxConcurrent
+        else:
+            desired = sum(
+                1
+                for t in mine
+                if t.DesiredState == TaskState.COMPLETE and t.Status.State < TaskState.COMPLETE
+            )
+        return ServiceStatus(RunningTasks=running, DesiredTasks=desired, CompletedTasks=completed)
+    running = desired = 0
+    for t in tasks:
+        if t.Status.State == TaskState.RUNNING:
+            running += 1
+        if mode.is_global and t.DesiredState == TaskState.RUNNING:
+            desired += 1
+    if mode.Replicated is not None:
+        desired = mode.Replicated.Replicas
+    return ServiceStatus(RunningTasks=running, DesiredTasks=desired, CompletedTasks=0)
+
+
+MODES = [
+    {"Replicated": {"Replicas": 7}},
+    {"Global": {}},
+    {"ReplicatedJob": {"MaxConcurrent": 3, "TotalCompletions": 5}},
+    {"GlobalJob": {}},
+]
+
+
+async def generated_store(control, seed: int) -> None:
+    """Services of every mode (jobs updated to a later iteration), with tasks in random
+    states, desired states and job iterations; a service without tasks."""
+    rng = random.Random(seed)
+    services = []
+    for i in range(12):
+        mode = MODES[i % len(MODES)]
+        body = spec(f"s{i}", Mode=mode)
+        if "Replicated" not in mode and "Global" not in mode:
+            body.pop("UpdateConfig", None)
+        svc = await control.create_service(body)
+        if i % 8 == 2:  # a job run again: its status counts the new iteration only
+            svc = await control.update_service(svc.ID, svc.Version.Index, body)
+        services.append(svc)
+
+    def add(tx) -> None:
+        for n in range(rng.randrange(400, 700)):
+            svc = rng.choice(services[:-1])  # the last service has no task
+            tx.create(
+                Task(
+                    ID=f"t{seed}x{n}",
+                    ServiceID=svc.ID,
+                    Slot=n,
+                    NodeID=f"node{n % 5}",
+                    DesiredState=rng.choice(
+                        [TaskState.RUNNING, TaskState.SHUTDOWN, TaskState.COMPLETE]
+                    ),
+                    JobIteration=Version(Index=rng.randrange(2)) if rng.random() < 0.9 else None,
+                    Status=TaskStatus(State=rng.choice(STATES), Timestamp=NOW),
+                )
+            )
+
+    await control.store.update(add)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_sliced_counts_are_the_counts_of_each_service_over_all_its_tasks(
+    control, seed, monkeypatch
+):
+    await generated_store(control, seed)
+    view = control.store.view()
+    want = {s.ID: expected(s, view.tasks_of_service(s.ID)) for s in view.services()}
+    assert any(st.CompletedTasks for st in want.values())  # the jobs' counts are exercised
+    assert any(st.DesiredTasks and st.RunningTasks for st in want.values())
+
+    listed = control.list_services(status=True)
+    assert {s.ID: s.ServiceStatus for s in listed} == want
+
+    monkeypatch.setattr(counting, "SLICE", 0.0)  # a turn of the loop after every step
+    monkeypatch.setattr(counting, "STEP", 7)  # steps that cut a service's tasks anywhere
+    sliced = await control.list_services_with_status()
+    assert [s.ID for s in sliced] == [s.ID for s in listed]  # the same services, same order
+    assert {s.ID: s.ServiceStatus for s in sliced} == want
+    # Apart from the status, the services as stored.
+    assert [s.model_copy(update={"ServiceStatus": None}) for s in sliced] == view.services()
+
+
+async def test_sliced_counts_filter_as_the_list_does(control):
+    await generated_store(control, 4)
+    for f in [{"mode": ["global-job"]}, {"name": ["s1"]}, {"mode": ["replicated"]}]:
+        want = control.list_services(Filters(f), status=True)
+        assert want
+        assert await control.list_services_with_status(Filters(f)) == want
+
+
+async def test_the_loop_runs_while_tasks_are_counted_and_the_counts_are_of_one_moment(
+    control, monkeypatch
+):
+    """Tasks written while the counting yields are not counted: the lists were read first."""
+    svc = await control.create_service(spec("web", replicas=30))
+
+    def running(n: int, first: int = 0):
+        def add(tx) -> None:
+            for i in range(first, first + n):
+                tx.create(
+                    Task(
+                        ID=f"t{i}",
+                        ServiceID=svc.ID,
+                        Slot=i,
+                        DesiredState=TaskState.RUNNING,
+                        Status=TaskStatus(State=TaskState.RUNNING, Timestamp=NOW),
+                    )
+                )
+
+        return add
+
+    await control.store.update(running(20))
+    monkeypatch.setattr(counting, "SLICE", 0.0)
+    monkeypatch.setattr(counting, "STEP", 1)
+    turns: list[int] = []
+
+    async def other_work() -> None:
+        await control.store.update(running(5, first=20))
+        for i in range(3):
+            turns.append(i)
+            await asyncio.sleep(0)
+
+    other = asyncio.ensure_future(other_work())
+    (listed,) = await control.list_services_with_status()
+    await other
+    assert turns == [0, 1, 2]  # it ran while the tasks were being counted
+    assert listed.ServiceStatus == ServiceStatus(RunningTasks=20, DesiredTasks=30)
+    (now,) = control.list_services(status=True)
+    assert now.ServiceStatus == ServiceStatus(RunningTasks=25, DesiredTasks=30)
