@@ -17,6 +17,7 @@ from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeAvailability, TaskState
 from shoal.clock import Clock
 from shoal.manager.constraint import ConstraintError, node_matches, parse
+from shoal.manager.orchestrator.loop_turns import LoopTurns
 from shoal.manager.orchestrator.reconcile_loop import ReconcileLoop
 from shoal.manager.orchestrator.waiting import write_batch
 from shoal.store import Event, MemoryStore, ReadTx, Tx
@@ -100,8 +101,10 @@ class ConstraintEnforcer(ReconcileLoop):
 
     async def tick(self) -> None:
         pending, self._pending = self._pending, set()
+        turns = LoopTurns()
         for node_id in sorted(pending):
             await self.check(node_id)
+            await turns.between()
 
     async def check(self, node_id: str) -> None:
         try:

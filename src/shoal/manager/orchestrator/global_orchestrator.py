@@ -17,6 +17,7 @@ from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeAvailability, TaskState
 from shoal.clock import Clock
 from shoal.manager.orchestrator.eligibility import NodeFit, node_fit
+from shoal.manager.orchestrator.loop_turns import LoopTurns
 from shoal.manager.orchestrator.replicated import delete_task, remove_service_tasks, set_desired
 from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.orchestrator.service_orchestrator import ServiceOrchestrator
@@ -223,8 +224,10 @@ class GlobalOrchestrator(ServiceOrchestrator):
         if not self._services:
             return
         ids, self._services = sorted(self._services), set()
+        turns = LoopTurns()
         for service_id in ids:
             await self.reconcile_service(service_id)
+            await turns.between()
 
     async def reconcile_service(self, service_id: str) -> None:
         view = self.store.view()
@@ -246,8 +249,10 @@ class GlobalOrchestrator(ServiceOrchestrator):
         if not self._nodes:
             return
         ids, self._nodes = sorted(self._nodes), set()
+        turns = LoopTurns()
         for node_id in ids:
             await self.reconcile_node(node_id)
+            await turns.between()
 
     async def reconcile_node(self, node_id: str) -> None:
         view = self.store.view()

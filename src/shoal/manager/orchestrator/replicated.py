@@ -15,6 +15,7 @@ from functools import partial
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import TaskState
 from shoal.clock import Clock
+from shoal.manager.orchestrator.loop_turns import LoopTurns
 from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.orchestrator.service_orchestrator import ServiceOrchestrator
 from shoal.manager.orchestrator.task import invalid_node, is_replicated, new_task
@@ -253,8 +254,10 @@ class ReplicatedOrchestrator(ServiceOrchestrator):
         if not self._reconcile:
             return
         services, self._reconcile = list(self._reconcile.values()), {}
+        turns = LoopTurns()
         for s in services:
             await self.reconcile(s)
+            await turns.between()
 
     async def reconcile(self, service: Service) -> None:
         view = self.store.view()
