@@ -60,6 +60,17 @@ def test_a_command_loads_its_own_group_and_not_the_daemon():
     assert not [m for m in loaded if m.startswith(("shoal.daemon", "shoal.cli.commands.stack"))]
 
 
+def test_a_usage_error_does_not_load_the_http_client():
+    # aiohttp is imported by the first request to the daemon, not by the client module.
+    loaded = _loaded_after(
+        "from click.testing import CliRunner\n"
+        "from shoal.cli.main import cli\n"
+        "assert CliRunner().invoke(cli, ['node', 'ls', '--bogus']).exit_code != 0"
+    )
+    assert "shoal.client" in loaded
+    assert not [m for m in loaded if m.split(".")[0] == "aiohttp"]
+
+
 def test_the_table_has_each_commands_own_help():
     for name, lazy in COMMANDS.items():
         command = cli.get_command(click.Context(cli), name)
