@@ -71,6 +71,23 @@ def test_a_usage_error_does_not_load_the_http_client():
     assert not [m for m in loaded if m.split(".")[0] == "aiohttp"]
 
 
+def test_only_stack_deploy_loads_the_compose_files_and_models():
+    loaded = _loaded_after(
+        "from click.testing import CliRunner\n"
+        "from shoal.cli.main import cli\n"
+        "assert CliRunner().invoke(cli, ['stack', 'ls', '--bogus']).exit_code != 0"
+    )
+    assert "shoal.cli.commands.stack" in loaded
+    assert _heavy(loaded & {"shoal.compose", "shoal.api", "pydantic"}) == []
+
+
+def test_the_stack_label_is_the_compose_one():
+    from shoal.cli.stack_namespace import NAMESPACE_LABEL
+    from shoal.compose import NAMESPACE_LABEL as COMPOSE_LABEL
+
+    assert NAMESPACE_LABEL == COMPOSE_LABEL
+
+
 def test_the_table_has_each_commands_own_help():
     for name, lazy in COMMANDS.items():
         command = cli.get_command(click.Context(cli), name)
