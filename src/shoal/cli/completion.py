@@ -90,11 +90,12 @@ def name_completer(lister: Lister) -> Callable[..., list[CompletionItem]]:
     return complete
 
 
-def attach_name_completion(root: click.Group) -> None:
-    """Give the positional arguments of the commands in ARGUMENTS their completer."""
-    for (group_name, command_name), lister in ARGUMENTS.items():
-        group = root.commands.get(group_name)
-        command = group.commands.get(command_name) if isinstance(group, click.Group) else None
+def attach_name_completion(group_name: str, group: click.Command) -> None:
+    """Give the positional arguments of group_name's commands in ARGUMENTS their completer."""
+    if not isinstance(group, click.Group):
+        return
+    for (name, command_name), lister in ARGUMENTS.items():
+        command = group.commands.get(command_name) if name == group_name else None
         if command is None:
             continue
         for i, param in enumerate(command.params):

@@ -7,16 +7,7 @@ import sys
 import click
 
 import shoal
-from shoal.cli.commands.config import config_group
-from shoal.cli.commands.network import network_group
-from shoal.cli.commands.node import node_group
-from shoal.cli.commands.secret import secret_group
-from shoal.cli.commands.service import service_group
-from shoal.cli.commands.stack import stack_group
-from shoal.cli.commands.swarm import swarm_group
-from shoal.cli.commands.system import info_command, version_command
-from shoal.cli.completion import attach_name_completion, completion_group
-from shoal.cli.framework import report
+from shoal.cli.lazy_group import LazyCommand, LazyGroup
 
 # Boolean flags Docker users write as --flag=true / --flag=false.
 BOOL_FLAGS = {
@@ -70,7 +61,51 @@ def normalize_bool_flags(argv: list[str]) -> list[str]:
     return out
 
 
-@click.group("shoal", context_settings={"help_option_names": ["--help"]})
+# Every subcommand, loaded only when it runs (see LazyGroup): each command costs only its own
+# imports, and the daemon is imported by ``shoal daemon`` and ``shoal local`` alone. The help
+# text is the command's own (tests/unit/cli/test_lazy_commands.py keeps the two the same).
+COMMANDS = {
+    "swarm": LazyCommand("shoal.cli.commands.swarm:swarm_group", "Manage Swarm"),
+    "node": LazyCommand("shoal.cli.commands.node:node_group", "Manage Swarm nodes"),
+    "service": LazyCommand("shoal.cli.commands.service:service_group", "Manage Swarm services"),
+    "stack": LazyCommand("shoal.cli.commands.stack:stack_group", "Manage Docker stacks"),
+    "network": LazyCommand("shoal.cli.commands.network:network_group", "Manage networks"),
+    "secret": LazyCommand("shoal.cli.commands.secret:secret_group", "Manage Swarm secrets"),
+    "config": LazyCommand("shoal.cli.commands.config:config_group", "Manage Swarm configs"),
+    "info": LazyCommand(
+        "shoal.cli.commands.system:info_command", "Display system-wide information"
+    ),
+    "version": LazyCommand(
+        "shoal.cli.commands.system:version_command", "Show the shoal version information"
+    ),
+    "completion": LazyCommand(
+        "shoal.cli.completion:completion_group",
+        "Generate the autocompletion script for the specified shell",
+    ),
+    "daemon": LazyCommand(
+        "shoal.daemon.command:daemon_command",
+        "Run a shoal node (the equivalent of dockerd in swarm mode).",
+    ),
+    "local": LazyCommand(
+        "shoal.local.command:local_group", "Run a cluster of several shoal daemons on this machine."
+    ),
+}
+
+
+def _on_load(name: str, command: click.Command) -> None:
+    # The completion of names from the daemon is attached to a group as it is loaded.
+    from shoal.cli.completion import attach_name_completion
+
+    attach_name_completion(name, command)
+
+
+@click.group(
+    "shoal",
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    on_load=_on_load,
+    context_settings={"help_option_names": ["--help"]},
+)
 @click.option("-H", "--host", help="Daemon socket to connect to (unix:///path or tcp://host:port)")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
 @click.version_option(shoal.__version__, "-v", "--version", message="shoal version %(version)s")
@@ -78,32 +113,6 @@ def normalize_bool_flags(argv: list[str]) -> list[str]:
 def cli(ctx: click.Context, host: str | None, debug: bool) -> None:
     """Docker Swarm mode, written in Python."""
     ctx.obj = {"host": host, "debug": debug}
-
-
-cli.add_command(swarm_group)
-cli.add_command(node_group)
-cli.add_command(service_group)
-cli.add_command(stack_group)
-cli.add_command(network_group)
-cli.add_command(secret_group)
-cli.add_command(config_group)
-cli.add_command(info_command)
-cli.add_command(version_command)
-cli.add_command(completion_group)
-attach_name_completion(cli)
-
-
-def _add_daemon_commands() -> None:
-    # The daemon and local-cluster commands are only imported when present, so the CLI stays
-    # light to start.
-    from shoal.daemon.command import daemon_command
-    from shoal.local.command import local_group
-
-    cli.add_command(daemon_command)
-    cli.add_command(local_group)
-
-
-_add_daemon_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -119,5 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     except BaseException as error:
         if isinstance(error, SystemExit):
             raise
+        from shoal.cli.framework import report  # only on failure: it imports the client
+
         status = report(error)
     sys.exit(status if isinstance(status, int) else 0)

@@ -27,10 +27,10 @@ from shoal.cli.dry_run import (
 from shoal.cli.framework import CLIError, err, out
 from shoal.cli.progress import wait_for_convergence
 from shoal.cli.service_references import resolve_references
+from shoal.cli.stack_namespace import stack_filter
 from shoal.client import APIError, Client, filters_param
 from shoal.compose import (
     IMAGE_LABEL,
-    NAMESPACE_LABEL,
     ComposeError,
     Stack,
     convert,
@@ -49,10 +49,6 @@ NOT_A_MANAGER = (
 )
 # Networks every node has as local ones; an external network of these names is not looked up.
 BUILTIN_NETWORKS = {"host", "bridge", "none", "default"}
-
-
-def stack_filter(namespace: str) -> dict[str, list[str]]:
-    return {"label": [f"{NAMESPACE_LABEL}={namespace}"]}
 
 
 def load_stack(namespace: str, compose_files: tuple[str, ...]) -> Stack:

@@ -4,10 +4,11 @@ errors come back as Docker prints them."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import aiohttp
+if TYPE_CHECKING:
+    import aiohttp
 
 
 class APIError(Exception):
@@ -30,6 +31,12 @@ def filters_param(filters: dict[str, list[str]]) -> str:
     """Docker's filters query parameter: {"name": {"web": true}} (the map form every daemon
     version understands)."""
     return json.dumps({k: dict.fromkeys(v, True) for k, v in filters.items()})
+
+
+def _connection_error() -> type[Exception]:
+    import aiohttp  # loaded by then: the session that raised it imported it
+
+    return aiohttp.ClientConnectionError
 
 
 class Client:
@@ -57,6 +64,10 @@ class Client:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
+            # Imported on the first request, not with the module: a CLI call that never reaches
+            # the daemon (--help, a usage error) is spared aiohttp's start-up.
+            import aiohttp
+
             connector = (
                 aiohttp.UnixConnector(path=self._socket) if self._socket else aiohttp.TCPConnector()
             )
@@ -90,7 +101,7 @@ class Client:
             ) as resp:
                 text = await resp.text()
                 return self._decode(resp.status, text)
-        except (aiohttp.ClientConnectionError, FileNotFoundError, ConnectionRefusedError) as err:
+        except (_connection_error(), FileNotFoundError, ConnectionRefusedError) as err:
             raise self._connect_error() from err
 
     async def stream(
@@ -99,7 +110,7 @@ class Client:
         """A streaming GET (logs); the caller reads and releases the response."""
         try:
             resp = await self.session.get(self.url(path), params=_clean(params))
-        except (aiohttp.ClientConnectionError, FileNotFoundError, ConnectionRefusedError) as err:
+        except (_connection_error(), FileNotFoundError, ConnectionRefusedError) as err:
             raise self._connect_error() from err
         if resp.status >= 400:
             text = await resp.text()

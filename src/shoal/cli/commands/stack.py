@@ -9,10 +9,9 @@ from shoal.cli.commands.service import SERVICE_HEADERS, SERVICE_TABLE, service_r
 from shoal.cli.dry_run import check_format, dry_run_options
 from shoal.cli.framework import CLIError, docker_command, err, filter_option, out, with_client
 from shoal.cli.listing import parse_filters, print_list
-from shoal.cli.stack_deploy import DETACH_NOTE, RESOLVE_IMAGE, deploy, stack_filter
+from shoal.cli.stack_namespace import NAMESPACE_LABEL, stack_filter
 from shoal.cli.tasks_table import print_tasks, task_list_options
 from shoal.client import APIError, Client, filters_param
-from shoal.compose import NAMESPACE_LABEL
 
 
 @click.group("stack")
@@ -60,6 +59,9 @@ def stack_deploy(
     plan_format: str | None,
 ) -> None:
     """Deploy a new stack or update an existing stack"""
+    # The compose loader and the API models load here, for deploy only.
+    from shoal.cli.stack_deploy import DETACH_NOTE, RESOLVE_IMAGE
+
     check_format(plan_format, dry_run)
     if resolve_image not in RESOLVE_IMAGE:
         raise CLIError(f"Invalid option {resolve_image} for flag --resolve-image")
@@ -83,6 +85,8 @@ def stack_deploy(
 
 @with_client
 async def _deploy(client: Client, namespace: str, *rest: Any) -> None:
+    from shoal.cli.stack_deploy import deploy
+
     await deploy(client, namespace, *rest)
 
 
