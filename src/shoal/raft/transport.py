@@ -71,6 +71,7 @@ class QueuedTransport:
                 peer.task = asyncio.get_running_loop().create_task(
                     self._drain(m.to, peer), name=f"raft-send-{m.to}"
                 )
+                peer.task.add_done_callback(_log_sender_end)
             if len(peer.queue) >= self._max_queue:
                 _, was_snapshot = peer.queue.popleft()
                 self.dropped += 1
@@ -117,7 +118,17 @@ class QueuedTransport:
                     await self._deliver(node_id, batch)
                     ok = True
                 except asyncio.CancelledError:
-                    raise
+                    if _being_cancelled():
+                        raise  # this sender is stopped (``remove_peer``, ``close``)
+                    # The call was cancelled under us, not this task: grpc.aio raises
+                    # CancelledError from a call whose channel was closed or whose deadline
+                    # passed while its request stream was sent. A failed delivery like any
+                    # other; ending here would leave the peer's queue with no sender, and a
+                    # follower unheard from for good.
+                    ok = False
+                    log.debug("raft: delivery to %d cancelled under the sender", node_id)
+                    if self._reporter is not None:
+                        self._reporter.report_unreachable(node_id)
                 except Exception as err:
                     ok = False
                     log.debug("raft: delivery to %d failed: %s", node_id, err)
@@ -125,3 +136,16 @@ class QueuedTransport:
                         self._reporter.report_unreachable(node_id)
                 if snapshots and self._reporter is not None:
                     self._reporter.report_snapshot(node_id, ok)
+
+
+def _being_cancelled() -> bool:
+    """Whether the running task itself was asked to stop (rather than an awaited call)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _log_sender_end(task: "asyncio.Task[None]") -> None:
+    """A peer's sender ends only when stopped; any other end is a bug that would silence the
+    peer for good: say so (the task is held, so asyncio would never report its exception)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("raft: %s ended", task.get_name(), exc_info=task.exception())

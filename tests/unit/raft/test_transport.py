@@ -87,3 +87,44 @@ async def test_a_full_queue_drops_the_oldest():
     await spin(50)
     assert got == [0, 3, 4, 5]
     await t.close()
+
+
+async def test_a_call_cancelled_under_it_is_a_failed_delivery_and_the_sender_goes_on():
+    """grpc.aio raises CancelledError from a call cancelled under it (its channel closed, its
+    deadline hit while the request stream was being sent): the peer's sender task must not end
+    with it, or every later message to that peer queues up and is never sent: a follower so
+    cut off falls silent for good (seen at 1,000 nodes: the leader found it unreachable, and
+    it never applied another entry)."""
+    got: list[int] = []
+    calls = 0
+
+    async def deliver(peer, payloads):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise asyncio.CancelledError()
+        got.extend(codec.decode_message(p).commit for p in payloads)
+
+    r = Reports()
+    t = QueuedTransport(deliver)
+    t.attach(r)
+    t.send([hb(2, 1)])
+    await spin()
+    assert r.unreachable == [2]
+    t.send([hb(2, 2)])
+    await spin()
+    assert got == [2]
+    await t.close()
+
+
+async def test_closing_the_transport_still_ends_its_senders():
+    started = asyncio.Event()
+
+    async def deliver(peer, payloads):
+        started.set()
+        await asyncio.Event().wait()  # never answers
+
+    t = QueuedTransport(deliver)
+    t.send([hb(2, 1)])
+    await started.wait()
+    await asyncio.wait_for(t.close(), 1)
