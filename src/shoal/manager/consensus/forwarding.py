@@ -25,6 +25,7 @@ from shoal.api.objects import OBJECT_TYPES, StoredObject
 from shoal.clock import Clock
 from shoal.manager.consensus.replica import NoLeader, Replica
 from shoal.manager.controlapi.control import ControlAPI
+from shoal.manager.controlapi.sliced_read import is_sliced_read
 from shoal.manager.nodeca.server import NodeCAServicer
 from shoal.raft.types import NONE, NotLeader, ProposalDropped
 from shoal.rpc import from_rpc_error, pb, pb_grpc, rpc_errors
@@ -69,11 +70,12 @@ def decode_error(data: dict[str, str]) -> errors.ShoalError:
 
 
 def _writes(control: ControlAPI) -> set[str]:
-    """The control API's writes: its public coroutine methods."""
+    """The control API's writes: its public coroutine methods, but for the reads that are
+    coroutines only to let the event loop run while they work (``@sliced_read``)."""
     return {
         name
         for name, fn in inspect.getmembers(type(control), inspect.iscoroutinefunction)
-        if not name.startswith("_")
+        if not name.startswith("_") and not is_sliced_read(fn)
     }
 
 

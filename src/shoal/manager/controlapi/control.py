@@ -53,6 +53,7 @@ from shoal.manager.controlapi.service_status import (
     service_statuses,
     with_status,
 )
+from shoal.manager.controlapi.sliced_read import sliced_read
 from shoal.manager.controlapi.unlock_keys import updated_unlock_keys
 from shoal.manager.controlapi.validate import validate_service_spec
 from shoal.manager.controlapi.validate_secrets import check_config_targets_set
@@ -301,6 +302,7 @@ class ControlAPI(NetworkControl, SecretControl):
             with_status(svc, service_status(svc, view.tasks_of_service(svc.ID))) for svc in services
         ]
 
+    @sliced_read
     async def list_services_with_status(self, filters: Filters | None = None) -> list[Service]:
         """``list_services(filters, status=True)``, counting the tasks a slice at a time (the
         event loop runs in between) over the task lists read with the services."""
