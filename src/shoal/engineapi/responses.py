@@ -2,12 +2,12 @@
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from shoal.clock import LoopTurns
 from shoal.engineapi.backend import Backend
 from shoal.errors import ShoalError
 
@@ -28,21 +28,18 @@ T = TypeVar("T")
 # on the event loop, raft's heartbeats among it, waited behind it (issue 15: a leader that
 # answered `GET /tasks` lost leadership). Lists are converted a slice at a time, letting the
 # loop run in between, and a long one encoded in a thread (the loop runs meanwhile).
-LIST_SLICE = 0.02  # seconds of converting between two turns of the event loop
 ENCODE_IN_THREAD = 1000  # items from which a list is encoded in a worker thread
 
 
 async def api_list(items: Iterable[T], to_api: Callable[[T], Any]) -> list[Any]:
-    """``[to_api(i) for i in items]``, letting the event loop run every ``LIST_SLICE`` of
+    """``[to_api(i) for i in items]``, letting the event loop run every ``LOOP_SLICE`` of
     work. The items are a list read from the store, whose objects are never changed in place,
     so the answer is still one moment's state."""
     out = []
-    started = time.perf_counter()
+    turns = LoopTurns()
     for item in items:
         out.append(to_api(item))
-        if time.perf_counter() - started >= LIST_SLICE:
-            await asyncio.sleep(0)
-            started = time.perf_counter()
+        await turns.between()
     return out
 
 

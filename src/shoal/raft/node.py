@@ -8,7 +8,7 @@ snapshot restored and entries applied -> advance. A Ready may take long (a write
 snapshot of a large store in a thread, a large batch of entries to decode and apply), longer
 than an election timeout under load (issue 15: a leader kept silent so was replaced, and
 every agent reconnected); meanwhile raft keeps its time: while the write or the snapshot
-runs, and between slices of ``APPLY_SLICE`` of applying, the driver hands the core what was
+runs, and between slices of ``LOOP_SLICE`` of applying, the driver hands the core what was
 queued (the core takes ticks and messages while a Ready is out, as etcd's does; their effects
 go in the next Ready) and sends heartbeats and their answers at once, every other message
 still after its Ready's write.
@@ -23,12 +23,11 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
-from shoal.clock import Clock
+from shoal.clock import Clock, LoopTurns
 from shoal.raft import codec
 from shoal.raft.core import Core
 from shoal.raft.storage import AsyncStorage, Storage
@@ -55,11 +54,6 @@ T = TypeVar("T")
 # How long (in election timeouts) the caller of an entry appended by a leader that then lost
 # leadership waits to learn whether the next leader committed it or overwrote it.
 ORPHAN_TICKS_PER_ELECTION = 3
-# The longest the driver applies committed entries without letting the event loop run other
-# work and raft keep its time (ticks, messages received, heartbeats sent): a follower applies
-# a batch of entries decoded one by one, which takes seconds at 25,000 tasks under load, and
-# a leader silent meanwhile for an election timeout (1 to 2 s) is replaced (issue 15).
-APPLY_SLICE = 0.02
 
 
 class Transport(Protocol):
@@ -144,7 +138,7 @@ class RaftNode:
         self._snapshot_requests: list[asyncio.Future[None]] = []
         self._durable_term = 0  # the term in the hard state last written to disk
         self._noop_term = 0  # the term whose no-op ``_noop_index`` is
-        self.pauses = 0  # how many times applying a Ready let the loop run (see APPLY_SLICE)
+        self.pauses = 0  # how many times applying a Ready let the loop run (see LOOP_SLICE)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -424,11 +418,13 @@ class RaftNode:
             self._snap_index = rd.snapshot.index
             # Entries the snapshot covers were never seen here: whether ours made it is unknown.
             self._give_up_orphans(up_to=rd.snapshot.index)
-        slice_started = time.perf_counter()
+        # Applying a batch of entries decoded one by one takes seconds at 25,000 tasks under
+        # load: a leader silent meanwhile for an election timeout (1 to 2 s) is replaced.
+        turns = LoopTurns()
         for e in rd.committed_entries:
-            if time.perf_counter() - slice_started >= APPLY_SLICE:
+            if turns.due():
                 await self._pause(core)
-                slice_started = time.perf_counter()
+                turns.restart()
             if e.type is EntryType.CONF_CHANGE:
                 self.sm.apply_conf_change(e.index, codec.decode_conf_change(e.data))
             elif e.data:

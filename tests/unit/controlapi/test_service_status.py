@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from shoal import clock
 from shoal.api.base import Version
 from shoal.api.objects import Service, ServiceStatus, Task, TaskStatus
 from shoal.api.types import TaskState
@@ -105,7 +106,7 @@ async def test_sliced_counts_are_the_counts_of_each_service_over_all_its_tasks(
     listed = control.list_services(status=True)
     assert {s.ID: s.ServiceStatus for s in listed} == want
 
-    monkeypatch.setattr(counting, "SLICE", 0.0)  # a turn of the loop after every step
+    monkeypatch.setattr(clock, "LOOP_SLICE", 0.0)  # a turn of the loop after every step
     monkeypatch.setattr(counting, "STEP", 7)  # steps that cut a service's tasks anywhere
     sliced = await control.list_services_with_status()
     assert [s.ID for s in sliced] == [s.ID for s in listed]  # the same services, same order
@@ -144,7 +145,7 @@ async def test_the_loop_runs_while_tasks_are_counted_and_the_counts_are_of_one_m
         return add
 
     await control.store.update(running(20))
-    monkeypatch.setattr(counting, "SLICE", 0.0)
+    monkeypatch.setattr(clock, "LOOP_SLICE", 0.0)
     monkeypatch.setattr(counting, "STEP", 1)
     turns: list[int] = []
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from shoal import clock
 from shoal.engineapi import responses
 from shoal.engineapi.responses import api_list, json_response, list_response
 
@@ -13,7 +14,7 @@ from shoal.engineapi.responses import api_list, json_response, list_response
 async def test_api_list_converts_every_item_in_order_and_lets_the_loop_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(responses, "LIST_SLICE", 0.0)  # a turn of the loop after every item
+    monkeypatch.setattr(clock, "LOOP_SLICE", 0.0)  # a turn of the loop after every item
     ran: list[int] = []
 
     async def other_work() -> None:

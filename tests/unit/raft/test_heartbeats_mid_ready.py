@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from shoal.raft import node as raft_node
+from shoal import clock
 from shoal.raft.node import RaftNode
 from shoal.raft.storage import AsyncStorage, MemoryStorage
 from shoal.raft.types import Message, MessageType, RaftConfig
@@ -100,7 +100,7 @@ async def test_a_follower_applying_a_long_ready_answers_heartbeats_meanwhile(
     for k in range(60):
         await cluster.propose(leader, f"k{k}=v{k}")
     # Every entry is a slice: the follower applies one, then lets the loop (and time) run.
-    monkeypatch.setattr(raft_node, "APPLY_SLICE", 0.0)
+    monkeypatch.setattr(clock, "LOOP_SLICE", 0.0)
     cluster.net.cut.clear()
     await cluster.until(lambda: len(cluster.sms[follower.id].data) == 60)
     answered_mid_ready = [
@@ -122,7 +122,7 @@ async def test_a_leader_applying_a_long_ready_keeps_sending_heartbeats(
     leader = await cluster.leader_ready()
     net = RecordingNet(cluster)
     leader.transport = net
-    monkeypatch.setattr(raft_node, "APPLY_SLICE", 0.0)
+    monkeypatch.setattr(clock, "LOOP_SLICE", 0.0)
     # Proposals made together commit together: one Ready applies them all, slice by slice.
     proposals = [asyncio.ensure_future(leader.propose(f"k{k}=v{k}".encode())) for k in range(80)]
     await cluster.until(lambda: all(p.done() for p in proposals))

@@ -1,17 +1,15 @@
 """A service's running, desired and completed task counts as `docker service ls` shows them,
 counted a run of tasks at a time so a long count can let the event loop run in between."""
 
-import asyncio
-import time
 from collections.abc import Iterable, Sequence
 
 from shoal.api.objects import Service, ServiceStatus, Task
 from shoal.api.types import TaskState
+from shoal.clock import LoopTurns
 
 # `service ls` on a manager of 25,000 tasks held its event loop 1 to 2 s under load, raft's
 # heartbeats waiting behind it (issue 15): tasks are counted STEP at a time, letting the loop
-# run after every SLICE seconds of counting.
-SLICE = 0.02
+# run after every LOOP_SLICE seconds of counting.
 STEP = 500
 
 
@@ -99,16 +97,14 @@ async def service_statuses(
     listed: Sequence[tuple[Service, Sequence[Task]]],
 ) -> list[ServiceStatus]:
     """``[service_status(s, tasks) for s, tasks in listed]``, letting the event loop run every
-    ``SLICE`` of counting. The task lists are one read of the store, whose objects are never
+    ``LOOP_SLICE`` of counting. The task lists are one read of the store, whose objects are never
     changed in place, so the counts are still one moment's state."""
     counts = []
-    started = time.perf_counter()
+    turns = LoopTurns()
     for service, tasks in listed:
         count = StatusCount(service)
         for first in range(0, len(tasks), STEP):
             count.add(tasks[first : first + STEP])
-            if time.perf_counter() - started >= SLICE:
-                await asyncio.sleep(0)
-                started = time.perf_counter()
+            await turns.between()
         counts.append(count)
     return [c.status() for c in counts]

@@ -15,9 +15,8 @@ from typing import ClassVar
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeAvailability, TaskState
-from shoal.clock import Clock
+from shoal.clock import Clock, LoopTurns
 from shoal.manager.constraint import ConstraintError, node_matches, parse
-from shoal.manager.orchestrator.loop_turns import LoopTurns
 from shoal.manager.orchestrator.reconcile_loop import ReconcileLoop
 from shoal.manager.orchestrator.waiting import write_batch
 from shoal.store import Event, MemoryStore, ReadTx, Tx

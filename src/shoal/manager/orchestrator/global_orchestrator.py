@@ -15,9 +15,8 @@ from functools import partial
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeAvailability, TaskState
-from shoal.clock import Clock
+from shoal.clock import Clock, LoopTurns
 from shoal.manager.orchestrator.eligibility import NodeFit, node_fit
-from shoal.manager.orchestrator.loop_turns import LoopTurns
 from shoal.manager.orchestrator.replicated import delete_task, remove_service_tasks, set_desired
 from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.orchestrator.service_orchestrator import ServiceOrchestrator

@@ -14,8 +14,7 @@ from functools import partial
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import TaskState
-from shoal.clock import Clock
-from shoal.manager.orchestrator.loop_turns import LoopTurns
+from shoal.clock import Clock, LoopTurns
 from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.orchestrator.service_orchestrator import ServiceOrchestrator
 from shoal.manager.orchestrator.task import invalid_node, is_replicated, new_task

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from shoal.manager.orchestrator import loop_turns
-from shoal.manager.orchestrator.loop_turns import LoopTurns
+from shoal import clock
+from shoal.clock import LoopTurns
 
 
 async def turns_taken(steps: int) -> list[int]:
@@ -30,10 +30,10 @@ async def turns_taken(steps: int) -> list[int]:
 async def test_the_loop_turns_between_steps_once_a_slice_is_used(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(loop_turns, "SLICE", 0.0)
+    monkeypatch.setattr(clock, "LOOP_SLICE", 0.0)
     assert await turns_taken(3) == [1, 2]
 
 
 async def test_the_loop_does_not_turn_within_a_slice(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loop_turns, "SLICE", 3600.0)
+    monkeypatch.setattr(clock, "LOOP_SLICE", 3600.0)
     assert await turns_taken(3) == []
