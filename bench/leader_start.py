@@ -16,7 +16,6 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import shoal
 from shoal.api.objects import Node, NodeDescription, NodeResources, NodeStatus
@@ -28,33 +27,9 @@ from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.store import Tx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from service_status import build
+from service_status import build, longest_stall
 
 RESULTS = Path(__file__).parent / "results"
-
-
-async def longest_stall(work: Any) -> tuple[float, float]:
-    """(wall seconds of awaiting ``work``, longest seconds the loop ran nothing else)."""
-    longest = 0.0
-    done = False
-
-    async def probe() -> None:
-        nonlocal longest
-        last = time.perf_counter()
-        while not done:
-            await asyncio.sleep(0)
-            now = time.perf_counter()
-            longest = max(longest, now - last)
-            last = now
-
-    prober = asyncio.ensure_future(probe())
-    await asyncio.sleep(0)
-    started = time.perf_counter()
-    await work
-    wall = time.perf_counter() - started
-    done = True
-    await prober
-    return wall, longest
 
 
 async def main() -> None:
@@ -98,7 +73,7 @@ async def main() -> None:
         elif isinstance(component, ReconcileLoop):
             component.init(store.view())
             init = time.perf_counter() - started
-            tick_wall, tick_stall = await longest_stall(component.tick())
+            tick_wall, tick_stall, _ = await longest_stall(component.tick())
         else:
             continue
         rows.append(

@@ -18,8 +18,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
@@ -76,8 +77,12 @@ class _Backend:
         return self._control
 
 
-async def one_answer(app: web.Application) -> tuple[float, float, bytes]:
-    """(wall seconds, longest seconds the loop ran nothing else, body)."""
+T = TypeVar("T")
+
+
+async def longest_stall(work: Awaitable[T]) -> tuple[float, float, T]:
+    """(wall seconds of awaiting ``work``, longest seconds the loop ran nothing else, its
+    result)."""
     longest = 0.0
     done = False
 
@@ -93,11 +98,17 @@ async def one_answer(app: web.Application) -> tuple[float, float, bytes]:
     prober = asyncio.ensure_future(probe())
     await asyncio.sleep(0)
     started = time.perf_counter()
-    request = make_mocked_request("GET", "/services?status=true", app=app)
-    resp = await services_api.list_services(request)
+    result = await work
     wall = time.perf_counter() - started
     done = True
     await prober
+    return wall, longest, result
+
+
+async def one_answer(app: web.Application) -> tuple[float, float, bytes]:
+    """(wall seconds, longest seconds the loop ran nothing else, body)."""
+    request = make_mocked_request("GET", "/services?status=true", app=app)
+    wall, longest, resp = await longest_stall(services_api.list_services(request))
     assert isinstance(resp, web.Response) and resp.body is not None
     return wall, longest, bytes(resp.body)  # type: ignore[arg-type]
 
