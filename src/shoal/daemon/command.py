@@ -21,15 +21,22 @@ async def run_daemon(config: DaemonConfig) -> None:
 
     from shoal.daemon.metrics import serve_metrics
     from shoal.daemon.node import NodeDaemon
+    from shoal.daemon.old_generation import collect_old_generation
     from shoal.engineapi.listeners import serve
     from shoal.engineapi.server import build_app
+    from shoal.metrics.gc_pauses import record_gc_pauses
     from shoal.metrics.loop_lag import probe_loop_lag
     from shoal.store.gc_tuning import tune_gc
 
     tune_gc()  # a manager holds the whole cluster in memory: see gc_tuning
+    stop_recording_gc = record_gc_pauses()
     # How late the loop runs things (raft's heartbeats among them): logged when it lags.
     lag_probe = asyncio.create_task(probe_loop_lag(), name="loop-lag-probe")
     daemon = NodeDaemon(config)
+    full_collections = asyncio.create_task(
+        collect_old_generation(daemon.clock, daemon.pause_costs_leadership),
+        name="full-garbage-collections",
+    )
     await daemon.start()
     metrics: web.AppRunner | None = None
     dashboard = None
@@ -50,6 +57,8 @@ async def run_daemon(config: DaemonConfig) -> None:
             await metrics.cleanup()
         await daemon.stop()
         lag_probe.cancel()
+        full_collections.cancel()
+        stop_recording_gc()
         raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -66,6 +75,8 @@ async def run_daemon(config: DaemonConfig) -> None:
             await metrics.cleanup()
         await daemon.stop()
         lag_probe.cancel()
+        full_collections.cancel()
+        stop_recording_gc()
 
 
 def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:

@@ -38,7 +38,10 @@ from shoal.ca.certificates import new_node_key
 from shoal.ca.join_ca import JoinMaterial, join_material
 from shoal.clock import Clock, SystemClock
 from shoal.daemon.join import request_certificate
+from shoal.daemon.old_generation import collect_old_generation
+from shoal.metrics.gc_pauses import record_gc_pauses
 from shoal.rpc import TLSMaterial, Transport
+from shoal.store.gc_tuning import tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +311,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=args.log_level, stream=sys.stderr)
 
     async def run() -> None:
+        # Hundreds of agents' tasks in one process: the collector as a manager has it.
+        tune_gc()
+        record_gc_pauses()
+        full_collections = asyncio.create_task(
+            collect_old_generation(SystemClock(), lambda: False), name="full-collections"
+        )
         fleet = Fleet(
             FleetConfig(
                 managers=args.manager,
@@ -325,7 +334,10 @@ def main(argv: list[str] | None = None) -> None:
             await fleet.grow(args.nodes)
         sys.stdout.write(json.dumps({"ok": True, "ready": True, **fleet.stats()}) + "\n")
         sys.stdout.flush()
-        await serve(fleet)
+        try:
+            await serve(fleet)
+        finally:
+            full_collections.cancel()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())

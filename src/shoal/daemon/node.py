@@ -35,6 +35,7 @@ from shoal.daemon.config import DaemonConfig
 from shoal.daemon.join import request_certificate
 from shoal.daemon.manager import manager_components, manager_servicers
 from shoal.daemon.mesh import NodeMesh
+from shoal.daemon.old_generation import pause_costs_leadership
 from shoal.daemon.overlay import overlay_prefix
 from shoal.daemon.swarm_state import SwarmDir, SwarmState
 from shoal.engineapi.backend import LogSource, ManagerAddr, NodeSettings, SwarmStatus
@@ -159,6 +160,14 @@ class NodeDaemon:
     @property
     def is_manager(self) -> bool:
         return self.manager is not None
+
+    def pause_costs_leadership(self) -> bool:
+        """Whether holding the event loop for a second or two (a full garbage collection of a
+        large store) would cost this node the raft leadership."""
+        if self.manager is None:
+            return False
+        replica = self.manager.replica
+        return pause_costs_leadership(replica.raft_id, replica.leader_id, len(replica.log.members))
 
     def _manager_or_refuse(self) -> Manager:
         """This node's manager, or Docker's error for a node that is not a manager."""
