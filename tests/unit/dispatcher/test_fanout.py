@@ -24,7 +24,16 @@ def test_each_kind_of_change_moves_its_part() -> None:
     # A task leaving the table (removed) still carries its ports in the event.
     assert affected([Event(Action.REMOVE, ported, ported)], "n1") == Affected(routes=True)
     assert affected([Event(Action.CREATE, attached)], "n1") == Affected(networks=True)
-    assert affected([Event(Action.UPDATE, task("n1"), task())], "n1") == Affected(dependencies=True)
+    secret = {"ContainerSpec": {"Secrets": [{"SecretID": "s", "SecretName": "s"}]}}
+    config = {"ContainerSpec": {"Configs": [{"ConfigID": "c", "ConfigName": "c"}]}}
+    assert affected([Event(Action.UPDATE, task("n1", Spec=secret), task())], "n1") == Affected(
+        dependencies=True
+    )
+    assert affected([Event(Action.CREATE, task("n1", Spec=config))], "n1") == Affected(
+        dependencies=True
+    )
+    # The node's own task naming no secret or config moves none of them.
+    assert affected([Event(Action.UPDATE, task("n1"), task())], "n1") == Affected()
     assert affected([Event(Action.CREATE, Secret.model_validate({"ID": "s"}))], "n1") == Affected(
         dependencies=True
     )
@@ -36,7 +45,9 @@ def test_each_kind_of_change_moves_its_part() -> None:
 
 def test_shared_flags_give_the_same_answers_once_worked_out() -> None:
     ported = task(Status={"PortStatus": {"Ports": [{"TargetPort": 80, "PublishedPort": 8080}]}})
-    events = [Event(Action.UPDATE, task(), ported), Event(Action.UPDATE, task("n1"), task("n1"))]
+    secret = {"ContainerSpec": {"Secrets": [{"SecretID": "s", "SecretName": "s"}]}}
+    mine = task("n1", Spec=secret)
+    events = [Event(Action.UPDATE, task(), ported), Event(Action.UPDATE, mine, mine)]
     shared = SharedFlags(limit=1)  # forgets at once: answers must not depend on it
     for _ in range(2):
         assert affected(events, "n1", shared) == affected(events, "n1")

@@ -16,6 +16,7 @@ from shoal.api.objects import (
 )
 from shoal.api.types import TaskState
 from shoal.manager.dispatcher.assignments import NodeAssignments
+from shoal.manager.dispatcher.dependencies import node_dependencies
 from shoal.manager.dispatcher.fanout import SharedFlags, cluster_flags
 from shoal.manager.dispatcher.router import KINDS, Router, recipients
 from shoal.rpc import pb
@@ -309,6 +310,8 @@ class _Both:
         assert self.everything.networks == self.routed.networks
         assert self.everything.routes == self.routed.routes
         assert self.everything.dependencies == self.routed.dependencies
+        # Worked out from the changes alone, they are what the node's tasks name now.
+        assert self.routed.dependencies == node_dependencies(now, self.routed.node_id)
         return a, len(every), len(routed)
 
     def close(self) -> None:
