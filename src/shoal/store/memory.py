@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, cast
 
@@ -19,6 +20,8 @@ from shoal.store.watch import Event, EventFilter, EventListener, Listening, Subs
 
 T = TypeVar("T", bound=StoredObject)
 R = TypeVar("R")
+
+log = logging.getLogger(__name__)
 
 # Index name -> function giving the keys an object is found under (none, one or several).
 IndexFn = Callable[[Any], Iterable[Any]]
@@ -384,6 +387,11 @@ class ApplyingProposer:
         self._store.apply(proposal)
 
 
+def _log_orphaned_commit(commit: asyncio.Future[None]) -> None:
+    if not commit.cancelled() and (err := commit.exception()) is not None:
+        log.debug("a write whose caller was cancelled did not commit: %s", err)
+
+
 class MemoryStore:
     def __init__(self, clock: Clock | None = None, proposer: Proposer | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
@@ -440,9 +448,22 @@ class MemoryStore:
         if not tx.changes:
             self._write_lock.release()
             return result
-        await asyncio.shield(asyncio.ensure_future(self._commit(Proposal(tx.version, tx.changes))))
+        await self._commit_shielded(Proposal(tx.version, tx.changes))
         metrics.STORE_WRITE_TX_LATENCY.observe(metrics.since(started))
         return result
+
+    async def _commit_shielded(self, proposal: Proposal) -> None:
+        """Commit ``proposal`` to the end even if the caller is cancelled meanwhile. A commit
+        that outlives its cancelled caller has nobody to await it: its error (raft's
+        CommitUnknown or ProposalDropped, leadership lost) is retrieved and logged here, or
+        asyncio would report it as never retrieved."""
+        commit = asyncio.ensure_future(self._commit(proposal))
+        try:
+            await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            if not commit.done():
+                commit.add_done_callback(_log_orphaned_commit)
+            raise
 
     async def _commit(self, proposal: Proposal) -> None:
         """Propose, then let the next writer in (the lock is held since the transaction)."""
@@ -484,9 +505,7 @@ class MemoryStore:
             if not tx.changes:
                 self._write_lock.release()
                 continue
-            await asyncio.shield(
-                asyncio.ensure_future(self._commit(Proposal(tx.version, tx.changes)))
-            )
+            await self._commit_shielded(Proposal(tx.version, tx.changes))
         metrics.STORE_BATCH_LATENCY.observe(metrics.since(started))
 
     def apply(self, proposal: Proposal) -> None:
