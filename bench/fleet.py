@@ -94,7 +94,12 @@ RAFT_METRICS = {
     "swarm_manager_leader": "leader",
 }
 LAG_HISTOGRAM = "shoal_event_loop_lag_seconds"
-GC_PREFIX = "shoal_gc_"  # whatever garbage-collection figures the daemon exposes, if any
+# Garbage-collection figures: prometheus_client's collections per generation (a full one,
+# generation 2, over a large store holds the loop for a second or more), and any shoal_gc_*
+# the daemon may expose (recorded if present).
+GC_PREFIX = "shoal_gc_"
+GC_COLLECTIONS = "python_gc_collections_total"
+FULL_COLLECTIONS = GC_COLLECTIONS + '{generation="2"}'
 
 
 def loop_lag(log_text: str) -> dict[str, Any]:
@@ -126,8 +131,8 @@ def _sample_key(name: str, labels: dict[str, str]) -> str:
 def parse_metrics(text: str) -> dict[str, Any]:
     """The figures the bench follows in one /metrics text: raft's indexes and term, whether
     the manager says it leads, its count of running tasks, its event-loop lag (how many
-    50 ms probes woke over 100 ms and over 1 s late, since the process started), and any
-    ``shoal_gc_*`` sample (under ``gc``; absent when the daemon has none)."""
+    50 ms probes woke over 100 ms and over 1 s late, since the process started), and its
+    garbage collections by generation with any ``shoal_gc_*`` sample (under ``gc``)."""
     out: dict[str, Any] = {}
     gc: dict[str, float] = {}
     lag_buckets: dict[str, float] = {}
@@ -142,7 +147,9 @@ def parse_metrics(text: str) -> dict[str, Any]:
                 lag_buckets[sample.labels.get("le", "")] = sample.value
             elif name == f"{LAG_HISTOGRAM}_count":
                 lag_buckets["count"] = sample.value
-            elif name.startswith(GC_PREFIX):
+            elif (name.startswith(GC_PREFIX) or name == GC_COLLECTIONS) and not name.endswith(
+                ("_created", "_bucket")  # a histogram's count and sum are enough here
+            ):
                 gc[_sample_key(name, sample.labels)] = sample.value
     if "count" in lag_buckets:
         total = lag_buckets["count"]
@@ -197,6 +204,7 @@ def raft_summary(timeline: list[dict[str, Any]], name: str) -> dict[str, Any]:
     scrapes = failed = 0
     lag_100: list[int] = []
     lag_1s: list[int] = []
+    full_collections: list[int] = []
     gc: dict[str, float] = {}
     for row in timeline:
         m = (row.get("metrics") or {}).get(name)
@@ -209,6 +217,8 @@ def raft_summary(timeline: list[dict[str, Any]], name: str) -> dict[str, Any]:
             lag_100.append(m["lag_over_100ms"])
             lag_1s.append(m.get("lag_over_1s", 0))
         gc = m.get("gc", gc)
+        if FULL_COLLECTIONS in gc:
+            full_collections.append(int(gc[FULL_COLLECTIONS]))
         if "applied" not in m:
             continue
         behind.append(m["behind"])
@@ -229,6 +239,8 @@ def raft_summary(timeline: list[dict[str, Any]], name: str) -> dict[str, Any]:
         "loop_lag_probes_over_100ms": cumulative(lag_100),
         "loop_lag_probes_over_1s": cumulative(lag_1s),
     }
+    if full_collections:
+        summary["full_gc_collections"] = cumulative(full_collections)
     if gc:
         summary["gc_last"] = gc  # as last scraped (a counter counts since its process began)
     return summary
