@@ -854,15 +854,16 @@ def draw(summary: dict[str, Any], path: Path) -> bool:
             cpu.plot(*zip(*pts, strict=True), linestyle=":", label=f"{name} CPU %")
     cpu.set_ylabel("CPU %")
     cpu.legend(loc="upper right")
-    # Raft entries each manager had yet to apply: a follower falling behind shows here.
-    for name in summary["config"]["manager_names"]:
-        pts = [
-            (r["t"], r["metrics"][name]["behind"])
-            for r in summary["timeline"]
-            if "behind" in (r.get("metrics") or {}).get(name, {})
-        ]
+    # Raft entries each manager had yet to apply: a follower falling behind shows here; a
+    # cross at 0 is a scrape that failed (the manager did not answer in time, or was down).
+    for i, name in enumerate(summary["config"]["manager_names"]):
+        scraped = [(r["t"], (r.get("metrics") or {}).get(name)) for r in summary["timeline"]]
+        pts = [(t, m["behind"]) for t, m in scraped if m is not None and "behind" in m]
         if pts:
-            raft.plot(*zip(*pts, strict=True), label=f"{name}")
+            raft.plot(*zip(*pts, strict=True), color=f"C{i}", label=name)
+        failed = [t for t, m in scraped if m is not None and "scrape_error" in m]
+        if failed:
+            raft.scatter(failed, [0] * len(failed), color=f"C{i}", marker="x")
     raft.set_xlabel("seconds")
     raft.set_ylabel("raft entries\nnot yet applied")
     if raft.get_legend_handles_labels()[0]:
