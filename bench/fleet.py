@@ -268,7 +268,9 @@ class Bench:
         self.timeline: list[dict[str, Any]] = []
         self.api: list[dict[str, Any]] = []
         self.stop = threading.Event()
-        self.total = args.services * args.replicas
+        # Without the create phase there are no services to count (the other phases then
+        # measure what they can on an empty fleet).
+        self.total = args.services * args.replicas if "create" in args.phases.split(",") else 0
         self._cpu: dict[str, tuple[float, float, int]] = {}
         self.probe_id = ""
         self.threads: list[threading.Thread] = []
