@@ -277,7 +277,7 @@ async def test_a_cancelled_writers_failed_commit_is_retrieved_and_logged(write, 
     writer.cancel()
     with pytest.raises(asyncio.CancelledError):
         await writer
-    caplog.set_level(logging.DEBUG, logger="shoal.store.memory")
+    caplog.set_level(logging.DEBUG, logger="shoal.store.shielded")
     proposer.fail.set()
     for _ in range(3):
         await asyncio.sleep(0)

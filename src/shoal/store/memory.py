@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, cast
 
@@ -16,12 +15,11 @@ from shoal.clock import Clock, SystemClock
 from shoal.errors import Conflict, NotFound, OutOfSequence
 from shoal.store.proposal import Action, Change, Proposal, Proposer, encode_proposal
 from shoal.store.roundtrip import CHECK_PROPOSALS, StoredTexts, check_proposal
+from shoal.store.shielded import shielded
 from shoal.store.watch import Event, EventFilter, EventListener, Listening, Subscription, WatchHub
 
 T = TypeVar("T", bound=StoredObject)
 R = TypeVar("R")
-
-log = logging.getLogger(__name__)
 
 # Index name -> function giving the keys an object is found under (none, one or several).
 IndexFn = Callable[[Any], Iterable[Any]]
@@ -387,11 +385,6 @@ class ApplyingProposer:
         self._store.apply(proposal)
 
 
-def _log_orphaned_commit(commit: asyncio.Future[None]) -> None:
-    if not commit.cancelled() and (err := commit.exception()) is not None:
-        log.debug("a write whose caller was cancelled did not commit: %s", err)
-
-
 class MemoryStore:
     def __init__(self, clock: Clock | None = None, proposer: Proposer | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
@@ -453,17 +446,9 @@ class MemoryStore:
         return result
 
     async def _commit_shielded(self, proposal: Proposal) -> None:
-        """Commit ``proposal`` to the end even if the caller is cancelled meanwhile. A commit
-        that outlives its cancelled caller has nobody to await it: its error (raft's
-        CommitUnknown or ProposalDropped, leadership lost) is retrieved and logged here, or
-        asyncio would report it as never retrieved."""
-        commit = asyncio.ensure_future(self._commit(proposal))
-        try:
-            await asyncio.shield(commit)
-        except asyncio.CancelledError:
-            if not commit.done():
-                commit.add_done_callback(_log_orphaned_commit)
-            raise
+        """Commit ``proposal`` to the end even if the caller is cancelled meanwhile (its
+        error then logged, not lost)."""
+        await shielded(self._commit(proposal), f"the commit of version {proposal.version}")
 
     async def _commit(self, proposal: Proposal) -> None:
         """Propose, then let the next writer in (the lock is held since the transaction)."""
