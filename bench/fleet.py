@@ -13,17 +13,26 @@ are simulated (the sim runtime). Phases, in order:
 4. node loss: a tenth of the nodes killed at once (connections closed, no leave): the time
    until the managers mark them all down and until every task runs elsewhere.
 
+Each phase has --timeout to finish: one that times out (or fails) is recorded in the JSON
+with what it reached (the running tasks last counted, its figures so far), and the next
+phase runs.
+
 Throughout, a sampler records the running tasks (ServiceStatus), the managers' RSS and CPU
-(from /proc), and the latency of control API calls made meanwhile through a manager's
-socket: `service ls` (GET /services?status=true), `node ls` (GET /nodes) and a one-service
-update. Prints the figures; writes bench/results/fleet.json and, when matplotlib is
-installed (the `bench` extra), bench/results/fleet.png.
+(from /proc), each manager's /metrics (raft term, commit and applied index, whether it
+leads, its running-task count, event-loop lag, and any shoal_gc_* figure), and the latency
+of control API calls made meanwhile: `service ls` (GET /services?status=true), `node ls`
+(GET /nodes) and a one-service update. Counts are read and calls made on the current raft
+leader, found from the managers' /metrics and followed through elections (a follower
+answers reads from its own store, which can lag or stand still; its updates then fail
+with stale versions). Prints the figures; writes bench/results/fleet.json and, when
+matplotlib is installed (the `bench` extra), bench/results/fleet.png.
 
 Run: .venv/bin/python bench/fleet.py [--managers 3 --nodes 1000 --services 100
      --replicas 1000]; smaller: --managers 1 --nodes 50 --services 4 --replicas 500
 """
 
 import argparse
+import http.client
 import json
 import math
 import os
@@ -37,14 +46,19 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import checkout_path  # noqa: F401  (first: this checkout's tests/ and src/)
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.fleet import FleetProcess
-from tests.e2e.harness import Node, wait_for
+from tests.e2e.harness import APIResponse, Node, free_port, wait_for
 
 RESULTS = Path(__file__).parent / "results"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -66,6 +80,26 @@ def proc_usage(pid: int) -> tuple[float, int]:
 
 LEADER_LINE = "this manager is now the raft leader"
 LAG_LINE = re.compile(r"event loop lag over the last \d+ s: max (\d+) ms, p99 (\d+) ms")
+# A control API call slower than this counts as failed (a stuck manager must not hang the run).
+API_TIMEOUT = 30.0
+# A /metrics scrape slower than this counts as failed (a scrape is cheap: a few integers).
+METRICS_TIMEOUT = 2.0
+# What the bench follows on each manager's /metrics, under shorter names.
+RAFT_METRICS = {
+    "shoal_raft_term": "term",
+    "shoal_raft_commit_index": "commit",
+    "shoal_raft_applied_index": "applied",
+    "shoal_raft_last_index": "last",
+    "shoal_raft_has_leader": "has_leader",
+    "swarm_manager_leader": "leader",
+}
+LAG_HISTOGRAM = "shoal_event_loop_lag_seconds"
+# Garbage-collection figures: prometheus_client's collections per generation (a full one,
+# generation 2, over a large store holds the loop for a second or more), and any shoal_gc_*
+# the daemon may expose (recorded if present).
+GC_PREFIX = "shoal_gc_"
+GC_COLLECTIONS = "python_gc_collections_total"
+FULL_COLLECTIONS = GC_COLLECTIONS + '{generation="2"}'
 
 
 def loop_lag(log_text: str) -> dict[str, Any]:
@@ -88,58 +122,268 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
+def _sample_key(name: str, labels: dict[str, str]) -> str:
+    if not labels:
+        return name
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def parse_metrics(text: str) -> dict[str, Any]:
+    """The figures the bench follows in one /metrics text: raft's indexes and term, whether
+    the manager says it leads, its count of running tasks, its event-loop lag (how many
+    50 ms probes woke over 100 ms and over 1 s late, since the process started), and its
+    garbage collections by generation with any ``shoal_gc_*`` sample (under ``gc``)."""
+    out: dict[str, Any] = {}
+    gc: dict[str, float] = {}
+    lag_buckets: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            name = sample.name
+            if name in RAFT_METRICS:
+                out[RAFT_METRICS[name]] = int(sample.value)
+            elif name == "swarm_manager_tasks_total" and sample.labels.get("state") == "running":
+                out["tasks_running"] = int(sample.value)
+            elif name == f"{LAG_HISTOGRAM}_bucket":
+                lag_buckets[sample.labels.get("le", "")] = sample.value
+            elif name == f"{LAG_HISTOGRAM}_count":
+                lag_buckets["count"] = sample.value
+            elif (name.startswith(GC_PREFIX) or name == GC_COLLECTIONS) and not name.endswith(
+                ("_created", "_bucket")  # a histogram's count and sum are enough here
+            ):
+                gc[_sample_key(name, sample.labels)] = sample.value
+    if "count" in lag_buckets:
+        total = lag_buckets["count"]
+        for le, key in (("0.1", "lag_over_100ms"), ("1.0", "lag_over_1s")):
+            if le in lag_buckets:
+                out[key] = int(total - lag_buckets[le])
+    if gc:
+        out["gc"] = gc
+    return out
+
+
+def scrape(addr: str) -> dict[str, Any]:
+    """One manager's /metrics, parsed (with how long the scrape took: a held event loop
+    shows there first)."""
+    t = time.monotonic()
+    url = f"http://{addr}/metrics"
+    with urllib.request.urlopen(url, timeout=METRICS_TIMEOUT) as resp:
+        text = resp.read().decode()
+    figures = parse_metrics(text)
+    figures["scrape_ms"] = round((time.monotonic() - t) * 1000, 1)
+    return figures
+
+
+def leader_of(scrapes: dict[str, dict[str, Any]]) -> str | None:
+    """The manager that says it leads; of two (a deposed leader that has not heard of the
+    election yet), the one in the later term."""
+    claims = [(s.get("term", 0), name) for name, s in scrapes.items() if s.get("leader") == 1]
+    return max(claims)[1] if claims else None
+
+
+def cumulative(values: list[int]) -> int:
+    """The total of a counter sampled over a run in which its process may have restarted
+    (the counter then starts again from zero)."""
+    total = last = 0
+    for v in values:
+        if v < last:
+            total += last
+        last = v
+    return total + last
+
+
+def raft_summary(timeline: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """How far behind a manager's store fell: the most raft entries it had yet to apply
+    (against the highest commit index any manager reported in the same sample), and the
+    longest time its applied index stood still while it was behind (a follower that fell
+    silent and answers from a stale store shows here)."""
+    behind: list[int] = []
+    longest = 0.0
+    stalled_since: float | None = None
+    last_applied: int | None = None
+    last_t = 0.0
+    scrapes = failed = 0
+    lag_100: list[int] = []
+    lag_1s: list[int] = []
+    full_collections: list[int] = []
+    gc: dict[str, float] = {}
+    for row in timeline:
+        m = (row.get("metrics") or {}).get(name)
+        if m is None:
+            continue
+        scrapes += 1
+        if "scrape_error" in m:
+            failed += 1
+        if "lag_over_100ms" in m:
+            lag_100.append(m["lag_over_100ms"])
+            lag_1s.append(m.get("lag_over_1s", 0))
+        gc = m.get("gc", gc)
+        if FULL_COLLECTIONS in gc:
+            full_collections.append(int(gc[FULL_COLLECTIONS]))
+        if "applied" not in m:
+            continue
+        behind.append(m["behind"])
+        if m["behind"] > 0 and m["applied"] == last_applied:
+            # Standing still since the sample before, while there was more to apply.
+            if stalled_since is None:
+                stalled_since = last_t
+            longest = max(longest, row["t"] - stalled_since)
+        else:
+            stalled_since = None
+        last_applied, last_t = m["applied"], row["t"]
+    summary: dict[str, Any] = {
+        "scrapes": scrapes,
+        "scrapes_failed": failed,
+        "max_entries_behind": max(behind, default=None),
+        "longest_applied_stall_seconds": round(longest, 2),
+        "last_applied_index": last_applied,
+        "loop_lag_probes_over_100ms": cumulative(lag_100),
+        "loop_lag_probes_over_1s": cumulative(lag_1s),
+    }
+    if full_collections:
+        summary["full_gc_collections"] = cumulative(full_collections)
+    if gc:
+        summary["gc_last"] = gc  # as last scraped (a counter counts since its process began)
+    return summary
+
+
+class PhaseTimeout(Exception):
+    """A phase ran out of its --timeout: recorded with what it reached, then the next runs."""
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, root: Path) -> None:
         self.args = args
         self.root = root
-        self.managers = [
-            Node(f"m{i}", f"127.0.46.{i}", root / f"m{i}", extra_args=list(MANAGER_ARGS))
-            for i in range(1, args.managers + 1)
-        ]
+        self.managers: list[Node] = []
+        self.metrics_addr: dict[str, str] = {}
+        for i in range(1, args.managers + 1):
+            host = f"127.0.46.{i}"
+            addr = f"{host}:{free_port(host)}"
+            extra = [*MANAGER_ARGS, "--metrics-addr", addr]
+            self.managers.append(Node(f"m{i}", host, root / f"m{i}", extra_args=extra))
+            self.metrics_addr[f"m{i}"] = addr
         self.fleets: list[FleetProcess] = []
         self.t0 = time.monotonic()
         self.phase = "setup"
         self.timeline: list[dict[str, Any]] = []
         self.api: list[dict[str, Any]] = []
         self.stop = threading.Event()
-        self.total = args.services * args.replicas
+        # Without the create phase there are no services to count (the other phases then
+        # measure what they can on an empty fleet).
+        self.total = args.services * args.replicas if "create" in args.phases.split(",") else 0
         self._cpu: dict[str, tuple[float, float, int]] = {}
-        self.probe_version = 0
         self.probe_id = ""
+        self.threads: list[threading.Thread] = []
+        self.scrapers = ThreadPoolExecutor(max_workers=2 * args.managers)
+        # The manager every read and probe goes to: the raft leader, as the managers say
+        # (a follower answers reads from its own store, which may lag or stand still).
+        self._leader: Node | None = None
+        self._leader_lock = threading.Lock()
+        self.leader_changes: list[dict[str, Any]] = []
+        # The running phase's end (--timeout after it began), what it measured so far, and
+        # the last count of running tasks read (reported if it times out).
+        self.deadline = math.inf
+        self.partial: dict[str, Any] = {}
+        self.last_running: int | None = None
 
     # --- helpers ------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return round(time.monotonic() - self.t0, 2)
 
     def live(self) -> list[Node]:
         return [m for m in self.managers if m.proc is not None and m.proc.poll() is None]
 
+    def by_name(self, name: str) -> Node:
+        return next(m for m in self.managers if m.name == name)
+
+    def scrape_all(self, managers: list[Node] | None = None) -> dict[str, dict[str, Any]]:
+        """Every live manager's (or those given) /metrics, scraped at once: one after the
+        other, a busy leader's slow scrape would let the others' indexes run ahead of its
+        own and show lags that are not there."""
+
+        def one(m: Node) -> dict[str, Any]:
+            try:
+                return scrape(self.metrics_addr[m.name])
+            except (OSError, ValueError) as err:
+                return {"scrape_error": str(err)[:120]}
+
+        targets = self.live() if managers is None else managers
+        return dict(zip((m.name for m in targets), self.scrapers.map(one, targets), strict=True))
+
+    def set_leader(self, node: Node | None) -> None:
+        with self._leader_lock:
+            previous, self._leader = self._leader, node
+        if node is None or node is previous:
+            return
+        # Changes are recorded from one known leader to the next (an unknown in between,
+        # during an election or after a failed call, is not a change).
+        was = self.leader_changes[-1]["to"] if self.leader_changes else None
+        if node.name != was:
+            change = {"t": self.now(), "phase": self.phase, "from": was, "to": node.name}
+            self.leader_changes.append(change)
+            print(f"[{change['t']:7.1f} s] leader: {was} -> {node.name}", flush=True)
+
+    def forget_leader(self, node: Node | None = None) -> None:
+        """After a failed call: find the leader again before the next."""
+        with self._leader_lock:
+            if node is None or self._leader is node:
+                self._leader = None
+
+    def find_leader(self) -> Node | None:
+        """The manager that says it leads (its /metrics); failing that, the one a manager's
+        node list names leader."""
+        name = leader_of(self.scrape_all())
+        if name is None:
+            for m in self.live():
+                try:
+                    for n in m.get("/nodes", timeout=5):
+                        if (n.get("ManagerStatus") or {}).get("Leader"):
+                            name = n["Description"]["Hostname"]
+                            break
+                except (OSError, http.client.HTTPException, RuntimeError):
+                    continue
+                if name is not None:
+                    break
+        node = self.by_name(name) if name is not None else None
+        if node is not None and node not in self.live():
+            node = None  # a survivor's node list may still name a killed leader
+        self.set_leader(node)
+        return node
+
     def via(self) -> Node:
-        return self.live()[-1]
+        """The leader, to read from and probe (found again if unknown or gone)."""
+        with self._leader_lock:
+            leader = self._leader
+        if leader is None or leader.proc is None or leader.proc.poll() is not None:
+            leader = self.find_leader()
+        if leader is None:
+            raise RuntimeError("no manager says it is the leader")
+        return leader
 
     def running(self) -> int:
-        services = self.via().get("/services?status=true")
-        return sum(
+        services = self.via().get("/services?status=true", timeout=API_TIMEOUT)
+        count = sum(
             (s.get("ServiceStatus") or {}).get("RunningTasks", 0)
             for s in services
             if s["Spec"]["Name"].startswith("s")
         )
+        self.last_running = count
+        return count
 
     def running_tasks(self) -> dict[str, str]:
         """Running tasks meant to run: task ID -> node ID."""
         filters = quote(json.dumps({"desired-state": ["running"]}))
-        tasks = self.via().get(f"/tasks?filters={filters}")
+        tasks = self.via().get(f"/tasks?filters={filters}", timeout=API_TIMEOUT)
         return {
             t["ID"]: t.get("NodeID", "")
             for t in tasks
             if t["Status"]["State"] == "running" and t["ServiceID"] != self.probe_id
         }
 
-    def leader(self) -> Node:
-        for n in self.via().get("/nodes"):
-            ms = n.get("ManagerStatus") or {}
-            if ms.get("Leader"):
-                name = n["Description"]["Hostname"]
-                return next(m for m in self.managers if m.name == name)
-        raise RuntimeError("no leader")
+    def ready_nodes(self) -> int:
+        nodes = self.via().get("/nodes", timeout=API_TIMEOUT)
+        return sum(1 for n in nodes if n["Status"]["State"] == "ready")
 
     def elections(self) -> int:
         """How many times a manager became raft leader so far (each manager logs it)."""
@@ -153,46 +397,107 @@ class Bench:
         self.phase = phase
         print(f"[{time.monotonic() - self.t0:7.1f} s] {phase}", flush=True)
 
+    def wait(self, check: Callable[[], Any], what: str, interval: float = 0.5) -> None:
+        """Poll ``check`` until it holds; PhaseTimeout at the phase's deadline."""
+        last_error: Exception | None = None
+        while True:
+            try:
+                if check():
+                    return
+            except PhaseTimeout:
+                raise
+            except Exception as err:  # not checkable yet (no leader, a call failed)
+                last_error = err
+                self.forget_leader()
+            if time.monotonic() >= self.deadline:
+                why = f" (last error: {str(last_error)[:200]})" if last_error else ""
+                raise PhaseTimeout(f"{what}{why}")
+            time.sleep(interval)
+
+    def run_phase(self, name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run one phase within --timeout. A phase that times out or fails is recorded with
+        what it measured so far and the running tasks last counted; the next phase runs."""
+        self.deadline = time.monotonic() + self.args.timeout
+        self.partial = {}
+        t = time.monotonic()
+        try:
+            result = fn()
+        except PhaseTimeout as err:
+            result = {**self.partial, "timed_out": str(err)}
+        except Exception as err:
+            result = {**self.partial, "error": f"{type(err).__name__}: {err}"}
+        else:
+            return result
+        result["gave_up_after_seconds"] = round(time.monotonic() - t, 2)
+        result["running_reached"] = self.last_running
+        result["tasks"] = self.total
+        print(f"[{self.now():7.1f} s] {name} did not finish: {result}", flush=True)
+        return result
+
     # --- background: timeline and API probes ------------------------------------------
 
     def sample(self) -> None:
         while not self.stop.wait(self.args.sample_interval):
-            row: dict[str, Any] = {"t": round(time.monotonic() - self.t0, 2), "phase": self.phase}
             try:
-                row["running"] = self.running()
-            except Exception as err:
-                row["error"] = str(err)[:200]
-            now = time.monotonic()
-            for m in self.managers:
-                if m.proc is None or m.proc.poll() is not None:
-                    continue
-                pid = m.proc.pid
-                cpu, rss = proc_usage(pid)
-                last = self._cpu.get(m.name)
-                # A restarted manager is a new process: its CPU count starts again.
-                if last is not None and last[2] == pid and now > last[1]:
-                    row[f"{m.name}_cpu"] = round((cpu - last[0]) / (now - last[1]) * 100, 1)
-                self._cpu[m.name] = (cpu, now, pid)
-                row[f"{m.name}_rss_mb"] = round(rss / 2**20, 1)
-            self.timeline.append(row)
+                self.sample_once()
+            except Exception as err:  # a sample lost is no reason to stop sampling
+                print(f"sample failed: {type(err).__name__}: {err}", flush=True)
+
+    def sample_once(self) -> None:
+        row: dict[str, Any] = {"t": self.now(), "phase": self.phase}
+        now = time.monotonic()
+        for m in self.live():
+            assert m.proc is not None
+            pid = m.proc.pid
+            cpu, rss = proc_usage(pid)
+            last = self._cpu.get(m.name)
+            # A restarted manager is a new process: its CPU count starts again.
+            if last is not None and last[2] == pid and now > last[1]:
+                row[f"{m.name}_cpu"] = round((cpu - last[0]) / (now - last[1]) * 100, 1)
+            self._cpu[m.name] = (cpu, now, pid)
+            row[f"{m.name}_rss_mb"] = round(rss / 2**20, 1)
+        scrapes = self.scrape_all()
+        committed = max((s.get("commit", 0) for s in scrapes.values()), default=0)
+        for s in scrapes.values():
+            if "applied" in s:
+                s["behind"] = committed - s["applied"]
+        row["metrics"] = scrapes
+        leader = leader_of(scrapes)
+        row["leader"] = leader
+        if leader is not None:
+            self.set_leader(self.by_name(leader))
+        try:
+            row["running"] = self.running()
+        except Exception as err:
+            row["error"] = str(err)[:200]
+            self.forget_leader()
+        self.timeline.append(row)
 
     def timed(self, what: str, method: str, path: str, body: Any = None) -> Any:
         t = time.monotonic()
+        node: Node | None = None
+        resp = None
+        error = ""
         try:
-            resp = self.via().api(method, path, body)
-            ok = resp.status < 400
-        except OSError:
-            resp, ok = None, False
-        self.api.append(
-            {
-                "call": what,
-                "phase": self.phase,
-                "t": round(t - self.t0, 2),
-                "ms": round((time.monotonic() - t) * 1000, 2),
-                "ok": ok,
-            }
-        )
-        return resp.body if resp is not None and ok else None
+            node = self.via()
+            resp = node.api(method, path, body, timeout=API_TIMEOUT)
+            if resp.status >= 400:
+                error = f"{resp.status} {resp.body}"
+        except (OSError, http.client.HTTPException, RuntimeError) as err:
+            error = f"{type(err).__name__}: {err}"
+            self.forget_leader(node)
+        call = {
+            "call": what,
+            "phase": self.phase,
+            "via": node.name if node is not None else None,
+            "t": round(t - self.t0, 2),
+            "ms": round((time.monotonic() - t) * 1000, 2),
+            "ok": not error,
+        }
+        if error:
+            call["error"] = error[:200]
+        self.api.append(call)
+        return resp.body if resp is not None and not error else None
 
     def probe(self) -> None:
         while not self.stop.wait(self.args.probe_interval):
@@ -243,10 +548,7 @@ class Bench:
         for f in self.fleets:
             f._read()
         wait_for(
-            lambda: (
-                sum(1 for n in self.via().get("/nodes") if n["Status"]["State"] == "ready")
-                == a.nodes + a.managers
-            ),
+            lambda: self.ready_nodes() == a.nodes + a.managers,
             timeout=600,
             what="every node ready",
         )
@@ -256,7 +558,7 @@ class Bench:
             "Mode": {"Replicated": {"Replicas": 0}},
             "TaskTemplate": {"ContainerSpec": {"Image": "probe"}},
         }
-        created = first.api("POST", "/services/create", probe)
+        created = self.via().api("POST", "/services/create", probe)
         self.probe_id = created.body["ID"]
 
     def profile(self, phase: str) -> list[subprocess.Popen]:
@@ -267,7 +569,7 @@ class Bench:
             return []
         out = Path(a.profile_dir)
         out.mkdir(parents=True, exist_ok=True)
-        targets = {"leader": self.leader().proc, "fleet0": self.fleets[0].proc}
+        targets = {"leader": self.via().proc, "fleet0": self.fleets[0].proc}
         spies = []
         for name, proc in targets.items():
             assert proc is not None
@@ -295,25 +597,51 @@ class Bench:
         for spy in spies:
             spy.wait(timeout=60)
 
+    def write(self, method: str, path: str, body: Any, ok: tuple[int, ...]) -> APIResponse:
+        """A write through the leader, tried again (on the leader found again) until the
+        phase's deadline while it fails for want of one: no answer, or a 5xx (an election
+        is on). A 4xx other than those in ``ok`` is the bench's own mistake: it raises."""
+        while True:
+            node: Node | None = None
+            try:
+                node = self.via()
+                resp = node.api(method, path, body, timeout=API_TIMEOUT)
+            except (OSError, http.client.HTTPException, RuntimeError) as err:
+                error = f"{type(err).__name__}: {err}"
+            else:
+                if resp.status in ok:
+                    return resp
+                error = f"{resp.status} {resp.body}"
+                if resp.status < 500:
+                    raise RuntimeError(f"{method} {path}: {error}")
+            self.forget_leader(node)
+            self.partial["write_retries"] = self.partial.get("write_retries", 0) + 1
+            if time.monotonic() >= self.deadline:
+                raise PhaseTimeout(f"{method} {path}: {error[:200]}")
+            time.sleep(0.5)
+
     def create(self) -> dict[str, Any]:
         a = self.args
         self.mark(f"create: {a.services} services x {a.replicas} replicas")
         spies = self.profile("create")
         t = time.monotonic()
-        for i in range(a.services):
-            body = {
-                "Name": f"s{i}",
-                "Mode": {"Replicated": {"Replicas": a.replicas}},
-                "TaskTemplate": {"ContainerSpec": {"Image": "app"}},
-                "UpdateConfig": {"Parallelism": a.update_parallelism, "Delay": 0},
-            }
-            resp = self.via().api("POST", "/services/create", body)
-            if resp.status != 201:
-                raise RuntimeError(f"create s{i}: {resp.status} {resp.body}")
-        created = time.monotonic() - t
-        wait_for(lambda: self.running() >= self.total, timeout=a.timeout, interval=0.5)
+        try:
+            for i in range(a.services):
+                body = {
+                    "Name": f"s{i}",
+                    "Mode": {"Replicated": {"Replicas": a.replicas}},
+                    "TaskTemplate": {"ContainerSpec": {"Image": "app"}},
+                    "UpdateConfig": {"Parallelism": a.update_parallelism, "Delay": 0},
+                }
+                # 409: made by an earlier try whose answer was lost.
+                self.write("POST", "/services/create", body, ok=(201, 409))
+                self.partial["services_created"] = i + 1
+            created = time.monotonic() - t
+            self.partial["create_calls_seconds"] = round(created, 2)
+            self.wait(lambda: self.running() >= self.total, what="every task running")
+        finally:
+            self.stop_profile(spies)
         seconds = time.monotonic() - t
-        self.stop_profile(spies)
         return {
             "tasks": self.total,
             "create_calls_seconds": round(created, 2),
@@ -324,23 +652,28 @@ class Bench:
     def update(self) -> dict[str, Any]:
         a = self.args
         self.mark(f"rolling update of s0 ({a.replicas} replicas, {a.update_parallelism} at a time)")
-        svc = self.via().get("/services/s0")
+        svc = self.via().get("/services/s0", timeout=API_TIMEOUT)
         spec = svc["Spec"]
         spec["TaskTemplate"]["ForceUpdate"] = spec["TaskTemplate"].get("ForceUpdate", 0) + 1
         t = time.monotonic()
-        resp = self.via().api(
-            "POST", f"/services/{svc['ID']}/update?version={svc['Version']['Index']}", spec
+        self.write(
+            "POST", f"/services/{svc['ID']}/update?version={svc['Version']['Index']}", spec, (200,)
         )
-        if resp.status != 200:
-            raise RuntimeError(f"update: {resp.status} {resp.body}")
+        self.partial["update_accepted_seconds"] = round(time.monotonic() - t, 2)
 
         def done() -> bool:
-            s = self.via().get(f"/services/{svc['ID']}")
-            return (s.get("UpdateStatus") or {}).get("State") == "completed"
+            s = self.via().get(f"/services/{svc['ID']}", timeout=API_TIMEOUT)
+            status = s.get("UpdateStatus") or {}
+            self.partial["update_state"] = status.get("State")
+            if status.get("State") in ("paused", "rollback_paused", "rollback_completed"):
+                # It will not complete: no use waiting for the deadline.
+                raise PhaseTimeout(f"update {status['State']}: {status.get('Message')}")
+            return status.get("State") == "completed"
 
-        wait_for(done, timeout=a.timeout, interval=0.5)
+        self.wait(done, what="the update completed")
         seconds = time.monotonic() - t
-        wait_for(lambda: self.running() >= self.total, timeout=a.timeout, interval=0.5)
+        self.partial["update_seconds"] = round(seconds, 2)
+        self.wait(lambda: self.running() >= self.total, what="every task running after")
         return {
             "replicas": a.replicas,
             "parallelism": a.update_parallelism,
@@ -351,49 +684,93 @@ class Bench:
     def leader_kill(self) -> dict[str, Any]:
         self.mark("leader SIGKILL")
         before = self.running_tasks()
-        leader = self.leader()
+        leader = self.find_leader()
+        if leader is None:
+            raise RuntimeError("no leader to kill")
         survivors = [m for m in self.managers if m is not leader]
+        self.partial["killed"] = leader.name
         t = time.monotonic()
         leader.kill()
+        self.forget_leader()
+        try:
+            return self.failover(leader, survivors, before, t)
+        finally:
+            if leader.proc is not None and leader.proc.poll() is not None:
+                # The phase gave up before restarting it: the next phases need it back.
+                self.mark("restarting the killed manager (after the phase gave up)")
+                leader.start()
+
+    def failover(
+        self, leader: Node, survivors: list[Node], before: dict[str, str], t: float
+    ) -> dict[str, Any]:
+        """After the leader's kill at ``t``: a write accepted, a survivor leading, the fleet
+        back and every task running (how many were replaced), then the killed manager
+        restarted and caught up."""
         attempt = 0
+        new_leader: str | None = None
         while True:
             attempt += 1
+            if new_leader is None:
+                new_leader = leader_of(self.scrape_all(survivors))
+                if new_leader is not None:
+                    self.partial["new_leader"] = new_leader
+                    self.partial["new_leader_seconds"] = round(time.monotonic() - t, 3)
             body = {
                 "Name": f"after-kill-{attempt}",
                 "Mode": {"Replicated": {"Replicas": 0}},
                 "TaskTemplate": {"ContainerSpec": {"Image": "x"}},
             }
             try:
-                if (
-                    survivors[attempt % len(survivors)].api("POST", "/services/create", body).status
-                    == 201
-                ):
+                target = survivors[attempt % len(survivors)]
+                if target.api("POST", "/services/create", body, timeout=API_TIMEOUT).status == 201:
                     break
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 pass
-            if time.monotonic() - t > self.args.timeout:
-                raise RuntimeError("no write accepted after the leader kill")
+            if time.monotonic() >= self.deadline:
+                raise PhaseTimeout("a write accepted after the leader kill")
+            time.sleep(0.05)
         write_seconds = time.monotonic() - t
+        self.partial["write_accepted_seconds"] = round(write_seconds, 3)
+        if new_leader is None:  # the write went through before a scrape saw one lead
+
+            def elected() -> bool:
+                name = leader_of(self.scrape_all(survivors))
+                if name is not None:
+                    self.partial["new_leader"] = name
+                    self.partial["new_leader_seconds"] = round(time.monotonic() - t, 3)
+                return name is not None
+
+            self.wait(elected, what="a survivor saying it leads", interval=0.05)
         # Every node back in session with the new leader, then compare the running tasks.
-        wait_for(
-            lambda: (
-                sum(1 for n in self.via().get("/nodes") if n["Status"]["State"] == "ready")
-                >= self.args.nodes
-            ),
-            timeout=self.args.timeout,
-            what="the fleet back with the new leader",
+        self.wait(
+            lambda: self.ready_nodes() >= self.args.nodes, what="the fleet back with the new leader"
         )
-        wait_for(lambda: self.running() >= self.total, timeout=self.args.timeout, interval=0.5)
+        self.wait(lambda: self.running() >= self.total, what="every task running after")
         settled = time.monotonic() - t
         after = self.running_tasks()
         restarted = len(set(before) - set(after))
+        self.partial.update(fleet_settled_seconds=round(settled, 2), tasks_restarted=restarted)
         self.mark("restarting the killed manager")
+        t = time.monotonic()
         leader.start()
+        # Caught up: it applied what the leader had committed when it came back.
+        commit_index: list[int] = []
+
+        def caught_up() -> bool:
+            if not commit_index:
+                commit_index.append(scrape(self.metrics_addr[self.via().name])["commit"])
+            applied = scrape(self.metrics_addr[leader.name]).get("applied", -1)
+            return bool(applied >= commit_index[0])
+
+        self.wait(caught_up, what=f"{leader.name} caught up", interval=0.25)
         return {
             "killed": leader.name,
+            "new_leader": self.partial.get("new_leader"),
+            "new_leader_seconds": self.partial.get("new_leader_seconds"),
             "write_accepted_seconds": round(write_seconds, 3),
             "fleet_settled_seconds": round(settled, 2),
             "tasks_restarted": restarted,
+            "restart_to_caught_up_seconds": round(time.monotonic() - t, 2),
         }
 
     def node_loss(self) -> dict[str, Any]:
@@ -406,27 +783,41 @@ class Bench:
         killed: set[str] = set()
         for f, n in zip(self.fleets, per, strict=True):
             killed |= {x["id"] for x in f.kill(n)}
+        self.partial["nodes_killed"] = len(killed)
 
         def all_down() -> bool:
-            states = {n["ID"]: n["Status"]["State"] for n in self.via().get("/nodes")}
-            return all(states.get(k) == "down" for k in killed)
+            nodes = self.via().get("/nodes", timeout=API_TIMEOUT)
+            states = {n["ID"]: n["Status"]["State"] for n in nodes}
+            self.partial["nodes_down"] = sum(1 for k in killed if states.get(k) == "down")
+            return self.partial["nodes_down"] == len(killed)
 
-        wait_for(all_down, timeout=self.args.timeout, interval=0.25)
+        self.wait(all_down, what="every killed node down", interval=0.25)
         down = time.monotonic() - t
+        self.partial["all_down_seconds"] = round(down, 2)
 
         def replaced() -> bool:
             tasks = self.running_tasks()
+            self.last_running = len(tasks)
             return len(tasks) >= self.total and not killed & set(tasks.values())
 
-        wait_for(replaced, timeout=self.args.timeout, interval=0.5)
+        self.wait(replaced, what="every task running elsewhere")
         return {
             "nodes_killed": len(killed),
             "all_down_seconds": round(down, 2),
             "tasks_running_elsewhere_seconds": round(time.monotonic() - t, 2),
         }
 
+    def start_background(self) -> None:
+        for target in (self.sample, self.probe):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
     def close(self) -> None:
         self.stop.set()
+        for thread in self.threads:  # each ends after the call it is making
+            thread.join(timeout=2 * API_TIMEOUT)
+        self.scrapers.shutdown()
         for f in self.fleets:
             f.close()
         for m in self.managers:
@@ -442,9 +833,12 @@ def draw(summary: dict[str, Any], path: Path) -> bool:
     except ImportError:
         return False
     rows = [r for r in summary["timeline"] if "running" in r]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    fig, (top, bottom, raft) = plt.subplots(
+        3, 1, figsize=(10, 9), sharex=True, gridspec_kw={"height_ratios": [3, 3, 2]}
+    )
     top.plot([r["t"] for r in rows], [r["running"] for r in rows], color="tab:blue")
     top.set_ylabel("running tasks")
+    top.set_ylim(bottom=0)
     top.set_title(
         f"shoal: {summary['config']['managers']} managers, {summary['config']['nodes']} "
         f"simulated nodes, {summary['config']['tasks']} tasks"
@@ -453,7 +847,6 @@ def draw(summary: dict[str, Any], path: Path) -> bool:
         pts = [(r["t"], r[f"{name}_rss_mb"]) for r in summary["timeline"] if f"{name}_rss_mb" in r]
         if pts:
             bottom.plot(*zip(*pts, strict=True), label=f"{name} RSS (MiB)")
-    bottom.set_xlabel("seconds")
     bottom.set_ylabel("MiB")
     bottom.legend(loc="upper left")
     cpu = bottom.twinx()
@@ -463,13 +856,46 @@ def draw(summary: dict[str, Any], path: Path) -> bool:
             cpu.plot(*zip(*pts, strict=True), linestyle=":", label=f"{name} CPU %")
     cpu.set_ylabel("CPU %")
     cpu.legend(loc="upper right")
+    # Raft entries each manager had yet to apply: a follower falling behind shows here; a
+    # cross at 0 is a scrape that failed (the manager did not answer in time, or was down).
+    for i, name in enumerate(summary["config"]["manager_names"]):
+        scraped = [(r["t"], (r.get("metrics") or {}).get(name)) for r in summary["timeline"]]
+        pts = [(t, m["behind"]) for t, m in scraped if m is not None and "behind" in m]
+        if pts:
+            raft.plot(*zip(*pts, strict=True), color=f"C{i}", label=name)
+        failed = [t for t, m in scraped if m is not None and "scrape_error" in m]
+        if failed:
+            raft.scatter(failed, [0] * len(failed), color=f"C{i}", marker="x")
+    raft.set_xlabel("seconds")
+    raft.set_ylabel("raft entries\nnot yet applied")
+    if raft.get_legend_handles_labels()[0]:
+        raft.legend(loc="upper left")
     seen: set[str] = set()
     for r in summary["timeline"]:
         if r["phase"] not in seen:
             seen.add(r["phase"])
-            for ax in (top, bottom):
+            for ax in (top, bottom, raft):
                 ax.axvline(r["t"], color="grey", linewidth=0.5)
-            top.annotate(r["phase"][:28], (r["t"], 0), rotation=90, fontsize=6, va="bottom")
+            top.annotate(
+                r["phase"][:28],
+                (r["t"], 0.02),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                fontsize=6,
+                va="bottom",
+            )
+    for change in summary.get("leader_changes", [])[1:]:  # the first is the swarm forming
+        for ax in (top, bottom, raft):
+            ax.axvline(change["t"], color="tab:red", linewidth=0.8, linestyle="--")
+        top.annotate(
+            f"leader: {change['to']}",
+            (change["t"], 0.98),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            fontsize=6,
+            va="top",
+            color="tab:red",
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return True
@@ -506,6 +932,7 @@ def main() -> int:
     bench = Bench(args, root)
     figures: dict[str, Any] = {}
     error = ""
+    incomplete: list[str] = []
     # Elections after the swarm formed and before the leader kill: leadership lost under load.
     elections: list[int | None] = [None, None]
     try:
@@ -515,32 +942,34 @@ def main() -> int:
         figures["fleet_rss_per_node_kib"] = round(
             sum(proc_usage(f.proc.pid)[1] for f in bench.fleets) / args.nodes / 1024, 1
         )
-        for target in (bench.sample, bench.probe):
-            threading.Thread(target=target, daemon=True).start()
-        if "create" in phases:
-            figures["create"] = bench.create()
-            print(json.dumps(figures["create"]), flush=True)
-        fleet_rss = sum(proc_usage(f.proc.pid)[1] for f in bench.fleets)
-        figures["fleet_rss_per_node_kib_loaded"] = round(fleet_rss / args.nodes / 1024, 1)
-        if "update" in phases:
-            figures["update"] = bench.update()
-            print(json.dumps(figures["update"]), flush=True)
-        elections[1] = bench.elections()
-        if "leader-kill" in phases and args.managers >= 3:
-            figures["leader_kill"] = bench.leader_kill()
-            print(json.dumps(figures["leader_kill"]), flush=True)
-        if "node-loss" in phases:
-            figures["node_loss"] = bench.node_loss()
-            print(json.dumps(figures["node_loss"]), flush=True)
+        bench.start_background()
+        # Each phase within --timeout; one that times out or fails is recorded with what it
+        # reached, and the next runs.
+        for name, key, run in (
+            ("create", "create", bench.create),
+            ("update", "update", bench.update),
+            ("leader-kill", "leader_kill", bench.leader_kill),
+            ("node-loss", "node_loss", bench.node_loss),
+        ):
+            if name not in phases or (name == "leader-kill" and args.managers < 3):
+                continue
+            if name == "leader-kill":
+                elections[1] = bench.elections()
+            figures[key] = bench.run_phase(name, run)
+            print(json.dumps(figures[key]), flush=True)
+            if "timed_out" in figures[key] or "error" in figures[key]:
+                incomplete.append(name)
+            if name == "create":
+                fleet_rss = sum(proc_usage(f.proc.pid)[1] for f in bench.fleets)
+                figures["fleet_rss_per_node_kib_loaded"] = round(fleet_rss / args.nodes / 1024, 1)
         bench.mark("done")
     except (Exception, KeyboardInterrupt) as err:  # the figures so far are still written
         error = f"{type(err).__name__}: {err}"
         print(f"FAILED in phase {bench.phase}: {error}", flush=True)
     finally:
         if elections[0] is not None:
-            if elections[1] is None:
-                elections[1] = bench.elections()
-            figures["leader_changes_under_load"] = elections[1] - elections[0]
+            before_kill = elections[1] if elections[1] is not None else bench.elections()
+            figures["leader_changes_under_load"] = before_kill - elections[0]
             # All of them since the swarm formed (before shutting down, which may elect): the
             # leader kill accounts for one.
             figures["elections_after_setup"] = bench.elections() - elections[0]
@@ -568,6 +997,14 @@ def main() -> int:
             "p50_ms": round(statistics.median(ms), 1) if ms else None,
             "p99_ms": round(pct(ms, 0.99), 1) if ms else None,
             "max_ms": round(max(ms), 1) if ms else None,
+            # Which managers answered (all should be the leader of the moment), and why
+            # calls failed.
+            "via": dict(Counter(c["via"] for c in bench.api if c["call"] == call)),
+            "errors": dict(
+                Counter(
+                    c["error"][:80] for c in bench.api if c["call"] == call and not c["ok"]
+                ).most_common(3)
+            ),
         }
     managers: dict[str, Any] = {}
     for m in bench.managers:
@@ -577,6 +1014,7 @@ def main() -> int:
             "max_rss_mb": max(rss, default=None),
             "max_cpu_pct": max(cpu, default=None),
             "mean_cpu_pct": round(statistics.mean(cpu), 1) if cpu else None,
+            **raft_summary(bench.timeline, m.name),
         }
     summary = {
         "benchmark": "fleet",
@@ -596,13 +1034,16 @@ def main() -> int:
             "update_parallelism": args.update_parallelism,
         },
         "error": error,
+        "incomplete_phases": incomplete,
         "figures": figures,
+        "leader_changes": bench.leader_changes,
         "api": api,
         "managers": managers,
         "timeline": bench.timeline,
         "api_calls": bench.api,
     }
-    print(json.dumps({k: summary[k] for k in ("figures", "api", "managers")}, indent=2))
+    shown = ("incomplete_phases", "figures", "leader_changes", "api", "managers")
+    print(json.dumps({k: summary[k] for k in shown}, indent=2))
     if error:
         for name, text in logs.items():
             print(f"--- {name}\n{text}")
@@ -612,7 +1053,7 @@ def main() -> int:
         print(f"wrote {RESULTS / args.out}.json and .png")
     else:
         print(f"wrote {RESULTS / args.out}.json (no matplotlib: pip install -e '.[bench]')")
-    return 1 if error else 0
+    return 1 if error or incomplete else 0
 
 
 if __name__ == "__main__":

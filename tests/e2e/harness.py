@@ -152,8 +152,8 @@ class Node:
         """SIGKILL: the daemon gets no chance to clean up (its tasks' processes survive)."""
         self.stop(signal.SIGKILL)
 
-    def api(self, method: str, path: str, body: Any = None) -> APIResponse:
-        conn = UnixHTTPConnection(str(self.socket))
+    def api(self, method: str, path: str, body: Any = None, timeout: float = 30) -> APIResponse:
+        conn = UnixHTTPConnection(str(self.socket), timeout=timeout)
         try:
             payload = json.dumps(body).encode() if body is not None else None
             headers = {"Content-Type": "application/json"} if payload is not None else {}
@@ -168,8 +168,8 @@ class Node:
         finally:
             conn.close()
 
-    def get(self, path: str) -> Any:
-        resp = self.api("GET", path)
+    def get(self, path: str, timeout: float = 30) -> Any:
+        resp = self.api("GET", path, timeout=timeout)
         if resp.status >= 400:
             raise RuntimeError(f"GET {path}: {resp.status} {resp.body}")
         return resp.body

@@ -18,6 +18,7 @@ from pathlib import Path
 from tests.integration.network.netns import Testbed
 
 START_TIMEOUT = 90.0
+LOG_TAIL = 3000  # characters of a kept dockerd log printed at teardown
 
 
 def why_no_dockerd() -> str | None:
@@ -32,6 +33,7 @@ class HostEngines:
         self.hosts = hosts
         self.procs: list[subprocess.Popen] = []
         self.roots: list[Path] = []
+        self.logs: list[Path] = []
 
     def socket(self, i: int) -> str:
         return f"/run/shoal-{self.bed.tag}-d{i}.sock"
@@ -44,7 +46,9 @@ class HostEngines:
             data = Path(f"/var/lib/shoal-{self.bed.tag}-d{i}")
             exec_root = Path(f"/run/shoal-{self.bed.tag}-d{i}")
             self.roots += [data, exec_root]
-            log = open(f"/tmp/shoal-{self.bed.tag}-d{i}.log", "ab")
+            log_file = Path(f"/tmp/shoal-{self.bed.tag}-d{i}.log")
+            self.logs.append(log_file)
+            log = open(log_file, "ab")
             argv = [
                 "nsenter", f"--net=/run/netns/{self.bed.ns(i)}",
                 "dockerd", "--data-root", str(data), "--exec-root", str(exec_root),
@@ -91,7 +95,9 @@ class HostEngines:
             raise AssertionError(f"docker {' '.join(args)} on host {i}: {r.stderr}")
         return r
 
-    def stop(self) -> None:
+    def stop(self, keep_logs: bool = False) -> None:
+        """Stop every engine and remove its roots; its log too, unless ``keep_logs`` (the
+        test failed): then the log stays, and its path and tail are printed."""
         for i, proc in enumerate(self.procs, start=1):
             if proc.poll() is None:
                 with contextlib.suppress(Exception):
@@ -110,3 +116,9 @@ class HostEngines:
         for root in self.roots:
             subprocess.run(["umount", "-R", str(root)], capture_output=True)
             shutil.rmtree(root, ignore_errors=True)
+        for log_file in self.logs:
+            if keep_logs:
+                tail = log_file.read_text(errors="replace")[-LOG_TAIL:] if log_file.exists() else ""
+                print(f"--- dockerd log kept: {log_file} (its end follows)\n{tail}")
+            else:
+                log_file.unlink(missing_ok=True)

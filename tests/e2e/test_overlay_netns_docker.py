@@ -36,11 +36,13 @@ pytestmark = [
 
 
 @pytest.fixture
-def cluster() -> Iterator[tuple[NetnsCluster, HostEngines]]:
+def cluster(request: pytest.FixtureRequest) -> Iterator[tuple[NetnsCluster, HostEngines]]:
     root = Path(tempfile.mkdtemp(prefix="shoal-ovd-", dir="/tmp"))
+    failed_before = request.session.testsfailed
     with Testbed(hosts=len(NODES)) as bed:
         engines = HostEngines(bed, len(NODES))
         c = NetnsCluster(root, bed)
+        failed = True  # until the test has run: a set-up that fails keeps the engines' logs
         try:
             engines.start()
             # The daemons start at once; then the first inits and the others join.
@@ -54,9 +56,11 @@ def cluster() -> Iterator[tuple[NetnsCluster, HostEngines]]:
             for node in nodes[1:]:
                 c.join_manager(node)
             yield c, engines
+            # The test's own result is counted before its teardown runs.
+            failed = request.session.testsfailed > failed_before
         finally:
             c.close()
-            engines.stop()
+            engines.stop(keep_logs=failed)
             shutil.rmtree(root, ignore_errors=True)
 
 

@@ -1,4 +1,6 @@
 import asyncio
+import gc
+import logging
 
 import pytest
 
@@ -7,6 +9,7 @@ from shoal.api.objects import Service, Task
 from shoal.api.specs import ServiceSpec
 from shoal.api.types import TaskState
 from shoal.errors import Conflict, OutOfSequence
+from shoal.raft.types import ProposalDropped
 from shoal.store import MemoryStore
 from shoal.store.proposal import Proposal
 
@@ -246,6 +249,47 @@ async def test_cancelled_writer_still_commits_what_it_proposed():
     # The next write waits for the first to finish, and both are committed.
     await store.update(lambda tx: tx.create(make_service("db")))
     assert sorted(s.Spec.Name for s in store.view().services()) == ["db", "web"]
+
+
+class FailingProposer:
+    """Refuses each proposal once told to (as raft does when leadership is lost meanwhile)."""
+
+    def __init__(self) -> None:
+        self.fail = asyncio.Event()
+
+    async def propose(self, proposal: Proposal) -> None:
+        await self.fail.wait()
+        raise ProposalDropped()
+
+
+@pytest.mark.parametrize("write", ["update", "batch"])
+async def test_a_cancelled_writers_failed_commit_is_retrieved_and_logged(write, caplog):
+    # The commit is shielded from the writer's cancellation, so its error has nobody to
+    # await it: unretrieved, asyncio reports "Task exception was never retrieved".
+    loop = asyncio.get_running_loop()
+    reported: list[dict] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    store = MemoryStore()
+    store.proposer = proposer = FailingProposer()
+    fn = lambda tx: tx.create(make_service("web"))  # noqa: E731
+    writer = asyncio.ensure_future(store.update(fn) if write == "update" else store.batch([fn]))
+    await asyncio.sleep(0)  # the proposal is on its way to the log
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    caplog.set_level(logging.DEBUG, logger="shoal.store.shielded")
+    proposer.fail.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    del writer
+    gc.collect()  # an unretrieved error is reported when its task is collected
+    loop.set_exception_handler(None)
+    assert reported == []
+    assert "raft: proposal dropped" in caplog.text
+    # The lock was let go: the next write goes through.
+    store.proposer = SlowProposer(store)
+    await store.update(lambda tx: tx.create(make_service("db")))
+    assert [s.Spec.Name for s in store.view().services()] == ["db"]
 
 
 async def test_json_encodings_hold_what_the_python_values_hold():

@@ -10,6 +10,7 @@ A follower manager applies the leader's proposals through the same call.
 
 from shoal.store.memory import MemoryStore, ReadTx, Tx
 from shoal.store.proposal import Action, Change, Proposal, Proposer
+from shoal.store.shielded import shielded
 from shoal.store.watch import Event, Listening, Subscription
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "ReadTx",
     "Subscription",
     "Tx",
+    "shielded",
 ]

@@ -15,6 +15,7 @@ from shoal.clock import Clock, SystemClock
 from shoal.errors import Conflict, NotFound, OutOfSequence
 from shoal.store.proposal import Action, Change, Proposal, Proposer, encode_proposal
 from shoal.store.roundtrip import CHECK_PROPOSALS, StoredTexts, check_proposal
+from shoal.store.shielded import shielded
 from shoal.store.watch import Event, EventFilter, EventListener, Listening, Subscription, WatchHub
 
 T = TypeVar("T", bound=StoredObject)
@@ -440,9 +441,14 @@ class MemoryStore:
         if not tx.changes:
             self._write_lock.release()
             return result
-        await asyncio.shield(asyncio.ensure_future(self._commit(Proposal(tx.version, tx.changes))))
+        await self._commit_shielded(Proposal(tx.version, tx.changes))
         metrics.STORE_WRITE_TX_LATENCY.observe(metrics.since(started))
         return result
+
+    async def _commit_shielded(self, proposal: Proposal) -> None:
+        """Commit ``proposal`` to the end even if the caller is cancelled meanwhile (its
+        error then logged, not lost)."""
+        await shielded(self._commit(proposal), f"the commit of version {proposal.version}")
 
     async def _commit(self, proposal: Proposal) -> None:
         """Propose, then let the next writer in (the lock is held since the transaction)."""
@@ -484,9 +490,7 @@ class MemoryStore:
             if not tx.changes:
                 self._write_lock.release()
                 continue
-            await asyncio.shield(
-                asyncio.ensure_future(self._commit(Proposal(tx.version, tx.changes)))
-            )
+            await self._commit_shielded(Proposal(tx.version, tx.changes))
         metrics.STORE_BATCH_LATENCY.observe(metrics.since(started))
 
     def apply(self, proposal: Proposal) -> None:

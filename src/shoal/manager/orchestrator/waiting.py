@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from shoal.store import MemoryStore, Tx
+from shoal.store import MemoryStore, Tx, shielded
 
 T = TypeVar("T")
 
@@ -31,13 +31,14 @@ async def first_of(*aws: Awaitable[Any]) -> int:
 
 async def write(store: MemoryStore, fn: Callable[[Tx], T]) -> T:
     """``store.update(fn)``, finished even if the caller is cancelled meanwhile: a write that
-    began is not torn in two (the log and the tables stay in step)."""
-    return await asyncio.shield(store.update(fn))
+    began is not torn in two (the log and the tables stay in step). Its error, once the
+    caller is gone (leadership lost, the manager stopping), is logged at debug."""
+    return await shielded(store.update(fn), "a store write")
 
 
 async def write_batch(store: MemoryStore, fns: Sequence[Callable[[Tx], Any]]) -> None:
     if fns:
-        await asyncio.shield(store.batch(fns))
+        await shielded(store.batch(fns), "a store batch")
 
 
 def logged(fn: Callable[[Tx], T], what: str) -> Callable[[Tx], T | None]:
