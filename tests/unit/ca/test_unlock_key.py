@@ -1,8 +1,10 @@
 """The unlock key in Swarm's format, and a node key sealed under it."""
 
 import base64
+import os
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from shoal.ca.certificates import new_node_key
 from shoal.ca.sealed_key import (
@@ -72,6 +74,36 @@ def test_a_sealed_key_opens_with_its_kek_only() -> None:
             unseal(sealed, wrong)
     # A plain key needs no KEK, and ignores one.
     assert unseal(plain, None) == plain and unseal(plain, kek) == plain
+
+
+def test_a_kek_holding_nul_bytes_keeps_all_its_bytes() -> None:
+    # OpenSSL reads a PEM password up to its first NUL: a raw 32-byte KEK ending in 0x00 (1 in
+    # 256) used to open with the KEK one byte shorter; one starting with 0x00 with any other.
+    plain = new_node_key().key_pem
+    ending = os.urandom(31) + b"\0"
+    starting = b"\0" + os.urandom(31)
+    for kek, wrong in ((ending, ending[:-1]), (starting, b"\0" + os.urandom(31))):
+        sealed = seal(plain, kek)
+        assert unseal(sealed, kek) == plain
+        with pytest.raises(WrongKEK):
+            unseal(sealed, wrong)
+
+
+def test_a_key_sealed_by_an_earlier_version_still_opens() -> None:
+    # Earlier versions gave the raw KEK as the password.
+    key = serialization.load_pem_private_key(new_node_key().key_pem, password=None)
+    kek = new_unlock_key().replace(b"\0", b"\1")
+    legacy = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(kek),
+    )
+    plain = unseal(legacy, kek)
+    assert serialization.load_pem_private_key(plain, password=None).private_numbers() == (
+        key.private_numbers()
+    )
+    with pytest.raises(WrongKEK):
+        unseal(legacy, new_unlock_key())
 
 
 def test_resealing_under_a_new_kek() -> None:
