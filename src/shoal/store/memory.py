@@ -13,6 +13,7 @@ from shoal.api.objects import OBJECT_TYPES, Cluster, Network, Node, Service, Sto
 from shoal.api.specs import ContainerSpec
 from shoal.clock import Clock, SystemClock
 from shoal.errors import Conflict, NotFound, OutOfSequence
+from shoal.store.intern import Interner
 from shoal.store.proposal import Action, Change, Proposal, Proposer, encode_proposal
 from shoal.store.roundtrip import CHECK_PROPOSALS, StoredTexts, check_proposal
 from shoal.store.watch import Event, EventFilter, EventListener, Listening, Subscription, WatchHub
@@ -398,6 +399,8 @@ class MemoryStore:
         self.restores = 0
         # With CHECK_PROPOSALS on (tests): catches an object changed after it was stored.
         self._texts = StoredTexts() if CHECK_PROPOSALS else None
+        # One instance of each distinct task spec, shared by the tasks stored with it.
+        self._interner = Interner()
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -494,8 +497,23 @@ class MemoryStore:
         proposer, once per proposal, in log order, on every manager."""
         events: list[Event] = []
         texts = self._texts
+        intern_task = self._interner.task
+        # One Version for the proposal's objects, as the leader's transaction gave them: a
+        # follower decodes one per object (about 330 bytes each). Stored, never changed.
+        version: Version | None = None
         for ch in proposal.changes:
-            table = self._tables[ch.obj.KIND]
+            obj = ch.obj
+            table = self._tables[obj.KIND]
+            if ch.action is not Action.REMOVE:
+                values = obj.__dict__
+                own = values["Version"]
+                if own.Index == proposal.version:
+                    if version is None:
+                        version = own
+                    elif own is not version:
+                        values["Version"] = version
+                if obj.KIND == "task":
+                    intern_task(cast(Task, obj))
             if ch.action is Action.REMOVE:
                 old = table.remove(ch.obj.ID)
                 if old is not None:
@@ -539,6 +557,7 @@ class MemoryStore:
         is the caller's no longer, and each object's raw values are dropped as soon as it is
         decoded, so the decoded store reuses their memory (a lower peak for a large one)."""
         self._tables = {kind: Table(kind) for kind in OBJECT_TYPES}
+        self._interner.clear()
         for kind, objs in data.get("Objects", {}).items():
             cls = OBJECT_TYPES[kind]
             table = self._tables[kind]
@@ -547,6 +566,8 @@ class MemoryStore:
                     objs[i] = None
                 obj = cls.model_validate(raw)
                 share_field_sets(obj)  # see share_field_sets: a third of a task's memory
+                if kind == "task":
+                    self._interner.task(cast(Task, obj))
                 table.put(obj)
         self.version = int(data.get("Version", 0))
         self.restores += 1
