@@ -15,10 +15,11 @@ per task (and its biggest lines), the objects the collector tracks per task, and
 task reachable from each of a Task's fields, every object counted once over the whole store
 (what a field costs the store, sharing included).
 
-Then the raft log: one manager (``Replica``, as store_scale.py) builds the same tasks; the
-entries it holds in memory (each one proposal's encoded changes) and their bytes per task
-write. A manager holds its log's entries in memory from one snapshot to the next (raft's
-``snapshot_interval`` entries, and ``keep_entries`` behind it).
+Then the raft log: one manager (``Replica``, as store_scale.py, with raft's default
+settings) builds ``--log-tasks`` tasks the same way: the most bytes of log entries it held in
+memory (each entry one proposal's encoded changes), what it holds at the end, and its last
+snapshot (also held in memory). A manager holds its log's entries from one snapshot to the
+next, and some behind it for slow followers (``RaftConfig``).
 
 Writes bench/results/memory.json.
 Run: .venv/bin/python bench/memory.py [--tasks N] [--services S] [--out NAME]
@@ -41,7 +42,7 @@ from typing import Any
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).parent))
-from store_scale import CONFIG, make_nodes, make_service, replica, rss_mib
+from store_scale import make_nodes, make_service, replica, rss_mib
 
 from shoal.api.base import share_field_sets
 from shoal.api.objects import Task
@@ -179,33 +180,41 @@ async def measure_store(path: str, tasks: int, services: int, trace: bool) -> di
     return result
 
 
-async def measure_log(tasks: int, services: int) -> dict[str, Any]:
-    """The raft log one manager holds in memory having built the store (no snapshot)."""
+async def measure_log(tasks: int, services: int, config: RaftConfig) -> dict[str, Any]:
+    """The raft log one manager holds in memory while it builds the store: the most bytes of
+    entries held (sampled every 50 ms), what it holds at the end, the snapshots taken."""
     with tempfile.TemporaryDirectory(prefix="shoal-memory-") as d:
-        r, store = replica(Path(d))
+        r, store = replica(Path(d), config)
         await r.bootstrap()
-        await fill(store, tasks, services)
         assert r.node is not None and r.node.core is not None
-        entries = r.node.core.log.entries
-        data = sum(len(e.data) for e in entries)
-        writes = 2 * tasks
+        log = r.node.core.log
+        most = 0
+
+        async def sample() -> None:
+            nonlocal most
+            while True:
+                most = max(most, sum(len(e.data) for e in log.entries))
+                await asyncio.sleep(0.05)
+
+        sampler = asyncio.create_task(sample())
+        await fill(store, tasks, services)
+        sampler.cancel()
+        held = sum(len(e.data) for e in log.entries)
+        result = {
+            "entries_written": log.applied,
+            "entries_held": len(log.entries),
+            "bytes_held": held,
+            "most_bytes_held": max(most, held),
+            "snapshot_index": log.snapshot.index if log.snapshot else 0,
+            "snapshot_bytes": len(log.snapshot.data) if log.snapshot else 0,
+            "snapshot_interval": config.snapshot_interval,
+            "snapshot_bytes_floor": config.snapshot_bytes,
+            "keep_entries": config.keep_entries,
+            "keep_bytes": config.keep_bytes,
+        }
         await r.stop()
         store.close()
-    defaults = RaftConfig()
-    per_entry = data / max(1, len(entries))
-    return {
-        "entries": len(entries),
-        "entry_bytes": data,
-        "bytes_per_task_write": round(data / writes),
-        "bytes_per_entry": round(per_entry),
-        "snapshot_interval": defaults.snapshot_interval,
-        "keep_entries": defaults.keep_entries,
-        # What the default policy may hold: entries of this size, up to a snapshot.
-        "most_held_bytes_at_defaults": round(
-            per_entry * (defaults.snapshot_interval + defaults.keep_entries)
-        ),
-        "bench_config_snapshot_interval": CONFIG.snapshot_interval,
-    }
+    return result
 
 
 def in_child(*args: str) -> dict[str, Any]:
@@ -219,13 +228,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--services", type=int, default=20)
+    parser.add_argument(
+        "--log-tasks", type=int, default=100_000, help="tasks for the raft log's figures"
+    )
     parser.add_argument("--no-trace", action="store_true", help="skip tracemalloc (faster)")
     parser.add_argument("--out", default="memory", help="results file name (without .json)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = ["--tasks", str(args.tasks), "--services", str(args.services)]
     if args.child == "log":
-        print(json.dumps(await measure_log(args.tasks, args.services)))
+        print(json.dumps(await measure_log(args.tasks, args.services, RaftConfig())))
         return
     if args.child:
         print(json.dumps(await measure_store(args.child, args.tasks, args.services, False)))
@@ -259,13 +271,15 @@ async def main() -> None:
         )
         for line in store.get("tracemalloc_top_lines", [])[:6]:
             print(f"    {line['bytes_per_task']:6d} B/task  {line['line']}")
-    log = in_child("--child", "log", *sizes)
-    result["raft_log"] = log
+    log_sizes = ["--tasks", str(args.log_tasks), "--services", str(args.services)]
+    log = in_child("--child", "log", *log_sizes)
+    result["raft_log"] = {"tasks": args.log_tasks, **log}
     print(
-        f"raft log in memory: {log['entries']} entries, {log['entry_bytes'] / 2**20:.1f} MiB "
-        f"({log['bytes_per_task_write']} B per task written, {log['bytes_per_entry'] / 1024:.0f}"
-        f" KiB per entry); at the defaults (snapshot every {log['snapshot_interval']} entries, "
-        f"{log['keep_entries']} kept) up to {log['most_held_bytes_at_defaults'] / 2**20:.0f} MiB",
+        f"raft log ({args.log_tasks} tasks created then running, default RaftConfig): "
+        f"{log['entries_written']} entries written; held in memory at most "
+        f"{log['most_bytes_held'] / 2**20:.1f} MiB, at the end {log['entries_held']} entries "
+        f"of {log['bytes_held'] / 2**20:.1f} MiB; last snapshot at {log['snapshot_index']} "
+        f"({log['snapshot_bytes'] / 2**20:.1f} MiB, also held in memory)",
         flush=True,
     )
     path = RESULTS / f"{args.out}.json"

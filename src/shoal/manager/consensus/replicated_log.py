@@ -8,9 +8,9 @@
   its store through ``MemoryStore.apply``, in log order, and learns the raft membership (who
   each member is and where it listens) from the configuration changes in the same log.
 
-Snapshots (taken by the raft node every ``snapshot_interval`` entries) hold the whole store
-and the membership, so a manager far behind, or restarting, installs one and replays only the
-entries after it.
+Snapshots (taken by the raft node every ``snapshot_interval`` entries, or sooner for large
+entries: ``RaftConfig.snapshot_bytes``) hold the whole store and the membership, so a manager
+far behind, or restarting, installs one and replays only the entries after it.
 
 The leader applies its own proposals' objects as the transaction made them, not decoded back
 from the entry: decoding is most of the cost of applying (15-20% of a leader's event loop
