@@ -47,6 +47,7 @@ from store_scale import make_nodes, make_service, replica, rss_mib
 from shoal.api.base import share_field_sets
 from shoal.api.objects import Task
 from shoal.api.types import TaskState
+from shoal.manager.dispatcher.assignments import NodeAssignments
 from shoal.manager.orchestrator.task import new_task
 from shoal.raft.types import RaftConfig
 from shoal.store import MemoryStore
@@ -217,6 +218,50 @@ async def measure_log(tasks: int, services: int, config: RaftConfig) -> dict[str
     return result
 
 
+async def measure_sessions(tasks: int, services: int) -> dict[str, Any]:
+    """What the leader's dispatcher sessions hold (``NodeAssignments``, one per node) beyond
+    the store: each node is sent its tasks (``complete``), then every task's status moves on
+    once more (the agents' reports, as from ASSIGNED to RUNNING) and each session is given
+    those events. Bytes reachable from the sessions and not from the store's tasks."""
+    gc.disable()
+    store = MemoryStore()
+    store.proposer = LeaderProposer(store)
+    await fill(store, tasks, services)
+    view = store.view()
+    sessions = [NodeAssignments(n.ID) for n in view.nodes()]
+    for session in sessions:
+        session.complete(view)
+    by_node: dict[str, list] = {s.node_id: [] for s in sessions}
+
+    def sort(evs: list) -> None:
+        for ev in evs:
+            if isinstance(ev.obj, Task) and ev.obj.NodeID in by_node:
+                by_node[ev.obj.NodeID].append(ev)
+
+    _, listening = store.view_and_listen(sort)
+    now = dt.datetime.now(dt.UTC)
+
+    def reported(task_id: str):  # type: ignore[no-untyped-def]
+        def fn(tx) -> None:  # type: ignore[no-untyped-def]
+            t = tx.get(Task, task_id).model_copy()
+            t.Status = t.Status.model_copy(update={"Message": "reported", "Timestamp": now})
+            tx.update(t)
+
+        return fn
+
+    await store.batch(reported(t.ID) for t in view.list(Task))
+    listening.close()
+    view = store.view()
+    for session in sessions:
+        session.incremental(by_node[session.node_id], view)
+    by_node.clear()
+    seen: set[int] = set()
+    for t in view.list(Task):
+        _walk(t, seen)
+    held = sum(_walk(s.sent, seen) for s in sessions)
+    return {"sessions": len(sessions), "bytes_per_task": round(held / tasks)}
+
+
 def in_child(*args: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, __file__, *args], check=True, capture_output=True, text=True
@@ -238,6 +283,9 @@ async def main() -> None:
     sizes = ["--tasks", str(args.tasks), "--services", str(args.services)]
     if args.child == "log":
         print(json.dumps(await measure_log(args.tasks, args.services, RaftConfig())))
+        return
+    if args.child == "sessions":
+        print(json.dumps(await measure_sessions(args.tasks, args.services)))
         return
     if args.child:
         print(json.dumps(await measure_store(args.child, args.tasks, args.services, False)))
@@ -271,6 +319,13 @@ async def main() -> None:
         )
         for line in store.get("tracemalloc_top_lines", [])[:6]:
             print(f"    {line['bytes_per_task']:6d} B/task  {line['line']}")
+    sessions = in_child("--child", "sessions", *sizes)
+    result["dispatcher_sessions"] = sessions
+    print(
+        f"dispatcher sessions ({sessions['sessions']} nodes, every task sent, then its status "
+        f"reported once more): {sessions['bytes_per_task']} B/task held beyond the store",
+        flush=True,
+    )
     log_sizes = ["--tasks", str(args.log_tasks), "--services", str(args.services)]
     log = in_child("--child", "log", *log_sizes)
     result["raft_log"] = {"tasks": args.log_tasks, **log}
