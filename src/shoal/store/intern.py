@@ -8,7 +8,7 @@ of a task's 6.4 KB on the leader, 3.5 KB of 7.8 KB on a follower, which decodes 
 own copy from the raft log.
 
 So the store keeps one instance per distinct content and gives it to every task stored with
-that content, on every path into the store (a leader's own proposals, a follower's decoded
+that content (and likewise its status's port list, and one string per service and node ID), on every path into the store (a leader's own proposals, a follower's decoded
 ones, a snapshot restored). It may because stored objects are never changed in place: a
 writer copies a stored task before changing it (``model_copy`` for the task, a new ``Spec``
 for a new spec), and tests check it (``StoredTexts``, with ``SHOAL_CHECK_PROPOSALS``). A part
@@ -48,18 +48,31 @@ class Interner:
         """Give ``task`` (about to be stored) the shared instance of each of its parts."""
         values = task.__dict__
         for name in SHARED_TASK_PARTS:
-            part = values.get(name)
-            if part is None or id(part) in self._ids:
-                continue
-            key = (type(part), part.to_json_text())
-            shared = self._by_text.get(key)
-            if shared is not None:
-                values[name] = shared
-                continue
-            if len(self._by_text) >= self._sweep_at:
-                self._sweep()
-            self._by_text[key] = part
-            self._ids.add(id(part))
+            self._share(values, name)
+        # Its status's ports: mostly none, yet a model and a dict per task (230 bytes).
+        status = values.get("Status")
+        if status is not None:
+            self._share(status.__dict__, "PortStatus")
+        # The IDs it refers to, as one string each: a follower decodes a copy per task.
+        for name in ("ServiceID", "NodeID"):
+            ref = values.get(name)
+            if ref:
+                values[name] = sys.intern(ref)
+
+    def _share(self, values: dict[str, object], name: str) -> None:
+        part = values.get(name)
+        if part is None or id(part) in self._ids:
+            return
+        assert isinstance(part, Model)
+        key = (type(part), part.to_json_text())
+        shared = self._by_text.get(key)
+        if shared is not None:
+            values[name] = shared
+            return
+        if len(self._by_text) >= self._sweep_at:
+            self._sweep()
+        self._by_text[key] = part
+        self._ids.add(id(part))
 
     def clear(self) -> None:
         self._by_text.clear()

@@ -500,7 +500,9 @@ class MemoryStore:
         intern_task = self._interner.task
         # One Version for the proposal's objects, as the leader's transaction gave them: a
         # follower decodes one per object (about 330 bytes each). Stored, never changed.
+        # Likewise the time it wrote them (a datetime each, 48 bytes, immutable).
         version: Version | None = None
+        stamp: Any = None
         for ch in proposal.changes:
             obj = ch.obj
             table = self._tables[obj.KIND]
@@ -512,6 +514,13 @@ class MemoryStore:
                         version = own
                     elif own is not version:
                         values["Version"] = version
+                    updated = values["UpdatedAt"]
+                    if stamp is None:
+                        stamp = updated
+                    elif updated is not stamp and updated == stamp:
+                        values["UpdatedAt"] = stamp
+                        if values["CreatedAt"] == stamp:
+                            values["CreatedAt"] = stamp
                 if obj.KIND == "task":
                     intern_task(cast(Task, obj))
             if ch.action is Action.REMOVE:
