@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import io
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, cast
 
@@ -554,11 +555,24 @@ class MemoryStore:
     def snapshot_json(self) -> str:
         """``snapshot()`` as compact JSON text, each object serialized by pydantic directly
         (see ``Model.to_json_text``): what a raft snapshot holds of the store."""
-        tables = ",".join(
-            f'"{kind}":[{",".join(o.to_json_text() for o in table.objects.values())}]'
-            for kind, table in self._tables.items()
-        )
-        return f'{{"Version":{int(self.version)},"Objects":{{{tables}}}}}'
+        out = io.BytesIO()
+        self.write_snapshot_json(out)
+        return out.getvalue().decode()
+
+    def write_snapshot_json(self, out: io.BytesIO) -> None:
+        """Write ``snapshot_json`` to ``out`` in UTF-8, each object serialized by pydantic
+        straight to bytes (``to_json_text``'s, encoded), so that the document is the only
+        copy of the store being made. (Text joined, then encoded, held three copies at once:
+        about 70 MB each at 100,000 tasks.)"""
+        out.write(b'{"Version":%d,"Objects":{' % int(self.version))
+        for n, (kind, table) in enumerate(self._tables.items()):
+            out.write(b'%s"%s":[' % (b"," if n else b"", kind.encode()))
+            for i, o in enumerate(table.objects.values()):
+                if i:
+                    out.write(b",")
+                out.write(o.__pydantic_serializer__.to_json(o, exclude_none=True))
+            out.write(b"]")
+        out.write(b"}}")
 
     def restore(self, data: dict[str, Any], consume: bool = False) -> None:
         """Replace the whole state (at start-up, or from a leader's snapshot). Watchers see

@@ -24,6 +24,7 @@ its objects then). Once stored, the writer's objects are the store's, shared wit
 reader: as any stored object, never changed in place (tests check it: ``StoredTexts``).
 """
 
+import io
 import json
 from collections.abc import Callable
 from typing import Any
@@ -123,14 +124,19 @@ class ReplicatedLog:
     def snapshot(self) -> bytes:
         started = metrics.stopwatch()
         # The store's part, by far the largest, is serialized by pydantic object by object
-        # (MemoryStore.snapshot_json); the rest as before. The document is the same.
+        # (MemoryStore.write_snapshot_json, into one buffer); the rest as before. The document is
+        # the same.
         rest: dict[str, Any] = {
             "Members": [m.to_json() for m in self.members.values()],
             "Voters": sorted(self.conf.voters),
             "Learners": sorted(self.conf.learners),
         }
         tail = json.dumps(rest, separators=(",", ":"))[1:]  # without its opening brace
-        encoded = f'{{"Store":{self.store.snapshot_json()},{tail}'.encode()
+        out = io.BytesIO()
+        out.write(b'{"Store":')
+        self.store.write_snapshot_json(out)
+        out.write(b"," + tail.encode())
+        encoded = out.getvalue()  # the buffer itself, not a copy (nothing else refers to it)
         metrics.RAFT_SNAPSHOT_LATENCY.observe(metrics.since(started))
         metrics.RAFT_SNAPSHOT_TIME.set_to_current_time()
         return encoded
