@@ -46,7 +46,7 @@ from shoal.store.gc_tuning import tune_gc
 
 RESULTS = Path(__file__).parent / "results" / "store_scale.json"
 # No snapshot while building: the first restart replays the whole log, the second a snapshot.
-CONFIG = RaftConfig(snapshot_interval=1 << 40)
+CONFIG = RaftConfig(snapshot_interval=1 << 40, snapshot_bytes=1 << 60)
 
 
 def rss_mib() -> float:
@@ -56,11 +56,11 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def replica(state_dir: Path) -> tuple[Replica, MemoryStore]:
+def replica(state_dir: Path, config: RaftConfig = CONFIG) -> tuple[Replica, MemoryStore]:
     clock = SystemClock()
     store = MemoryStore(clock=clock)
     r = Replica(
-        store, state_dir, "manager1", "127.0.0.1:1", Transport(node_id="manager1"), clock, CONFIG
+        store, state_dir, "manager1", "127.0.0.1:1", Transport(node_id="manager1"), clock, config
     )
     return r, store
 

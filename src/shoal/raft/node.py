@@ -133,6 +133,10 @@ class RaftNode:
         self._signalled_leader = False
         self._leader_changed = asyncio.Event()
         self._snap_index = 0
+        # Bytes of the entries applied since the last snapshot, and that snapshot's size: see
+        # RaftConfig.snapshot_bytes.
+        self._bytes_since_snap = 0
+        self._snap_bytes = 0
         self._applied = asyncio.Event()  # set whenever entries were applied
         self._restart_commit = 0
         self._snapshot_requests: list[asyncio.Future[None]] = []
@@ -156,6 +160,7 @@ class RaftNode:
         if state.snapshot is not None:
             self.sm.restore(state.snapshot.data)
             self._snap_index = state.snapshot.index
+            self._snap_bytes = len(state.snapshot.data)
         self._tasks = [
             asyncio.create_task(self._run(), name=f"raft-{self.id}"),
             asyncio.create_task(self._ticker(), name=f"raft-{self.id}-tick"),
@@ -316,7 +321,8 @@ class RaftNode:
 
     async def snapshot_now(self) -> None:
         """Snapshot everything applied so far and compact the log, as raft does by itself
-        every ``snapshot_interval`` entries; returns once the snapshot is durable."""
+        every ``snapshot_interval`` entries (or ``snapshot_bytes``); returns once the snapshot
+        is durable."""
         fut = asyncio.get_running_loop().create_future()
         self._submit(lambda core: self._snapshot_requests.append(fut), fut)
         await fut
@@ -416,6 +422,8 @@ class RaftNode:
         if rd.snapshot is not None:
             self.sm.restore(rd.snapshot.data)
             self._snap_index = rd.snapshot.index
+            self._bytes_since_snap = 0
+            self._snap_bytes = len(rd.snapshot.data)
             # Entries the snapshot covers were never seen here: whether ours made it is unknown.
             self._give_up_orphans(up_to=rd.snapshot.index)
         # Applying a batch of entries decoded one by one takes seconds at 25,000 tasks under
@@ -429,6 +437,7 @@ class RaftNode:
                 self.sm.apply_conf_change(e.index, codec.decode_conf_change(e.data))
             elif e.data:
                 self.sm.apply(e.index, e.data)
+            self._bytes_since_snap += len(e.data)
             waiter = self._proposals.pop(e.index, None) or self._conf_waiters.pop(e.index, None)
             if waiter is not None:
                 term, fut = waiter
@@ -457,7 +466,10 @@ class RaftNode:
         self._serve_reads(core)
         if core.removed and not was_removed and self.on_removed is not None:
             self.on_removed()
-        if core.log.applied - self._snap_index >= self.config.snapshot_interval:
+        if core.log.applied - self._snap_index >= self.config.snapshot_interval or (
+            core.log.applied > self._snap_index
+            and self._bytes_since_snap >= max(self.config.snapshot_bytes, self._snap_bytes)
+        ):
             await self._snapshot(core)
 
     async def _pause(self, core: Core) -> None:
@@ -550,9 +562,25 @@ class RaftNode:
             # ours describes an older state; theirs is restored with the next Ready.
             return
         snap = core.create_snapshot(data)
-        offset = core.compact(max(0, snap.index - self.config.keep_entries))
+        offset = core.compact(self._kept_from(core, snap.index))
         await self._keep_time_while(core, self.storage.save_snapshot(snap, offset))
         self._snap_index = snap.index
+        self._bytes_since_snap = 0
+        self._snap_bytes = len(data)
+
+    def _kept_from(self, core: Core, snap_index: int) -> int:
+        """The index to compact the log to: ``keep_entries`` entries behind the snapshot at
+        ``snap_index`` are kept, but no more than ``keep_bytes`` of them."""
+        log = core.log
+        index = max(0, snap_index - self.config.keep_entries, log.offset)
+        size = 0
+        kept = snap_index
+        while kept > index:
+            size += len(log.entry(kept).data)
+            if size > self.config.keep_bytes:
+                break
+            kept -= 1
+        return kept
 
     def _give_up_orphans(self, up_to: int | None = None) -> None:
         """Tell the callers of entries appended while this node led, and not applied since,

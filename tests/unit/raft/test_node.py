@@ -196,6 +196,35 @@ async def test_snapshots_are_taken_and_a_restart_restores_them():
         await c.stop_all()
 
 
+async def test_a_snapshot_is_taken_once_the_log_holds_as_many_bytes_as_the_last_one():
+    # Entries stay in memory until a snapshot: large ones trigger it by their bytes as well,
+    # the floor (snapshot_bytes) or the last snapshot's size, whichever is more; and of the
+    # entries kept behind it, no more than keep_bytes.
+    cfg = RaftConfig(snapshot_interval=100000, keep_entries=10, snapshot_bytes=3000)
+    cfg.keep_bytes = 2500
+    c = Cluster(ids=(1,), cfg=cfg)
+    try:
+        await c.start_all()
+        leader = await c.leader_ready()
+        for k in range(2):
+            await c.propose(leader, f"k{k}=" + "x" * 1000)
+        assert c.disks[1].load().snapshot is None  # 2,000 bytes: under the floor
+        await c.propose(leader, "k2=" + "x" * 1000)
+        st = c.disks[1].load()
+        assert st.snapshot is not None and st.snapshot.index == leader.status().applied
+        kept = sum(len(e.data) for e in st.entries)
+        assert len(st.entries) == 2 and kept <= 2500  # not the 10 entries keep_entries allows
+        first = len(st.snapshot.data)
+        assert first > 3000  # the next one waits for this many bytes, more than the floor
+        while sum(len(e.data) for e in c.disks[1].load().entries) - kept < first - 1004:
+            await c.propose(leader, f"k{len(c.sms[1].data)}=" + "x" * 1000)
+            assert c.disks[1].load().snapshot.index == st.snapshot.index
+        await c.propose(leader, f"k{len(c.sms[1].data)}=" + "x" * 1000)
+        assert c.disks[1].load().snapshot.index > st.snapshot.index
+    finally:
+        await c.stop_all()
+
+
 async def test_snapshot_now_snapshots_what_is_applied_and_a_restart_starts_from_it():
     c = Cluster(ids=(1,), cfg=RaftConfig(snapshot_interval=100000, keep_entries=0))
     try:

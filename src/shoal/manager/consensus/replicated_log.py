@@ -8,9 +8,9 @@
   its store through ``MemoryStore.apply``, in log order, and learns the raft membership (who
   each member is and where it listens) from the configuration changes in the same log.
 
-Snapshots (taken by the raft node every ``snapshot_interval`` entries) hold the whole store
-and the membership, so a manager far behind, or restarting, installs one and replays only the
-entries after it.
+Snapshots (taken by the raft node every ``snapshot_interval`` entries, or sooner for large
+entries: ``RaftConfig.snapshot_bytes``) hold the whole store and the membership, so a manager
+far behind, or restarting, installs one and replays only the entries after it.
 
 The leader applies its own proposals' objects as the transaction made them, not decoded back
 from the entry: decoding is most of the cost of applying (15-20% of a leader's event loop
@@ -24,6 +24,7 @@ its objects then). Once stored, the writer's objects are the store's, shared wit
 reader: as any stored object, never changed in place (tests check it: ``StoredTexts``).
 """
 
+import io
 import json
 from collections.abc import Callable
 from typing import Any
@@ -123,14 +124,19 @@ class ReplicatedLog:
     def snapshot(self) -> bytes:
         started = metrics.stopwatch()
         # The store's part, by far the largest, is serialized by pydantic object by object
-        # (MemoryStore.snapshot_json); the rest as before. The document is the same.
+        # (MemoryStore.write_snapshot_json, into one buffer); the rest as before. The document is
+        # the same.
         rest: dict[str, Any] = {
             "Members": [m.to_json() for m in self.members.values()],
             "Voters": sorted(self.conf.voters),
             "Learners": sorted(self.conf.learners),
         }
         tail = json.dumps(rest, separators=(",", ":"))[1:]  # without its opening brace
-        encoded = f'{{"Store":{self.store.snapshot_json()},{tail}'.encode()
+        out = io.BytesIO()
+        out.write(b'{"Store":')
+        self.store.write_snapshot_json(out)
+        out.write(b"," + tail.encode())
+        encoded = out.getvalue()  # the buffer itself, not a copy (nothing else refers to it)
         metrics.RAFT_SNAPSHOT_LATENCY.observe(metrics.since(started))
         metrics.RAFT_SNAPSHOT_TIME.set_to_current_time()
         return encoded

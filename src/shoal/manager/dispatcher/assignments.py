@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterable
 
 from shoal.api.objects import Task
+from shoal.api.specs import TaskSpec
 from shoal.api.types import TaskState
 from shoal.manager.dispatcher.dependencies import (
     DependencyChanges,
@@ -42,7 +43,11 @@ class NodeAssignments:
         self.node_id = node_id
         self._flags = flags
         self._shared_routes = routes
-        self.sent: dict[str, Task] = {}
+        # Of each task the node was sent, what would make it send the task again (its desired
+        # state and spec: its status is the agent's own, not echoed). Not the Task: that would
+        # keep the version sent alive after the store moved on (every task of the node, about
+        # 1 KB each, as each goes from ASSIGNED to RUNNING; bench/memory.py).
+        self.sent: dict[str, tuple[TaskState, TaskSpec]] = {}
         self.routes = RoutingTable()
         self.networks = NetworkMap()
         self.dependencies = NodeDependencies()
@@ -64,7 +69,7 @@ class NodeAssignments:
     def complete(self, view: ReadTx) -> pb.AssignmentsMessage:
         node_id = self.node_id
         initial = [t for t in view.tasks_on_node(node_id) if t.Status.State >= TaskState.ASSIGNED]
-        self.sent = {t.ID: t for t in initial}
+        self.sent = {t.ID: (t.DesiredState, t.Spec) for t in initial}
         self.routes = self._routes_now(view)
         self.networks = network_map(view, node_id)
         dependencies = node_dependencies(view, node_id)
@@ -99,14 +104,19 @@ class NodeAssignments:
                     removes.add(task.ID)
                 continue
             prev = sent.get(task.ID)
-            # The agent's own status reports come back here: don't echo them.
-            if prev is None or prev.DesiredState != task.DesiredState or prev.Spec != task.Spec:
+            # The agent's own status reports come back here: don't echo them. (The store
+            # shares one spec among the tasks that have it: most compare by identity.)
+            if (
+                prev is None
+                or prev[0] != task.DesiredState
+                or (prev[1] is not task.Spec and prev[1] != task.Spec)
+            ):
                 updates[task.ID] = task
                 removes.discard(task.ID)
         for tid in removes:
             sent.pop(tid, None)
         for tid, t in updates.items():
-            sent[tid] = t
+            sent[tid] = (t.DesiredState, t.Spec)
         touched = affected(events, node_id, self._flags)
         changed_routes = changed_networks = False
         changed_dependencies = DependencyChanges([], [], [], [])

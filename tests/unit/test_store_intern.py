@@ -1,0 +1,143 @@
+"""The store shares one instance of each distinct task spec among the tasks that have it
+(shoal.store.intern), on every path into the store, and the checks that make it sound."""
+
+import datetime as dt
+import gc
+
+import pytest
+
+from shoal.api.ids import new_id
+from shoal.api.objects import Service, Task
+from shoal.api.specs import ServiceSpec
+from shoal.manager.orchestrator.task import new_task
+from shoal.store import MemoryStore
+from shoal.store.intern import FIRST_SWEEP, Interner
+from shoal.store.proposal import decode_proposal, encode_proposal
+from shoal.store.roundtrip import StoredObjectChanged
+
+NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+
+
+def service(name: str, image: str = "busybox") -> Service:
+    spec = ServiceSpec.model_validate(
+        {
+            "Name": name,
+            "Labels": {"tier": "web"},
+            "TaskTemplate": {"ContainerSpec": {"Image": image, "Args": ["sleep", "1d"]}},
+            "EndpointSpec": {"Ports": [{"TargetPort": 80, "PublishedPort": 8080}]},
+        }
+    )
+    return Service(ID=new_id(), Spec=spec)
+
+
+def tasks(svc: Service, n: int) -> list[Task]:
+    return [new_task(svc, now=NOW, slot=k + 1) for k in range(n)]
+
+
+def stored(store: MemoryStore, made: list[Task]) -> list[Task]:
+    got = [store.view().get(Task, t.ID) for t in made]
+    assert all(t is not None for t in got)
+    return got  # type: ignore[return-value]
+
+
+def assert_shared(got: list[Task]) -> None:
+    first = got[0]
+    for t in got[1:]:
+        assert t.Spec is first.Spec
+        assert t.ServiceAnnotations is first.ServiceAnnotations
+        assert t.Endpoint is first.Endpoint
+
+
+async def test_the_tasks_of_a_service_share_its_spec_as_stored_by_the_leader():
+    store = MemoryStore()
+    web, db = service("web"), service("db", image="postgres")
+    made_web, made_db = tasks(web, 3), tasks(db, 2)
+    # Each made with its own copy, in separate transactions.
+    assert made_web[0].Spec is not made_web[1].Spec
+    for t in [*made_web, *made_db]:
+        await store.update(lambda tx, t=t: tx.create(t))
+    got_web, got_db = stored(store, made_web), stored(store, made_db)
+    assert_shared(got_web)
+    assert_shared(got_db)
+    assert got_web[0].Spec is not got_db[0].Spec
+    assert got_web[0].Spec == made_web[0].Spec.clone()  # the same content
+    store.close()
+
+
+async def test_a_follower_shares_the_specs_it_decodes_and_one_version_per_proposal():
+    leader, follower = MemoryStore(), MemoryStore()
+    proposals = []
+
+    class Recording:
+        async def propose(self, proposal):  # type: ignore[no-untyped-def]
+            proposals.append(encode_proposal(proposal))
+            leader.apply(proposal)
+
+    leader.proposer = Recording()
+    made = tasks(service("web"), 4)
+    await leader.update(lambda tx: [tx.create(t) for t in made[:2]])
+    await leader.update(lambda tx: [tx.create(t) for t in made[2:]])
+    for data in proposals:
+        follower.apply(decode_proposal(data))
+    got = stored(follower, made)
+    assert_shared(got)
+    assert got[0].Version is got[1].Version and got[0].Version.Index == 1
+    assert got[2].Version is got[3].Version and got[2].Version.Index == 2
+    assert [t.to_json_text() for t in got] == [t.to_json_text() for t in stored(leader, made)]
+    leader.close()
+    follower.close()
+
+
+async def test_a_restored_snapshot_shares_the_specs():
+    store = MemoryStore()
+    made = tasks(service("web"), 3)
+    await store.update(lambda tx: [tx.create(t) for t in made])
+    other = MemoryStore()
+    other.restore(store.snapshot())
+    assert_shared(stored(other, made))
+    store.close()
+    other.close()
+
+
+async def test_a_task_given_a_new_spec_gets_the_new_one_and_the_others_keep_theirs():
+    store = MemoryStore()
+    svc = service("web")
+    made = tasks(svc, 2)
+    await store.update(lambda tx: [tx.create(t) for t in made])
+    before = stored(store, made)
+    changed = before[0].model_copy()
+    changed.Spec = before[0].Spec.model_copy(update={"ForceUpdate": 1})
+    await store.update(lambda tx: tx.update(changed))
+    after = stored(store, made)
+    assert after[0].Spec.ForceUpdate == 1
+    assert after[1].Spec is before[1].Spec and after[1].Spec.ForceUpdate == 0
+    store.close()
+
+
+async def test_a_shared_spec_changed_in_place_through_one_task_is_caught_on_another():
+    # What makes sharing sound: nothing changes a stored object in place. Were a writer to
+    # change a shared spec through one task, every task sharing it would change with it:
+    # the tests' store checks catch it on those other tasks too.
+    store = MemoryStore()
+    made = tasks(service("web"), 2)
+    await store.update(lambda tx: [tx.create(t) for t in made])
+    one, another = stored(store, made)
+    assert one.Spec is another.Spec
+    one.Spec.ContainerSpec.Args.append("--changed")  # type: ignore[union-attr]
+    assert another.Spec.ContainerSpec.Args[-1] == "--changed"  # type: ignore[union-attr]
+    with pytest.raises(StoredObjectChanged, match=f"task {another.ID} was changed in place"):
+        await store.update(lambda tx: tx.delete(Task, another.ID))
+
+
+def test_the_interner_forgets_the_specs_no_task_holds_any_more():
+    interner = Interner()
+    kept = tasks(service("kept"), 2)
+    for t in kept:
+        interner.task(t)
+    for i in range(FIRST_SWEEP + 10):  # a spec per version of a service, each dropped
+        interner.task(tasks(service(f"s{i}", image=f"image:{i}"), 1)[0])
+    gc.collect()
+    assert len(interner) < FIRST_SWEEP
+    again = tasks(service("kept"), 1)[0]
+    interner.task(again)
+    assert again.Spec is kept[0].Spec  # in use: remembered through the sweeps
