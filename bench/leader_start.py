@@ -1,21 +1,32 @@
 """How long a newly elected leader's orchestration loops hold its event loop on a large store
 (issue 15): each loop's first read of the store (``init``, or the restart supervisor's
-``_recover``) is timed, then its first ``tick`` with a probe task measuring the longest stretch
-the loop ran nothing else. Nothing needs doing in the store (every task running on a ready
-node), so the figures are the cost of looking, as after a leader change in a settled cluster.
+``_recover``) and then its first ``tick``, with a probe task measuring the longest stretch the
+loop ran nothing else (a first read done in one go, as before it was sliced, counts whole).
+Nothing needs doing in the store (every task running on a ready node), so the figures are the
+cost of looking, as after a leader change in a settled cluster.
+
+CPython's cyclic collector walks the whole store (about 3 million objects at 100,000 tasks,
+1-2 s here) whenever allocations trigger a full collection: each pass says how many full
+collections fell in each component's part and how long all collections took there; the pass
+``off`` has the collector disabled around the timed parts, the cost of the work alone.
 
 Prints a table and writes bench/results/leader_start[-LABEL].json.
-Run: .venv/bin/python bench/leader_start.py [--tasks 25000 --services 25 --nodes 1000]
+Run: .venv/bin/python bench/leader_start.py [--tasks 100000 --services 100 --nodes 1000]
+     [--gc default,tuned,off] [--label L]
+Before/after: PYTHONPATH=<an older src> .venv/bin/python bench/leader_start.py --label before
 """
 
 import argparse
 import asyncio
+import gc
+import inspect
 import json
 import os
 import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import shoal
 from shoal.api.objects import Node, NodeDescription, NodeResources, NodeStatus
@@ -24,12 +35,91 @@ from shoal.api.types import NodeState
 from shoal.manager.orchestrator.components import orchestration_components
 from shoal.manager.orchestrator.reconcile_loop import ReconcileLoop
 from shoal.manager.orchestrator.restart import RestartSupervisor
-from shoal.store import Tx
+from shoal.store import MemoryStore, Tx
+from shoal.store.gc_tuning import tune_gc
 
 sys.path.insert(0, str(Path(__file__).parent))
 from service_status import build, longest_stall
 
 RESULTS = Path(__file__).parent / "results"
+
+
+class GcWatch:
+    """Collections of the oldest generation (which walk the whole store) and the time every
+    collection took, while installed."""
+
+    def __init__(self) -> None:
+        self.full = 0
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.full += info["generation"] == 2
+
+
+async def timed(step: Any) -> tuple[float, float]:
+    """(wall seconds, longest seconds the loop ran nothing else) of a step that is either a
+    coroutine (sliced code) or already done (the old code, run in one go when called)."""
+    if inspect.isawaitable(step):
+        wall, stall, _ = await longest_stall(step)
+        return wall, stall
+    return 0.0, 0.0
+
+
+async def measure(store: MemoryStore, mode: str) -> list[dict[str, Any]]:
+    """Each orchestration component's start on ``store``: its first read (``init``, or the
+    restart supervisor's recovery) and its first tick."""
+    settings = gc.get_threshold()
+    if mode == "tuned":
+        tune_gc()
+    gc.collect()
+    if mode == "off":
+        gc.disable()
+    rows = []
+    try:
+        for component in orchestration_components(store, store.clock):
+            name = type(component).__name__
+            watch = GcWatch()
+            gc.callbacks.append(watch)
+            try:
+                if isinstance(component, RestartSupervisor):
+                    started = time.perf_counter()
+                    step = component._recover(store.view())
+                    done = time.perf_counter() - started
+                    init_wall, init_stall = await timed(step)
+                    init_wall, init_stall = init_wall + done, max(init_stall, done)
+                    tick_wall = tick_stall = 0.0
+                    component.cancel_all()
+                elif isinstance(component, ReconcileLoop):
+                    started = time.perf_counter()
+                    step = component.init(store.view())
+                    done = time.perf_counter() - started
+                    init_wall, init_stall = await timed(step)
+                    init_wall, init_stall = init_wall + done, max(init_stall, done)
+                    tick_wall, tick_stall, _ = await longest_stall(component.tick())
+                else:
+                    continue
+            finally:
+                gc.callbacks.remove(watch)
+            rows.append(
+                {
+                    "component": name,
+                    "init_wall_ms": round(init_wall * 1000, 1),
+                    "init_longest_stall_ms": round(init_stall * 1000, 1),
+                    "first_tick_wall_ms": round(tick_wall * 1000, 1),
+                    "first_tick_longest_stall_ms": round(tick_stall * 1000, 1),
+                    "full_collections": watch.full,
+                    "gc_ms": round(watch.seconds * 1000, 1),
+                }
+            )
+    finally:
+        gc.enable()
+        gc.set_threshold(*settings)
+    return rows
 
 
 async def main() -> None:
@@ -38,6 +128,12 @@ async def main() -> None:
     ap.add_argument("--services", type=int, default=25)
     ap.add_argument("--nodes", type=int, default=1000)
     ap.add_argument("--label", default="")
+    ap.add_argument(
+        "--gc",
+        default="default,off",
+        help="comma-separated passes: default (Python's collector settings), tuned "
+        "(shoal.store.gc_tuning, as the daemon), off (gc.disable() around the timed parts)",
+    )
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -62,36 +158,21 @@ async def main() -> None:
         await store.update(lambda tx, first=first: add_nodes(tx, first))  # type: ignore[misc]
     print(f"store: {args.tasks} tasks in {time.perf_counter() - t0:.1f} s")
 
-    rows = []
-    for component in orchestration_components(store, store.clock):
-        name = type(component).__name__
-        started = time.perf_counter()
-        if isinstance(component, RestartSupervisor):
-            component._recover(store.view())
-            init = time.perf_counter() - started
-            tick_wall = tick_stall = 0.0
-        elif isinstance(component, ReconcileLoop):
-            component.init(store.view())
-            init = time.perf_counter() - started
-            tick_wall, tick_stall, _ = await longest_stall(component.tick())
-        else:
-            continue
-        rows.append(
-            {
-                "component": name,
-                "init_ms": round(init * 1000, 1),
-                "first_tick_wall_ms": round(tick_wall * 1000, 1),
-                "first_tick_longest_stall_ms": round(tick_stall * 1000, 1),
-            }
-        )
-        if isinstance(component, RestartSupervisor):
-            component.cancel_all()
-    print(f"{'component':<24} {'init ms':>9} {'tick wall ms':>13} {'tick stall ms':>14}")
-    for r in rows:
+    runs = []
+    for mode in args.gc.split(","):
+        rows = await measure(store, mode)
+        runs.append({"gc": mode, "components": rows})
+        print(f"gc {mode}:")
         print(
-            f"{r['component']:<24} {r['init_ms']:>9} {r['first_tick_wall_ms']:>13} "
-            f"{r['first_tick_longest_stall_ms']:>14}"
+            f"{'component':<24} {'init wall':>9} {'init stall':>10} {'tick wall':>9} "
+            f"{'tick stall':>10} {'full gcs':>8} {'gc ms':>7}"
         )
+        for r in rows:
+            print(
+                f"{r['component']:<24} {r['init_wall_ms']:>9} {r['init_longest_stall_ms']:>10} "
+                f"{r['first_tick_wall_ms']:>9} {r['first_tick_longest_stall_ms']:>10} "
+                f"{r['full_collections']:>8} {r['gc_ms']:>7}"
+            )
     out = RESULTS / f"leader_start{'-' + args.label if args.label else ''}.json"
     out.write_text(
         json.dumps(
@@ -101,7 +182,8 @@ async def main() -> None:
                 "tasks": args.tasks,
                 "services": args.services,
                 "nodes": args.nodes,
-                "components": rows,
+                "label": args.label,
+                "runs": runs,
                 "loadavg_1m": os.getloadavg()[0],
                 "python": platform.python_version(),
                 "machine": platform.machine(),
