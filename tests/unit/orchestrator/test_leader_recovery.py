@@ -5,7 +5,7 @@ the store at the start gives, and no orchestrator may decide before it is whole.
 import asyncio
 import datetime as dt
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from unittest.mock import patch
 
 from hypothesis import given, settings
@@ -14,21 +14,31 @@ from hypothesis import strategies as st
 import shoal.clock
 from shoal.api.objects import Node, Service, Task
 from shoal.api.specs import SECOND, RestartPolicy
-from shoal.api.types import NodeAvailability, TaskState
+from shoal.api.types import NodeAvailability, NodeState, TaskState
 from shoal.clock import FakeClock
-from shoal.manager.orchestrator import orchestration_components, restart
+from shoal.manager.orchestrator import (
+    global_orchestrator,
+    orchestration_components,
+    replicated,
+    restart,
+    task_reaper,
+)
 from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.orchestrator.restart_policy import RestartHistory, restart_policy
 from shoal.manager.orchestrator.task import SlotKey, slot_key, spec_version_index
 from shoal.store import MemoryStore
 from shoal.store.proposal import Action, Change, Proposal
-from tests.unit.orchestrator.helpers import change, node, put, service, settle, task
+from tests.unit.orchestrator.helpers import change, cluster, node, put, service, settle, task
 
 
 @contextmanager
-def every_step_yields() -> Iterator[None]:
-    """The recovery lets the loop run after every task it looks at."""
-    with patch.object(shoal.clock, "LOOP_SLICE", 0.0), patch.object(restart, "STEP", 1):
+def every_step_yields(really: bool = True) -> Iterator[None]:
+    """A new leader's first reads let the loop run after every task they look at (or, if not
+    ``really``, never)."""
+    with ExitStack() as stack:
+        stack.enter_context(patch.object(shoal.clock, "LOOP_SLICE", 0.0 if really else 3600.0))
+        for module in (restart, replicated, global_orchestrator, task_reaper):
+            stack.enter_context(patch.object(module, "STEP", 1 if really else 10**9))
         yield
 
 
@@ -177,3 +187,85 @@ async def test_no_orchestrator_decides_before_the_history_is_rebuilt(store, cloc
     await settle(store)
     slot = store.view().find(Task, "slot", (waiting.ID, 1))
     assert len(slot) == 2 and store.view().get(Task, ready.ID).DesiredState > TaskState.RUNNING
+
+
+# --- every first read in steps: the same outcome -----------------------------------------------
+
+
+def leader_change_store() -> list:
+    """A store as a new leader may find it: history beyond the retention limit, a failed task,
+    tasks on a node that went down, a global service, a task whose service is gone, a slot
+    whose restart attempts are spent and a replacement waiting out its delay."""
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    web = service("web", replicas=3, service_id="web")
+    capped = service(
+        "capped", replicas=1, restart=RestartPolicy(MaxAttempts=2, Delay=0), service_id="capped"
+    )
+    mon = service("mon", mode_global=True, service_id="mon")
+    slow = service("slow", restart=RestartPolicy(Delay=30 * SECOND), service_id="slow")
+    gone = service("gone", service_id="gone")
+    objs: list = [cluster(3), node("n1"), node("n2"), node("n3", state=NodeState.DOWN)]
+    objs += [web, capped, mon, slow]
+    n = 0
+
+    def add(svc, **kw):
+        nonlocal n
+        n += 1
+        t = task(svc, task_id=f"t{n:03d}", at=t0 + dt.timedelta(seconds=n), **kw)
+        t.CreatedAt = t0 + dt.timedelta(seconds=n)
+        objs.append(t)
+
+    stopped = {"state": TaskState.SHUTDOWN, "desired": TaskState.SHUTDOWN}
+    for _ in range(5):
+        add(web, slot=1, node_id="n1", **stopped)
+    add(web, slot=1, node_id="n1")
+    add(web, slot=2, node_id="n2", state=TaskState.FAILED)
+    add(web, slot=3, node_id="n3")
+    for _ in range(2):
+        add(capped, slot=1, node_id="n1", state=TaskState.FAILED, desired=TaskState.SHUTDOWN)
+    add(capped, slot=1, node_id="n1", state=TaskState.FAILED)
+    for node_id in ("n1", "n2", "n3"):
+        add(mon, node_id=node_id)
+    add(mon, node_id="n1", state=TaskState.FAILED, desired=TaskState.SHUTDOWN)
+    add(gone, slot=1, node_id="n1")
+    add(slow, slot=1, node_id="n2", state=TaskState.FAILED, desired=TaskState.SHUTDOWN)
+    add(slow, slot=1, state=TaskState.NEW, desired=TaskState.READY)
+    objs[-1].Status.Timestamp = t0 + dt.timedelta(seconds=55)  # 25 s of its delay left
+    return objs
+
+
+async def start_leader(yield_every_step: bool) -> tuple[dict, dict]:
+    """Start a new leader's orchestration on ``leader_change_store()``, let it settle: (the
+    first tasks' desired and observed states, the number of tasks per slot or node)."""
+    clock = FakeClock(dt.datetime(2026, 1, 1, 0, 1, tzinfo=dt.UTC))
+    store = MemoryStore(clock=clock)
+    store.apply(Proposal(1, [Change(Action.CREATE, o) for o in leader_change_store()]))
+    parts = orchestration_components(store, clock)
+    with every_step_yields(yield_every_step):
+        started = [asyncio.create_task(p.run()) for p in parts]
+        await settle(store)
+        await clock.advance(10)
+        await settle(store)
+    for s in started:
+        s.cancel()
+    await asyncio.gather(*started, return_exceptions=True)
+    tasks = store.view().list(Task)
+    store.close()
+    states = {t.ID: (t.DesiredState, t.Status.State) for t in tasks if len(t.ID) == 4}
+    per_slot: dict = {}
+    for t in tasks:
+        where = (t.ServiceID, t.Slot, None if t.Slot is not None else t.NodeID)
+        per_slot[where] = per_slot.get(where, 0) + 1
+    return states, per_slot
+
+
+async def test_a_new_leader_reading_in_steps_ends_where_one_read_ends():
+    in_one_go = await start_leader(yield_every_step=False)
+    in_steps = await start_leader(yield_every_step=True)
+    assert in_steps == in_one_go
+    states, per_slot = in_one_go
+    assert "t016" not in states  # its service is gone
+    assert per_slot[("web", 1, None)] == 3  # the retention limit
+    assert per_slot[("capped", 1, None)] == 3  # no restart past MaxAttempts (2)
+    assert states["t008"][0] == TaskState.SHUTDOWN  # moved off the node that went down
+    assert states["t018"][0] == TaskState.READY  # still in its restart delay
