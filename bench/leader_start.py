@@ -1,7 +1,9 @@
-"""How long a newly elected leader's orchestration loops hold its event loop on a large store
-(issue 15): each loop's first read of the store (``init``, or the restart supervisor's
-``_recover``) and then its first ``tick``, with a probe task measuring the longest stretch the
-loop ran nothing else (a first read done in one go, as before it was sliced, counts whole).
+"""How long a newly elected leader's orchestration loops, allocator and scheduler hold its event
+loop on a large store (issue 15): each one's first read of the store (``init``, the restart
+supervisor's ``_recover``, the scheduler's ``_load``, the allocator's list of new tasks) and
+then, for the orchestration loops, the first ``tick``, with a probe task measuring the longest
+stretch the loop ran nothing else (a first read done in one go, as before it was sliced,
+counts whole).
 Nothing needs doing in the store (every task running on a ready node), so the figures are the
 cost of looking, as after a leader change in a settled cluster.
 
@@ -29,14 +31,17 @@ from pathlib import Path
 from typing import Any
 
 import shoal
-from shoal.api.objects import Node, NodeDescription, NodeResources, NodeStatus
+from shoal.api.objects import Node, NodeDescription, NodeResources, NodeStatus, Task
 from shoal.api.specs import NodeSpec
-from shoal.api.types import NodeState
+from shoal.api.types import NodeState, TaskState
+from shoal.manager.allocator import Allocator
 from shoal.manager.orchestrator.components import orchestration_components
 from shoal.manager.orchestrator.reconcile_loop import ReconcileLoop
 from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.orchestrator.service_orchestrator import ServiceOrchestrator
-from shoal.store import MemoryStore, Tx
+from shoal.manager.orchestrator.updater import UpdateSupervisor
+from shoal.manager.scheduler import Scheduler
+from shoal.store import MemoryStore, ReadTx, Tx
 from shoal.store.gc_tuning import tune_gc
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -71,6 +76,24 @@ async def timed(step: Any) -> tuple[float, float]:
     return 0.0, 0.0
 
 
+def first_read(component: Any, view: ReadTx) -> Any:
+    """Start the component's first read of the store: a coroutine if it is done in steps, else
+    it is done when this returns (the code before it was sliced)."""
+    if isinstance(component, RestartSupervisor):
+        return component._recover(view)
+    if isinstance(component, ReconcileLoop):
+        return component.init(view)
+    if isinstance(component, Scheduler):
+        return component._load(view)
+    if isinstance(component, Allocator):
+        new_tasks = getattr(component, "_new_tasks", None)
+        if new_tasks is not None:
+            return new_tasks(view.list(Task))
+        # Before it was sliced, Allocator.run read this in one go:
+        return {t.ID: None for t in view.list(Task) if t.Status.State == TaskState.NEW}
+    raise TypeError(component)
+
+
 async def first_tick(component: ReconcileLoop) -> None:
     """The component's first tick and the work it started: the rolling updates an
     orchestrator hands every service to (which find nothing to update here), so that they
@@ -92,28 +115,29 @@ async def measure(store: MemoryStore, mode: str) -> list[dict[str, Any]]:
         gc.disable()
     rows = []
     try:
-        for component in orchestration_components(store, store.clock):
+        components: list[Any] = [
+            *orchestration_components(store, store.clock),
+            Allocator(store, store.clock),
+            Scheduler(store, store.clock),
+        ]
+        for component in components:
             name = type(component).__name__
+            if isinstance(component, UpdateSupervisor):
+                continue  # reads nothing until an orchestrator hands it a service
             watch = GcWatch()
             gc.callbacks.append(watch)
             try:
-                if isinstance(component, RestartSupervisor):
-                    started = time.perf_counter()
-                    step = component._recover(store.view())
-                    done = time.perf_counter() - started
-                    init_wall, init_stall = await timed(step)
-                    init_wall, init_stall = init_wall + done, max(init_stall, done)
-                    tick_wall = tick_stall = 0.0
-                    component.cancel_all()
-                elif isinstance(component, ReconcileLoop):
-                    started = time.perf_counter()
-                    step = component.init(store.view())
-                    done = time.perf_counter() - started
-                    init_wall, init_stall = await timed(step)
-                    init_wall, init_stall = init_wall + done, max(init_stall, done)
+                started = time.perf_counter()
+                step = first_read(component, store.view())
+                done = time.perf_counter() - started
+                init_wall, init_stall = await timed(step)
+                init_wall, init_stall = init_wall + done, max(init_stall, done)
+                if isinstance(component, ReconcileLoop):
                     tick_wall, tick_stall, _ = await longest_stall(first_tick(component))
                 else:
-                    continue
+                    tick_wall = tick_stall = 0.0
+                if isinstance(component, RestartSupervisor):
+                    component.cancel_all()
             finally:
                 gc.callbacks.remove(watch)
             rows.append(

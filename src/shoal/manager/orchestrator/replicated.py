@@ -209,14 +209,15 @@ class ReplicatedOrchestrator(ServiceOrchestrator):
                         assert service is not None
                         self._reconcile[service.ID] = service
                 return
+            # Called for every change of every task: the cheap test first. Most changes are
+            # a task running (or on its way) on a node that is fine: no Service look-up.
             if obj.DesiredState > TaskState.RUNNING:
                 return  # needs_restart says no, whatever its service and node
             view = self._live
-            service = view.get(Service, obj.ServiceID) if obj.ServiceID else None
-            if not is_replicated(service):
-                return
             node = view.get(Node, obj.NodeID) if obj.NodeID else None
-            if needs_restart(obj, node):
+            if not needs_restart(obj, node):
+                return
+            if is_replicated(view.get(Service, obj.ServiceID) if obj.ServiceID else None):
                 self._restart.add(obj.ID)
 
     def _restart_tasks_on(self, node_id: str) -> None:
