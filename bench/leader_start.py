@@ -27,6 +27,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ from shoal.store import MemoryStore, ReadTx, Tx
 from shoal.store.gc_tuning import tune_gc
 
 sys.path.insert(0, str(Path(__file__).parent))
-from service_status import build, longest_stall
+from service_status import build
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -67,13 +68,43 @@ class GcWatch:
             self.full += info["generation"] == 2
 
 
-async def timed(step: Any) -> tuple[float, float]:
-    """(wall seconds, longest seconds the loop ran nothing else) of a step that is either a
-    coroutine (sliced code) or already done (the old code, run in one go when called)."""
-    if inspect.isawaitable(step):
-        wall, stall, _ = await longest_stall(step)
-        return wall, stall
-    return 0.0, 0.0
+class Turns:
+    """What a piece of work did to the event loop: its wall time, the longest stretch the loop
+    ran nothing else (the probe task's turns are that far apart), and the most CPU time this
+    process spent in one such stretch. On a busy machine the wall stretch also counts the time
+    the process waited for a core; the CPU figure does not (LoopTurns cuts slices by wall time,
+    so a slice does less work on a busy machine, not more)."""
+
+    def __init__(self) -> None:
+        self.wall = 0.0
+        self.longest = 0.0
+        self.longest_cpu = 0.0
+
+    async def measure(self, work: Awaitable[Any]) -> None:
+        done = False
+
+        async def probe() -> None:
+            last, last_cpu = time.perf_counter(), time.process_time()
+            while not done:
+                await asyncio.sleep(0)
+                now, cpu = time.perf_counter(), time.process_time()
+                self.longest = max(self.longest, now - last)
+                self.longest_cpu = max(self.longest_cpu, cpu - last_cpu)
+                last, last_cpu = now, cpu
+
+        prober = asyncio.ensure_future(probe())
+        await asyncio.sleep(0)
+        started = time.perf_counter()
+        await work
+        self.wall += time.perf_counter() - started
+        done = True
+        await prober
+
+    def add_blocking(self, wall: float, cpu: float) -> None:
+        """Work done in one go (the code before it was sliced): one stretch, all of it."""
+        self.wall += wall
+        self.longest = max(self.longest, wall)
+        self.longest_cpu = max(self.longest_cpu, cpu)
 
 
 def first_read(component: Any, view: ReadTx) -> Any:
@@ -126,16 +157,15 @@ async def measure(store: MemoryStore, mode: str) -> list[dict[str, Any]]:
                 continue  # reads nothing until an orchestrator hands it a service
             watch = GcWatch()
             gc.callbacks.append(watch)
+            init, tick = Turns(), Turns()
             try:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 step = first_read(component, store.view())
-                done = time.perf_counter() - started
-                init_wall, init_stall = await timed(step)
-                init_wall, init_stall = init_wall + done, max(init_stall, done)
+                init.add_blocking(time.perf_counter() - started, time.process_time() - cpu)
+                if inspect.isawaitable(step):
+                    await init.measure(step)
                 if isinstance(component, ReconcileLoop):
-                    tick_wall, tick_stall, _ = await longest_stall(first_tick(component))
-                else:
-                    tick_wall = tick_stall = 0.0
+                    await tick.measure(first_tick(component))
                 if isinstance(component, RestartSupervisor):
                     component.cancel_all()
             finally:
@@ -143,10 +173,12 @@ async def measure(store: MemoryStore, mode: str) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "component": name,
-                    "init_wall_ms": round(init_wall * 1000, 1),
-                    "init_longest_stall_ms": round(init_stall * 1000, 1),
-                    "first_tick_wall_ms": round(tick_wall * 1000, 1),
-                    "first_tick_longest_stall_ms": round(tick_stall * 1000, 1),
+                    "init_wall_ms": round(init.wall * 1000, 1),
+                    "init_longest_stall_ms": round(init.longest * 1000, 1),
+                    "init_longest_stall_cpu_ms": round(init.longest_cpu * 1000, 1),
+                    "first_tick_wall_ms": round(tick.wall * 1000, 1),
+                    "first_tick_longest_stall_ms": round(tick.longest * 1000, 1),
+                    "first_tick_longest_stall_cpu_ms": round(tick.longest_cpu * 1000, 1),
                     "full_collections": watch.full,
                     "gc_ms": round(watch.seconds * 1000, 1),
                 }
@@ -199,13 +231,14 @@ async def main() -> None:
         runs.append({"gc": mode, "components": rows})
         print(f"gc {mode}:")
         print(
-            f"{'component':<24} {'init wall':>9} {'init stall':>10} {'tick wall':>9} "
-            f"{'tick stall':>10} {'full gcs':>8} {'gc ms':>7}"
+            f"{'component':<24} {'init wall':>9} {'stall':>6} {'(cpu)':>6} "
+            f"{'tick wall':>9} {'stall':>6} {'(cpu)':>6} {'full gcs':>8} {'gc ms':>7}"
         )
         for r in rows:
             print(
-                f"{r['component']:<24} {r['init_wall_ms']:>9} {r['init_longest_stall_ms']:>10} "
-                f"{r['first_tick_wall_ms']:>9} {r['first_tick_longest_stall_ms']:>10} "
+                f"{r['component']:<24} {r['init_wall_ms']:>9} {r['init_longest_stall_ms']:>6} "
+                f"{r['init_longest_stall_cpu_ms']:>6} {r['first_tick_wall_ms']:>9} "
+                f"{r['first_tick_longest_stall_ms']:>6} {r['first_tick_longest_stall_cpu_ms']:>6} "
                 f"{r['full_collections']:>8} {r['gc_ms']:>7}"
             )
     out = RESULTS / f"leader_start{'-' + args.label if args.label else ''}.json"

@@ -193,7 +193,8 @@ class TaskReaper(ReconcileLoop):
         def lost(t: Task) -> bool:
             return abandoned(t, node_of(t))
 
-        dirty, self._dirty = list(self._dirty), set()
+        dirty = list(self._dirty)
+        still_dirty: set[SlotKey] = set()
         # A replicated task's key names its node too: one look per slot is enough.
         seen: set[SlotKey] = set()
         turns = LoopTurns()
@@ -226,8 +227,9 @@ class TaskReaper(ReconcileLoop):
                 # Two tasks still running in one slot (a replacement and the task it
                 # replaces): look again once one has stopped.
                 if running > 1:
-                    self._dirty.add(key)
+                    still_dirty.add(key)
             await turns.between()
+        self._dirty = still_dirty
         return doomed
 
 
