@@ -3,13 +3,21 @@ reacts to nodes and tasks changing."""
 
 import asyncio
 from collections import Counter
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import shoal.clock
 from shoal.api.objects import Node, Task
 from shoal.api.types import NodeAvailability, NodeState, TaskState
-from shoal.manager.scheduler import Scheduler
+from shoal.clock import FakeClock
+from shoal.manager.scheduler import NodeSet, Scheduler
+from shoal.manager.scheduler import scheduler as scheduler_loop
+from shoal.manager.scheduler.planner import schedulable
 from shoal.store import MemoryStore
+from shoal.store.proposal import Action, Change, Proposal
 from tests.unit.scheduler.factories import GB, make_node, make_task, until
 
 
@@ -337,3 +345,61 @@ async def test_node_drained_while_decisions_are_written(clock):
     # the first transaction (200 decisions, every other one to a) was written before the drain
     assert counts == {"a": 100, "b": 200}
     store.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    drawn=st.lists(
+        st.tuples(
+            st.sampled_from([None, "", "a", "b", "gone"]),  # node
+            st.sampled_from(list(TaskState)),
+            st.sampled_from([TaskState.RUNNING, TaskState.SHUTDOWN]),  # desired
+            st.integers(0, 2),  # CPUs reserved
+            st.sampled_from([None, 8080]),  # a host port
+        ),
+        max_size=30,
+    )
+)
+def test_a_new_leader_loads_in_steps_what_one_read_gives(drawn):
+    """The first read lets the loop run after every task (issue 15): the node set and the
+    queue are still those ``NodeSet.build`` and one pass over the tasks give."""
+    tasks = [
+        make_task(
+            "web",
+            i,
+            node_id=node,
+            state=state,
+            desired=desired,
+            cpus=cpus,
+            host_ports=[port] if port else None,
+            task_id=f"t{i:02d}",
+        )
+        for i, (node, state, desired, cpus, port) in enumerate(drawn)
+    ]
+    nodes = [make_node("a"), make_node("b", state=NodeState.DOWN)]
+
+    def summary(nodeset: NodeSet) -> list:
+        return [
+            (
+                n.id,
+                list(n.tasks),
+                n.active_total,
+                n.active_by_service,
+                n.host_ports,
+                n.nano_cpus_free,
+            )
+            for n in nodeset
+        ]
+
+    async def scenario() -> None:
+        store = MemoryStore(clock=FakeClock())
+        store.apply(Proposal(1, [Change(Action.CREATE, o) for o in [*nodes, *tasks]]))
+        scheduler = Scheduler(store, store.clock)
+        with patch.object(shoal.clock, "LOOP_SLICE", 0.0), patch.object(scheduler_loop, "STEP", 1):
+            await scheduler._load(store.view())
+        expected = NodeSet.build(store.view().nodes(), store.view().list(Task))
+        assert summary(scheduler.nodes) == summary(expected)
+        assert list(scheduler._queue) == [t.ID for t in tasks if schedulable(t)]
+        store.close()
+
+    asyncio.run(scenario())

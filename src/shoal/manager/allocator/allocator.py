@@ -12,11 +12,12 @@ from collections.abc import Callable
 
 from shoal.api.objects import Task
 from shoal.api.types import TaskState
-from shoal.clock import Clock
+from shoal.clock import Clock, LoopTurns
 from shoal.manager.allocator.networks import attach_task
 from shoal.store import Action, Event, MemoryStore, Tx
 
 PENDING_MESSAGE = "pending task scheduling"
+STEP = 500  # tasks a new leader's first read looks at between two looks at the clock
 
 
 class Allocator:
@@ -29,9 +30,7 @@ class Allocator:
     async def run(self) -> None:
         view, sub = self.store.view_and_watch(kinds={"task", "service", "network"})
         try:
-            # dicts, not sets: tasks move on in the order they were made
-            ready = {t.ID: None for t in view.list(Task) if t.Status.State == TaskState.NEW}
-            await self._commit(ready)
+            await self._commit(await self._new_tasks(view.list(Task)))
             while True:
                 try:
                     ev = await sub.get()
@@ -44,6 +43,21 @@ class Allocator:
                 await self._commit(ready)
         finally:
             sub.close()
+
+    @staticmethod
+    async def _new_tasks(tasks: list[Task]) -> dict[str, None]:
+        """The IDs of the new ones of ``tasks`` (one moment's list, whose objects the store
+        never changes), STEP at a time, letting the event loop run every LOOP_SLICE: a new
+        leader reads every task of the store here (0.1 s at 100,000 tasks, issue 15)."""
+        # dicts, not sets: tasks move on in the order they were made
+        ready: dict[str, None] = {}
+        turns = LoopTurns()
+        for first in range(0, len(tasks), STEP):
+            for t in tasks[first : first + STEP]:
+                if t.Status.State == TaskState.NEW:
+                    ready[t.ID] = None
+            await turns.between()
+        return ready
 
     def _collect(self, ev: Event, ready: dict[str, None]) -> None:
         if ev.is_commit or ev.obj is None or not isinstance(ev.obj, Task):

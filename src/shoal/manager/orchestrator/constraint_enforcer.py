@@ -91,7 +91,7 @@ class ConstraintEnforcer(ReconcileLoop):
         super().__init__(store, clock)
         self._pending: set[str] = set()
 
-    def init(self, view: ReadTx) -> None:
+    async def init(self, view: ReadTx) -> None:
         self._pending = {node.ID for node in view.nodes()}
 
     def handle(self, ev: Event) -> None:

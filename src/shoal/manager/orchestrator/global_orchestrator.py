@@ -17,7 +17,12 @@ from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeAvailability, TaskState
 from shoal.clock import Clock, LoopTurns
 from shoal.manager.orchestrator.eligibility import NodeFit, node_fit
-from shoal.manager.orchestrator.replicated import delete_task, remove_service_tasks, set_desired
+from shoal.manager.orchestrator.replicated import (
+    STEP,
+    delete_task,
+    remove_service_tasks,
+    set_desired,
+)
 from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.orchestrator.service_orchestrator import ServiceOrchestrator
 from shoal.manager.orchestrator.task import is_global, is_task_dirty, new_task
@@ -123,13 +128,17 @@ class GlobalOrchestrator(ServiceOrchestrator):
         self._removed_services: list[str] = []
         self._restart: set[str] = set()
 
-    def init(self, view: ReadTx) -> None:
-        for s in view.services():
-            if is_global(s):
-                self._services.add(s.ID)
-                for t in view.tasks_of_service(s.ID):
+    async def init(self, view: ReadTx) -> None:
+        # One moment's task lists, looked at in steps (see ReconcileLoop).
+        listed = [(s, view.tasks_of_service(s.ID)) for s in view.services() if is_global(s)]
+        turns = LoopTurns()
+        for s, tasks in listed:
+            self._services.add(s.ID)
+            for first in range(0, len(tasks), STEP):
+                for t in tasks[first : first + STEP]:
                     if self._failed(t):
                         self._restart.add(t.ID)
+                await turns.between()
 
     @staticmethod
     def _failed(t: Task) -> bool:

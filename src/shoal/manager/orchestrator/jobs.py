@@ -210,7 +210,7 @@ class JobOrchestrator(ReconcileLoop):
 
         self._timers[service_id] = asyncio.create_task(later())
 
-    def init(self, view: ReadTx) -> None:
+    async def init(self, view: ReadTx) -> None:
         self._all = True
 
     def handle(self, ev: Event) -> None:

@@ -4,6 +4,12 @@ A loop subscribes to the kinds of objects it cares about and, in the same step, 
 of the store, so no change between the two is missed. ``init`` records what the view needs
 doing; every event is noted by ``handle`` (pure bookkeeping, no writes), and at the end of each
 committed transaction ``tick`` acts on what was noted, writing to the store.
+
+``init`` may let the event loop run while it reads a large store (issue 15: a new leader's
+first reads held its loop for most of a second at 100,000 tasks). It then reads one moment's
+lists of objects, taken before its first pause: the store replaces objects and never changes
+them in place, so what ``init`` notes is what the view said, and every change after it comes as
+an event, handled once ``init`` and the first ``tick`` are done.
 """
 
 from abc import ABC, abstractmethod
@@ -24,7 +30,7 @@ class ReconcileLoop(ABC):
     async def run(self) -> None:
         view, sub = self.store.view_and_watch(kinds=set(self.KINDS))
         try:
-            self.init(view)
+            await self.init(view)
             await self.tick()
             async for ev in sub:
                 if ev.is_commit:
@@ -35,7 +41,7 @@ class ReconcileLoop(ABC):
             sub.close()
 
     @abstractmethod
-    def init(self, view: ReadTx) -> None:
+    async def init(self, view: ReadTx) -> None:
         """Note what the store as it is now needs doing."""
 
     @abstractmethod

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 Slot = list[Task]
 
+STEP = 500  # tasks a new leader's first read looks at between two looks at the clock
+
 
 # --- decisions -------------------------------------------------------------------------------
 
@@ -163,18 +165,27 @@ class ReplicatedOrchestrator(ServiceOrchestrator):
         self._reconcile: dict[str, Service] = {}
         self._restart: set[str] = set()
         self._removed_services: list[str] = []
+        # Reads the store as it is whenever used (a ReadTx holds no state): handle() reads
+        # through it for every task event, hundreds of thousands while a large service starts.
+        self._live = store.view()
 
-    def init(self, view: ReadTx) -> None:
-        for s in view.services():
-            if is_replicated(s):
-                self._reconcile[s.ID] = s
-        for t in view.list(Task):
-            service = view.get(Service, t.ServiceID) if t.ServiceID else None
-            if not is_replicated(service):
-                continue
-            node = view.get(Node, t.NodeID) if t.NodeID else None
-            if needs_restart(t, node):
-                self._restart.add(t.ID)
+    async def init(self, view: ReadTx) -> None:
+        # One moment's lists, looked at in steps (see ReconcileLoop): the tasks of each
+        # replicated service (no Service look-up per task) and the nodes they are on.
+        services = [s for s in view.services() if is_replicated(s)]
+        listed = [view.tasks_of_service(s.ID) for s in services]
+        nodes = {n.ID: n for n in view.nodes()}
+        for s in services:
+            self._reconcile[s.ID] = s
+        turns = LoopTurns()
+        for tasks in listed:
+            for first in range(0, len(tasks), STEP):
+                for t in tasks[first : first + STEP]:
+                    if t.DesiredState > TaskState.RUNNING:
+                        continue  # needs_restart says no whatever its node
+                    if needs_restart(t, nodes.get(t.NodeID) if t.NodeID else None):
+                        self._restart.add(t.ID)
+                await turns.between()
 
     def handle(self, ev: Event) -> None:
         obj = ev.obj
@@ -198,12 +209,15 @@ class ReplicatedOrchestrator(ServiceOrchestrator):
                         assert service is not None
                         self._reconcile[service.ID] = service
                 return
-            view = self.store.view()
-            service = view.get(Service, obj.ServiceID) if obj.ServiceID else None
-            if not is_replicated(service):
-                return
+            # Called for every change of every task: the cheap test first. Most changes are
+            # a task running (or on its way) on a node that is fine: no Service look-up.
+            if obj.DesiredState > TaskState.RUNNING:
+                return  # needs_restart says no, whatever its service and node
+            view = self._live
             node = view.get(Node, obj.NodeID) if obj.NodeID else None
-            if needs_restart(obj, node):
+            if not needs_restart(obj, node):
+                return
+            if is_replicated(view.get(Service, obj.ServiceID) if obj.ServiceID else None):
                 self._restart.add(obj.ID)
 
     def _restart_tasks_on(self, node_id: str) -> None:

@@ -5,7 +5,9 @@ Orchestrators call ``restart`` inside a store transaction. The replacement is cr
 DesiredState ``ready`` (the agent may prepare it, not start it); a delayed start then moves it
 to ``running`` once (a) the policy's Delay has passed and (b) the old task has stopped, its node
 is down or gone, or ``old_task_timeout`` has passed. ``run()`` drives those delayed starts and
-must be running for them to finish.
+must be running for them to finish. On a new leader, ``run()`` first rebuilds the restart
+history and the delayed starts from the store, letting the event loop run meanwhile; whatever
+asks the supervisor for a decision waits for ``recovered()`` first.
 """
 
 import asyncio
@@ -17,9 +19,10 @@ from typing import Any
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeAvailability, NodeState, TaskState
-from shoal.clock import Clock
+from shoal.clock import Clock, LoopTurns
 from shoal.manager.orchestrator.restart_policy import (
     RestartHistory,
+    limits_attempts,
     restart_policy,
     should_restart,
 )
@@ -38,6 +41,7 @@ from shoal.store import MemoryStore, ReadTx, Subscription, Tx
 log = logging.getLogger(__name__)
 
 OLD_TASK_TIMEOUT = 60.0  # seconds a replacement waits at most for the task it replaces
+STEP = 500  # tasks (or slots) a new leader's recovery looks at between two looks at the clock
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,14 @@ class RestartSupervisor:
         self._by_old_node: dict[str, set[_DelayedStart]] = {}
         self._background: set[asyncio.Task] = set()
         self._sub: Subscription | None = None
+        self._recovered = asyncio.Event()
+
+    async def recovered(self) -> None:
+        """Returns once ``run`` has rebuilt what a new leader needs before deciding anything
+        (the restart history, the pending starts). The restart history decides whether a task
+        is restarted (MaxAttempts) and a pending start whether a restart waits for the delay:
+        the orchestrators wait for this before their first decision."""
+        await self._recovered.wait()
 
     # --- decisions -------------------------------------------------------------------------
 
@@ -220,7 +232,8 @@ class RestartSupervisor:
     async def run(self) -> None:
         sub = self._ensure_watch()
         try:
-            self._recover(self.store.view())
+            await self._recover(self.store.view())
+            self._recovered.set()
             async for ev in sub:
                 if ev.is_commit or ev.obj is None:
                     continue
@@ -244,34 +257,64 @@ class RestartSupervisor:
             self._sub = self.store.watch(kinds={"task", "node"})
         return self._sub
 
-    def _recover(self, view: ReadTx) -> None:
+    async def _recover(self, view: ReadTx) -> None:
         """What a new leader finds: replacements left in desired ``ready`` are started once
         what is left of their delay has passed; the restart history of each slot is rebuilt
-        from the tasks made for the current spec."""
+        from the tasks made for the current spec.
+
+        Done in steps, letting the event loop run every ``LOOP_SLICE``: at 100,000 tasks it
+        held a new leader's loop for 0.4 s (issue 15), which raft's heartbeats waited behind.
+        The steps read one moment's lists of services and tasks, whose objects the store never
+        changes in place, so the result is that of one read at the start; and no decision
+        consults it before it is whole (``recovered``)."""
         now = self.clock.now()
+        since = self.clock.monotonic()
+        services = {s.ID: s for s in view.services()}
+        tasks = view.list(Task)
+        turns = LoopTurns()
+        # Services with a task whose policy limits attempts: only their slots have a history
+        # (``RestartHistory.record`` ignores the others).
+        limited: set[str] = set()
+        for first in range(0, len(tasks), STEP):
+            for t in tasks[first : first + STEP]:
+                if t.ServiceID not in services:
+                    continue
+                if limits_attempts(t.Spec):
+                    limited.add(t.ServiceID)
+                if t.DesiredState != TaskState.READY or t.Status.State > TaskState.COMPLETE:
+                    continue
+                if t.ID in self._pending:
+                    continue
+                delay = restart_policy(t.Spec).delay_seconds
+                left = (t.Status.Timestamp + dt.timedelta(seconds=delay) - now).total_seconds()
+                # Counted from the start of the recovery, as if scheduled then.
+                spent = self.clock.monotonic() - since
+                self.delay_start(None, t.ID, max(0.0, min(delay, left)) - spent, False)
+            await turns.between()
+        if not limited:
+            return
         by_slot: dict[SlotKey, list[Task]] = {}
-        for t in view.list(Task):
-            service = view.get(Service, t.ServiceID) if t.ServiceID else None
-            if service is None:
-                continue
-            by_slot.setdefault(slot_key(service, t), []).append(t)
-            if t.DesiredState != TaskState.READY or t.Status.State > TaskState.COMPLETE:
-                continue
-            if t.ID in self._pending:
-                continue
-            delay = restart_policy(t.Spec).delay_seconds
-            left = (t.Status.Timestamp + dt.timedelta(seconds=delay) - now).total_seconds()
-            self.delay_start(None, t.ID, max(0.0, min(delay, left)), False)
-        for key, tasks in by_slot.items():
-            if key in self.history:
-                continue
-            latest = max((spec_version_index(t.SpecVersion) or 0) for t in tasks)
-            current = sorted(
-                (t for t in tasks if (spec_version_index(t.SpecVersion) or 0) == latest),
-                key=lambda t: (t.CreatedAt, t.ID),
-            )
-            for t in current[1:]:
-                self.history.record(key, t, t.CreatedAt)
+        for first in range(0, len(tasks), STEP):
+            for t in tasks[first : first + STEP]:
+                if t.ServiceID in limited:
+                    by_slot.setdefault(slot_key(services[t.ServiceID], t), []).append(t)
+            await turns.between()
+        slots = [(key, slot) for key, slot in by_slot.items() if len(slot) > 1]
+        for first in range(0, len(slots), STEP):
+            for key, slot in slots[first : first + STEP]:
+                if key not in self.history:
+                    self._rebuild_slot(key, slot)
+            await turns.between()
+
+    def _rebuild_slot(self, key: SlotKey, tasks: list[Task]) -> None:
+        """Count as restarts all the tasks made for the slot's latest spec but the first."""
+        latest = max((spec_version_index(t.SpecVersion) or 0) for t in tasks)
+        current = sorted(
+            (t for t in tasks if (spec_version_index(t.SpecVersion) or 0) == latest),
+            key=lambda t: (t.CreatedAt, t.ID),
+        )
+        for t in current[1:]:
+            self.history.record(key, t, t.CreatedAt)
 
     # --- delayed starts --------------------------------------------------------------------
 

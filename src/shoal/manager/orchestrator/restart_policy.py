@@ -27,6 +27,13 @@ class RestartPolicy:
         return self.delay / SECOND
 
 
+def limits_attempts(spec: TaskSpec) -> bool:
+    """``restart_policy(spec).max_attempts > 0``, without building the policy: a new leader
+    asks it of every task in the store."""
+    p = spec.RestartPolicy
+    return p is not None and (p.MaxAttempts or 0) > 0
+
+
 def restart_policy(spec: TaskSpec) -> RestartPolicy:
     p = spec.RestartPolicy
     if p is None:

@@ -38,6 +38,9 @@ class ServiceOrchestrator(ReconcileLoop):
     async def run(self) -> None:
         children = [asyncio.create_task(c.run()) for c in self._owned]
         try:
+            # Every decision here may consult the restart supervisor (and so may the updates
+            # started from here): not before it has rebuilt the history a new leader needs.
+            await self.restarts.recovered()
             await super().run()
         finally:
             for c in children:

@@ -79,16 +79,23 @@ def _only_placement_differs(service_spec: TaskSpec, task_spec: TaskSpec) -> bool
     return service_spec.model_copy(update={"Placement": task_spec.Placement}) == task_spec
 
 
+def made_for_current_spec(service: Service, task: Task) -> bool:
+    """``task`` was made from the service's spec as it is now: it is not dirty, whatever its
+    node (the first test of ``is_task_dirty``, for callers that look the node up only when
+    needed)."""
+    return (
+        task.SpecVersion is not None
+        and service.SpecVersion is not None
+        and task.SpecVersion.Index == service.SpecVersion.Index
+    )
+
+
 def is_task_dirty(service: Service, task: Task, node: Node | None) -> bool:
     """True if ``task`` no longer matches what ``service`` asks for, so an update must replace
     it. Only the task template and the endpoint count: a change of replicas, update config or
     labels leaves tasks alone. A change of placement constraints only, that the task's node
     still satisfies, leaves the task alone too."""
-    if (
-        task.SpecVersion is not None
-        and service.SpecVersion is not None
-        and task.SpecVersion.Index == service.SpecVersion.Index
-    ):
+    if made_for_current_spec(service, task):
         return False
     spec = service.Spec.TaskTemplate
     if _only_placement_differs(spec, task.Spec) and service_constraints_match(service, node):

@@ -15,10 +15,10 @@ from typing import ClassVar
 
 from shoal.api.objects import Cluster, Node, Service, Task
 from shoal.api.types import NodeState, TaskState
-from shoal.clock import Clock
+from shoal.clock import Clock, LoopTurns
 from shoal.manager.orchestrator.reconcile_loop import ReconcileLoop
 from shoal.manager.orchestrator.restart_policy import restart_policy
-from shoal.manager.orchestrator.task import SlotKey, is_global, task_timestamp
+from shoal.manager.orchestrator.task import SlotKey, is_global, slot_key, task_timestamp
 from shoal.manager.orchestrator.waiting import write_batch
 from shoal.store import Event, MemoryStore, ReadTx, Tx
 from shoal.store.proposal import Action
@@ -26,6 +26,7 @@ from shoal.store.proposal import Action
 log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION = 5
+STEP = 500  # tasks (or slots) looked at between two looks at the clock
 
 
 # --- decisions -------------------------------------------------------------------------------
@@ -110,20 +111,27 @@ class TaskReaper(ReconcileLoop):
         self._cleanup: set[str] = set()
         self._maybe_removable: set[str] = set()
         self._lost_nodes: set[str] = set()
+        self._live = store.view()  # reads the store as it is whenever used
 
-    def init(self, view: ReadTx) -> None:
+    async def init(self, view: ReadTx) -> None:
+        # One moment's lists, looked at in steps (see ReconcileLoop).
         self.limit = retention_limit(view.cluster())
-        services = {s.ID for s in view.services()}
-        for t in view.list(Task):
-            if t.ServiceID and t.ServiceID not in services:
-                # Its service went while no leader was there to retire its tasks.
-                self._cleanup.add(t.ID)
-            elif not t.ServiceID and t.Status.State >= TaskState.ORPHANED:
-                self._cleanup.add(t.ID)
-            elif removable(t, view.get(Node, t.NodeID) if t.NodeID else None):
-                self._cleanup.add(t.ID)
-            elif t.ServiceID:
-                self._dirty.add(SlotKey(t.ServiceID, t.Slot, t.NodeID))
+        services = {s.ID: s for s in view.services()}
+        nodes = {n.ID: n for n in view.nodes()}
+        tasks = view.list(Task)
+        turns = LoopTurns()
+        for first in range(0, len(tasks), STEP):
+            for t in tasks[first : first + STEP]:
+                if t.ServiceID and t.ServiceID not in services:
+                    # Its service went while no leader was there to retire its tasks.
+                    self._cleanup.add(t.ID)
+                elif not t.ServiceID and t.Status.State >= TaskState.ORPHANED:
+                    self._cleanup.add(t.ID)
+                elif removable(t, nodes.get(t.NodeID) if t.NodeID else None):
+                    self._cleanup.add(t.ID)
+                elif t.ServiceID:
+                    self._dirty.add(slot_key(services[t.ServiceID], t))
+            await turns.between()
 
     def handle(self, ev: Event) -> None:
         obj = ev.obj
@@ -138,24 +146,37 @@ class TaskReaper(ReconcileLoop):
         if not isinstance(obj, Task):
             return
         if ev.action == Action.CREATE:
-            self._dirty.add(SlotKey(obj.ServiceID, obj.Slot, obj.NodeID))
+            self._note_slot(obj)
         elif ev.action == Action.UPDATE:
             if not obj.ServiceID and obj.Status.State >= TaskState.ORPHANED:
                 self._cleanup.add(obj.ID)
             elif obj.DesiredState == TaskState.REMOVE:
                 self._maybe_removable.add(obj.ID)
 
+    def _note_slot(self, task: Task) -> None:
+        """Look at ``task``'s slot at the next tick. Keyed as its service counts slots (by
+        slot number, or by node for a global service), so a slot whose tasks ran on several
+        nodes is looked at once. A task whose service is gone has no slot to look at."""
+        service = self._live.get(Service, task.ServiceID) if task.ServiceID else None
+        if service is not None:
+            self._dirty.add(slot_key(service, task))
+
     async def tick(self) -> None:
         if not (self._dirty or self._cleanup or self._maybe_removable or self._lost_nodes):
             return
         try:
-            doomed = self._collect(self.store.view())
+            doomed = await self._collect()
             fns = [partial(_delete, task_id=i) for i in sorted(doomed)]
             await write_batch(self.store, fns)
         except Exception:
             log.exception("task reaper: cleanup failed")
 
-    def _collect(self, view: ReadTx) -> set[str]:
+    async def _collect(self) -> set[str]:
+        """The tasks to delete now. Reads the store again at every step (the loop runs in
+        between): what is decided for a slot, from that slot's tasks, their nodes and its
+        service read together, is what one read would decide at that moment; and it only ever
+        deletes tasks that have stopped for good, or were retired on a node that is gone."""
+        view = self.store.view()
         doomed = set(self._cleanup)
         self._cleanup = set()
 
@@ -175,29 +196,50 @@ class TaskReaper(ReconcileLoop):
                 if removable(t, node):
                     doomed.add(t.ID)
                 elif t.ServiceID and abandoned(t, node):
-                    self._dirty.add(SlotKey(t.ServiceID, t.Slot, t.NodeID))
+                    self._note_slot(t)
         self._lost_nodes = set()
 
         def lost(t: Task) -> bool:
             return abandoned(t, node_of(t))
 
+        # Taken out of self._dirty and dropped a step at a time: freeing 100,000 keys at once
+        # held the loop 15 ms. Put back if something fails, to look at them again.
+        dirty, self._dirty = list(self._dirty), set()
         still_dirty: set[SlotKey] = set()
-        for key in self._dirty:
-            service = view.get(Service, key.service_id)
-            if service is None:
-                continue
-            if is_global(service):
-                on_node = view.tasks_on_node(key.node_id or "")
-                tasks = [t for t in on_node if t.ServiceID == key.service_id]
-            else:
-                tasks = view.find(Task, "slot", (key.service_id, key.slot))
-            delete, running = history_to_delete(tasks, slot_retention(self.limit, service), lost)
-            doomed.update(t.ID for t in delete)
-            # Two tasks still running in one slot (a replacement and the task it replaces):
-            # look again once one has stopped.
-            if running > 1:
-                still_dirty.add(key)
-        self._dirty = still_dirty
+        step: list[SlotKey] = []
+        turns = LoopTurns()
+        try:
+            while dirty:
+                step = dirty[-STEP:]
+                del dirty[-STEP:]
+                # Per service, within one step: (the service or None, tasks a slot keeps)
+                services: dict[str, tuple[Service | None, int]] = {}
+                for key in step:
+                    known = services.get(key.service_id)
+                    if known is None:
+                        service = view.get(Service, key.service_id)
+                        keep = slot_retention(self.limit, service) if service is not None else 0
+                        known = services[key.service_id] = (service, keep)
+                    service, keep = known
+                    if service is None:
+                        continue
+                    if is_global(service):
+                        on_node = view.tasks_on_node(key.node_id or "")
+                        tasks = [t for t in on_node if t.ServiceID == key.service_id]
+                    else:
+                        tasks = view.find(Task, "slot", (key.service_id, key.slot))
+                    delete, running = history_to_delete(tasks, keep, lost)
+                    doomed.update(t.ID for t in delete)
+                    # Two tasks still running in one slot (a replacement and the task it
+                    # replaces): look again once one has stopped.
+                    if running > 1:
+                        still_dirty.add(key)
+                step = []
+                await turns.between()
+        except BaseException:
+            self._dirty.update(dirty, step, still_dirty)
+            raise
+        self._dirty.update(still_dirty)
         return doomed
 
 

@@ -20,7 +20,12 @@ from shoal.api.types import FailureAction, TaskState, UpdateState
 from shoal.clock import Clock
 from shoal.manager.orchestrator.eligibility import NodeFit, node_fit
 from shoal.manager.orchestrator.restart import RestartSupervisor
-from shoal.manager.orchestrator.task import is_global, is_task_dirty, new_task
+from shoal.manager.orchestrator.task import (
+    is_global,
+    is_task_dirty,
+    made_for_current_spec,
+    new_task,
+)
 from shoal.manager.orchestrator.update_config import UpdateSettings, update_settings
 from shoal.manager.orchestrator.update_status import (
     FailureResponse,
@@ -86,6 +91,10 @@ class Updater:
     # --- dirtiness -------------------------------------------------------------------------
 
     def is_task_dirty(self, task: Task) -> bool:
+        # Every task of the service is asked on every reconciliation (of every service, on a
+        # new leader): most are up to date, which needs no Node look-up.
+        if made_for_current_spec(self.service, task):
+            return False
         node = self.store.view().get(Node, task.NodeID) if task.NodeID else None
         return is_task_dirty(self.service, task, node)
 
