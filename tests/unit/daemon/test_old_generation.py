@@ -23,12 +23,14 @@ def test_the_next_is_due_a_period_after_the_last() -> None:
     assert schedule.due(700.0, pause_costs_leadership=False)
 
 
-def test_none_is_due_while_a_pause_costs_the_leadership() -> None:
+def test_none_is_due_while_a_pause_costs_the_leadership_nor_a_period_after() -> None:
     schedule = FullCollectionSchedule(period=600)
     assert not schedule.due(0.0, pause_costs_leadership=True)
     schedule.collected(0.0)
     assert not schedule.due(10_000.0, pause_costs_leadership=True)
-    assert schedule.due(10_000.0, pause_costs_leadership=False)
+    # It just stopped leading: the cluster is electing, its agents reconnecting.
+    assert not schedule.due(10_030.0, pause_costs_leadership=False)
+    assert schedule.due(10_600.0, pause_costs_leadership=False)
 
 
 @pytest.mark.parametrize(
@@ -75,7 +77,9 @@ async def test_the_loop_collects_when_due_and_holds_off_while_leading() -> None:
         await clock.advance(1200)
         assert collections == [30, 630]  # held off while it leads
         leading[0] = False
+        await clock.advance(570)
+        assert collections == [30, 630]  # and for a period after
         await clock.advance(30)
-        assert collections == [30, 630, 1860]  # at the first look after
+        assert collections == [30, 630, 2430]
     finally:
         loop.cancel()
