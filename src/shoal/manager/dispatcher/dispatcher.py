@@ -19,6 +19,7 @@ from shoal.manager.dispatcher.assignments import NodeAssignments
 from shoal.manager.dispatcher.fanout import SharedFlags
 from shoal.manager.dispatcher.heartbeats import DEFAULT_RECONNECT_GRACE, HeartbeatDeadlines
 from shoal.manager.dispatcher.router import Inbox, Router
+from shoal.raft.types import RaftError
 from shoal.rpc import LEADER_METADATA, RESTARTING_METADATA, pb, pb_grpc, peer_identity
 from shoal.store import MemoryStore, Tx
 
@@ -150,7 +151,13 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         period = self.heartbeat_period()
         self.deadlines.beat(node_id, self.clock.monotonic(), period)
         try:
-            node = await self._mark_ready(node_id, description, addr)
+            try:
+                node = await self._mark_ready(node_id, description, addr)
+            except RaftError:
+                # Leadership lost while marking the node ready: the agent is told so, as any
+                # call to a dispatcher that stopped, and goes to the next leader.
+                await context.abort(grpc.StatusCode.UNAVAILABLE, NOT_LEADER)
+                return
             yield pb.SessionMessage(
                 session_id=session.id,
                 node=node.model_dump_json().encode() if node else b"",
