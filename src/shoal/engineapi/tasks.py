@@ -9,7 +9,7 @@ from shoal.manager.controlapi.filters import Filters
 
 async def list_tasks(request: web.Request) -> web.Response:
     control = request.app[BACKEND].control()
-    tasks = control.list_tasks(Filters.parse(request.query.get("filters")))
+    tasks = await control.list_tasks_sliced(Filters.parse(request.query.get("filters")))
     return await list_response(await api_list(tasks, Task.to_api))
 
 

@@ -11,6 +11,8 @@ from shoal import clock
 from shoal.api.base import Version
 from shoal.api.objects import Service, ServiceStatus, Task, TaskStatus
 from shoal.api.types import TaskState
+from shoal.errors import InvalidArgument
+from shoal.manager.controlapi import control as control_module
 from shoal.manager.controlapi import service_status as counting
 from shoal.manager.controlapi.filters import Filters
 from tests.unit.controlapi import test_control
@@ -162,3 +164,42 @@ async def test_the_loop_runs_while_tasks_are_counted_and_the_counts_are_of_one_m
     assert listed.ServiceStatus == ServiceStatus(RunningTasks=20, DesiredTasks=30)
     (now,) = control.list_services(status=True)
     assert now.ServiceStatus == ServiceStatus(RunningTasks=25, DesiredTasks=30)
+
+
+async def test_the_sliced_task_list_is_the_task_list(control, monkeypatch):
+    """`GET /tasks` matches a slice at a time: the same tasks, in the same order, for every
+    filter, and the same refusals."""
+    await generated_store(control, 5)
+    monkeypatch.setattr(clock, "LOOP_SLICE", 0.0)
+    monkeypatch.setattr(control_module, "TASK_STEP", 7)
+    first = control.list_services()[0]
+    for f in [
+        {},
+        {"desired-state": ["running"]},
+        {"service": ["s1"]},
+        {"id": ["t5x1"]},
+        {"service": [first.ID[:6]], "desired-state": ["shutdown", "complete"]},
+    ]:
+        want = control.list_tasks(Filters(f))
+        assert await control.list_tasks_sliced(Filters(f)) == want
+    assert len(control.list_tasks()) > 400
+    with pytest.raises(InvalidArgument, match="Invalid desired-state filter: 'bogus'"):
+        await control.list_tasks_sliced(Filters({"desired-state": ["bogus"]}))
+
+
+async def test_the_loop_runs_while_tasks_are_listed(control, monkeypatch):
+    await generated_store(control, 6)
+    monkeypatch.setattr(clock, "LOOP_SLICE", 0.0)
+    monkeypatch.setattr(control_module, "TASK_STEP", 50)
+    turns: list[int] = []
+
+    async def other_work() -> None:
+        for i in range(3):
+            turns.append(i)
+            await asyncio.sleep(0)
+
+    other = asyncio.ensure_future(other_work())
+    listed = await control.list_tasks_sliced()
+    assert turns == [0, 1, 2]  # it ran while the tasks were being matched
+    await other
+    assert listed == control.list_tasks()
