@@ -29,6 +29,12 @@ STATUS_FLUSH_INTERVAL = 0.1
 ASSIGNMENT_BATCH_WINDOW = 0.05
 CHECK_INTERVAL = 0.25
 NOT_LEADER = "dispatcher is stopped: this manager is not the leader"
+# Complete assignment sets built at once. Each is a few milliseconds of encoding (every task
+# of the node), with no pause: when a new leader takes over 1,000 agents, their sets became
+# ready together and one turn of the event loop built hundreds of them, holding raft's
+# heartbeats for seconds (issue 15: leadership then moved again, and every agent reconnected
+# once more). A few at a time, the loop runs between them.
+FIRST_SETS_AT_ONCE = 4
 
 # None when this manager may serve agents (it leads); otherwise the leader's address to send
 # them to ("" when no leader is known).
@@ -89,6 +95,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         self._statuses_waiting = asyncio.Event()
         self._flags = SharedFlags()  # what each store event may move, for every session
         self._router = Router(store, self._flags)  # store changes to the sessions they concern
+        self._first_sets = asyncio.Semaphore(FIRST_SETS_AT_ONCE)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         pb_grpc.add_DispatcherServicer_to_server(self, server)
@@ -220,14 +227,8 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         self, request: pb.AssignmentsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.AssignmentsMessage]:
         session = await self._session_of(context, request.session_id)
-        # The snapshot the COMPLETE set is made of, and from the same instant every change
-        # that concerns this node (see router.py), in commit order.
-        view, inbox = self._router.view_and_attach(session.node_id)
-        session.inboxes.append(inbox)
+        node, inbox, complete = await self._first_set(session)
         try:
-            node = NodeAssignments(session.node_id, self._flags, self._router.routes)
-            complete = node.complete(view)
-            self._router.follow_networks(inbox, node.network_ids)
             yield complete
             while True:
                 try:
@@ -245,6 +246,26 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                     yield message
         finally:
             inbox.close()
+
+    async def _first_set(
+        self, session: AgentSession
+    ) -> tuple[NodeAssignments, Inbox, pb.AssignmentsMessage]:
+        """The node's COMPLETE set, and the inbox of every change after the snapshot it was
+        made of (see router.py), taken together; a few sessions at a time."""
+        async with self._first_sets:
+            view, inbox = self._router.view_and_attach(session.node_id)
+            session.inboxes.append(inbox)
+            try:
+                node = NodeAssignments(session.node_id, self._flags, self._router.routes)
+                complete = node.complete(view)
+                self._router.follow_networks(inbox, node.network_ids)
+                # Held until the loop's next turn: building is not a pause, so without this
+                # every waiting session would build its set in this same turn.
+                await asyncio.sleep(0)
+            except BaseException:
+                inbox.close()
+                raise
+        return node, inbox, complete
 
     # --- UpdateTaskStatus -------------------------------------------------------------------
 
