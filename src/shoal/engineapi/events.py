@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from shoal.clock import Clock
 from shoal.engineapi.engine_proxy import ENGINE
 from shoal.engineapi.event_filter import EventFilter
 from shoal.engineapi.event_log import EventLog, Message, unix_nano
@@ -85,9 +86,10 @@ def read_query(request: web.Request) -> EventQuery:
     return EventQuery(since, until, since_nano, until_nano, filters, now, raw_filters)
 
 
-async def log_source(log: EventLog, query: EventQuery) -> AsyncIterator[Message]:
-    """The messages of one event log for a query: those kept, then (unless ``until`` has
-    passed) each new one."""
+async def log_source(log: EventLog, query: EventQuery, clock: Clock) -> AsyncIterator[Message]:
+    """The messages of one event log for a query: every one kept, then (unless ``until``
+    has passed) each new one until ``until``. The kept ones all come whenever ``until``
+    falls, as Docker's daemon writes its replay before it looks at the time."""
     topic = None if query.filters.empty else query.filters.matches
     past, sub = log.subscribe(query.since_nano, query.until_nano, topic)
     try:
@@ -95,8 +97,20 @@ async def log_source(log: EventLog, query: EventQuery) -> AsyncIterator[Message]
             yield message
         if query.only_past:
             return
-        while True:
-            yield await sub.get()
+        if query.until_nano is None:
+            while True:
+                yield await sub.get()
+        ends = asyncio.ensure_future(clock.sleep((query.until_nano - query.now_nano) / 1e9))
+        try:
+            while not ends.done():
+                arrived = asyncio.ensure_future(sub.get())
+                await asyncio.wait({arrived, ends}, return_when=asyncio.FIRST_COMPLETED)
+                if not arrived.done():
+                    arrived.cancel()
+                    return
+                yield arrived.result()
+        finally:
+            ends.cancel()
     finally:
         sub.close()
 
@@ -105,7 +119,8 @@ def event_sources(request: web.Request, query: EventQuery) -> list[AsyncIterator
     """Where this node's events come from: its own log (the cluster's, on a manager) and,
     as Docker's daemon writes both into one stream, the node's Docker Engine's (its own GET
     /events with this query, which replays, filters and ends at ``until`` by itself)."""
-    sources = [log_source(request.app[BACKEND].events, query)]
+    backend = request.app[BACKEND]
+    sources = [log_source(backend.events, query, backend.clock)]
     engine = request.app.get(ENGINE)
     if engine is not None:
         sources.append(engine.events(query.since, query.until, query.raw_filters))
@@ -159,20 +174,11 @@ async def events(request: web.Request) -> web.StreamResponse:
     query = read_query(request)
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)  # headers go out now, before any event exists
-    until: asyncio.Future[None] | None = None
-    if query.until_nano is not None and not query.only_past:
-        clock = request.app[BACKEND].clock
-        until = asyncio.ensure_future(clock.sleep((query.until_nano - query.now_nano) / 1e9))
     try:
-        async with contextlib.aclosing(
-            merge(event_sources(request, query), request, until)
-        ) as messages:
+        async with contextlib.aclosing(merge(event_sources(request, query), request)) as messages:
             async for message in messages:
                 await resp.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
         await resp.write_eof()
     except ConnectionResetError:
         pass  # the client hung up; the sources have been closed on the way out
-    finally:
-        if until is not None:
-            until.cancel()
     return resp

@@ -163,3 +163,65 @@ async def test_sources_merge_into_one_stream_as_they_come():
                 stop.set_result(None)
     assert sorted(m["Type"] for m in seen) == ["container", "container", "service"]
     assert not log._subs  # the cluster source was closed with the stream
+
+
+async def test_an_until_that_falls_during_the_replay_still_replays_every_kept_message():
+    # An `until` just ahead of the query (a client's rounded "now") used to end the stream
+    # as soon as it fell, cutting the replay short: CI saw a replay of only its first message.
+    import asyncio
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from shoal.clock import SystemClock
+    from shoal.engineapi.events import events
+    from shoal.engineapi.responses import BACKEND
+
+    class UntilFallsAtOnce(SystemClock):
+        """Now is 100 s after the epoch and stays there; any wait is over at once."""
+
+        def now(self) -> dt.datetime:
+            return dt.datetime.fromtimestamp(100, dt.UTC)
+
+        async def sleep(self, seconds: float) -> None:
+            await asyncio.sleep(0)
+
+    log = EventLog()
+    kept = [
+        event_message("service", "update", f"s{i}", {"name": "web"}, "swarm", 90 * SEC + i)
+        for i in range(20)
+    ]
+    for message in kept:
+        log.publish(message)
+    app = web.Application()
+    app[BACKEND] = SimpleNamespace(events=log, clock=UntilFallsAtOnce())
+    app.router.add_get("/events", events)
+    async with TestClient(TestServer(app)) as client:
+        # `until` is 1 ns ahead of the query: the stream does not end before it has begun.
+        resp = await client.get("/events", params={"since": "0", "until": "100.000000001"})
+        lines = (await resp.read()).splitlines()
+    assert [json.loads(line) for line in lines] == kept
+
+
+async def test_new_messages_come_until_until_then_the_stream_ends():
+    import asyncio
+
+    from shoal.clock import FakeClock
+    from shoal.engineapi.events import EventQuery, log_source
+
+    log = EventLog()
+    clock = FakeClock()
+    query = EventQuery("", "20", None, 20 * SEC, EventFilter(Filters.parse("")), 10 * SEC)
+    source = log_source(log, query, clock)
+    first = asyncio.ensure_future(anext(source))
+    await asyncio.sleep(0)
+    log.publish(NODE)
+    assert await asyncio.wait_for(first, 1) == NODE
+    ending = asyncio.ensure_future(anext(source))
+    await asyncio.sleep(0)
+    await clock.advance(10.0)
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(ending, 1)
+    assert not log._subs
