@@ -265,3 +265,44 @@ async def test_a_start_does_not_wait_for_a_task_that_never_reached_a_node(store,
     await store.update(lambda tx: sup.delay_start(old, new.ID, 0, True))
     await settle(store)
     assert store.view().get(Task, new.ID).DesiredState == TaskState.RUNNING
+
+
+async def test_starts_that_come_due_together_are_written_together(store, clock, running):
+    # The replacements of a lost node's tasks all start at once: one proposal, not one each
+    # (written one by one, the orchestrator's next restarts queued behind hundreds of them).
+    sup = RestartSupervisor(store, clock)
+    svc = service()
+    news = [task(svc, slot=i, desired=TaskState.READY, state=TaskState.NEW) for i in range(50)]
+    await put(store, svc, *news)
+    await running.start(sup)
+    await store._write_lock.acquire()  # the starts come due while another write is under way
+    for t in news:
+        sup.delay_start(None, t.ID, 0, False)
+    await settle(store)
+    before = store.version
+    store._write_lock.release()
+    await settle(store)
+    view = store.view()
+    assert all(view.get(Task, t.ID).DesiredState == TaskState.RUNNING for t in news)
+    assert store.version - before == 1
+    assert sup.pending() == set()
+
+
+async def test_a_start_cancelled_while_it_waits_for_the_writer_is_not_written(
+    store, clock, running
+):
+    sup = RestartSupervisor(store, clock)
+    svc = service()
+    news = [task(svc, slot=i, desired=TaskState.READY, state=TaskState.NEW) for i in (1, 2)]
+    await put(store, svc, *news)
+    await running.start(sup)
+    await store._write_lock.acquire()
+    done = [sup.delay_start(None, t.ID, 0, False) for t in news]
+    await settle(store)  # both are due and wait for the writer, which waits for the lock
+    sup.cancel(news[1].ID)
+    store._write_lock.release()
+    await settle(store)
+    view = store.view()
+    assert view.get(Task, news[0].ID).DesiredState == TaskState.RUNNING
+    assert view.get(Task, news[1].ID).DesiredState == TaskState.READY
+    assert all(d.done() for d in done) and sup.pending() == set()
