@@ -381,6 +381,23 @@ class Bench:
             if t["Status"]["State"] == "running" and t["ServiceID"] != self.probe_id
         }
 
+    def short_of_running(self) -> dict[str, int]:
+        """The tasks meant to run that are not running, by state and by whether their node
+        is ready: where a phase that gave up was stuck."""
+        filters = quote(json.dumps({"desired-state": ["running"]}))
+        tasks = self.via().get(f"/tasks?filters={filters}", timeout=API_TIMEOUT)
+        nodes = self.via().get("/nodes", timeout=API_TIMEOUT)
+        ready = {n["ID"] for n in nodes if n["Status"]["State"] == "ready"}
+        counts: dict[str, int] = {}
+        for t in tasks:
+            state = t["Status"]["State"]
+            if state == "running" or t["ServiceID"] == self.probe_id:
+                continue
+            where = "on a ready node" if t.get("NodeID") in ready else "on no ready node"
+            key = f"{state} {where}"
+            counts[key] = counts.get(key, 0) + 1
+        return dict(sorted(counts.items()))
+
     def ready_nodes(self) -> int:
         nodes = self.via().get("/nodes", timeout=API_TIMEOUT)
         return sum(1 for n in nodes if n["Status"]["State"] == "ready")
@@ -430,6 +447,10 @@ class Bench:
             return result
         result["gave_up_after_seconds"] = round(time.monotonic() - t, 2)
         result["running_reached"] = self.last_running
+        try:
+            result["short_of_running"] = self.short_of_running()
+        except Exception as err:  # no leader to ask: what was reached is still worth keeping
+            result["short_of_running"] = f"not known: {type(err).__name__}: {err}"
         result["tasks"] = self.total
         print(f"[{self.now():7.1f} s] {name} did not finish: {result}", flush=True)
         return result
@@ -916,6 +937,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=1800.0, help="give up on a phase after")
     ap.add_argument("--py-spy", default="", help="py-spy to profile the create phase with")
     ap.add_argument("--profile-dir", default="/tmp/shoal-fleet-profile")
+    ap.add_argument("--dump-tasks", default="", help="write GET /tasks here at the end")
     ap.add_argument("--out", default="fleet", help="results/NAME.json and NAME.png")
     ap.add_argument(
         "--keep-logs",
@@ -963,6 +985,10 @@ def main() -> int:
                 fleet_rss = sum(proc_usage(f.proc.pid)[1] for f in bench.fleets)
                 figures["fleet_rss_per_node_kib_loaded"] = round(fleet_rss / args.nodes / 1024, 1)
         bench.mark("done")
+        if args.dump_tasks:
+            # Every task as the leader has it at the end: when each was created and reached
+            # its state, to see what paced a phase.
+            Path(args.dump_tasks).write_text(json.dumps(bench.via().get("/tasks", timeout=60)))
     except (Exception, KeyboardInterrupt) as err:  # the figures so far are still written
         error = f"{type(err).__name__}: {err}"
         print(f"FAILED in phase {bench.phase}: {error}", flush=True)
