@@ -937,7 +937,11 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=1800.0, help="give up on a phase after")
     ap.add_argument("--py-spy", default="", help="py-spy to profile the create phase with")
     ap.add_argument("--profile-dir", default="/tmp/shoal-fleet-profile")
-    ap.add_argument("--dump-tasks", default="", help="write GET /tasks here at the end")
+    ap.add_argument(
+        "--dump-tasks",
+        default="",
+        help="write GET /tasks here at the end (and GET /nodes beside it)",
+    )
     ap.add_argument("--out", default="fleet", help="results/NAME.json and NAME.png")
     ap.add_argument(
         "--keep-logs",
@@ -989,6 +993,8 @@ def main() -> int:
             # Every task as the leader has it at the end: when each was created and reached
             # its state, to see what paced a phase.
             Path(args.dump_tasks).write_text(json.dumps(bench.via().get("/tasks", timeout=60)))
+            nodes = bench.via().get("/nodes", timeout=60)
+            Path(args.dump_tasks).with_suffix(".nodes.json").write_text(json.dumps(nodes))
     except (Exception, KeyboardInterrupt) as err:  # the figures so far are still written
         error = f"{type(err).__name__}: {err}"
         print(f"FAILED in phase {bench.phase}: {error}", flush=True)
