@@ -24,7 +24,6 @@ Run: .venv/bin/python bench/scheduler.py [--quick | --size TASKS NODES] [--repea
 import argparse
 import asyncio
 import datetime as dt
-import json
 import platform
 import statistics
 import sys
@@ -42,6 +41,9 @@ from shoal.manager.orchestrator.task import new_task
 from shoal.manager.scheduler import Scheduler
 from shoal.store import MemoryStore
 from shoal.store.gc_tuning import tune_gc
+
+sys.path.insert(0, str(Path(__file__).parent))
+from result_file import write_result
 
 RESULTS = Path(__file__).parent / "results" / "scheduler.json"
 SERVICES = 10
@@ -218,22 +220,17 @@ async def main() -> None:
                 flush=True,
             )
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "scheduler",
-                "python": sys.version.split()[0],
-                "machine": platform.machine(),
-                "repeat": args.repeat,
-                "median_tasks_per_second": statistics.median(r["tasks_per_second"] for r in rows),
-                "results": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        RESULTS,
+        {
+            "benchmark": "scheduler",
+            "python": sys.version.split()[0],
+            "machine": platform.machine(),
+            "repeat": args.repeat,
+            "median_tasks_per_second": statistics.median(r["tasks_per_second"] for r in rows),
+            "results": rows,
+        },
     )
-    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":
