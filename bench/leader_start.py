@@ -28,9 +28,8 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-from shoal.api.objects import Node, NodeDescription, NodeResources, NodeStatus, Task
-from shoal.api.specs import NodeSpec
-from shoal.api.types import NodeState, TaskState
+from shoal.api.objects import Task
+from shoal.api.types import TaskState
 from shoal.manager.allocator import Allocator
 from shoal.manager.orchestrator.components import orchestration_components
 from shoal.manager.orchestrator.reconcile_loop import ReconcileLoop
@@ -44,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gc_mode import gc_mode
 from result_file import write_labelled_result
 from service_status import build
+from store_fill import ready_node
 
 
 class GcWatch:
@@ -195,17 +195,7 @@ async def main() -> None:
 
     def add_nodes(tx: Tx, first: int) -> None:
         for i in range(first, min(first + 200, args.nodes)):
-            tx.create(
-                Node(
-                    ID=f"node{i:05d}",
-                    Spec=NodeSpec(),
-                    Description=NodeDescription(
-                        Hostname=f"host{i}",
-                        Resources=NodeResources(NanoCPUs=64 * 10**9, MemoryBytes=1 << 40),
-                    ),
-                    Status=NodeStatus(State=NodeState.READY, Addr="127.0.0.1"),
-                )
-            )
+            tx.create(ready_node(i))
 
     for first in range(0, args.nodes, 200):
         await store.update(lambda tx, first=first: add_nodes(tx, first))  # type: ignore[misc]

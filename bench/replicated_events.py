@@ -25,9 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shoal.api.objects import Node, NodeDescription, NodeResources, NodeStatus, Service, Task
+from shoal.api.objects import Service, Task
 from shoal.api.specs import ContainerSpec, ReplicatedService, ServiceMode, ServiceSpec, TaskSpec
-from shoal.api.types import NodeState, TaskState
+from shoal.api.types import TaskState
 from shoal.clock import SystemClock
 from shoal.manager.orchestrator.replicated import ReplicatedOrchestrator
 from shoal.store import Event, MemoryStore, Tx
@@ -35,6 +35,7 @@ from shoal.store import Event, MemoryStore, Tx
 sys.path.insert(0, str(Path(__file__).parent))
 from gc_mode import gc_mode
 from result_file import write_labelled_result
+from store_fill import ready_node
 
 PER_UPDATE = 200
 
@@ -81,17 +82,6 @@ class Meter:
             self.full_in_handle += full
 
 
-def make_node(i: int) -> Node:
-    return Node(
-        ID=f"node{i:05d}",
-        Description=NodeDescription(
-            Hostname=f"host{i}",
-            Resources=NodeResources(NanoCPUs=64 * 10**9, MemoryBytes=1 << 40),
-        ),
-        Status=NodeStatus(State=NodeState.READY, Addr="127.0.0.1"),
-    )
-
-
 def make_service(i: int, replicas: int) -> Service:
     return Service(
         ID=f"svc{i:04d}",
@@ -118,7 +108,7 @@ async def one_pass(args: argparse.Namespace, mode: str) -> dict[str, Any]:
                 for o in objs:
                     tx.create(o)
 
-            nodes = [make_node(i) for i in range(args.nodes)]
+            nodes = [ready_node(i) for i in range(args.nodes)]
             for first in range(0, len(nodes), PER_UPDATE):
                 await store.update(
                     lambda tx, first=first: add(tx, nodes[first : first + PER_UPDATE])

@@ -1,6 +1,8 @@
 """A manager's store filled as a settled cluster's: ready nodes, replicated services, and their
-tasks moved to running as the scheduler and the dispatcher would. Shared by store_scale.py and
-memory.py, which measure the same store (its speed through raft, and its memory)."""
+tasks moved to running as the scheduler and the dispatcher would. make_nodes, make_service and
+move_tasks_to_running make the store store_scale.py and memory.py both measure (its speed
+through raft, and its memory); ready_node the nodes of the in-process benches of a manager's
+components (scheduler, plan, leader_start, replicated_events)."""
 
 import datetime as dt
 from collections.abc import Callable
@@ -10,6 +12,21 @@ from shoal.api.objects import Node, NodeDescription, NodeResources, NodeStatus, 
 from shoal.api.specs import NodeSpec, ServiceSpec
 from shoal.api.types import NodeState, TaskState
 from shoal.store import MemoryStore, Tx
+
+
+def ready_node(i: int) -> Node:
+    """Node ``node{i:05d}``, ready, with room for any number of tasks (64 CPUs, 1 TiB): a
+    bench's figures are then the components' work, never a full cluster's."""
+    return Node(
+        ID=f"node{i:05d}",
+        Spec=NodeSpec(),
+        Description=NodeDescription(
+            Hostname=f"host{i}",
+            Resources=NodeResources(NanoCPUs=64 * 10**9, MemoryBytes=1 << 40),
+            Runtimes=["process"],
+        ),
+        Status=NodeStatus(State=NodeState.READY, Addr="127.0.0.1"),
+    )
 
 
 def make_nodes(m: int) -> list[Node]:
