@@ -36,6 +36,9 @@ from shoal.dashboard.hub import Hub, Viewer  # noqa: E402
 from shoal.engineapi.event_log import EventLog  # noqa: E402
 from shoal.store import MemoryStore  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+from result_file import write_result  # noqa: E402
+
 RESULTS = Path(__file__).parent / "results" / "dashboard_scale.json"
 
 
@@ -232,8 +235,6 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=100_000)
     args = parser.parse_args()
     report = asyncio.run(run(args.nodes, args.services, args.tasks))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(
         f"{report['nodes']} nodes, {report['services']} services, {report['tasks']} tasks: "
         f"a page starts from {report['reset_bytes'] / 1024:.0f} KiB (summaries and events); "
@@ -249,7 +250,7 @@ def main() -> None:
             f"{c['seconds_to_pages'] * 1000:.0f} ms to the pages, longest stall "
             f"{c['longest_loop_stall_seconds'] * 1000:.0f} ms"
         )
-    print(f"wrote {RESULTS}")
+    write_result(RESULTS, report)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ Run: .venv/bin/python bench/dispatcher_fanout.py [--nodes 200 500] [--tasks 1000
 
 import argparse
 import asyncio
-import json
 import platform
 import sys
 import time
@@ -41,6 +40,9 @@ from shoal.manager.dispatcher.dispatcher import ASSIGNMENT_BATCH_WINDOW
 from shoal.manager.dispatcher.fanout import SharedFlags
 from shoal.manager.dispatcher.router import KINDS, Router
 from shoal.store import MemoryStore, Tx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from result_file import write_result
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -197,22 +199,17 @@ def main() -> None:
                 f"{r['events_queued']:>10}{r['wakeups']:>9}{r['messages']:>9}{r['tasks_sent']:>11}",
                 flush=True,
             )
-    RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{a.out}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "python": sys.version.split()[0],
-                "machine": platform.machine(),
-                "cpus": __import__("os").cpu_count(),
-                "published": a.published,
-                "results": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        out,
+        {
+            "python": sys.version.split()[0],
+            "machine": platform.machine(),
+            "cpus": __import__("os").cpu_count(),
+            "published": a.published,
+            "results": rows,
+        },
     )
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

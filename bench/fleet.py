@@ -29,6 +29,7 @@ matplotlib is installed (the `bench` extra), bench/results/fleet.png.
 
 Run: .venv/bin/python bench/fleet.py [--managers 3 --nodes 1000 --services 100
      --replicas 1000]; smaller: --managers 1 --nodes 50 --services 4 --replicas 500
+Redraw a run's picture from its JSON: .venv/bin/python bench/fleet.py --redraw FILE.json
 """
 
 import argparse
@@ -922,6 +923,17 @@ def draw(summary: dict[str, Any], path: Path) -> bool:
     return True
 
 
+def redraw(result: Path) -> int:
+    """Draw the curve of a run already made from its JSON, as the run would have, to the same
+    name with .png (for a run whose JSON was kept without its picture)."""
+    png = result.with_suffix(".png")
+    if not draw(json.loads(result.read_text()), png):
+        print("no matplotlib: pip install -e '.[bench]'", file=sys.stderr)
+        return 1
+    print(f"wrote {png}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--managers", type=int, default=3)
@@ -949,7 +961,15 @@ def main() -> int:
         help="copy the managers' logs here (with SHOAL_LOOP_STALL_TRACE=0.5 in the environment, "
         "they show what held an event loop)",
     )
+    ap.add_argument(
+        "--redraw",
+        type=Path,
+        metavar="FILE.json",
+        help="run nothing: draw FILE.png from a run's FILE.json, as written by this script",
+    )
     args = ap.parse_args()
+    if args.redraw:
+        return redraw(args.redraw)
     phases = args.phases.split(",")
     # A timeout's SIGTERM ends the run as Ctrl-C does: what was measured is still written.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -22,19 +22,14 @@ import argparse
 import asyncio
 import gc
 import inspect
-import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-import shoal
-from shoal.api.objects import Node, NodeDescription, NodeResources, NodeStatus, Task
-from shoal.api.specs import NodeSpec
-from shoal.api.types import NodeState, TaskState
+from shoal.api.objects import Task
+from shoal.api.types import TaskState
 from shoal.manager.allocator import Allocator
 from shoal.manager.orchestrator.components import orchestration_components
 from shoal.manager.orchestrator.reconcile_loop import ReconcileLoop
@@ -43,12 +38,12 @@ from shoal.manager.orchestrator.service_orchestrator import ServiceOrchestrator
 from shoal.manager.orchestrator.updater import UpdateSupervisor
 from shoal.manager.scheduler import Scheduler
 from shoal.store import MemoryStore, ReadTx, Tx
-from shoal.store.gc_tuning import tune_gc
 
 sys.path.insert(0, str(Path(__file__).parent))
+from gc_mode import gc_mode
+from result_file import write_labelled_result
 from service_status import build
-
-RESULTS = Path(__file__).parent / "results"
+from store_fill import ready_node
 
 
 class GcWatch:
@@ -138,14 +133,8 @@ async def first_tick(component: ReconcileLoop) -> None:
 async def measure(store: MemoryStore, mode: str) -> list[dict[str, Any]]:
     """Each orchestration component's start on ``store``: its first read (``init``, or the
     restart supervisor's recovery) and its first tick."""
-    settings = gc.get_threshold()
-    if mode == "tuned":
-        tune_gc()
-    gc.collect()
-    if mode == "off":
-        gc.disable()
     rows = []
-    try:
+    with gc_mode(mode):
         components: list[Any] = [
             *orchestration_components(store, store.clock),
             Allocator(store, store.clock),
@@ -183,9 +172,6 @@ async def measure(store: MemoryStore, mode: str) -> list[dict[str, Any]]:
                     "gc_ms": round(watch.seconds * 1000, 1),
                 }
             )
-    finally:
-        gc.enable()
-        gc.set_threshold(*settings)
     return rows
 
 
@@ -209,17 +195,7 @@ async def main() -> None:
 
     def add_nodes(tx: Tx, first: int) -> None:
         for i in range(first, min(first + 200, args.nodes)):
-            tx.create(
-                Node(
-                    ID=f"node{i:05d}",
-                    Spec=NodeSpec(),
-                    Description=NodeDescription(
-                        Hostname=f"host{i}",
-                        Resources=NodeResources(NanoCPUs=64 * 10**9, MemoryBytes=1 << 40),
-                    ),
-                    Status=NodeStatus(State=NodeState.READY, Addr="127.0.0.1"),
-                )
-            )
+            tx.create(ready_node(i))
 
     for first in range(0, args.nodes, 200):
         await store.update(lambda tx, first=first: add_nodes(tx, first))  # type: ignore[misc]
@@ -241,26 +217,16 @@ async def main() -> None:
                 f"{r['first_tick_longest_stall_ms']:>6} {r['first_tick_longest_stall_cpu_ms']:>6} "
                 f"{r['full_collections']:>8} {r['gc_ms']:>7}"
             )
-    out = RESULTS / f"leader_start{'-' + args.label if args.label else ''}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "bench": "leader_start",
-                "shoal_src": str(Path(shoal.__file__).parent),
-                "tasks": args.tasks,
-                "services": args.services,
-                "nodes": args.nodes,
-                "label": args.label,
-                "runs": runs,
-                "loadavg_1m": os.getloadavg()[0],
-                "python": platform.python_version(),
-                "machine": platform.machine(),
-            },
-            indent=2,
-        )
-        + "\n"
+    write_labelled_result(
+        "leader_start",
+        args.label,
+        {
+            "tasks": args.tasks,
+            "services": args.services,
+            "nodes": args.nodes,
+            "runs": runs,
+        },
     )
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -42,11 +42,12 @@ from typing import Any
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).parent))
-from store_scale import make_nodes, make_service, replica, rss_mib
+from result_file import write_result
+from store_fill import make_nodes, make_service, move_tasks_to_running
+from store_scale import replica, rss_mib
 
 from shoal.api.base import share_field_sets
 from shoal.api.objects import Task
-from shoal.api.types import TaskState
 from shoal.manager.dispatcher.assignments import NodeAssignments
 from shoal.manager.orchestrator.task import new_task
 from shoal.raft.types import RaftConfig
@@ -93,19 +94,7 @@ async def fill(store: MemoryStore, tasks: int, services: int) -> None:
         made = (new_task(svc, now=now, slot=k + 1) for k in range(tasks // services))
         await store.batch((lambda tx, t=t: tx.create(t)) for t in made)
 
-    def to_running(task_id: str, node_id: str):  # type: ignore[no-untyped-def]
-        def fn(tx) -> None:  # type: ignore[no-untyped-def]
-            t = tx.get(Task, task_id).model_copy()
-            t.NodeID = node_id
-            t.Status = t.Status.model_copy(
-                update={"State": TaskState.RUNNING, "Message": "started", "Timestamp": now}
-            )
-            tx.update(t)
-
-        return fn
-
-    ids = [t.ID for t in store.view().list(Task)]
-    await store.batch(to_running(i, node_ids[k % NODES]) for k, i in enumerate(ids))
+    await move_tasks_to_running(store, node_ids, now)
 
 
 def _walk(obj: Any, seen: set[int]) -> int:
@@ -337,9 +326,7 @@ async def main() -> None:
         f"({log['snapshot_bytes'] / 2**20:.1f} MiB, also held in memory)",
         flush=True,
     )
-    path = RESULTS / f"{args.out}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {path}")
+    write_result(RESULTS / f"{args.out}.json", result)
 
 
 if __name__ == "__main__":

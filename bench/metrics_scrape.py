@@ -18,7 +18,6 @@ Run: .venv/bin/python bench/metrics_scrape.py [--quick]
 
 import argparse
 import asyncio
-import json
 import platform
 import statistics
 import sys
@@ -38,6 +37,9 @@ from shoal.daemon.metrics import NodeCollector
 from shoal.manager.metrics import ClusterCounts, ManagerCollector
 from shoal.metrics import INSTRUMENTS
 from shoal.store import Action, Change, MemoryStore, Proposal, Tx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from result_file import write_result
 
 RESULTS = Path(__file__).parent / "results" / "metrics_scrape.json"
 NODES = 1_000
@@ -204,23 +206,18 @@ async def main() -> None:
         f"{apply['without_cpu_seconds']:.3f} s CPU without counting, "
         f"{apply['with_cpu_seconds']:.3f} s with ({apply['per_event_us']:.1f} us per event)"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "metrics_scrape",
-                "python": sys.version.split()[0],
-                "machine": platform.machine(),
-                "nodes": NODES,
-                "repeat": args.repeat,
-                "results": rows,
-                "write_path": apply,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        RESULTS,
+        {
+            "benchmark": "metrics_scrape",
+            "python": sys.version.split()[0],
+            "machine": platform.machine(),
+            "nodes": NODES,
+            "repeat": args.repeat,
+            "results": rows,
+            "write_path": apply,
+        },
     )
-    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

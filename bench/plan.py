@@ -20,15 +20,17 @@ import sys
 import time
 from pathlib import Path
 
-from shoal.api.objects import Node, NodeDescription, NodeResources, NodeStatus, Service
-from shoal.api.specs import NodeSpec
-from shoal.api.types import NodeState, TaskState
+from shoal.api.objects import Service
+from shoal.api.types import TaskState
 from shoal.clock import SystemClock
 from shoal.manager.allocator import allocate_endpoint
 from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.orchestrator import new_task
 from shoal.manager.plan import plan_service_create, plan_service_update
 from shoal.store import MemoryStore, Tx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from store_fill import ready_node
 
 RESULTS = Path(__file__).parent / "results" / "plan.json"
 REPLICAS = 100
@@ -49,18 +51,7 @@ async def cluster(nodes: int, tasks: int) -> tuple[MemoryStore, SystemClock]:
 
     def add_nodes(tx: Tx) -> None:
         for i in range(nodes):
-            tx.create(
-                Node(
-                    ID=f"node{i:05d}",
-                    Spec=NodeSpec(),
-                    Description=NodeDescription(
-                        Hostname=f"host{i}",
-                        Resources=NodeResources(NanoCPUs=64 * 10**9, MemoryBytes=1 << 40),
-                        Runtimes=["process"],
-                    ),
-                    Status=NodeStatus(State=NodeState.READY, Addr="127.0.0.1"),
-                )
-            )
+            tx.create(ready_node(i))
 
     await store.update(add_nodes)
     control = ControlAPI(store, clock, allocate_endpoint=allocate_endpoint)

@@ -28,7 +28,6 @@ the current directory's filesystem)]
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
@@ -48,6 +47,9 @@ from shoal.raft.core import bootstrap
 from shoal.raft.node import RaftNode
 from shoal.raft.storage import SQLiteStorage
 from shoal.raft.types import ConfChange, ConfState, Entry, HardState, Message, RaftConfig, Snapshot
+
+sys.path.insert(0, str(Path(__file__).parent))
+from result_file import write_result
 
 RESULTS = Path(__file__).parent / "results" / "raft_encryption.json"
 CONF = ConfState(frozenset({1, 2, 3}), frozenset())
@@ -346,9 +348,7 @@ def main() -> None:
         f"({rot['entries_per_s']:.0f} entries/s); {rot['writes_meanwhile']} proposals committed "
         f"meanwhile, p50 {rot['p50_ms']:.3f} ms, p99 {rot['p99_ms']:.3f} ms"
     )
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_result(RESULTS, results)
 
 
 if __name__ == "__main__":

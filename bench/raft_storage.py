@@ -13,7 +13,6 @@ the current directory's filesystem)]
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -24,6 +23,9 @@ from pathlib import Path
 
 from shoal.raft.storage import SQLiteStorage
 from shoal.raft.types import ConfState, Entry, HardState, Snapshot
+
+sys.path.insert(0, str(Path(__file__).parent))
+from result_file import write_result
 
 RESULTS = Path(__file__).parent / "results" / "raft_storage.json"
 CONF = ConfState(frozenset({1, 2, 3}), frozenset())
@@ -154,9 +156,7 @@ def main() -> None:
             print(f"{name:30} {c['median_ms']:>10}   ({c['mib_per_s']} MiB/s)")
         else:
             print(f"{name:30} {c['median_ms']:>10}   (load {c['entries']} entries)")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_result(RESULTS, results)
 
 
 if __name__ == "__main__":

@@ -19,25 +19,24 @@ Before/after: PYTHONPATH=<an older src> .venv/bin/python bench/replicated_events
 import argparse
 import asyncio
 import gc
-import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import shoal
-from shoal.api.objects import Node, NodeDescription, NodeResources, NodeStatus, Service, Task
+from shoal.api.objects import Service, Task
 from shoal.api.specs import ContainerSpec, ReplicatedService, ServiceMode, ServiceSpec, TaskSpec
-from shoal.api.types import NodeState, TaskState
+from shoal.api.types import TaskState
 from shoal.clock import SystemClock
 from shoal.manager.orchestrator.replicated import ReplicatedOrchestrator
 from shoal.store import Event, MemoryStore, Tx
-from shoal.store.gc_tuning import tune_gc
 
-RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).parent))
+from gc_mode import gc_mode
+from result_file import write_labelled_result
+from store_fill import ready_node
+
 PER_UPDATE = 200
 
 
@@ -83,17 +82,6 @@ class Meter:
             self.full_in_handle += full
 
 
-def make_node(i: int) -> Node:
-    return Node(
-        ID=f"node{i:05d}",
-        Description=NodeDescription(
-            Hostname=f"host{i}",
-            Resources=NodeResources(NanoCPUs=64 * 10**9, MemoryBytes=1 << 40),
-        ),
-        Status=NodeStatus(State=NodeState.READY, Addr="127.0.0.1"),
-    )
-
-
 def make_service(i: int, replicas: int) -> Service:
     return Service(
         ID=f"svc{i:04d}",
@@ -106,61 +94,56 @@ def make_service(i: int, replicas: int) -> Service:
 
 
 async def one_pass(args: argparse.Namespace, mode: str) -> dict[str, Any]:
-    settings = gc.get_threshold()
-    if mode == "tuned":
-        tune_gc()
-    gc.collect()
-    if mode == "off":
-        gc.disable()
     meter = Meter()
-    gc.callbacks.append(meter.on_gc)
-    store = MemoryStore(clock=SystemClock())
-    orchestrator = ReplicatedOrchestrator(store, store.clock)
-    orchestrator.handle = meter.wrap(orchestrator.handle)  # type: ignore[method-assign,assignment]
-    running = asyncio.create_task(orchestrator.run())
-    started = time.perf_counter()
-    try:
+    with gc_mode(mode):
+        gc.callbacks.append(meter.on_gc)
+        store = MemoryStore(clock=SystemClock())
+        orchestrator = ReplicatedOrchestrator(store, store.clock)
+        orchestrator.handle = meter.wrap(orchestrator.handle)  # type: ignore[method-assign,assignment]
+        running = asyncio.create_task(orchestrator.run())
+        started = time.perf_counter()
+        try:
 
-        def add(tx: Tx, objs: list[Any]) -> None:
-            for o in objs:
-                tx.create(o)
+            def add(tx: Tx, objs: list[Any]) -> None:
+                for o in objs:
+                    tx.create(o)
 
-        nodes = [make_node(i) for i in range(args.nodes)]
-        for first in range(0, len(nodes), PER_UPDATE):
-            await store.update(lambda tx, first=first: add(tx, nodes[first : first + PER_UPDATE]))
-        per_service = args.tasks // args.services
-        for i in range(args.services):
-            await store.update(lambda tx, i=i: add(tx, [make_service(i, per_service)]))
-        # Polled: the orchestrator creates the tasks in its own time, and says nothing when done.
-        while store.view().count(Task) < per_service * args.services:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-        created = time.perf_counter() - started
+            nodes = [ready_node(i) for i in range(args.nodes)]
+            for first in range(0, len(nodes), PER_UPDATE):
+                await store.update(
+                    lambda tx, first=first: add(tx, nodes[first : first + PER_UPDATE])
+                )
+            per_service = args.tasks // args.services
+            for i in range(args.services):
+                await store.update(lambda tx, i=i: add(tx, [make_service(i, per_service)]))
+            # Polled: the orchestrator creates the tasks in its own time, and says nothing when done.
+            while store.view().count(Task) < per_service * args.services:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            created = time.perf_counter() - started
 
-        def move(tx: Tx, ids: list[str], state: TaskState) -> None:
-            for n, task_id in enumerate(ids):
-                t = tx.get(Task, task_id)
-                if t is None:
-                    continue
-                t = t.clone()
-                if state == TaskState.ASSIGNED:
-                    t.NodeID = nodes[n % len(nodes)].ID
-                t.Status.State = state
-                tx.update(t)
+            def move(tx: Tx, ids: list[str], state: TaskState) -> None:
+                for n, task_id in enumerate(ids):
+                    t = tx.get(Task, task_id)
+                    if t is None:
+                        continue
+                    t = t.clone()
+                    if state == TaskState.ASSIGNED:
+                        t.NodeID = nodes[n % len(nodes)].ID
+                    t.Status.State = state
+                    tx.update(t)
 
-        ids = [t.ID for t in store.view().list(Task)]
-        for state in (TaskState.ASSIGNED, TaskState.STARTING, TaskState.RUNNING):
-            for first in range(0, len(ids), PER_UPDATE):
-                chunk = ids[first : first + PER_UPDATE]
-                await store.update(lambda tx, chunk=chunk, state=state: move(tx, chunk, state))
-        await asyncio.sleep(0.2)  # the last events handled
-        wall = time.perf_counter() - started
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        gc.callbacks.remove(meter.on_gc)
-        gc.enable()
-        gc.set_threshold(*settings)
-        store.close()
+            ids = [t.ID for t in store.view().list(Task)]
+            for state in (TaskState.ASSIGNED, TaskState.STARTING, TaskState.RUNNING):
+                for first in range(0, len(ids), PER_UPDATE):
+                    chunk = ids[first : first + PER_UPDATE]
+                    await store.update(lambda tx, chunk=chunk, state=state: move(tx, chunk, state))
+            await asyncio.sleep(0.2)  # the last events handled
+            wall = time.perf_counter() - started
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            gc.callbacks.remove(meter.on_gc)
+            store.close()
     return {
         "gc": mode,
         "wall_s": round(wall, 2),
@@ -200,26 +183,11 @@ async def main() -> None:
             f"all collections {row['gc_ms']} ms "
             f"({row['full_collections']} full)"
         )
-    out = RESULTS / f"replicated_events{'-' + args.label if args.label else ''}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "bench": "replicated_events",
-                "shoal_src": str(Path(shoal.__file__).parent),
-                "label": args.label,
-                "tasks": args.tasks,
-                "services": args.services,
-                "nodes": args.nodes,
-                "runs": runs,
-                "loadavg_1m": os.getloadavg()[0],
-                "python": platform.python_version(),
-                "machine": platform.machine(),
-            },
-            indent=2,
-        )
-        + "\n"
+    write_labelled_result(
+        "replicated_events",
+        args.label,
+        {"tasks": args.tasks, "services": args.services, "nodes": args.nodes, "runs": runs},
     )
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

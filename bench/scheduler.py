@@ -24,7 +24,6 @@ Run: .venv/bin/python bench/scheduler.py [--quick | --size TASKS NODES] [--repea
 import argparse
 import asyncio
 import datetime as dt
-import json
 import platform
 import statistics
 import sys
@@ -33,9 +32,9 @@ from collections import Counter
 from pathlib import Path
 
 from shoal.api.ids import new_id
-from shoal.api.objects import Node, NodeDescription, NodeResources, NodeStatus, Service, Task
-from shoal.api.specs import NodeSpec, ServiceSpec
-from shoal.api.types import NodeState, TaskState
+from shoal.api.objects import Service, Task
+from shoal.api.specs import ServiceSpec
+from shoal.api.types import TaskState
 from shoal.clock import SystemClock
 from shoal.manager.allocator import Allocator
 from shoal.manager.orchestrator.task import new_task
@@ -43,24 +42,12 @@ from shoal.manager.scheduler import Scheduler
 from shoal.store import MemoryStore
 from shoal.store.gc_tuning import tune_gc
 
+sys.path.insert(0, str(Path(__file__).parent))
+from result_file import write_result
+from store_fill import ready_node
+
 RESULTS = Path(__file__).parent / "results" / "scheduler.json"
 SERVICES = 10
-
-
-def make_nodes(m: int) -> list[Node]:
-    return [
-        Node(
-            ID=f"node{i:05d}",
-            Spec=NodeSpec(),
-            Description=NodeDescription(
-                Hostname=f"host{i}",
-                Resources=NodeResources(NanoCPUs=64 * 10**9, MemoryBytes=1 << 40),
-                Runtimes=["process"],
-            ),
-            Status=NodeStatus(State=NodeState.READY),
-        )
-        for i in range(m)
-    ]
 
 
 def make_services(n: int) -> list[Service]:
@@ -101,7 +88,7 @@ def make_tasks(services: list[Service], n: int, state: TaskState) -> list[Task]:
 async def setup(n: int, m: int, state: TaskState) -> tuple[MemoryStore, list[Task]]:
     store = MemoryStore(clock=SystemClock())
     services = make_services(n)
-    await store.batch([(lambda tx, o=o: tx.create(o)) for o in make_nodes(m)])
+    await store.batch([(lambda tx, o=o: tx.create(o)) for o in map(ready_node, range(m))])
     await store.batch([(lambda tx, o=o: tx.create(o)) for o in services])
     return store, make_tasks(services, n, state)
 
@@ -218,22 +205,17 @@ async def main() -> None:
                 flush=True,
             )
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "scheduler",
-                "python": sys.version.split()[0],
-                "machine": platform.machine(),
-                "repeat": args.repeat,
-                "median_tasks_per_second": statistics.median(r["tasks_per_second"] for r in rows),
-                "results": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        RESULTS,
+        {
+            "benchmark": "scheduler",
+            "python": sys.version.split()[0],
+            "machine": platform.machine(),
+            "repeat": args.repeat,
+            "median_tasks_per_second": statistics.median(r["tasks_per_second"] for r in rows),
+            "results": rows,
+        },
     )
-    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ Before/after on the same machine: PYTHONPATH=<an older src> .venv/bin/python ben
 import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -25,7 +23,6 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-import shoal
 from shoal.api.types import TaskState
 from shoal.clock import SystemClock
 from shoal.engineapi import services as services_api
@@ -35,7 +32,9 @@ from shoal.manager.controlapi.control import ControlAPI
 from shoal.manager.orchestrator import new_task
 from shoal.store import MemoryStore, Tx
 
-RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).parent))
+from result_file import write_labelled_result
+
 PER_UPDATE = 200  # tasks written per store update (a proposal's limit)
 
 
@@ -144,30 +143,19 @@ async def main() -> None:
         f"median wall {statistics.median(walls) * 1000:.1f} ms, median longest stall "
         f"{statistics.median(stalls) * 1000:.1f} ms; {len(listed)} services, {running} running"
     )
-    out = RESULTS / f"service_status{'-' + args.label if args.label else ''}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "bench": "service_status",
-                "shoal_src": str(Path(shoal.__file__).parent),
-                "label": args.label,
-                "tasks": args.tasks,
-                "services": args.services,
-                "wall_ms": [round(w * 1000, 1) for w in walls],
-                "longest_stall_ms": [round(s * 1000, 1) for s in stalls],
-                "median_wall_ms": round(statistics.median(walls) * 1000, 1),
-                "median_longest_stall_ms": round(statistics.median(stalls) * 1000, 1),
-                "running_tasks_listed": running,
-                "loadavg_1m": os.getloadavg()[0],
-                "python": platform.python_version(),
-                "machine": platform.machine(),
-            },
-            indent=2,
-        )
-        + "\n"
+    write_labelled_result(
+        "service_status",
+        args.label,
+        {
+            "tasks": args.tasks,
+            "services": args.services,
+            "wall_ms": [round(w * 1000, 1) for w in walls],
+            "longest_stall_ms": [round(s * 1000, 1) for s in stalls],
+            "median_wall_ms": round(statistics.median(walls) * 1000, 1),
+            "median_longest_stall_ms": round(statistics.median(stalls) * 1000, 1),
+            "running_tasks_listed": running,
+        },
     )
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -31,10 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from shoal.api.ids import new_id
-from shoal.api.objects import Node, NodeDescription, NodeResources, NodeStatus, Service, Task
-from shoal.api.specs import NodeSpec, ServiceSpec
-from shoal.api.types import NodeState, TaskState
+from shoal.api.objects import Task
 from shoal.clock import SystemClock
 from shoal.manager.consensus.replica import Replica
 from shoal.manager.orchestrator.task import new_task
@@ -43,6 +40,10 @@ from shoal.raft.types import RaftConfig
 from shoal.rpc import Transport
 from shoal.store import MemoryStore
 from shoal.store.gc_tuning import tune_gc
+
+sys.path.insert(0, str(Path(__file__).parent))
+from result_file import write_result
+from store_fill import make_nodes, make_service, move_tasks_to_running
 
 RESULTS = Path(__file__).parent / "results" / "store_scale.json"
 # No snapshot while building: the first restart replays the whole log, the second a snapshot.
@@ -86,37 +87,6 @@ class ReadyCounter:
         SQLiteStorage.save = save  # type: ignore[method-assign]
 
 
-def make_nodes(m: int) -> list[Node]:
-    return [
-        Node(
-            ID=new_id(),
-            Spec=NodeSpec(),
-            Description=NodeDescription(
-                Hostname=f"sim{i:05d}",
-                Resources=NodeResources(NanoCPUs=64 * 10**9, MemoryBytes=1 << 40),
-                Runtimes=["process"],
-            ),
-            Status=NodeStatus(State=NodeState.READY, Addr=f"10.0.{i // 250}.{i % 250 + 1}"),
-        )
-        for i in range(m)
-    ]
-
-
-def make_service(i: int, replicas: int) -> Service:
-    spec = {
-        "Name": f"svc{i:03d}",
-        "Labels": {"bench": "store_scale"},
-        "TaskTemplate": {
-            "ContainerSpec": {"Image": "busybox:latest", "Args": ["sleep", "1d"], "Env": ["A=1"]},
-            "Resources": {"Reservations": {"MemoryBytes": 1 << 20}},
-            "RestartPolicy": {"Condition": "any", "MaxAttempts": 0},
-            "Runtime": "process",
-        },
-        "Mode": {"Replicated": {"Replicas": replicas}},
-    }
-    return Service(ID=new_id(), Spec=ServiceSpec.model_validate(spec))
-
-
 async def build(state_dir: Path, n: int, m: int, services: int) -> dict:
     counter = ReadyCounter()
     counter.install()
@@ -135,22 +105,10 @@ async def build(state_dir: Path, n: int, m: int, services: int) -> dict:
         created += len(tasks)
     create_s = time.perf_counter() - start
 
-    def to_running(task_id: str, node_id: str):  # type: ignore[no-untyped-def]
-        def fn(tx) -> None:  # type: ignore[no-untyped-def]
-            t = tx.get(Task, task_id).model_copy()
-            t.NodeID = node_id
-            t.Status = t.Status.model_copy(
-                update={"State": TaskState.RUNNING, "Message": "started", "Timestamp": now}
-            )
-            tx.update(t)
-
-        return fn
-
-    ids = [t.ID for t in store.view().list(Task)]
-    await store.batch(to_running(i, nodes[k % m].ID) for k, i in enumerate(ids))
+    await move_tasks_to_running(store, [node.ID for node in nodes], now)
     seconds = time.perf_counter() - start
     cpu_seconds = time.process_time() - cpu
-    del nodes, svcs, ids
+    del nodes, svcs
     gc.collect()
     db = sum(p.stat().st_size for p in (state_dir / "raft").glob("raft.db*"))
     result = {
@@ -254,25 +212,20 @@ async def main() -> None:
         )
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "store_scale",
-                "python": sys.version.split()[0],
-                "machine": platform.machine(),
-                "tasks": args.tasks,
-                "nodes": args.nodes,
-                "services": args.services,
-                "build": built,
-                "restart_from_log": from_log,
-                "restart_from_snapshot": from_snapshot,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        RESULTS,
+        {
+            "benchmark": "store_scale",
+            "python": sys.version.split()[0],
+            "machine": platform.machine(),
+            "tasks": args.tasks,
+            "nodes": args.nodes,
+            "services": args.services,
+            "build": built,
+            "restart_from_log": from_log,
+            "restart_from_snapshot": from_snapshot,
+        },
     )
-    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":
