@@ -182,6 +182,27 @@ async def test_batch_ends_a_proposal_once_building_it_took_its_time(monkeypatch)
     assert versions == [2, 3, 4, 5, 6]  # one proposal per function, in order
 
 
+async def test_a_batch_that_changes_nothing_still_lets_the_loop_run(monkeypatch):
+    """Functions that change nothing (statuses the store already has) make no proposal, so
+    no commit to wait on: the loop gets its turn once their time is up all the same."""
+    import shoal.store.memory as memory
+
+    monkeypatch.setattr(memory, "MAX_SECONDS_PER_PROPOSAL", 0.0)
+    store = MemoryStore()
+    ran: list[int] = []
+    seen_at: list[int] = []
+
+    async def other() -> None:
+        seen_at.append(len(ran))
+
+    other_task = asyncio.ensure_future(other())
+    await store.batch([lambda tx, i=i: ran.append(i) for i in range(5)])
+    await other_task
+    assert ran == [0, 1, 2, 3, 4]
+    assert seen_at and seen_at[0] < 5  # it ran while the batch was under way
+    assert store.version == 0
+
+
 async def test_batch_skips_a_failing_function_alone_and_keeps_the_order_of_the_rest():
     store = MemoryStore()
     svc = make_service("web")

@@ -479,9 +479,11 @@ class MemoryStore:
                 tx = Tx(self, self.version + 1)
                 # Work time on the performance counter (as latencies are), not the clock.
                 building = metrics.stopwatch()
+                ran = False
                 while fn is not None and len(tx) < MAX_CHANGES_PER_PROPOSAL:
-                    if len(tx) and metrics.since(building) >= MAX_SECONDS_PER_PROPOSAL:
+                    if ran and metrics.since(building) >= MAX_SECONDS_PER_PROPOSAL:
                         break
+                    ran = True
                     tx._savepoint()
                     try:
                         fn(tx)
@@ -493,6 +495,12 @@ class MemoryStore:
                 raise
             if not tx.changes:
                 self._write_lock.release()
+                if fn is not None:
+                    # Its time is up with nothing to commit: the loop still gets its turn. A new
+                    # leader's status flush, where 1,000 reconnecting agents report again their
+                    # 100,000 tasks as the store already has them, held the loop for the whole
+                    # of them in one go (issue 15).
+                    await asyncio.sleep(0)
                 continue
             await self._commit_shielded(Proposal(tx.version, tx.changes))
         metrics.STORE_BATCH_LATENCY.observe(metrics.since(started))
