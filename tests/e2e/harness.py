@@ -7,6 +7,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -370,3 +371,13 @@ def local_cluster(
         yield cluster
     finally:
         cluster.close()
+
+
+def relative_times_masked(result: tuple[str, str, int]) -> tuple[str, str, int]:
+    """A CLI's result with "N seconds ago" in it, the number masked and the columns' padding
+    collapsed (a number one digit longer widens its column): for comparing two runs that a
+    second may have passed between."""
+    out, err, code = result
+    out = re.sub(r"\d+ (second|minute|hour)s? ago", r"N \1s ago", out)
+    out = re.sub(r" {2,}", "  ", out)
+    return out, err, code

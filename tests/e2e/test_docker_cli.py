@@ -1,7 +1,6 @@
 """The real Docker CLI drives a shoal cluster, and shoal's CLI prints what it prints."""
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import LocalCluster, local_cluster, wait_for
+from tests.e2e.harness import LocalCluster, local_cluster, relative_times_masked, wait_for
 
 DOCKER = shutil.which("docker")
 pytestmark = pytest.mark.skipif(DOCKER is None, reason="no docker CLI on this machine")
@@ -85,15 +84,6 @@ def swarm():
         wait_for(lambda: len(c.running_tasks("proc")) == 1, what="proc running")
         yield c
     shutil.rmtree(root, ignore_errors=True)
-
-
-def relative_times_masked(result: tuple[str, str, int]) -> tuple[str, str, int]:
-    """A table with "N seconds ago" in it, the number masked and the columns' padding
-    collapsed (a number one digit longer widens its column)."""
-    out, err, code = result
-    out = re.sub(r"\d+ (second|minute|hour)s? ago", r"N \1s ago", out)
-    out = re.sub(r" {2,}", "  ", out)
-    return out, err, code
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids="-".join)
