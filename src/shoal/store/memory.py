@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 import io
+from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 from shoal import metrics
@@ -387,12 +389,38 @@ class ApplyingProposer:
         self._store.apply(proposal)
 
 
+@dataclass(eq=False)
+class _QueuedUpdate:
+    """An update waiting for the write lock, and what its caller gets: the value its function
+    returned or the error it (or its proposal) ended with."""
+
+    fn: Callable[[Tx], Any]
+    outcome: asyncio.Future[Any]
+
+
+def _settle_updates(
+    group: list[tuple[_QueuedUpdate, Any, BaseException | None]], failed: BaseException | None
+) -> None:
+    for queued_update, value, err in group:
+        outcome = queued_update.outcome
+        if outcome.done():
+            continue  # its caller was cancelled once its proposal was made: nobody asks
+        error = failed if failed is not None else err
+        if isinstance(error, asyncio.CancelledError):
+            outcome.cancel()
+        elif error is not None:
+            outcome.set_exception(error)
+        else:
+            outcome.set_result(value)
+
+
 class MemoryStore:
     def __init__(self, clock: Clock | None = None, proposer: Proposer | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
         self._tables: dict[str, Table] = {kind: Table(kind) for kind in OBJECT_TYPES}
         self._hub = WatchHub()
         self._write_lock = asyncio.Lock()
+        self._queued_updates: deque[_QueuedUpdate] = deque()
         self.proposer: Proposer = proposer or ApplyingProposer(self)
         # Version of the last applied proposal: the Version.Index of the newest object.
         self.version = 0
@@ -431,23 +459,90 @@ class MemoryStore:
         """Run ``fn`` in a transaction and commit what it changed; return what ``fn`` returned.
 
         ``fn`` is synchronous, so no other write interleaves with it; writes are committed one
-        at a time, in order. If ``fn`` raises, nothing is committed. Once a proposal is handed
-        to the proposer it runs to the end even if the caller is cancelled: a write made
-        durable must also be applied, or the log and the tables would disagree."""
+        at a time, in order. If ``fn`` raises, nothing of it is committed. Once a proposal is
+        handed to the proposer it runs to the end even if the caller is cancelled: a write
+        made durable must also be applied, or the log and the tables would disagree.
+
+        Updates that wait for the store's write lock are committed together (a group
+        commit): the caller that gets the lock runs, in the order they came, its own update
+        and every one queued behind it, each as if alone (one that raises is undone alone),
+        and commits them in one proposal. Committed one by one, a rolling update's 100
+        workers, or 100 tasks' delayed starts, each waited for the 99 proposals before its
+        own (issue 15)."""
         started = metrics.stopwatch()
-        await self._write_lock.acquire()
+        mine = _QueuedUpdate(fn, asyncio.get_running_loop().create_future())
+        self._queued_updates.append(mine)
         try:
-            tx = Tx(self, self.version + 1)
-            result = fn(tx)
+            await self._write_lock.acquire()
         except BaseException:
-            self._write_lock.release()
+            mine.outcome.cancel()  # not yet taken into a proposal: none will take it now
             raise
-        if not tx.changes:
-            self._write_lock.release()
-            return result
-        await self._commit_shielded(Proposal(tx.version, tx.changes))
+        if not mine.outcome.done():
+            try:
+                proposal, group = self._group_of_updates(mine)
+            except BaseException:
+                self._write_lock.release()
+                raise
+            if proposal is None:
+                self._write_lock.release()
+                _settle_updates(group, None)
+            else:
+                await shielded(
+                    self._commit_updates(proposal, group),
+                    f"the commit of version {proposal.version}",
+                )
+        else:
+            self._write_lock.release()  # written in another caller's proposal
+        result = cast("R", mine.outcome.result())
         metrics.STORE_WRITE_TX_LATENCY.observe(metrics.since(started))
         return result
+
+    def _group_of_updates(
+        self, mine: _QueuedUpdate
+    ) -> tuple[Proposal | None, list[tuple[_QueuedUpdate, Any, BaseException | None]]]:
+        """The queued updates up to and including ``mine`` (then more while the proposal has
+        room and time), each run in one transaction; the proposal (None: nothing changed)."""
+        tx = Tx(self, self.version + 1)
+        group: list[tuple[_QueuedUpdate, Any, BaseException | None]] = []
+        queued = self._queued_updates
+        building = metrics.stopwatch()
+        mine_in = False
+        while queued:
+            if mine_in and (
+                len(tx) >= MAX_CHANGES_PER_PROPOSAL
+                or metrics.since(building) >= MAX_SECONDS_PER_PROPOSAL
+            ):
+                break
+            queued_update = queued.popleft()
+            if queued_update.outcome.done():
+                continue  # its caller was cancelled while it waited
+            mine_in = mine_in or queued_update is mine
+            tx._savepoint()
+            try:
+                value = queued_update.fn(tx)
+            except BaseException as err:
+                tx._rollback()
+                group.append((queued_update, None, err))
+            else:
+                group.append((queued_update, value, None))
+        proposal = Proposal(tx.version, tx.changes) if tx.changes else None
+        return proposal, group
+
+    async def _commit_updates(
+        self, proposal: Proposal, group: list[tuple[_QueuedUpdate, Any, BaseException | None]]
+    ) -> None:
+        """Propose, let the next writer in, and give each update of the group its outcome;
+        all of it even if the caller that proposes is cancelled meanwhile (its companions
+        wait for their outcomes)."""
+        try:
+            await self.proposer.propose(proposal)
+        except BaseException as err:
+            _settle_updates(group, err)
+            raise
+        else:
+            _settle_updates(group, None)
+        finally:
+            self._write_lock.release()
 
     async def _commit_shielded(self, proposal: Proposal) -> None:
         """Commit ``proposal`` to the end even if the caller is cancelled meanwhile (its
