@@ -1,0 +1,120 @@
+"""The thread that sends a leader's heartbeats while its event loop is held up: the I/O half
+of ``shoal.raft.stand_in`` (which decides what to send, and when to stop).
+
+Why a thread with gRPC's blocking API rather than a second event loop: all it does is start,
+every half heartbeat interval, at most one small call per follower, never waiting for one; the
+blocking API's ``future`` does exactly that without a loop of its own, and gRPC's core does
+the network I/O outside the interpreter lock. The calls are the ones the raft transport makes
+(``Raft.Send``, one message in one chunk), over channels built with the same credentials
+(``Transport.blocking_channel``: this node's certificate, a peer that proves it is a
+manager), so a follower receives them exactly as it receives the driver's. At most one call
+per follower is in flight: a follower that is down or slow costs nothing more.
+
+Addresses are read from ``RaftPeers`` (a dictionary the event loop updates; reading one from
+another thread is safe, and a stale address only means a beat lost).
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+
+import grpc
+
+from shoal.manager.consensus.peers import CHANNEL_OPTIONS, chunks
+from shoal.raft import codec
+from shoal.raft.stand_in import Mode, StandInHeartbeats
+from shoal.raft.types import Message
+from shoal.rpc import Transport, pb_grpc
+
+log = logging.getLogger(__name__)
+
+CALL_TIMEOUT = 1.0  # seconds for one heartbeat; meanwhile that follower is skipped
+
+
+class StandInSender:
+    def __init__(
+        self,
+        beats: StandInHeartbeats,
+        transport: Transport,
+        address_of: Callable[[int], str | None],
+    ) -> None:
+        self.beats = beats
+        self.transport = transport
+        self.address_of = address_of
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        # raft id -> (address, transport generation, channel), as RaftPeers keeps its own
+        self._channels: dict[int, tuple[str, int, grpc.Channel]] = {}
+        self._calls: dict[int, grpc.Future] = {}
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="raft-stand-in", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sending at once; returns once the thread is gone (blocking: briefly)."""
+        self.beats.stop()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+    def _run(self) -> None:
+        mode = Mode.IDLE
+        try:
+            while not self._stop.wait(self.beats.interval / 2):
+                now_mode = self.beats.mode()
+                if now_mode is not mode:
+                    _log_change(mode, now_mode, self.beats)
+                    mode = now_mode
+                for m in self.beats.due():
+                    self._send(m)
+        except Exception:
+            log.exception("raft: the stand-in heartbeat thread failed; it sends no more")
+        finally:
+            self.beats.stop()
+            for _, _, channel in self._channels.values():
+                channel.close()
+            self._channels.clear()
+
+    def _send(self, m: Message) -> None:
+        addr = self.address_of(m.to)
+        if not addr:
+            return
+        pending = self._calls.get(m.to)
+        if pending is not None and not pending.done():
+            return
+        stub = pb_grpc.RaftStub(self._channel(m.to, addr))
+        self._calls[m.to] = stub.Send.future(
+            iter(chunks([codec.encode_message(m)])),
+            timeout=CALL_TIMEOUT,
+            metadata=self.transport.metadata(),
+        )
+
+    def _channel(self, raft_id: int, addr: str) -> grpc.Channel:
+        generation = self.transport.generation
+        current = self._channels.get(raft_id)
+        if current is not None and current[:2] == (addr, generation):
+            return current[2]
+        if current is not None:
+            current[2].close()
+        channel = self.transport.blocking_channel(addr, CHANNEL_OPTIONS)
+        self._channels[raft_id] = (addr, generation, channel)
+        return channel
+
+
+def _log_change(old: Mode, new: Mode, beats: StandInHeartbeats) -> None:
+    if new is Mode.STANDING_IN:
+        log.warning(
+            "raft: the event loop is held up; a thread sends this leader's heartbeats "
+            "(for up to %.0f s)",
+            beats.give_up_after,
+        )
+    elif new is Mode.GAVE_UP:
+        log.error(
+            "raft: the event loop has been held up for over %.0f s; this leader's heartbeats "
+            "stop, for the other managers to elect another",
+            beats.give_up_after,
+        )
+    elif old is not Mode.IDLE:
+        log.warning("raft: the event loop turns again; it sends its heartbeats itself")
