@@ -91,6 +91,11 @@ class StandInHeartbeats:
         with self._lock:
             return self._mode(self._now())
 
+    def silence(self) -> float:
+        """Seconds since the driver last turned (0 when this node does not lead)."""
+        with self._lock:
+            return 0.0 if self._view is None else self._now() - self._turned_at
+
     def _mode(self, now: float) -> Mode:
         if self._view is None:
             return Mode.IDLE

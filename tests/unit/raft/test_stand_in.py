@@ -31,7 +31,7 @@ def test_nothing_is_sent_while_the_loop_turns_nor_for_a_node_that_does_not_lead(
     s = stand_in(t)
     s.publish(None)
     t.t += 5.0
-    assert s.due() == [] and s.mode() is Mode.IDLE
+    assert s.due() == [] and s.mode() is Mode.IDLE and s.silence() == 0.0
     s.publish(VIEW)
     for _ in range(5):
         t.t += 0.1
@@ -52,6 +52,7 @@ def test_a_late_loop_gets_its_heartbeats_sent_once_per_interval_then_given_up() 
         (MT.HEARTBEAT, 3, 1, 7, 38, 0),
     ]
     assert s.mode() is Mode.STANDING_IN
+    assert round(s.silence(), 6) == 0.3
     t.t += 0.05
     assert s.due() == []  # within the interval
     t.t += 0.06

@@ -29,6 +29,7 @@ from shoal.rpc import Transport, pb_grpc
 log = logging.getLogger(__name__)
 
 CALL_TIMEOUT = 1.0  # seconds for one heartbeat; meanwhile that follower is skipped
+LOG_HELD_FROM = 1.0  # seconds: a loop held up this long is worth a line in the log
 
 
 class StandInSender:
@@ -61,12 +62,20 @@ class StandInSender:
 
     def _run(self) -> None:
         mode = Mode.IDLE
+        held = 0.0  # the longest silence of the driver seen while standing in
+        sent = 0
         try:
             while not self._stop.wait(self.beats.interval / 2):
                 now_mode = self.beats.mode()
+                if now_mode is not Mode.IDLE:
+                    held = max(held, self.beats.silence())
                 if now_mode is not mode:
-                    _log_change(mode, now_mode, self.beats)
+                    if now_mode is Mode.STANDING_IN and mode is Mode.IDLE:
+                        sent = self.beats.sent
+                    _log_change(now_mode, self.beats, held, self.beats.sent - sent)
                     mode = now_mode
+                    if mode is Mode.IDLE:
+                        held = 0.0
                 for m in self.beats.due():
                     self._send(m)
         except Exception:
@@ -103,18 +112,21 @@ class StandInSender:
         return channel
 
 
-def _log_change(old: Mode, new: Mode, beats: StandInHeartbeats) -> None:
+def _log_change(new: Mode, beats: StandInHeartbeats, held: float, sent: int) -> None:
+    """Say what an operator wants to know: a loop held up for long enough to have cost an
+    election without the stand-in, and a leader let go."""
     if new is Mode.STANDING_IN:
-        log.warning(
-            "raft: the event loop is held up; a thread sends this leader's heartbeats "
-            "(for up to %.0f s)",
-            beats.give_up_after,
-        )
+        log.debug("raft: the event loop is late; a thread sends this leader's heartbeats")
     elif new is Mode.GAVE_UP:
         log.error(
             "raft: the event loop has been held up for over %.0f s; this leader's heartbeats "
             "stop, for the other managers to elect another",
             beats.give_up_after,
         )
-    elif old is not Mode.IDLE:
-        log.warning("raft: the event loop turns again; it sends its heartbeats itself")
+    elif held >= LOG_HELD_FROM:
+        log.warning(
+            "raft: the event loop was held up for %.1f s; a thread sent %d heartbeats for "
+            "this leader meanwhile",
+            held,
+            sent,
+        )
