@@ -62,6 +62,7 @@ class StandInHeartbeats:
         self.give_up_after = give_up_after
         self._now = now
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # leadership began, or stopped
         self._view: LeaderView | None = None
         self._turned_at = 0.0
         self._sent_at: float | None = None
@@ -73,15 +74,19 @@ class StandInHeartbeats:
         with self._lock:
             if self._stopped:
                 return
+            began = view is not None and self._view is None
             self._view = view
             self._turned_at = self._now()
             self._sent_at = None
+            if began:
+                self._changed.notify_all()
 
     def stop(self) -> None:
         """The node stops: nothing is ever sent again."""
         with self._lock:
             self._stopped = True
             self._view = None
+            self._changed.notify_all()
 
     @property
     def stopped(self) -> bool:
@@ -96,13 +101,41 @@ class StandInHeartbeats:
         with self._lock:
             return 0.0 if self._view is None else self._now() - self._turned_at
 
+    def next_due(self) -> float | None:
+        """Seconds until heartbeats may be due; None: not before this node leads."""
+        with self._lock:
+            return self._next_due(self._now())
+
+    def wait(self) -> None:
+        """Block the sending thread until heartbeats may be due: not at all while this node
+        follows (until it leads, or stops), about once per ``late_after`` while the driver
+        turns (each turn moves the time on), once per ``interval`` while standing in. A
+        thread that polled would take the interpreter lock from the loop 20 times a second
+        on every manager for nothing."""
+        with self._changed:
+            delay = self._next_due(self._now())
+            if delay is None or delay > 0:
+                self._changed.wait(delay)
+
+    def _next_due(self, now: float) -> float | None:
+        if self._stopped:
+            return 0.0
+        if self._view is None:
+            return None
+        mode = self._mode(now)
+        if mode is Mode.IDLE:
+            return self._turned_at + self.late_after - now
+        if mode is Mode.STANDING_IN:
+            return 0.0 if self._sent_at is None else max(0.0, self._sent_at + self.interval - now)
+        return self.late_after  # given up: nothing until the driver turns; look now and then
+
     def _mode(self, now: float) -> Mode:
         if self._view is None:
             return Mode.IDLE
-        silent = now - self._turned_at
-        if silent > self.give_up_after:
+        # (Deadlines compared as ``_next_due`` computes them, so that the two agree.)
+        if now > self._turned_at + self.give_up_after:
             return Mode.GAVE_UP
-        if silent >= self.late_after:
+        if now >= self._turned_at + self.late_after:
             return Mode.STANDING_IN
         return Mode.IDLE
 
@@ -114,7 +147,7 @@ class StandInHeartbeats:
             view = self._view
             if view is None or self._mode(now) is not Mode.STANDING_IN:
                 return []
-            if self._sent_at is not None and now - self._sent_at < self.interval:
+            if self._sent_at is not None and now < self._sent_at + self.interval:
                 return []
             self._sent_at = now
             beats = [

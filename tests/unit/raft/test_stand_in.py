@@ -2,6 +2,7 @@
 driver publishes at each turn, when the stand-in sends, and when it stops."""
 
 import asyncio
+import threading
 
 from shoal.raft.stand_in import LeaderView, Mode, StandInHeartbeats
 from shoal.raft.types import MessageType
@@ -81,6 +82,53 @@ def test_losing_leadership_or_stopping_ends_the_heartbeats_at_once() -> None:
     s.publish(VIEW)  # a publish after stop (the driver's last turn) changes nothing
     t.t += 1.0
     assert s.due() == [] and s.stopped
+
+
+def test_the_thread_sleeps_while_following_and_wakes_only_when_beats_may_be_due() -> None:
+    t = Time()
+    s = stand_in(t)
+    assert s.next_due() is None  # a follower: nothing until it leads
+    s.publish(VIEW)
+    assert round(s.next_due() or 0, 6) == 0.3  # late_after from the driver's last turn
+    t.t += 0.2
+    s.publish(VIEW)  # a turn moves that on
+    t.t += 0.1
+    assert round(s.next_due() or 0, 6) == 0.2
+    t.t += 0.2
+    assert s.next_due() == 0.0
+    assert len(s.due()) == 2
+    t.t += 0.04
+    assert round(s.next_due() or 0, 6) == 0.06  # the rest of the interval
+    t.t += 20.0
+    assert s.mode() is Mode.GAVE_UP and s.next_due() == 0.3  # looks now and then
+    s.publish(None)
+    assert s.next_due() is None
+    s.stop()
+    assert s.next_due() == 0.0  # the thread must wake and end
+
+
+def test_leading_or_stopping_wakes_the_waiting_thread() -> None:
+    s = StandInHeartbeats(interval=0.1, late_after=0.3, give_up_after=10.0)
+    s.publish(None)
+    woke = threading.Event()
+
+    def waiter() -> None:
+        s.wait()
+        woke.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    assert not woke.wait(0.2)  # following: it sleeps
+    s.publish(VIEW)
+    assert woke.wait(5.0)
+    thread.join()
+    woke.clear()
+    s.publish(VIEW)
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    s.stop()
+    assert woke.wait(5.0)
+    thread.join()
 
 
 def test_heartbeat_commits_are_those_the_core_sends() -> None:

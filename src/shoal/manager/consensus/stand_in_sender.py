@@ -2,7 +2,7 @@
 of ``shoal.raft.stand_in`` (which decides what to send, and when to stop).
 
 Why a thread with gRPC's blocking API rather than a second event loop: all it does is start,
-every half heartbeat interval, at most one small call per follower, never waiting for one; the
+once per heartbeat interval, at most one small call per follower, never waiting for one; the
 blocking API's ``future`` does exactly that without a loop of its own, and gRPC's core does
 the network I/O outside the interpreter lock. The calls are the ones the raft transport makes
 (``Raft.Send``, one message in one chunk), over channels built with the same credentials
@@ -54,8 +54,8 @@ class StandInSender:
 
     def stop(self) -> None:
         """Stop sending at once; returns once the thread is gone (blocking: briefly)."""
-        self.beats.stop()
         self._stop.set()
+        self.beats.stop()  # wakes the thread
         if self._thread is not None:
             self._thread.join(timeout=5.0)
             self._thread = None
@@ -65,7 +65,10 @@ class StandInSender:
         held = 0.0  # the longest silence of the driver seen while standing in
         sent = 0
         try:
-            while not self._stop.wait(self.beats.interval / 2):
+            while True:
+                self.beats.wait()
+                if self._stop.is_set():
+                    break
                 now_mode = self.beats.mode()
                 if now_mode is not Mode.IDLE:
                     held = max(held, self.beats.silence())
