@@ -8,8 +8,8 @@ followers elect someone else, every agent reconnects there, and the same happens
 The raft driver publishes, after each of its turns, the little a heartbeat needs: the term,
 and for each follower the commit index it may be told, ``min(match, committed)`` as
 ``Core._broadcast_heartbeat`` computes it. A thread of its own (the wiring's; see
-``manager.consensus.stand_in_sender``) asks ``due`` every heartbeat interval and sends what
-it returns. Only while the driver is late (no turn for ``late_after`` seconds: it beats for
+``manager.consensus.stand_in_sender``) sleeps in ``wait`` until heartbeats may be due, then
+sends what ``due`` returns. Only while the driver is late (no turn for ``late_after`` seconds: it beats for
 itself otherwise), and only for ``give_up_after`` seconds past the driver's last turn: a
 leader whose loop is wedged rather than busy must still be replaced, as a dead one is. The
 driver publishes None the moment this node stops leading (or stops): nothing more is sent.
