@@ -88,6 +88,7 @@ def test_metrics_follow_a_scale_and_a_leader_change(managers: list[MetricsNode])
         assert value(samples, "swarm_node_manager") == 1
         assert value(samples, "shoal_manager_nodes_by_role", role="manager") == 3
         assert value(samples, "shoal_raft_members") == 3
+        assert value(samples, "shoal_raft_stand_in_heartbeats_total") >= 0  # exported
 
     managers[1].node.process_service("--name", "web", "--replicas", "2", "sleep", "3600")
     wait_for(

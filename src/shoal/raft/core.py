@@ -625,12 +625,18 @@ class Core:
         self._send(MT.SNAP, to, snapshot=snap)
         return True
 
+    def heartbeat_commits(self) -> tuple[tuple[int, int], ...]:
+        """For each follower (this leader's progress), the commit index its heartbeat tells
+        it: no further than its match, the entries it is known to hold."""
+        return tuple(
+            (i, min(self.prs[i].match, self.log.committed))
+            for i in sorted(self.prs)
+            if i != self.id
+        )
+
     def _broadcast_heartbeat(self, context: int) -> None:
-        for i in sorted(self.prs):
-            if i != self.id:
-                pr = self.prs[i]
-                commit = min(pr.match, self.log.committed)
-                self._send(MT.HEARTBEAT, i, commit=commit, context=context)
+        for i, commit in self.heartbeat_commits():
+            self._send(MT.HEARTBEAT, i, commit=commit, context=context)
 
     def _step_leader(self, m: Message) -> None:
         if m.type is MT.READ_INDEX:

@@ -30,6 +30,7 @@ from typing import Protocol, TypeVar
 from shoal.clock import Clock, LoopTurns
 from shoal.raft import codec
 from shoal.raft.core import Core
+from shoal.raft.stand_in import LeaderView, StandInHeartbeats
 from shoal.raft.storage import AsyncStorage, Storage
 from shoal.raft.types import (
     NONE,
@@ -102,7 +103,10 @@ class RaftNode:
         rng: random.Random | None = None,
         on_leadership: Callable[[bool], None] | None = None,
         on_removed: Callable[[], None] | None = None,
+        stand_in: StandInHeartbeats | None = None,
     ) -> None:
+        """``stand_in``: where to publish, at each turn, what a thread needs to send this
+        leader's heartbeats while the event loop is held up (see shoal.raft.stand_in)."""
         self.id = node_id
         self.storage = storage if isinstance(storage, AsyncStorage) else AsyncStorage(storage)
         self.transport = transport
@@ -113,6 +117,7 @@ class RaftNode:
         self._rng = rng or random.Random()
         self.on_leadership = on_leadership
         self.on_removed = on_removed
+        self.stand_in = stand_in
         self.core: Core | None = None
         self._inbox: deque[Callable[[Core], None]] = deque()
         self._wake = asyncio.Event()
@@ -179,6 +184,8 @@ class RaftNode:
 
     async def stop(self) -> None:
         self._stopped = True
+        if self.stand_in is not None:
+            self.stand_in.stop()
         self._wake.set()
         self._applied.set()
         for t in self._tasks:
@@ -393,6 +400,7 @@ class RaftNode:
                     self._inbox.popleft()(core)
                 while core.has_ready():
                     await self._handle_ready(core, core.ready())
+                self._publish(core)
                 if self._snapshot_requests:
                     requests, self._snapshot_requests = self._snapshot_requests, []
                     await self._snapshot(core)
@@ -402,6 +410,8 @@ class RaftNode:
             raise
         except Exception as err:
             log.exception("raft node %d stopped", self.id)
+            if self.stand_in is not None:
+                self.stand_in.stop()
             self._failure = StorageFailed(f"raft: node stopped: {err}")
             self._fail_all(self._failure)
             self._applied.set()
@@ -511,6 +521,17 @@ class RaftNode:
                 self.transport.send(beats)
             except Exception:
                 log.exception("raft %d: transport failed to queue messages", self.id)
+        self._publish(core)
+
+    def _publish(self, core: Core) -> None:
+        """Tell the stand-in that the driver turned, and what a heartbeat needs if this node
+        leads: only with its term on disk (a heartbeat speaks for the term; see
+        ``Core.take_heartbeats``)."""
+        if self.stand_in is None:
+            return
+        leading = core.is_leader and core.term == self._durable_term and not self._stopped
+        view = LeaderView(self.id, core.term, core.heartbeat_commits()) if leading else None
+        self.stand_in.publish(view)
 
     def _on_soft_state(self, core: Core) -> None:
         self._leader_changed.set()

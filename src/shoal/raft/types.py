@@ -244,6 +244,11 @@ class RaftConfig:
     # near the state's own size, and snapshotting costs no more than writing the entries.
     snapshot_bytes: int = 64 << 20
     keep_bytes: int = 16 << 20  # driver: of ``keep_entries``, at most this many bytes
+    # wiring: for how many seconds after its event loop last turned a thread goes on sending a
+    # leader's heartbeats for it (shoal.raft.stand_in): a loop held for seconds by a fleet's
+    # reconnections keeps its leadership; one wedged for longer is replaced. Swarm's election
+    # timeout (10 ticks of 1 s). 0: no such thread.
+    stand_in_limit: float = 10.0
 
 
 class RaftError(Unavailable):

@@ -118,6 +118,24 @@ class Transport:
         """A channel to ``addr``; ``options`` are gRPC options to add to the defaults."""
         if self.tls is None:
             return grpc.aio.insecure_channel(addr, options=[*_OPTIONS, *options])
+        creds, all_options = self._secure(options)
+        return grpc.aio.secure_channel(addr, creds, options=all_options)
+
+    def blocking_channel(
+        self, addr: str, options: tuple[tuple[str, int | str], ...] = ()
+    ) -> grpc.Channel:
+        """The same channel as ``channel``, same credentials, for gRPC's blocking API: for a
+        thread of its own, that has no event loop and must not wait on the node's."""
+        if self.tls is None:
+            return grpc.insecure_channel(addr, options=[*_OPTIONS, *options])
+        creds, all_options = self._secure(options)
+        return grpc.secure_channel(addr, creds, options=all_options)
+
+    def _secure(
+        self, options: tuple[tuple[str, int | str], ...]
+    ) -> tuple[grpc.ChannelCredentials, list[tuple[str, int | str]]]:
+        """Mutual TLS with this node's certificate, to a server that proves it is a manager."""
+        assert self.tls is not None
         creds = grpc.ssl_channel_credentials(
             root_certificates=self.tls.ca,
             private_key=self.tls.key,
@@ -128,7 +146,7 @@ class Transport:
             *options,
             ("grpc.ssl_target_name_override", MANAGER_SERVER_NAME),
         ]
-        return grpc.aio.secure_channel(addr, creds, options=all_options)
+        return creds, all_options
 
     @staticmethod
     def joining_channel(

@@ -44,11 +44,13 @@ from shoal.manager.consensus.raft_key_rotation import DataKeyRotation
 from shoal.manager.consensus.raft_keys import FILE_NAME as KEYS_FILE_NAME
 from shoal.manager.consensus.raft_keys import RaftKeys
 from shoal.manager.consensus.replicated_log import ReplicatedLog
+from shoal.manager.consensus.stand_in_sender import StandInSender
 from shoal.paths import write_private
 from shoal.raft.core import bootstrap as bootstrap_state
 from shoal.raft.core import force_new_cluster
 from shoal.raft.members import RaftMember, encode_context
 from shoal.raft.node import RaftNode
+from shoal.raft.stand_in import StandInHeartbeats
 from shoal.raft.storage import SQLiteStorage
 from shoal.raft.transport import QueuedTransport
 from shoal.raft.types import (
@@ -116,6 +118,7 @@ class Replica:
         self.node: RaftNode | None = None
         self.peers: RaftPeers | None = None
         self._queue: QueuedTransport | None = None
+        self.stand_in: StandInSender | None = None
         self._membership = asyncio.Lock()
         self.kek = kek
         self.raft_keys: RaftKeys | None = None
@@ -247,6 +250,7 @@ class Replica:
         self.peers = RaftPeers(self.transport, self.raft_id)
         self.peers.update(self.log.members)
         self._queue = QueuedTransport(self.peers.deliver)
+        beats = self._stand_in_heartbeats()
         self.node = RaftNode(
             self.raft_id,
             storage,
@@ -257,12 +261,29 @@ class Replica:
             config=self.config,
             on_leadership=lambda leading: self.on_leadership(leading),
             on_removed=lambda: self.on_removed(),
+            stand_in=beats,
         )
         self._queue.attach(self.node)
         self.log.attach(self.node)
         await self.node.start(initial)
+        if beats is not None:
+            self.stand_in = StandInSender(beats, self.transport, self.peers.addrs.get)
+            self.stand_in.start()
         if keys.pending is not None:  # a rotation this manager had not finished
             self._run_rotation(self.key_rotation.resume())
+
+    def _stand_in_heartbeats(self) -> StandInHeartbeats | None:
+        """Heartbeats sent by a thread while the event loop is held up (issue 15), from a
+        few heartbeat intervals without a turn (well within the shortest election timeout)
+        to ``stand_in_limit`` seconds; None when switched off."""
+        if self.config.stand_in_limit <= 0:
+            return None
+        interval = self.tick * self.config.heartbeat_tick
+        return StandInHeartbeats(
+            interval=interval,
+            late_after=min(3 * interval, self.tick * self.config.election_tick / 2),
+            give_up_after=self.config.stand_in_limit,
+        )
 
     async def rotate_data_key(self) -> None:
         """Rotate this manager's raft data key: new writes use a new key at once, what is
@@ -295,6 +316,9 @@ class Replica:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.stand_in is not None:
+            await asyncio.to_thread(self.stand_in.stop)
+            self.stand_in = None
         if self.node is not None:
             await self.node.stop()
         if self._queue is not None:

@@ -10,7 +10,7 @@ availability, raft's term and indexes, the dispatcher's sessions.
 
 from collections.abc import Callable, Iterable, Iterator
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from shoal.manager.dispatcher import Dispatcher
@@ -164,3 +164,11 @@ class ManagerCollector(Collector):
         )
         for name, help_text, value in figures:
             yield self._gauge(name, help_text, value)
+        stand_in = manager.replica.stand_in
+        if stand_in is not None:
+            yield CounterMetricFamily(
+                "shoal_raft_stand_in_heartbeats",
+                "Raft heartbeats a thread sent for this leader while its event loop was held "
+                "up (see RaftConfig.stand_in_limit)",
+                value=stand_in.beats.sent,
+            )
