@@ -1,5 +1,6 @@
-"""`GET /services?status=true` counts (issue 15): counted a slice at a time, the answers are the
-ones counted all at once per service, on generated stores of every service mode."""
+"""`GET /services?status=true` counts (issue 15): the counts kept as the store changes are the
+ones counted per service over all its tasks, on generated stores of every service mode; the
+task list matched a slice at a time is the one matched at once."""
 
 import asyncio
 import datetime as dt
@@ -96,9 +97,7 @@ async def generated_store(control, seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-async def test_sliced_counts_are_the_counts_of_each_service_over_all_its_tasks(
-    control, seed, monkeypatch
-):
+async def test_the_counts_listed_are_the_counts_of_each_service_over_all_its_tasks(control, seed):
     await generated_store(control, seed)
     view = control.store.view()
     want = {s.ID: expected(s, view.tasks_of_service(s.ID)) for s in view.services()}
@@ -106,29 +105,27 @@ async def test_sliced_counts_are_the_counts_of_each_service_over_all_its_tasks(
     assert any(st.DesiredTasks and st.RunningTasks for st in want.values())
 
     listed = control.list_services(status=True)
+    assert [s.ID for s in listed] == [s.ID for s in view.services()]  # as stored, in order
     assert {s.ID: s.ServiceStatus for s in listed} == want
-
-    monkeypatch.setattr(clock, "LOOP_SLICE", 0.0)  # a turn of the loop after every step
-    monkeypatch.setattr(counting, "STEP", 7)  # steps that cut a service's tasks anywhere
-    sliced = await control.list_services_with_status()
-    assert [s.ID for s in sliced] == [s.ID for s in listed]  # the same services, same order
-    assert {s.ID: s.ServiceStatus for s in sliced} == want
+    assert {s.ID: counting.service_status(s, view.tasks_of_service(s.ID)) for s in listed} == want
     # Apart from the status, the services as stored.
-    assert [s.model_copy(update={"ServiceStatus": None}) for s in sliced] == view.services()
+    assert [s.model_copy(update={"ServiceStatus": None}) for s in listed] == view.services()
+    assert await control.list_services_with_status() == listed
 
 
-async def test_sliced_counts_filter_as_the_list_does(control):
+async def test_the_counts_listed_filter_as_the_list_does(control):
     await generated_store(control, 4)
     for f in [{"mode": ["global-job"]}, {"name": ["s1"]}, {"mode": ["replicated"]}]:
-        want = control.list_services(Filters(f), status=True)
+        want = [
+            counting.with_status(s, expected(s, control.store.view().tasks_of_service(s.ID)))
+            for s in control.list_services(Filters(f))
+        ]
         assert want
+        assert control.list_services(Filters(f), status=True) == want
         assert await control.list_services_with_status(Filters(f)) == want
 
 
-async def test_the_loop_runs_while_tasks_are_counted_and_the_counts_are_of_one_moment(
-    control, monkeypatch
-):
-    """Tasks written while the counting yields are not counted: the lists were read first."""
+async def test_the_counts_follow_each_write_as_it_is_applied(control):
     svc = await control.create_service(spec("web", replicas=30))
 
     def running(n: int, first: int = 0):
@@ -146,24 +143,15 @@ async def test_the_loop_runs_while_tasks_are_counted_and_the_counts_are_of_one_m
 
         return add
 
-    await control.store.update(running(20))
-    monkeypatch.setattr(clock, "LOOP_SLICE", 0.0)
-    monkeypatch.setattr(counting, "STEP", 1)
-    turns: list[int] = []
-
-    async def other_work() -> None:
-        await control.store.update(running(5, first=20))
-        for i in range(3):
-            turns.append(i)
-            await asyncio.sleep(0)
-
-    other = asyncio.ensure_future(other_work())
     (listed,) = await control.list_services_with_status()
-    await other
-    assert turns == [0, 1, 2]  # it ran while the tasks were being counted
+    assert listed.ServiceStatus == ServiceStatus(RunningTasks=0, DesiredTasks=30)
+    await control.store.update(running(20))
+    (listed,) = await control.list_services_with_status()
     assert listed.ServiceStatus == ServiceStatus(RunningTasks=20, DesiredTasks=30)
+    await control.store.update(running(5, first=20))
     (now,) = control.list_services(status=True)
     assert now.ServiceStatus == ServiceStatus(RunningTasks=25, DesiredTasks=30)
+    assert control.service_counts.rebuilds == 1  # taken from the tables once, then kept
 
 
 async def test_the_sliced_task_list_is_the_task_list(control, monkeypatch):

@@ -1,16 +1,11 @@
 """A service's running, desired and completed task counts as `docker service ls` shows them,
-counted a run of tasks at a time so a long count can let the event loop run in between."""
+counted over its tasks. (`GET /services?status=true` reads the same counts kept up to date as
+the store changes: ``service_counts``.)"""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from shoal.api.objects import Service, ServiceStatus, Task
 from shoal.api.types import TaskState
-from shoal.clock import LoopTurns
-
-# `service ls` on a manager of 25,000 tasks held its event loop 1 to 2 s under load, raft's
-# heartbeats waiting behind it (issue 15): tasks are counted STEP at a time, letting the loop
-# run after every LOOP_SLICE seconds of counting.
-STEP = 500
 
 
 class StatusCount:
@@ -91,20 +86,3 @@ def service_status(service: Service, tasks: Iterable[Task]) -> ServiceStatus:
     count = StatusCount(service)
     count.add(tasks)
     return count.status()
-
-
-async def service_statuses(
-    listed: Sequence[tuple[Service, Sequence[Task]]],
-) -> list[ServiceStatus]:
-    """``[service_status(s, tasks) for s, tasks in listed]``, letting the event loop run every
-    ``LOOP_SLICE`` of counting. The task lists are one read of the store, whose objects are never
-    changed in place, so the counts are still one moment's state."""
-    counts = []
-    turns = LoopTurns()
-    for service, tasks in listed:
-        count = StatusCount(service)
-        for first in range(0, len(tasks), STEP):
-            count.add(tasks[first : first + STEP])
-            await turns.between()
-        counts.append(count)
-    return [c.status() for c in counts]
