@@ -6,15 +6,18 @@ snapshot (which tell no listener)."""
 
 import asyncio
 import datetime as dt
+from unittest import mock
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shoal import clock as clock_module
 from shoal.api.base import Version
 from shoal.api.objects import JobStatus, Service, Task, TaskStatus
 from shoal.api.specs import ServiceSpec
 from shoal.api.types import TaskState
 from shoal.clock import FakeClock
+from shoal.manager.controlapi import service_counts
 from shoal.manager.controlapi.service_counts import ServiceCounts, TaskTallies, task_key
 from shoal.manager.controlapi.service_status import service_status
 from shoal.store import MemoryStore, Proposal, Tx
@@ -125,14 +128,29 @@ def check(store: MemoryStore, counts: ServiceCounts) -> None:
         assert counts.status(svc) == service_status(svc, view.tasks_of_service(svc.ID)), svc.ID
 
 
+async def read_when_ready(store: MemoryStore, counts: ServiceCounts) -> None:
+    """Read as `GET /services?status=true` does: the tables counted a step at a time (if they
+    must be) while the store changes, then read at once."""
+    await counts.ready()
+    assert counts._count is None and not counts._out_of_date()
+    rebuilds = counts.rebuilds
+    check(store, counts)
+    assert counts.rebuilds == rebuilds  # read as they were: ready
+
+
 @settings(max_examples=150, deadline=None)
 @given(transactions=transactions, read_every=st.integers(1, 3))
 def test_the_counts_kept_are_the_counts_over_the_tasks(transactions, read_every):
+    """Read at once after some transactions (``check``), and also, after the others, in the
+    background (``read_when_ready``), counting the tables 2 tasks at a time if they must while
+    the next transactions are written."""
+
     async def scenario() -> None:
         clock = FakeClock(NOW)
         leader, follower = MemoryStore(clock=clock), MemoryStore(clock=clock)
         leader.proposer = Replicating(leader, follower)
         kept = {leader: ServiceCounts(leader), follower: ServiceCounts(follower)}
+        readers = []
         for n, ops in enumerate(transactions):
             if ops[0][0] == "restore-leader":
                 leader.restore(leader.snapshot())
@@ -140,13 +158,21 @@ def test_the_counts_kept_are_the_counts_over_the_tasks(transactions, read_every)
                 follower.restore(leader.snapshot())
             else:
                 await leader.update(lambda tx, ops=ops: [change(tx, op) for op in ops])
-            if n % read_every == 0:  # not read after each change: they pile up in between
-                for store, counts in kept.items():
+            for store, counts in kept.items():
+                if n % read_every == 0:  # not after each change: they pile up in between
                     check(store, counts)
+                else:
+                    readers.append(asyncio.ensure_future(read_when_ready(store, counts)))
+            await asyncio.sleep(0)  # the readers count a step
+        await asyncio.gather(*readers)
         for store, counts in kept.items():
             check(store, counts)
 
-    asyncio.run(scenario())
+    with (
+        mock.patch.object(service_counts, "STEP", 2),
+        mock.patch.object(clock_module, "LOOP_SLICE", 0.0),
+    ):
+        asyncio.run(scenario())
 
 
 def test_a_restore_is_counted_again_and_changes_after_it_too():
@@ -225,3 +251,34 @@ def test_a_task_change_that_moves_no_count_leaves_the_tally_as_it_is():
     assert dict(tallies.of("s")) == {task_key(task): 1}
     tallies.change(moved, None)
     assert tallies.services() == 0
+
+
+def test_changes_written_while_the_tables_are_counted_a_step_at_a_time_are_counted():
+    async def scenario() -> None:
+        store = MemoryStore(clock=FakeClock(NOW))
+        counts = ServiceCounts(store)
+
+        def tasks(ids, state=TaskState.RUNNING, desired=TaskState.RUNNING):
+            return lambda tx: [change(tx, ("task", i, 0, state, desired, None)) for i in ids]
+
+        await store.update(lambda tx: change(tx, ("service", 0, 1, 0, 0)))
+        await store.update(tasks(range(0, 12)))
+        reader = asyncio.ensure_future(read_when_ready(store, counts))
+        await asyncio.sleep(0)  # tasks t0, t1 counted
+        assert counts._count is not None
+        await store.update(tasks([1, 11], state=TaskState.FAILED))  # one counted, one not
+        await asyncio.sleep(0)
+        await store.update(lambda tx: [change(tx, ("rm-task", i)) for i in (0, 10)])
+        await asyncio.sleep(0)
+        await store.update(tasks([12, 13], desired=TaskState.SHUTDOWN))  # not in the count
+        await reader
+        (svc,) = store.view().services()
+        status = counts.status(svc)
+        assert (status.RunningTasks, status.DesiredTasks) == (10, 10)
+        assert counts.rebuilds == 1
+
+    with (
+        mock.patch.object(service_counts, "STEP", 2),
+        mock.patch.object(clock_module, "LOOP_SLICE", 0.0),
+    ):
+        asyncio.run(scenario())

@@ -306,10 +306,12 @@ class ControlAPI(NetworkControl, SecretControl):
 
     @sliced_read
     async def list_services_with_status(self, filters: Filters | None = None) -> list[Service]:
-        """``list_services(filters, status=True)``: what `GET /services?status=true` calls. A
-        coroutine (a read all the same) so that a store this large could be worked through a
-        slice at a time; the counts kept per service need no slicing."""
-        return self.list_services(filters, status=True)
+        """``list_services(filters, status=True)``: what `GET /services?status=true` calls.
+        The counts are kept per service as the store changes; when they must be taken from the
+        tables (the first time, after a restore) the tasks are counted a step at a time, the
+        event loop running in between."""
+        await self.service_counts.ready()
+        return self.list_services(filters, status=True)  # no await since: ready
 
     @staticmethod
     def _matching_services(view: ReadTx, filters: Filters | None) -> list[Service]:

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 
 from shoal.api.objects import Service, ServiceStatus, Task
 from shoal.api.types import TaskState
+from shoal.clock import LoopTurns
 from shoal.store import Action, Event, Listening, MemoryStore
 
 log = logging.getLogger(__name__)
@@ -83,38 +84,42 @@ def status_of(service: Service, tally: Mapping[TaskKey, int]) -> ServiceStatus:
 
 
 class TaskTallies:
-    """Per service ID, the tally of its tasks' keys (pure: fed tasks and task changes)."""
+    """Per service ID, the tally of its tasks' keys (pure: fed tasks and task changes).
 
-    def __init__(self) -> None:
+    ``strict``: a task removed that was not counted is an error (the tallies lost track).
+    While the tallies are being taken from the tables a slice at a time, the changes applied
+    meanwhile may remove a task not counted yet: a tally goes below zero until it is."""
+
+    def __init__(self, strict: bool = True) -> None:
         self._by_service: dict[str, Tally] = {}
+        self.strict = strict
 
     def of(self, service_id: str) -> Mapping[TaskKey, int]:
         return self._by_service.get(service_id, _EMPTY)
 
     def add(self, task: Task) -> None:
-        tally = self._by_service.get(task.ServiceID)
-        if tally is None:
-            tally = self._by_service[task.ServiceID] = Counter()
-        tally[task_key(task)] += 1
+        self._move(task.ServiceID, task_key(task), 1)
 
     def add_all(self, tasks: Iterable[Task]) -> None:
         for task in tasks:
-            self.add(task)
+            self._move(task.ServiceID, task_key(task), 1)
 
     def remove(self, task: Task) -> None:
-        tally = self._by_service.get(task.ServiceID)
+        self._move(task.ServiceID, task_key(task), -1)
+
+    def _move(self, service_id: str, key: TaskKey, by: int) -> None:
+        tally = self._by_service.get(service_id)
         if tally is None:
-            raise KeyError(f"no task of service {task.ServiceID} counted")
-        key = task_key(task)
-        left = tally[key] - 1
-        if left < 0:
-            raise KeyError(f"task {task.ID} was not counted")
+            tally = self._by_service[service_id] = Counter()
+        left = tally[key] + by
+        if left < 0 and self.strict:
+            raise KeyError(f"no task of service {service_id} counted as {key}")
         if left:
             tally[key] = left
         else:
             del tally[key]
             if not tally:
-                del self._by_service[task.ServiceID]
+                del self._by_service[service_id]
 
     def change(self, old: Task | None, new: Task | None) -> None:
         """One task created (``old`` None), changed, or removed (``new`` None)."""
@@ -132,15 +137,45 @@ class TaskTallies:
 
 _EMPTY: Mapping[TaskKey, int] = {}
 
+# Tasks counted from the tables between two looks at the clock (``LoopTurns``).
+STEP = 500
+
+
+class _Count:
+    """The tasks of the tables at one moment, being counted into tallies a step at a time."""
+
+    def __init__(self, tasks: list[Task], tallies: TaskTallies) -> None:
+        self._tasks = tasks
+        self._next = 0
+        self.tallies = tallies
+
+    @property
+    def done(self) -> bool:
+        return self._next >= len(self._tasks)
+
+    def step(self, n: int) -> None:
+        first, self._next = self._next, min(self._next + n, len(self._tasks))
+        self.tallies.add_all(self._tasks[first : self._next])
+
+    def finish(self) -> None:
+        self.step(len(self._tasks))
+
 
 class ServiceCounts:
-    """The task tallies of one store's services, kept up to date by a store listener."""
+    """The task tallies of one store's services, kept up to date by a store listener.
+
+    They are taken from the tables (at the first read, and again after a restore, the store
+    closed or a change the listener failed on) with the listener attached at the same moment:
+    the changes applied after it add to what the tables held then, so the tables may be counted
+    a step at a time (``ready``, which lets the event loop run in between) while the store
+    changes, the tallies going right once the last task is counted."""
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
         self._tallies = TaskTallies()
         self._listening: Listening | None = None
         self._restores = -1  # the store's restores the tallies were taken after
+        self._count: _Count | None = None  # the tables being counted, if they are
         self.rebuilds = 0  # how many times the tallies were taken from the tables
 
     def status(self, service: Service) -> ServiceStatus:
@@ -148,22 +183,52 @@ class ServiceCounts:
         return status_of(service, self.tallies().of(service.ID))
 
     def tallies(self) -> TaskTallies:
-        """The tallies for the store as it is now (taken again from its tables first if they
-        may be out of date)."""
-        store = self._store
-        if self._listening is None or self._listening.closed or self._restores != store.restores:
-            self._rebuild()
+        """The tallies for the store as it is now: any counting of the tables is finished
+        first, at once. (``await ready()`` before, to count them a step at a time.)"""
+        if self._out_of_date():
+            self._start_count()
+        count = self._count
+        if count is not None:
+            count.finish()
+            self._counted()
         return self._tallies
 
-    def _rebuild(self) -> None:
+    async def ready(self) -> None:
+        """Have the tallies ready for the store as it is now, counting the tables (if they
+        must be) ``STEP`` tasks at a time and letting the event loop run in between every
+        ``LOOP_SLICE``. Ready when it returns: read them before awaiting anything else."""
+        turns = LoopTurns()
+        while True:
+            if self._out_of_date():
+                self._start_count()
+            count = self._count
+            if count is None:
+                return
+            count.step(STEP)
+            if count.done:
+                self._counted()
+                continue  # out of date again, perhaps, if the loop ran
+            await turns.between()
+
+    def _out_of_date(self) -> bool:
+        return (
+            self._listening is None
+            or self._listening.closed
+            or self._restores != self._store.restores
+        )
+
+    def _start_count(self) -> None:
         if self._listening is not None:
             self._listening.close()
         view, self._listening = self._store.view_and_listen(self._apply)
-        tallies = TaskTallies()
-        tallies.add_all(view.list(Task))
-        self._tallies = tallies
+        self._tallies = TaskTallies(strict=False)
+        self._count = _Count(view.list(Task), self._tallies)
         self._restores = self._store.restores
         self.rebuilds += 1
+
+    def _counted(self) -> None:
+        self._count = None
+        self._tallies.strict = True
 
     def _apply(self, events: list[Event]) -> None:
         if self._restores != self._store.restores:
@@ -187,3 +252,4 @@ class ServiceCounts:
         if self._listening is not None:
             self._listening.close()
             self._listening = None
+        self._count = None
