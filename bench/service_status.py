@@ -5,6 +5,12 @@ longest stretch the loop ran nothing else, and the whole answer's wall time.
 The store: --services replicated services sharing --tasks tasks, 90% of each service's tasks
 running and the rest old ones shut down (a service's history).
 
+Since the counts are kept as the store changes (service_counts), the first answer counts the
+tasks from the tables once (as after a restore): it is reported apart from the next --runs. The
+price of keeping them is paid at each write: --churn task changes (state flips written
+PER_UPDATE a proposal, as the dispatcher's status reports are) are timed after the answers,
+in turn with the counts kept and not (their listener closed), 3 times each.
+
 Prints a table and writes bench/results/service_status[-LABEL].json.
 Run: .venv/bin/python bench/service_status.py [--tasks 100000 --services 100 --runs 5]
 Before/after on the same machine: PYTHONPATH=<an older src> .venv/bin/python bench/... --label before
@@ -23,6 +29,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from shoal.api.objects import Task
 from shoal.api.types import TaskState
 from shoal.clock import SystemClock
 from shoal.engineapi import services as services_api
@@ -112,11 +119,33 @@ async def one_answer(app: web.Application) -> tuple[float, float, bytes]:
     return wall, longest, bytes(resp.body)  # type: ignore[arg-type]
 
 
+async def churn_seconds(control: ControlAPI, changes: int) -> float:
+    """Seconds to write ``changes`` task changes, PER_UPDATE a proposal: running tasks that
+    fail, then run again (each moves a count)."""
+    store = control.store
+    running = [t for t in store.view().list(Task) if t.Status.State == TaskState.RUNNING]
+    started = time.perf_counter()
+    for first in range(0, changes, PER_UPDATE):
+
+        def flip(tx: Tx, first: int = first) -> None:
+            for n in range(first, min(first + PER_UPDATE, changes)):
+                current = tx.get(Task, running[n % len(running)].ID)
+                assert current is not None
+                t = current.clone()
+                failed = t.Status.State == TaskState.RUNNING
+                t.Status.State = TaskState.FAILED if failed else TaskState.RUNNING
+                tx.update(t)
+
+        await store.update(flip)
+    return time.perf_counter() - started
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=100_000)
     ap.add_argument("--services", type=int, default=100)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--churn", type=int, default=20_000)
     ap.add_argument("--label", default="")
     args = ap.parse_args()
 
@@ -128,12 +157,29 @@ async def main() -> None:
     app = web.Application()
     app[BACKEND] = _Backend(control)  # type: ignore[assignment]
 
+    first_wall, first_stall, _ = await one_answer(app)
+    print(
+        f"first answer: wall {first_wall * 1000:.1f} ms, longest stall {first_stall * 1000:.1f} ms"
+    )
     walls, stalls = [], []
     body = b""
     for _ in range(args.runs):
         wall, stall, body = await one_answer(app)
         walls.append(wall)
         stalls.append(stall)
+    kept: list[float] = []
+    not_kept: list[float] = []
+    counts = getattr(control, "service_counts", None)  # None: the code before
+    for _ in range(3):
+        if counts is not None:
+            counts.close()
+            not_kept.append(await churn_seconds(control, args.churn))
+            counts.tallies()  # listening again (and counted from the tables: not timed)
+        kept.append(await churn_seconds(control, args.churn))
+    print(
+        f"{args.churn} task changes written in {statistics.median(kept) * 1000:.0f} ms (median of 3)"
+        + (f", {statistics.median(not_kept) * 1000:.0f} ms with no counts kept" if not_kept else "")
+    )
     listed = json.loads(body)
     running = sum(s["ServiceStatus"]["RunningTasks"] for s in listed)
     print(f"{'run':>4} {'wall ms':>9} {'longest stall ms':>17}")
@@ -154,6 +200,11 @@ async def main() -> None:
             "median_wall_ms": round(statistics.median(walls) * 1000, 1),
             "median_longest_stall_ms": round(statistics.median(stalls) * 1000, 1),
             "running_tasks_listed": running,
+            "first_wall_ms": round(first_wall * 1000, 1),
+            "first_longest_stall_ms": round(first_stall * 1000, 1),
+            "churn_task_changes": args.churn,
+            "churn_ms": [round(c * 1000, 1) for c in kept],
+            "churn_ms_no_counts_kept": [round(c * 1000, 1) for c in not_kept],
         },
     )
 
