@@ -119,6 +119,11 @@ def service_names(node: Node) -> set[str]:
     return {s["Spec"]["Name"] for s in node.get("/services")}
 
 
+def statuses(node: Node) -> dict[str, dict]:
+    """`docker service ls`'s counts on ``node``, per service name."""
+    return {s["Spec"]["Name"]: s["ServiceStatus"] for s in node.get("/services?status=true")}
+
+
 def test_leader_killed_cluster_keeps_going_and_no_acknowledged_write_is_lost(
     managers: Managers,
 ):
@@ -254,6 +259,19 @@ def test_a_killed_follower_recovers_from_its_disk(managers: Managers):
         assert leader.api("POST", "/services/create", service_body(f"s{k}")).status == 201
     follower.start()
     wait_for(lambda: len(service_names(follower)) == 10, what="the follower caught up")
+    # Its service ls counts (kept as its store changes, counted again after a restore) are the
+    # leader's: a global service running on each manager.
+    body = service_body("counted")
+    body["Mode"] = {"Global": {}}
+    body["TaskTemplate"]["ContainerSpec"] = {"Image": "sleep", "Args": ["600"]}
+    assert leader.api("POST", "/services/create", body).status == 201
+    running = {"RunningTasks": 3, "DesiredTasks": 3, "CompletedTasks": 0}
+    for node in (leader, follower):
+        wait_for(
+            lambda node=node: statuses(node).get("counted") == running,
+            what=f"the global service's counts on {node.name}",
+        )
+        assert statuses(node)["s0"] == {"RunningTasks": 0, "DesiredTasks": 0, "CompletedTasks": 0}
     assert follower.get("/info")["Swarm"]["LocalNodeState"] == "active"
     assert managers.leader(follower) is leader
 
