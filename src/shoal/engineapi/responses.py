@@ -27,8 +27,12 @@ T = TypeVar("T")
 # A list of 25,000 tasks takes seconds to convert and encode under load, and everything else
 # on the event loop, raft's heartbeats among it, waited behind it (issue 15: a leader that
 # answered `GET /tasks` lost leadership). Lists are converted a slice at a time, letting the
-# loop run in between, and a long one encoded in a thread (the loop runs meanwhile).
+# loop run in between, and a long one encoded in a thread, a slice of items at a time: the
+# json module's encoder is C that never lets go of the interpreter lock, so one call over
+# 100,000 tasks held it (the loop and raft's stand-in heartbeat thread with it) for seconds,
+# and a 1,000-node leader lost its leadership to the benchmark's own `GET /tasks`.
 ENCODE_IN_THREAD = 1000  # items from which a list is encoded in a worker thread
+ENCODE_SLICE = 200  # items encoded by one call of the json module's C encoder
 
 
 async def api_list(items: Iterable[T], to_api: Callable[[T], Any]) -> list[Any]:
@@ -47,10 +51,23 @@ async def list_response(data: list[Any]) -> web.Response:
     """``json_response`` for a list, encoded in a worker thread when it is long."""
     if len(data) < ENCODE_IN_THREAD:
         return json_response(data)
-    body = await asyncio.to_thread(json.dumps, data, separators=(",", ":"))
-    return web.Response(
-        body=(body + "\n").encode(), status=200, headers={"Content-Type": "application/json"}
-    )
+    body = await asyncio.to_thread(encode_list, data)
+    return web.Response(body=body, status=200, headers={"Content-Type": "application/json"})
+
+
+def encode_list(data: list[Any]) -> bytes:
+    """``json_response``'s body for ``data``, byte for byte, made ``ENCODE_SLICE`` items at a
+    time so that the interpreter lock is let go between two slices."""
+    parts = [b"["]
+    for first in range(0, len(data), ENCODE_SLICE):
+        if first:
+            parts.append(b",")
+        # "[a,b]" without its brackets: the items, as one call over the whole list writes them.
+        parts.append(
+            json.dumps(data[first : first + ENCODE_SLICE], separators=(",", ":"))[1:-1].encode()
+        )
+    parts.append(b"]\n")
+    return b"".join(parts)
 
 
 def error_response(err: ShoalError) -> web.Response:

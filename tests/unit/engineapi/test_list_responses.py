@@ -38,6 +38,28 @@ async def test_a_long_list_encoded_in_a_thread_is_the_body_json_response_writes(
     assert json.loads(threaded.body) == data  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("n", [0, 1, 199, 200, 201, 600, 607])
+def test_a_list_encoded_a_slice_at_a_time_is_the_body_json_response_writes(n: int) -> None:
+    data = [{"ID": str(i), "Spec": {"Name": f"t\u00e9{i}\u2028"}} for i in range(n)]
+    assert responses.encode_list(data) == json_response(data).body
+
+
+def test_no_call_of_the_c_encoder_covers_more_than_a_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The json module's C encoder keeps the interpreter lock for a whole call: a call over
+    # 100,000 tasks held it for seconds (the event loop and raft's stand-in thread waited).
+    sizes: list[int] = []
+    dumps = json.dumps
+
+    def recording(obj, **kw):  # type: ignore[no-untyped-def]
+        if isinstance(obj, list):
+            sizes.append(len(obj))
+        return dumps(obj, **kw)
+
+    monkeypatch.setattr(responses.json, "dumps", recording)
+    responses.encode_list([{"n": i} for i in range(5 * responses.ENCODE_SLICE + 3)])
+    assert sizes and max(sizes) <= responses.ENCODE_SLICE
+
+
 async def test_a_short_list_is_answered_inline() -> None:
     resp = await list_response([])
     assert resp.body == b"[]\n"
