@@ -36,7 +36,7 @@ from shoal.manager.orchestrator.task import (
     spec_version_index,
 )
 from shoal.manager.orchestrator.update_status import rollback_in_progress
-from shoal.manager.orchestrator.waiting import first_of, write, write_batch
+from shoal.manager.orchestrator.waiting import first_of, write
 from shoal.store import MemoryStore, ReadTx, Subscription, Tx
 
 log = logging.getLogger(__name__)
@@ -102,10 +102,6 @@ class RestartSupervisor:
         self._background: set[asyncio.Task] = set()
         self._sub: Subscription | None = None
         self._recovered = asyncio.Event()
-        # Starts whose time has come, waiting for the writer (``_write_starts``) to put them
-        # in the store together, and whether it is at work.
-        self._due: list[tuple[_DelayedStart, asyncio.Future[None]]] = []
-        self._writing = False
 
     async def recovered(self) -> None:
         """Returns once ``run`` has rebuilt what a new leader needs before deciding anything
@@ -332,7 +328,10 @@ class RestartSupervisor:
                 await self.clock.sleep(left)
             if entry.wait_for_old:
                 await self._until_old_task_stopped(entry)
-            await self._start_with_others(entry)
+            # Starts that come due together are committed together by the store (its group
+            # commit): written one by one, the 400 replacements of 20 lost nodes were 400
+            # proposals in turn (issue 15).
+            await write(self.store, partial(self._start_if_pending, entry=entry))
         except asyncio.CancelledError:
             cancelled = True
             raise
@@ -344,44 +343,6 @@ class RestartSupervisor:
                 entry.done.set_result(None)
             if entry.restart_after and not cancelled:
                 self._spawn(self._restart_later(entry.new_id))
-
-    async def _start_with_others(self, entry: _DelayedStart) -> None:
-        """Write the start of ``entry``'s task together with every other start that comes
-        due meanwhile: one proposal for many. Written one by one, the starts of the 400
-        replacements of 20 lost nodes were 400 proposals in turn, which the orchestrator's
-        next batch of restarts queued behind: it took 29 s to replace the tasks of 30 nodes
-        of 300 (issue 15, bench/fleet.py --phases node-loss)."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._due.append((entry, done))
-        if not self._writing:
-            self._writing = True
-            self._spawn(self._write_starts())
-        await done
-
-    async def _write_starts(self) -> None:
-        due: list[tuple[_DelayedStart, asyncio.Future[None]]] = []
-        try:
-            while self._due:
-                due, self._due = self._due, []
-                try:
-                    await write_batch(
-                        self.store, [partial(self._start_if_pending, entry=e) for e, _ in due]
-                    )
-                except Exception as err:
-                    for _, done in due:
-                        if not done.done():
-                            done.set_exception(err)
-                else:
-                    for _, done in due:
-                        if not done.done():
-                            done.set_result(None)
-        finally:
-            self._writing = False
-            # Cancelled (the supervisor stops): what was not written is not waited for.
-            for _, done in due + self._due:
-                if not done.done():
-                    done.cancel()
-            self._due = []
 
     def _start_if_pending(self, tx: Tx, entry: _DelayedStart) -> None:
         # Not if the start was cancelled or scheduled again while it waited for the writer.
