@@ -144,6 +144,8 @@ def parse_metrics(text: str) -> dict[str, Any]:
                 out[RAFT_METRICS[name]] = int(sample.value)
             elif name == "swarm_manager_tasks_total" and sample.labels.get("state") == "running":
                 out["tasks_running"] = int(sample.value)
+            elif name == "shoal_dispatcher_nodes_down_total":
+                out[f"nodes_down_{sample.labels.get('reason', '')}"] = int(sample.value)
             elif name == f"{LAG_HISTOGRAM}_bucket":
                 lag_buckets[sample.labels.get("le", "")] = sample.value
             elif name == f"{LAG_HISTOGRAM}_count":
@@ -440,6 +442,7 @@ class Bench:
         self.deadline = time.monotonic() + self.args.timeout
         self.partial = {}
         t = time.monotonic()
+        health = self.health()
         try:
             result = fn()
         except PhaseTimeout as err:
@@ -447,7 +450,9 @@ class Bench:
         except Exception as err:
             result = {**self.partial, "error": f"{type(err).__name__}: {err}"}
         else:
+            result["health"] = self.health_since(health)
             return result
+        result["health"] = self.health_since(health)
         result["gave_up_after_seconds"] = round(time.monotonic() - t, 2)
         result["running_reached"] = self.last_running
         try:
@@ -457,6 +462,31 @@ class Bench:
         result["tasks"] = self.total
         print(f"[{self.now():7.1f} s] {name} did not finish: {result}", flush=True)
         return result
+
+    def health(self) -> dict[str, int]:
+        """Counts that only grow, summed over the fleet processes and the live managers:
+        the agents' sessions ended by cause, their heartbeats and loop-lag samples over a
+        few bounds, and the nodes the managers marked down by reason."""
+        total: Counter[str] = Counter()
+        for f in self.fleets:
+            stats = f.stats()
+            for key in ("sessions_ended", "heartbeats_over", "loop_lag_over"):
+                for k, v in stats.get(key, {}).items():
+                    total[f"fleet_{key}_{k}"] += v
+        for scraped in self.scrape_all().values():
+            for k, v in scraped.items():
+                if k.startswith("nodes_down_"):
+                    total[f"managers_{k}"] += v
+        return dict(total)
+
+    def health_since(self, before: dict[str, int]) -> dict[str, Any]:
+        """What ``health`` counted since ``before`` (a manager killed meanwhile takes its
+        counts with it); only the counts that moved."""
+        try:
+            now = self.health()
+        except Exception as err:  # worth keeping the phase's figures without it
+            return {"error": f"{type(err).__name__}: {err}"}
+        return {k: v - before.get(k, 0) for k, v in sorted(now.items()) if v - before.get(k, 0)}
 
     # --- background: timeline and API probes ------------------------------------------
 

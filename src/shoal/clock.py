@@ -63,6 +63,11 @@ class FakeClock:
     def sleepers(self) -> int:
         return sum(1 for _, _, f in self._sleepers if not f.done())
 
+    def hold(self, seconds: float) -> None:
+        """Time passes while the event loop is held: it moves on and nobody wakes; the
+        next ``advance`` wakes every sleeper whose deadline passed meanwhile, late."""
+        self._t += seconds
+
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking each sleeper whose deadline passes, in order, and letting
         the woken tasks run before time moves on."""

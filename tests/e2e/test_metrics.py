@@ -89,6 +89,8 @@ def test_metrics_follow_a_scale_and_a_leader_change(managers: list[MetricsNode])
         assert value(samples, "shoal_manager_nodes_by_role", role="manager") == 3
         assert value(samples, "shoal_raft_members") == 3
         assert value(samples, "shoal_raft_stand_in_heartbeats_total") >= 0  # exported
+        for reason in ("heartbeat", "session"):
+            assert value(samples, "shoal_dispatcher_nodes_down_total", reason=reason) == 0
 
     managers[1].node.process_service("--name", "web", "--replicas", "2", "sleep", "3600")
     wait_for(

@@ -9,9 +9,11 @@ import struct
 
 import pytest
 
+from shoal import metrics
 from shoal.api.objects import Node
 from shoal.api.specs import SECOND
 from shoal.api.types import NodeState, TaskState
+from shoal.manager.dispatcher import Dispatcher
 from tests.integration.test_agent_dispatcher import Rig, until
 
 
@@ -191,3 +193,33 @@ async def test_a_node_whose_daemon_said_it_restarts_keeps_its_heartbeat_timeout(
     assert rig.dispatcher.deadlines.expired(now + 10 * rig.reconnect_grace) == []
     assert rig.node().Status.State == NodeState.READY
     assert rig.dispatcher.deadlines.expired(now + 180) == [rig.node_id]
+
+
+async def test_a_slow_heartbeat_answer_does_not_end_the_session(make_rig, monkeypatch):
+    """A manager slow to answer (its event loop busy) is not left by the agent before the
+    manager itself would call the node down: leaving it would have given the node only the
+    short reconnect grace to come back, which a busy manager misses (issue 15)."""
+    answer = Dispatcher.Heartbeat
+    slow = 0
+
+    async def slow_heartbeat(self, request, context):
+        nonlocal slow
+        reply = await answer(self, request, context)  # heard at once, answered late
+        if slow < 2:
+            slow += 1
+            await asyncio.sleep(0.5)  # 2.5 heartbeat periods
+        return reply
+
+    monkeypatch.setattr(Dispatcher, "Heartbeat", slow_heartbeat)
+    ended = metrics.AGENT_SESSIONS_ENDED.labels("heartbeat")
+    ended_before = ended._value.get()
+    rig = await make_rig(heartbeat_period=SECOND // 5, reconnect_grace=0.05)
+    agent = rig.run_agent()
+    await until(lambda: agent.connected.is_set(), "connected")
+    first = rig.dispatcher.sessions[rig.node_id].id
+    await until(lambda: slow == 2, "two slow heartbeats")
+    await asyncio.sleep(1.0)
+    assert rig.dispatcher.sessions[rig.node_id].id == first
+    assert rig.node().Status.State == NodeState.READY
+    assert ended._value.get() == ended_before
+    await rig.stop_agent()

@@ -30,8 +30,21 @@ REPORT_BATCH = 200
 DESCRIBE_PERIOD = 20.0  # how often to look for changes in what the node reports
 
 
+HEARTBEAT_TIMEOUT_PERIODS = 3  # heartbeat periods a heartbeat may take to be answered
+
+
 class SessionEnded(Exception):
-    pass
+    def __init__(self, message: str, cause: str = "closed") -> None:
+        super().__init__(message)
+        self.cause = cause  # the label of shoal_agent_sessions_ended
+
+
+def _end_cause(err: BaseException) -> str:
+    if isinstance(err, SessionEnded):
+        return err.cause
+    if isinstance(err, grpc.aio.AioRpcError):
+        return err.code().name.lower()
+    return "error"
 
 
 @dataclass
@@ -179,6 +192,7 @@ class Agent:
                     await self._session(addr)
                 except Exception as err:  # the session broke; tasks run on, we try again
                     cause = err.exceptions[0] if isinstance(err, ExceptionGroup) else err
+                    metrics.AGENT_SESSIONS_ENDED.labels(_end_cause(cause)).inc()
                     if isinstance(cause, grpc.aio.AioRpcError | SessionEnded | OSError):
                         log.info("session with %s ended: %s", addr, cause)
                     else:
@@ -270,9 +284,25 @@ class Agent:
             await self.clock.sleep(period)
             await self.link.wait()
             started = metrics.stopwatch()
-            resp = await stub.Heartbeat(
-                pb.HeartbeatRequest(session_id=self.session_id), metadata=md, timeout=period * 2
-            )
+            # A heartbeat unanswered this long ends the session; not sooner than the manager
+            # would call the node down (three periods after it last heard one, and this
+            # call starts a period after the last). A manager that is only slow then decides
+            # for itself: ending the session first left the node a short reconnect grace
+            # instead, which a busy manager missed (issue 15). A manager gone without a
+            # word is found by the channel's keepalive before this (15 s).
+            timeout = period * HEARTBEAT_TIMEOUT_PERIODS
+            try:
+                resp = await stub.Heartbeat(
+                    pb.HeartbeatRequest(session_id=self.session_id),
+                    metadata=md,
+                    timeout=timeout,
+                )
+            except grpc.aio.AioRpcError as err:
+                if err.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise
+                raise SessionEnded(
+                    f"heartbeat unanswered for {timeout:.1f} s", cause="heartbeat"
+                ) from err
             metrics.AGENT_HEARTBEAT_LATENCY.observe(metrics.since(started))
             period = (resp.period_ms or period * 1000) / 1000
 
@@ -283,7 +313,7 @@ class Agent:
             await sleep_unless(self.clock, DESCRIBE_PERIOD, self._described)
             self._described.clear()
             if self.config.description() != sent:
-                raise SessionEnded("node description changed")
+                raise SessionEnded("node description changed", cause="description")
 
     async def _session_messages(self, stream: grpc.aio.UnaryStreamCall) -> None:
         while True:

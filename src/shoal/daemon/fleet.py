@@ -28,7 +28,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import Histogram
+
 import shoal
+from shoal import metrics
 from shoal.agent.agent import Agent, AgentConfig
 from shoal.agent.describe import describe_node
 from shoal.agent.exec.sim import Latency, SimExecutor, SimSettings
@@ -40,6 +43,7 @@ from shoal.clock import Clock, SystemClock
 from shoal.daemon.join import request_certificate
 from shoal.daemon.old_generation import collect_old_generation
 from shoal.metrics.gc_pauses import record_gc_pauses
+from shoal.metrics.loop_lag import EVENT_LOOP_LAG, probe_loop_lag
 from shoal.rpc import TLSMaterial, Transport
 from shoal.store.gc_tuning import tune_gc
 
@@ -233,6 +237,7 @@ class Fleet:
             "connected": connected,
             "tasks": dict(states),
             "rss": _rss_bytes(),
+            **_health(),
         }
 
     async def close(self) -> None:
@@ -245,6 +250,35 @@ def _rss_bytes() -> int:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return 0
+
+
+def _health() -> dict[str, Any]:
+    """What this process' agents went through so far: their sessions ended by cause, their
+    heartbeats' round trips and the event loop's lag they share, as counts of samples at or
+    above a few bounds (from the process' metrics: every node of the fleet records there)."""
+    ended: dict[str, int] = {}
+    for family in metrics.AGENT_SESSIONS_ENDED.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total") and sample.value:
+                ended[sample.labels["cause"]] = int(sample.value)
+    return {
+        "sessions_ended": ended,
+        "heartbeats_over": _over(metrics.AGENT_HEARTBEAT_LATENCY, (1.0, 2.5, 5.0, 10.0)),
+        "loop_lag_over": _over(EVENT_LOOP_LAG, (0.5, 1.0, 2.0, 5.0)),
+    }
+
+
+def _over(histogram: Histogram, bounds: tuple[float, ...]) -> dict[str, int]:
+    """How many observations exceeded each bound (each must be one of the buckets)."""
+    cumulative: dict[float, float] = {}
+    total = 0.0
+    for family in histogram.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                cumulative[float(sample.labels["le"])] = sample.value
+            elif sample.name.endswith("_count"):
+                total = sample.value
+    return {f"{b:g}s": int(total - cumulative.get(b, total)) for b in bounds}
 
 
 # --- the fleet as a process, driven over stdin/stdout --------------------------------------
@@ -317,6 +351,7 @@ def main(argv: list[str] | None = None) -> None:
         full_collections = asyncio.create_task(
             collect_old_generation(SystemClock(), lambda: False), name="full-collections"
         )
+        lag_probe = asyncio.create_task(probe_loop_lag(), name="loop-lag-probe")
         fleet = Fleet(
             FleetConfig(
                 managers=args.manager,
@@ -338,6 +373,7 @@ def main(argv: list[str] | None = None) -> None:
             await serve(fleet)
         finally:
             full_collections.cancel()
+            lag_probe.cancel()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())

@@ -9,8 +9,10 @@ a manager's store or raft at scrape time is collected by ``shoal.manager.metrics
 
 from shoal.metrics.instruments import (
     AGENT_HEARTBEAT_LATENCY,
+    AGENT_SESSIONS_ENDED,
     API_REQUEST_LATENCY,
     API_REQUESTS,
+    DISPATCHER_NODES_DOWN,
     DISPATCHER_SCHEDULING_DELAY,
     INSTRUMENTS,
     MESH_ACTIVE_CONNECTIONS,
@@ -29,8 +31,10 @@ from shoal.metrics.instruments import (
 
 __all__ = [
     "AGENT_HEARTBEAT_LATENCY",
+    "AGENT_SESSIONS_ENDED",
     "API_REQUESTS",
     "API_REQUEST_LATENCY",
+    "DISPATCHER_NODES_DOWN",
     "DISPATCHER_SCHEDULING_DELAY",
     "INSTRUMENTS",
     "MESH_ACTIVE_CONNECTIONS",

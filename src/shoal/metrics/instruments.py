@@ -80,6 +80,22 @@ AGENT_HEARTBEAT_LATENCY = _timer(
     "shoal_agent_heartbeat_latency_seconds",
     "Round trip of this node's heartbeats to its manager's dispatcher.",
 )
+AGENT_SESSIONS_ENDED = Counter(
+    "shoal_agent_sessions_ended",
+    "Sessions of this node with a manager's dispatcher that ended, by what ended them: the "
+    "gRPC status of the call that failed (unavailable, deadline_exceeded...), heartbeat "
+    "(a heartbeat went unanswered for two periods), closed (the dispatcher ended it) or error.",
+    ["cause"],
+    registry=INSTRUMENTS,
+)
+DISPATCHER_NODES_DOWN = Counter(
+    "shoal_dispatcher_nodes_down",
+    "Nodes this manager's dispatcher marked down, by reason: heartbeat (nothing heard for "
+    "three heartbeat periods) or session (its connection broke and no new session came "
+    "within the reconnect grace).",
+    ["reason"],
+    registry=INSTRUMENTS,
+)
 API_REQUESTS = Counter(
     "shoal_engine_api_requests",
     "Engine API requests answered, by method, endpoint (the route, without the API version) "
@@ -110,6 +126,8 @@ for _protocol in ("tcp", "udp"):  # present from the start, at zero, as Swarm's 
     MESH_ACTIVE_CONNECTIONS.labels(_protocol)
 for _result in ("committed", "failed"):
     RAFT_PROPOSALS.labels(_result)
+for _reason in ("heartbeat", "session"):
+    DISPATCHER_NODES_DOWN.labels(_reason)
 for _result in ("assigned", "unplaced"):
     SCHEDULER_DECISIONS.labels(_result)
 

@@ -66,3 +66,23 @@ def test_a_restarting_node_that_never_returns_is_down_at_its_heartbeat_timeout()
     d.beat("n1", now=20.0, period=5.0)  # joined again later
     d.session_broke("n1", now=21.0, grace=2.0)
     assert d.expired(23.0) == ["n1"]
+
+
+def test_postponing_moves_every_deadline_later_and_keeps_the_reasons():
+    d = HeartbeatDeadlines()
+    d.beat("quiet", now=0.0, period=5.0)  # due at 15
+    d.session_broke("broken", now=0.0, grace=2.0)  # due at 2
+    d.postpone(3.0)
+    d.postpone(-1.0)  # an early wake-up moves nothing back
+    assert d.expired_with_reasons(4.9) == []
+    assert d.expired_with_reasons(5.0) == [("broken", "session")]
+    assert d.expired_with_reasons(17.9) == []
+    assert d.expired_with_reasons(18.0) == [("quiet", "heartbeat")]
+
+
+def test_a_new_session_after_a_break_makes_a_later_lapse_a_heartbeat_one():
+    d = HeartbeatDeadlines()
+    d.session_broke("n1", now=0.0, grace=2.0)
+    d.beat("n1", now=1.0, period=5.0)  # back within the grace
+    assert d.expired_with_reasons(15.9) == []
+    assert d.expired_with_reasons(16.0) == [("n1", "heartbeat")]

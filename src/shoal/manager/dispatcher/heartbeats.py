@@ -14,15 +14,21 @@ HEARTBEAT_MISSES = 3  # a node is down after this many heartbeat periods without
 DEFAULT_RECONNECT_GRACE = 2.0
 
 
+HEARTBEAT = "heartbeat"  # why a node is down: nothing heard for HEARTBEAT_MISSES periods
+SESSION = "session"  # its session broke and no new one came within the grace
+
+
 class HeartbeatDeadlines:
     def __init__(self) -> None:
         self._deadline: dict[str, float] = {}
         self._restarting: set[str] = set()
+        self._broken: set[str] = set()  # whose deadline is a broken session's grace
 
     def beat(self, node_id: str, now: float, period: float) -> None:
         """The node was heard from (a heartbeat, or a new session)."""
         self._deadline[node_id] = now + period * HEARTBEAT_MISSES
         self._restarting.discard(node_id)
+        self._broken.discard(node_id)
 
     def restarting(self, node_id: str, now: float, period: float) -> None:
         """The node said its daemon is stopping on purpose: when its session ends, it keeps
@@ -40,10 +46,21 @@ class HeartbeatDeadlines:
         current = self._deadline.get(node_id)
         if current is None or deadline < current:
             self._deadline[node_id] = deadline
+            self._broken.add(node_id)
+
+    def postpone(self, seconds: float) -> None:
+        """Move every deadline later: the dispatcher could not hear anyone for ``seconds``
+        (its event loop was held), and a heartbeat or a new session that came meanwhile is
+        still waiting to be read. Time nobody could be heard in does not count against them."""
+        if seconds <= 0:
+            return
+        for node_id in self._deadline:
+            self._deadline[node_id] += seconds
 
     def forget(self, node_id: str) -> None:
         self._deadline.pop(node_id, None)
         self._restarting.discard(node_id)
+        self._broken.discard(node_id)
 
     def __contains__(self, node_id: str) -> bool:
         return node_id in self._deadline
@@ -53,8 +70,13 @@ class HeartbeatDeadlines:
 
     def expired(self, now: float) -> list[str]:
         """Nodes whose deadline passed; they are forgotten (report each once)."""
+        return [node_id for node_id, _ in self.expired_with_reasons(now)]
+
+    def expired_with_reasons(self, now: float) -> list[tuple[str, str]]:
+        """As ``expired``, each with why: HEARTBEAT or SESSION."""
         late = [n for n, d in self._deadline.items() if d <= now]
+        reasons = []
         for n in late:
-            del self._deadline[n]
-            self._restarting.discard(n)
-        return late
+            reasons.append((n, SESSION if n in self._broken else HEARTBEAT))
+            self.forget(n)
+        return reasons
