@@ -835,6 +835,13 @@ class Bench:
         per = [share // len(self.fleets)] * len(self.fleets)
         for i in range(share % len(self.fleets)):
             per[i] += 1
+        spies = self.profile("node-loss")
+        try:
+            return self._node_loss(per)
+        finally:
+            self.stop_profile(spies)
+
+    def _node_loss(self, per: list[int]) -> dict[str, Any]:
         t = time.monotonic()
         killed: set[str] = set()
         for f, n in zip(self.fleets, per, strict=True):
@@ -992,7 +999,9 @@ def main() -> int:
     ap.add_argument("--sample-interval", type=float, default=1.0)
     ap.add_argument("--probe-interval", type=float, default=1.0)
     ap.add_argument("--timeout", type=float, default=1800.0, help="give up on a phase after")
-    ap.add_argument("--py-spy", default="", help="py-spy to profile the create phase with")
+    ap.add_argument(
+        "--py-spy", default="", help="py-spy to profile the create and node-loss phases with"
+    )
     ap.add_argument("--profile-dir", default="/tmp/shoal-fleet-profile")
     ap.add_argument(
         "--dump-tasks",
