@@ -1091,6 +1091,9 @@ def main() -> int:
             for m in bench.managers:
                 if m.log_file.exists():
                     shutil.copy(m.log_file, kept / f"{m.name}.log")
+            for f in bench.fleets:  # with SHOAL_LOOP_STALL_TRACE, where their loops stalled
+                if f.log_file.exists():
+                    shutil.copy(f.log_file, kept / f.log_file.name)
         logs = {p.name: p.read_text()[-3000:] for p in root.glob("**/*.log") if p.stat().st_size}
         shutil.rmtree(root, ignore_errors=True)
 
