@@ -50,9 +50,17 @@ class FleetProcess:
         return reply
 
     def command(self, op: str, **fields: Any) -> dict[str, Any]:
+        self.send(op, **fields)
+        return self._read()
+
+    def send(self, op: str, **fields: Any) -> None:
+        """A command whose reply ``reply`` reads later: several processes can be told at
+        once (a share of nodes killed in every process at the same moment)."""
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps({"op": op, **fields}) + "\n")
         self.proc.stdin.flush()
+
+    def reply(self) -> dict[str, Any]:
         return self._read()
 
     def grow(self, count: int) -> list[dict[str, str]]:
