@@ -32,6 +32,7 @@ from shoal.raft import codec
 from shoal.raft.core import Core
 from shoal.raft.stand_in import LeaderView, StandInHeartbeats
 from shoal.raft.storage import AsyncStorage, Storage
+from shoal.raft.ticks import TickPacer
 from shoal.raft.types import (
     NONE,
     CommitUnknown,
@@ -364,9 +365,11 @@ class RaftNode:
         self._wake.set()
 
     async def _ticker(self) -> None:
+        pacer = TickPacer(self.tick_interval, self.clock.monotonic())
         while not self._stopped:
             await self.clock.sleep(self.tick_interval)
-            self._submit(self._tick)
+            for _ in range(pacer.due(self.clock.monotonic())):
+                self._submit(self._tick)
 
     def _tick(self, core: Core) -> None:
         self._ticks += 1
