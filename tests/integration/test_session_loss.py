@@ -223,3 +223,35 @@ async def test_a_slow_heartbeat_answer_does_not_end_the_session(make_rig, monkey
     assert rig.node().Status.State == NodeState.READY
     assert ended._value.get() == ended_before
     await rig.stop_agent()
+
+
+async def test_attempts_refused_by_a_manager_without_a_leader_share_one_connection(make_rig):
+    """While managers hold an election they refuse sessions ("not the leader", none known):
+    the node tries again on the same connection, not with a new TLS handshake each time
+    (issue 15: 1,000 nodes did so after a leader was killed, slowing the election)."""
+    rig = await make_rig(heartbeat_period=60 * SECOND, reconnect_grace=1.0)
+    asked = 0
+
+    def redirect() -> str | None:
+        nonlocal asked
+        asked += 1
+        return "" if asked <= 3 else None  # three refusals, then it leads
+
+    rig.dispatcher.redirect = redirect
+    agent = rig.agent()
+    made = []
+    build = agent.config.transport.channel
+
+    def channel(addr, options=()):
+        made.append(addr)
+        return build(addr, options)
+
+    agent.config.transport.channel = channel
+    rig.current = agent
+    rig.agent_task = asyncio.create_task(agent.run())
+    await until(lambda: agent.connected.is_set(), "connected after the refusals")
+    assert asked > 3
+    assert len(made) == 1  # one channel (one TLS handshake) for the four attempts
+    rig.relay.reset()  # the connection itself fails: the next attempt makes a new one
+    await until(lambda: len(made) == 2 and agent.connected.is_set(), "connected again")
+    await rig.stop_agent()

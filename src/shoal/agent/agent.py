@@ -16,6 +16,7 @@ from shoal import metrics
 from shoal.agent.exec.base import Executor, Reconciler
 from shoal.agent.exec.dependencies import DependencyStore, uses_dependencies
 from shoal.agent.logs import LogPublisher
+from shoal.agent.manager_channels import ManagerChannels
 from shoal.agent.reconnect import ReconnectBackoff
 from shoal.agent.storage import AgentStorage
 from shoal.agent.task_manager import TaskManager, more_advanced
@@ -182,14 +183,16 @@ class Agent:
     async def run(self) -> None:
         self._restore()
         persister = asyncio.create_task(self._persist_loop(), name="agent persist")
+        channels = ManagerChannels(self.config.transport)
         try:
             backoff = ReconnectBackoff()
             attempt = 0
             while True:
                 addr = self._next_manager or self.managers[attempt % len(self.managers)]
                 self._next_manager = ""
+                await channels.keep_only([*self.managers, addr])
                 try:
-                    await self._session(addr)
+                    await self._session(addr, await channels.get(addr))
                 except Exception as err:  # the session broke; tasks run on, we try again
                     cause = err.exceptions[0] if isinstance(err, ExceptionGroup) else err
                     metrics.AGENT_SESSIONS_ENDED.labels(_end_cause(cause)).inc()
@@ -197,6 +200,8 @@ class Agent:
                         log.info("session with %s ended: %s", addr, cause)
                     else:
                         log.exception("session with %s failed", addr)
+                    if not _manager_answered(cause):
+                        await channels.drop(addr)
                     leader = _leader_hint(cause)
                     if leader and leader != addr:
                         self._next_manager = leader
@@ -212,13 +217,15 @@ class Agent:
                 # hundreds of nodes retrying in step meet the next leader all together.
                 await self.clock.sleep(delay * random.uniform(0.5, 1.0))
         finally:
+            # Closed, so the manager sees this node's connection go (a node stopped, or a
+            # simulated one killed, is down once the reconnect grace has passed).
+            await channels.close()
             persister.cancel()
             await asyncio.gather(persister, return_exceptions=True)
             await self._save()
 
-    async def _session(self, addr: str) -> None:
+    async def _session(self, addr: str, channel: grpc.aio.Channel) -> None:
         transport = self.config.transport
-        channel = transport.channel(addr)
         try:
             stub = pb_grpc.DispatcherStub(channel)
             md = transport.metadata()
@@ -253,7 +260,6 @@ class Agent:
                 group.create_task(self.logs.serve(pb_grpc.LogBrokerStub(channel), md))
         finally:
             self._live = None
-            await channel.close()
 
     async def announce_restart(self) -> None:
         """Tell the managers this node's daemon is stopping on purpose and will be back (a
@@ -415,6 +421,19 @@ class Agent:
             await tm.controller.terminate()
         finally:
             await self._remove(task_id)
+
+
+def _manager_answered(err: BaseException) -> bool:
+    """Whether the manager itself ended the attempt (it is up and its channel worth keeping):
+    it refused as not the leader, closed the session, or said no in so many words; rather
+    than the connection failing, resetting or a call timing out."""
+    if isinstance(err, SessionEnded):
+        return err.cause in ("closed", "description")
+    if not isinstance(err, grpc.aio.AioRpcError):
+        return False
+    if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
+        return True
+    return any(key == LEADER_METADATA for key, _ in err.trailing_metadata() or ())
 
 
 def _leader_hint(err: BaseException) -> str:
