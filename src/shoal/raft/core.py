@@ -96,6 +96,10 @@ class Core:
         self.heartbeat_elapsed = 0
         self.randomized_timeout = self.cfg.election_tick
         self.lead_transferee = NONE
+        # Why this node last stopped leading, when it was its own decision or a later term's
+        # message (for the log: a step-down under load is otherwise silent).
+        self.stepped_down = ""
+        self._quorum_misses = 0  # election timeouts in a row a leader heard from no quorum
         self._timeout_now_term = 0
         self.pending_conf_index = 0
         self.msgs: list[Message] = []
@@ -246,6 +250,8 @@ class Core:
 
     def step(self, m: Message) -> None:
         if m.term > self.term:
+            if self.role is Role.LEADER:
+                self.stepped_down = f"a message of a later term ({m.term}) from {m.from_:x}"
             if m.type in (MT.VOTE, MT.PRE_VOTE):
                 forced = m.context == CAMPAIGN_TRANSFER
                 in_lease = (
@@ -417,7 +423,12 @@ class Core:
                     for v in self.conf.voters
                     if v == self.id or (v in self.prs and self.prs[v].recent_active)
                 )
-                if active < self.quorum():
+                self._quorum_misses = self._quorum_misses + 1 if active < self.quorum() else 0
+                if self._quorum_misses >= self.cfg.check_quorum_misses:
+                    self.stepped_down = (
+                        f"heard from {active - 1} of {len(self.conf.voters) - 1} other members "
+                        f"in {self._quorum_misses} election timeouts (check quorum)"
+                    )
                     self._become_follower(self.term, NONE)
                     return
                 for i, pr in self.prs.items():
@@ -516,6 +527,7 @@ class Core:
         self.lead = NONE
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
+        self._quorum_misses = 0
         self.randomized_timeout = self.cfg.election_tick + self.rng.randrange(
             self.cfg.election_tick
         )

@@ -544,6 +544,9 @@ class RaftNode:
             self._noop_term = core.term
             return
         self._ready_term = 0
+        if self._signalled_leader and core.stepped_down:
+            log.warning("raft: stopped leading: %s", core.stepped_down)
+            core.stepped_down = ""
         self._signal_leadership(False)
         # Entries this node appended as leader may yet commit under the next leader, or be
         # overwritten by it: their callers wait to learn which (applied with their term: done;

@@ -113,9 +113,32 @@ def test_check_quorum_makes_an_isolated_leader_step_down():
     c.isolate(1)
     c.tick(1, c.cfg.election_tick)  # heard in the first period: still leader
     assert c.cores[1].role is Role.LEADER
-    c.tick(1, c.cfg.election_tick)
+    c.tick(1, c.cfg.election_tick)  # one period unheard: a held-up turn may do that
+    assert c.cores[1].role is Role.LEADER
+    c.tick(1, c.cfg.election_tick)  # two in a row
     assert c.cores[1].role is Role.FOLLOWER
     assert c.cores[1].leader == 0
+    assert "check quorum" in c.cores[1].stepped_down
+
+
+def test_a_leader_heard_from_again_after_one_silent_period_keeps_leading():
+    c = Cluster((1, 2, 3))
+    c.elect(1)
+    c.isolate(1)
+    for _ in range(2 * c.cfg.election_tick):  # until one period passed unheard
+        c.tick(1)
+        if c.cores[1]._quorum_misses == 1:
+            break
+    assert c.cores[1]._quorum_misses == 1
+    assert c.cores[1].role is Role.LEADER
+    c.heal()
+    c.tick_all(2 * c.cfg.election_tick)  # heard again: the count starts over
+    assert c.cores[1]._quorum_misses == 0
+    c.isolate(1)
+    c.tick(1, c.cfg.election_tick)
+    assert c.cores[1].role is Role.LEADER
+    c.tick(1, 2 * c.cfg.election_tick)
+    assert c.cores[1].role is Role.FOLLOWER
 
 
 def test_without_check_quorum_an_isolated_leader_stays():
