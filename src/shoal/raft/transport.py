@@ -3,7 +3,8 @@
 ``QueuedTransport.send`` (called by ``RaftNode`` with a Ready's messages) never blocks: it
 encodes each message and puts it on its peer's queue. One task per peer drains that queue in
 batches through ``deliver(peer, payloads)`` - the gRPC call the wiring supplies - so a slow
-or dead peer delays nobody else and messages to one peer keep their order. Failures go back
+or dead peer delays nobody else and messages to one peer keep their order; heartbeats and
+their answers go in a second lane per peer of their own (see ``BEATS``), never behind appends. Failures go back
 to the node: ``report_unreachable`` when a batch could not be delivered (the leader then
 probes that follower again rather than streaming blindly), ``report_snapshot`` when a batch
 carrying a snapshot was (or was not) delivered. A full queue drops its oldest messages: raft
@@ -35,11 +36,29 @@ class Reporter(Protocol):
     def report_snapshot(self, node_id: int, ok: bool) -> None: ...
 
 
-class _Peer:
+# Sent in a lane of their own, beside the rest: the heartbeats that keep a leader's
+# followers from calling an election and their answers that keep the leader leading (check
+# quorum). In one queue they waited behind large appends, one batch in flight at a time
+# (issue 15: while a leader sent 10,000 task changes, both followers heard nothing from it
+# for an election timeout and elected another). Raft needs no order between the two: a
+# heartbeat carries no entries, and the commit index it carries is one the follower holds.
+BEATS = frozenset({MessageType.HEARTBEAT, MessageType.HEARTBEAT_RESP})
+
+
+class _Lane:
     def __init__(self) -> None:
         self.queue: deque[tuple[bytes, bool]] = deque()  # (payload, is_snapshot)
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+
+
+class _Peer:
+    def __init__(self) -> None:
+        self.bulk = _Lane()
+        self.beats = _Lane()
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [lane.task for lane in (self.bulk, self.beats) if lane.task is not None]
 
 
 class QueuedTransport:
@@ -68,17 +87,20 @@ class QueuedTransport:
             peer = self._peers.get(m.to)
             if peer is None:
                 peer = self._peers[m.to] = _Peer()
-                peer.task = asyncio.get_running_loop().create_task(
-                    self._drain(m.to, peer), name=f"raft-send-{m.to}"
-                )
-                peer.task.add_done_callback(_log_sender_end)
-            if len(peer.queue) >= self._max_queue:
-                _, was_snapshot = peer.queue.popleft()
+                loop = asyncio.get_running_loop()
+                for name, lane in (("send", peer.bulk), ("beats", peer.beats)):
+                    lane.task = loop.create_task(
+                        self._drain(m.to, lane), name=f"raft-{name}-{m.to}"
+                    )
+                    lane.task.add_done_callback(_log_sender_end)
+            lane = peer.beats if m.type in BEATS else peer.bulk
+            if len(lane.queue) >= self._max_queue:
+                _, was_snapshot = lane.queue.popleft()
                 self.dropped += 1
                 if was_snapshot and self._reporter is not None:
                     self._reporter.report_snapshot(m.to, False)
-            peer.queue.append((codec.encode_message(m), m.type is MessageType.SNAP))
-            peer.wake.set()
+            lane.queue.append((codec.encode_message(m), m.type is MessageType.SNAP))
+            lane.wake.set()
 
     def peer_ids(self) -> list[int]:
         """The peers this transport has a queue for."""
@@ -87,12 +109,13 @@ class QueuedTransport:
     def remove_peer(self, node_id: int) -> None:
         """Forget a peer removed from the cluster (its queue and sender)."""
         peer = self._peers.pop(node_id, None)
-        if peer is not None and peer.task is not None:
-            peer.task.cancel()
+        if peer is not None:
+            for task in peer.tasks():
+                task.cancel()
 
     async def close(self) -> None:
         self._closed = True
-        tasks = [p.task for p in self._peers.values() if p.task is not None]
+        tasks = [t for p in self._peers.values() for t in p.tasks()]
         self._peers.clear()
         for t in tasks:
             t.cancel()
@@ -100,7 +123,7 @@ class QueuedTransport:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
 
-    async def _drain(self, node_id: int, peer: _Peer) -> None:
+    async def _drain(self, node_id: int, peer: _Lane) -> None:
         while True:
             await peer.wake.wait()
             peer.wake.clear()

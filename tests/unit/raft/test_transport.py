@@ -128,3 +128,28 @@ async def test_closing_the_transport_still_ends_its_senders():
     t.send([hb(2, 1)])
     await started.wait()
     await asyncio.wait_for(t.close(), 1)
+
+
+async def test_heartbeats_pass_appends_stuck_on_their_way_to_the_same_peer():
+    """A large append in flight (a follower slow to take it) holds the appends behind it,
+    not the heartbeats: the follower keeps hearing from its leader, and the leader from it."""
+    got: list[str] = []
+    release = asyncio.Event()
+
+    async def deliver(peer, payloads):
+        kinds = [codec.decode_message(p).type for p in payloads]
+        if MessageType.APP in kinds:
+            await release.wait()
+        got.extend(k.name for k in kinds)
+
+    t = QueuedTransport(deliver)
+    app = Message(MessageType.APP, 2, 1, term=1)
+    t.send([app, hb(2, 1), app])
+    await spin()
+    t.send([Message(MessageType.HEARTBEAT_RESP, 2, 1, term=1), hb(2, 2)])
+    await spin()
+    assert got == ["HEARTBEAT", "HEARTBEAT_RESP", "HEARTBEAT"]
+    release.set()
+    await spin()
+    assert got[3:] == ["APP", "APP"]  # the appends still in their order
+    await t.close()
