@@ -36,11 +36,9 @@ async def test_nodes_found_down_together_are_marked_down_in_one_write(store, clo
     assert store.view().get(Node, "n3").Status.State == NodeState.READY
 
 
-async def test_time_the_loop_was_held_does_not_count_against_a_broken_session(
-    store, clock, background
-):
-    """A dispatcher whose event loop was held for seconds has not read the new sessions that
-    came meanwhile: the grace runs on once the loop turns again."""
+async def broken_session_held_loop(store, clock, background) -> Dispatcher:
+    """One ready node whose session broke (2 s grace); 1 s later the dispatcher's loop is
+    held for 5 s, from the expiry check due at 1.25 s, when 0.75 s of the grace was left."""
     await store.update(
         lambda tx: [
             tx.create(Cluster(ID="c1")),
@@ -52,8 +50,17 @@ async def test_time_the_loop_was_held_does_not_count_against_a_broken_session(
         await asyncio.sleep(0)
     dispatcher.deadlines.session_broke("n1", clock.monotonic(), 2.0)
     await clock.advance(1.0)
-    clock.hold(5.0)  # the loop held past the grace: the node's new session waits unread
-    await clock.advance(0.0)
+    clock.hold(5.0)
+    return dispatcher
+
+
+async def test_time_the_loop_was_held_does_not_count_against_a_broken_session(
+    store, clock, background
+):
+    """A dispatcher whose event loop was held for seconds has not read the new sessions that
+    came meanwhile: the grace runs on once the loop turns again."""
+    dispatcher = await broken_session_held_loop(store, clock, background)
+    await clock.advance(0.0)  # held past the grace: the node's new session waits unread
     assert store.view().get(Node, "n1").Status.State == NodeState.READY
     dispatcher.deadlines.beat("n1", clock.monotonic(), 5.0)  # then read: the node is back
     await clock.advance(2.0)
@@ -63,18 +70,7 @@ async def test_time_the_loop_was_held_does_not_count_against_a_broken_session(
 async def test_a_node_silent_past_its_grace_after_a_hold_is_still_marked_down(
     store, clock, background
 ):
-    await store.update(
-        lambda tx: [
-            tx.create(Cluster(ID="c1")),
-            tx.create(Node(ID="n1", Status=NodeStatus(State=NodeState.READY))),
-        ]
-    )
-    dispatcher = background(Dispatcher(store, clock, reconnect_grace=2.0))
-    for _ in range(5):
-        await asyncio.sleep(0)
-    dispatcher.deadlines.session_broke("n1", clock.monotonic(), 2.0)
-    await clock.advance(1.0)
-    clock.hold(5.0)  # from the check due at 1.25 s, when 0.75 s of the grace was left
+    await broken_session_held_loop(store, clock, background)
     await clock.advance(0.5)
     assert store.view().get(Node, "n1").Status.State == NodeState.READY
     await clock.advance(0.5)  # 0.75 s after the loop turned again, nothing heard
