@@ -83,8 +83,9 @@ AGENT_HEARTBEAT_LATENCY = _timer(
 AGENT_SESSIONS_ENDED = Counter(
     "shoal_agent_sessions_ended",
     "Sessions of this node with a manager's dispatcher that ended, by what ended them: the "
-    "gRPC status of the call that failed (unavailable, deadline_exceeded...), heartbeat "
-    "(a heartbeat went unanswered for two periods), closed (the dispatcher ended it) or error.",
+    "gRPC status of the call that failed (unavailable, not_found...), heartbeat (a heartbeat "
+    "went unanswered for three periods), closed (the dispatcher ended it), description (the "
+    "node's description changed) or error.",
     ["cause"],
     registry=INSTRUMENTS,
 )

@@ -250,8 +250,7 @@ class Core:
 
     def step(self, m: Message) -> None:
         if m.term > self.term:
-            if self.role is Role.LEADER:
-                self.stepped_down = f"a message of a later term ({m.term}) from {m.from_:x}"
+            was_leader = self.role is Role.LEADER
             if m.type in (MT.VOTE, MT.PRE_VOTE):
                 forced = m.context == CAMPAIGN_TRANSFER
                 in_lease = (
@@ -272,6 +271,8 @@ class Core:
                 elapsed = self.election_elapsed
                 self._become_follower(m.term, NONE)
                 self.election_elapsed = elapsed
+            if was_leader and self.role is not Role.LEADER:
+                self.stepped_down = f"a message of a later term ({m.term}) from {m.from_:x}"
         elif m.term < self.term:
             if (self.cfg.check_quorum or self.cfg.pre_vote) and m.type in (MT.HEARTBEAT, MT.APP):
                 # A deposed leader that cannot hear the new one would otherwise keep its

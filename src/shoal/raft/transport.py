@@ -4,11 +4,11 @@
 encodes each message and puts it on its peer's queue. One task per peer drains that queue in
 batches through ``deliver(peer, payloads)`` - the gRPC call the wiring supplies - so a slow
 or dead peer delays nobody else and messages to one peer keep their order; heartbeats and
-their answers go in a second lane per peer of their own (see ``BEATS``), never behind appends. Failures go back
-to the node: ``report_unreachable`` when a batch could not be delivered (the leader then
-probes that follower again rather than streaming blindly), ``report_snapshot`` when a batch
-carrying a snapshot was (or was not) delivered. A full queue drops its oldest messages: raft
-resends whatever matters, and memory stays bounded.
+their answers go in a second lane per peer of their own (see ``BEATS``), never behind
+appends. Failures go back to the node: ``report_unreachable`` when a batch could not be
+delivered (the leader then probes that follower again rather than streaming blindly),
+``report_snapshot`` when a batch carrying a snapshot was (or was not) delivered. A full
+queue drops its oldest messages: raft resends whatever matters, and memory stays bounded.
 
 The receiving half is one line in the gRPC handler:
 ``node.step(codec.decode_message(payload))`` for each payload, after checking that the
@@ -123,17 +123,17 @@ class QueuedTransport:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
 
-    async def _drain(self, node_id: int, peer: _Lane) -> None:
+    async def _drain(self, node_id: int, lane: _Lane) -> None:
         while True:
-            await peer.wake.wait()
-            peer.wake.clear()
-            while peer.queue:
+            await lane.wake.wait()
+            lane.wake.clear()
+            while lane.queue:
                 batch: list[bytes] = []
                 size = snapshots = 0
-                while peer.queue and (
-                    not batch or size + len(peer.queue[0][0]) <= self._max_batch_bytes
+                while lane.queue and (
+                    not batch or size + len(lane.queue[0][0]) <= self._max_batch_bytes
                 ):
-                    payload, is_snap = peer.queue.popleft()
+                    payload, is_snap = lane.queue.popleft()
                     batch.append(payload)
                     size += len(payload)
                     snapshots += is_snap

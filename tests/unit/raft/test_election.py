@@ -241,3 +241,16 @@ def test_a_refused_stale_candidate_does_not_restart_the_election_timer():
     assert c.cores[2].election_elapsed == before  # ... and kept counting
     c.tick(2, 25)
     assert c.cores[2].role is Role.LEADER
+
+
+def test_a_leader_says_why_it_stopped_leading_only_when_it_did():
+    c = Cluster((1, 2, 3))
+    c.elect(1)
+    term = c.cores[1].term
+    # A pre-vote of a later term, ignored within the lease: still leading, nothing to say.
+    c.cores[1].step(Message(MessageType.PRE_VOTE, 1, 3, term=term + 1, index=100, log_term=term))
+    assert c.cores[1].role is Role.LEADER
+    assert c.cores[1].stepped_down == ""
+    c.cores[1].step(Message(MessageType.HEARTBEAT, 1, 2, term=term + 1))
+    assert c.cores[1].role is Role.FOLLOWER
+    assert "later term" in c.cores[1].stepped_down
