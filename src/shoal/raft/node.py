@@ -25,6 +25,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from shoal.clock import Clock, LoopTurns
@@ -273,6 +274,49 @@ class RaftNode:
 
         self._submit(do, fut)
         await fut
+
+    def chain(self) -> "ProposalChain | None":
+        """A chain for proposals to follow one another without waiting (``submit``), in this
+        leader's current term; None when it cannot take writes."""
+        return ProposalChain(self._ready_term) if self.leader_ready else None
+
+    def continues(self, chain: "ProposalChain") -> bool:
+        """Whether a proposal may still be submitted after those of ``chain``: none of them
+        failed, and this node still leads, ready, in the term they were made in."""
+        return chain.broken is None and self.leader_ready and self._ready_term == chain.term
+
+    def submit(self, data: bytes, chain: "ProposalChain | None") -> asyncio.Future[None]:
+        """Put ``data`` in the log after the proposals submitted before it on ``chain``,
+        without waiting for them: returns at once a future of its commit, which ends as
+        ``propose`` does. It was built on the state they leave, so it is appended only if
+        every one of them was: the first to fail breaks the chain, and those after it fail
+        with it (ProposalDropped), nothing of them appended. Raises NotLeader at once if
+        ``chain`` cannot be followed (see ``continues``)."""
+        if chain is None or not self.continues(chain):
+            raise NotLeader(self.leader, "raft: not the leader of the chain's term")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def do(core: Core) -> None:
+            if chain.broken is not None:
+                _settle(fut, ProposalDropped("raft: a proposal this one builds on failed"))
+                return
+            if fut.done() or core.term != chain.term or not core.is_leader:
+                # Given up on (nothing awaits it) or leadership changed: not appended, so
+                # neither is anything built on it.
+                chain.broken = NotLeader(core.leader)
+                _settle(fut, chain.broken)
+                return
+            try:
+                index = core.propose(data)
+            except RaftError as err:
+                chain.broken = err
+                raise
+            self._proposals[index] = (chain.term, fut)
+
+        self._submit(do, fut)
+        if fut.done():  # the node stopped or failed: nothing of the chain goes in now
+            chain.broken = chain.broken or NotLeader(NONE, "raft: node stopped")
+        return fut
 
     async def propose_conf_change(self, change: ConfChange) -> None:
         """Propose a membership change; returns once it is applied here."""
@@ -632,6 +676,16 @@ class RaftNode:
         self._reads.clear()
         self._read_ready.clear()
         self._snapshot_requests.clear()
+
+
+@dataclass
+class ProposalChain:
+    """Proposals submitted one after another by a leader without waiting for each to commit,
+    each built on the state the ones before it leave (``RaftNode.submit``): in one term, and
+    appended only while none before it failed."""
+
+    term: int
+    broken: BaseException | None = None  # the failure that ended it
 
 
 def _settle(fut: asyncio.Future[None], error: BaseException | None = None) -> None:

@@ -26,15 +26,15 @@ reader: as any stored object, never changed in place (tests check it: ``StoredTe
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shoal import metrics
 from shoal.api.base import share_field_sets
 from shoal.errors import Unavailable
 from shoal.raft.members import RaftMember, decode_context
-from shoal.raft.node import RaftNode
-from shoal.raft.types import ConfChange, ConfChangeType, ConfState
+from shoal.raft.node import ProposalChain, RaftNode
+from shoal.raft.types import ConfChange, ConfChangeType, ConfState, NotLeader
 from shoal.store.memory import MemoryStore
 from shoal.store.proposal import Action, Proposal, decode_proposal, encode_proposal
 from shoal.store.roundtrip import CHECK_PROPOSALS, check_proposal
@@ -70,13 +70,46 @@ class ReplicatedLog:
         if self.node is None:
             raise Unavailable("raft is not running on this manager")
         started = metrics.stopwatch()
+        data = self._encode_own(proposal)
+        await self._committed(data, self.node.propose(data), started)
+
+    def chain(self) -> ProposalChain | None:
+        """See ``PipelinedProposer``: the raft leader's chain of its current term."""
+        return self.node.chain() if self.node is not None else None
+
+    def continues(self, chain: object) -> bool:
+        return (
+            self.node is not None
+            and isinstance(chain, ProposalChain)
+            and self.node.continues(chain)
+        )
+
+    def submit(self, proposal: Proposal, chain: object) -> Awaitable[None]:
+        """See ``PipelinedProposer``: the entry is in the log's order when this returns."""
+        if self.node is None:
+            raise Unavailable("raft is not running on this manager")
+        if not isinstance(chain, ProposalChain):
+            raise NotLeader(self.node.leader, "raft: not the leader of the chain's term")
+        started = metrics.stopwatch()
+        data = self._encode_own(proposal)
+        try:
+            fut = self.node.submit(data, chain)
+        except BaseException:
+            self._own.pop(id(data), None)
+            metrics.RAFT_PROPOSALS.labels("failed").inc()
+            raise
+        return self._committed(data, fut, started)
+
+    def _encode_own(self, proposal: Proposal) -> bytes:
         data = encode_proposal(proposal)
         if CHECK_PROPOSALS:
             check_proposal(proposal, data)
-        key = id(data)
-        self._own[key] = (data, proposal)
+        self._own[id(data)] = (data, proposal)
+        return data
+
+    async def _committed(self, data: bytes, commit: Awaitable[None], started: float) -> None:
         try:
-            await self.node.propose(data)
+            await commit
         except BaseException:
             metrics.RAFT_PROPOSALS.labels("failed").inc()
             raise
@@ -84,7 +117,7 @@ class ReplicatedLog:
             # Applied by now if it committed; if not (the caller hears an error), it may yet
             # be applied, by a later leader's commit: then it is decoded, as a follower would,
             # and the writer may do what it likes with its objects from now on.
-            self._own.pop(key, None)
+            self._own.pop(id(data), None)
         metrics.RAFT_TRANSACTION_LATENCY.observe(metrics.since(started))
         metrics.RAFT_PROPOSALS.labels("committed").inc()
 
