@@ -1,9 +1,10 @@
 """A proposal: the changes of one transaction, as they travel through the log."""
 
 import json
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from shoal.api.base import share_field_sets
 from shoal.api.objects import OBJECT_TYPES, StoredObject
@@ -80,3 +81,30 @@ class Proposer(Protocol):
     """
 
     async def propose(self, proposal: Proposal) -> None: ...
+
+
+@runtime_checkable
+class PipelinedProposer(Proposer, Protocol):
+    """A proposer that takes a proposal before the ones ahead of it have committed: the
+    store's writes then follow one another through the log without each waiting for the
+    last (a raft round trip under load is 100-200 ms: with one at a time, the leader of a
+    1,000-node fleet sat idle a third of the time while writes queued, issue 15).
+
+    Proposals submitted with one ``chain`` are each built on the state the ones before it
+    leave, and are committed in that order or not at all: the first that fails fails every
+    one after it."""
+
+    def chain(self) -> object | None:
+        """A new chain to submit on (None: this proposer takes no writes now)."""
+        ...
+
+    def continues(self, chain: object) -> bool:
+        """Whether a proposal may still follow those of ``chain`` (none failed, and nothing
+        happened that would make the next one fail, such as a change of leader)."""
+        ...
+
+    def submit(self, proposal: Proposal, chain: object) -> Awaitable[None]:
+        """Take ``proposal`` after those submitted on ``chain`` before it, at once (its place
+        in the order is fixed when this returns), and give what to await for its commit and
+        apply (which ends as ``propose`` does). Raises at once if it cannot be taken."""
+        ...

@@ -1,0 +1,252 @@
+"""Writes through a pipelined proposer (a raft leader): the next proposal is built and
+submitted while the ones before it are still in flight, on the state they leave; at most
+``MAX_PROPOSALS_IN_FLIGHT`` at once; one that fails fails those after it, and the next write
+starts again from what is applied; reads outside a transaction see only what is applied."""
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+
+import pytest
+
+from shoal.api.ids import new_id
+from shoal.api.objects import Service, Task
+from shoal.api.specs import ServiceSpec
+from shoal.raft.types import NotLeader, ProposalDropped
+from shoal.store import MemoryStore
+from shoal.store.memory import MAX_CHANGES_PER_PROPOSAL, MAX_PROPOSALS_IN_FLIGHT
+from shoal.store.proposal import PipelinedProposer, Proposal
+
+
+@dataclass
+class Chain:
+    term: int
+    broken: bool = False
+
+
+class PipelinedLog:
+    """Takes proposals at once, in order; commits (applies) the oldest when told; a failure
+    fails every proposal in flight after it, as raft's log does."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.term = 1
+        self.leading = True
+        self.submitted: list[Proposal] = []
+        self.waiting: deque[tuple[Proposal, asyncio.Future[None], Chain]] = deque()
+
+    def chain(self) -> Chain | None:
+        return Chain(self.term) if self.leading else None
+
+    def continues(self, chain: object) -> bool:
+        assert isinstance(chain, Chain)
+        return self.leading and not chain.broken and chain.term == self.term
+
+    def submit(self, proposal: Proposal, chain: object) -> asyncio.Future[None]:
+        if chain is None or not self.continues(chain):
+            raise NotLeader(0)
+        assert isinstance(chain, Chain)
+        fut = asyncio.get_running_loop().create_future()
+        self.submitted.append(proposal)
+        self.waiting.append((proposal, fut, chain))
+        return fut
+
+    async def propose(self, proposal: Proposal) -> None:
+        raise AssertionError("a pipelined proposer is given proposals through submit")
+
+    def commit_oldest(self) -> Proposal:
+        proposal, fut, _ = self.waiting.popleft()
+        self.store.apply(proposal)
+        fut.set_result(None)
+        return proposal
+
+    def fail_oldest(self, err: Exception) -> None:
+        """The oldest is lost: so is every one after it (they cannot commit without it)."""
+        while self.waiting:
+            _, fut, chain = self.waiting.popleft()
+            chain.broken = True
+            fut.set_exception(err)
+
+    async def commit_all(self) -> None:
+        while True:
+            for _ in range(20):
+                await asyncio.sleep(0)
+            if not self.waiting:
+                return
+            while self.waiting:
+                self.commit_oldest()
+
+
+def pipelined_store() -> tuple[MemoryStore, PipelinedLog]:
+    store = MemoryStore()
+    log = PipelinedLog(store)
+    store.proposer = log
+    assert isinstance(log, PipelinedProposer)
+    return store, log
+
+
+def service(name: str) -> Service:
+    return Service(ID=new_id(), Spec=ServiceSpec(Name=name))
+
+
+async def turns(n: int = 20) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_a_write_is_submitted_while_the_one_before_is_in_flight_and_sees_it():
+    store, log = pipelined_store()
+    web = service("web")
+    first = asyncio.ensure_future(store.update(lambda tx: tx.create(web)))
+    await turns()
+
+    def rename(tx):
+        current = tx.get(Service, web.ID)  # in flight, not applied: seen all the same
+        changed = current.clone()
+        changed.Spec.Name = "web2"
+        tx.update(changed)
+        return [s.Spec.Name for s in tx.list(Service)]
+
+    second = asyncio.ensure_future(store.update(rename))
+    await turns()
+    assert [p.version for p in log.submitted] == [1, 2]  # both out, none committed
+    assert not first.done() and not second.done()
+    assert store.view().services() == []  # reads outside a transaction: what is applied
+    assert store.version == 0
+    await log.commit_all()
+    assert await second == ["web2"]
+    assert [s.Spec.Name for s in store.view().services()] == ["web2"]
+    assert store.version == 2
+    assert store._unapplied == {}
+
+
+async def test_at_most_max_proposals_are_in_flight():
+    store, log = pipelined_store()
+    writes = []
+    for i in range(MAX_PROPOSALS_IN_FLIGHT + 2):
+        svc = service(f"s{i}")
+        writes.append(asyncio.ensure_future(store.update(lambda tx, svc=svc: tx.create(svc))))
+        await turns()
+    assert len(log.submitted) == MAX_PROPOSALS_IN_FLIGHT
+    log.commit_oldest()
+    await turns()
+    # One settled: room for one more (the rest queued behind the lock, in one proposal).
+    assert len(log.submitted) == MAX_PROPOSALS_IN_FLIGHT + 1
+    await log.commit_all()
+    await asyncio.gather(*writes)
+    assert len(store.view().services()) == MAX_PROPOSALS_IN_FLIGHT + 2
+    assert [p.version for p in log.submitted] == list(range(1, len(log.submitted) + 1))
+
+
+async def test_a_failed_proposal_fails_those_after_it_and_the_next_write_starts_afresh():
+    store, log = pipelined_store()
+    a, b = service("a"), service("b")
+    first = asyncio.ensure_future(store.update(lambda tx: tx.create(a)))
+    await turns()
+    second = asyncio.ensure_future(
+        store.update(lambda tx: (tx.create(b), [s.Spec.Name for s in tx.list(Service)])[1])
+    )
+    await turns()
+    assert len(log.submitted) == 2
+    log.fail_oldest(ProposalDropped("lost"))
+    for write in (first, second):
+        with pytest.raises(ProposalDropped):
+            await write
+    # Built on what is applied, not on what failed: "a" and "b" are gone.
+    names = await asyncio.gather(
+        store.update(lambda tx: [s.Spec.Name for s in tx.list(Service)]),
+        log.commit_all(),
+    )
+    assert names[0] == []
+    c = service("c")
+    third = asyncio.ensure_future(store.update(lambda tx: tx.create(c)))
+    await turns()
+    assert log.submitted[-1].version == 1  # the failed versions are not skipped
+    await log.commit_all()
+    await third
+    assert [s.Spec.Name for s in store.view().services()] == ["c"]
+    assert store._unapplied == {}
+
+
+async def test_a_new_term_waits_for_the_proposals_in_flight_before_building():
+    store, log = pipelined_store()
+    a = service("a")
+    first = asyncio.ensure_future(store.update(lambda tx: tx.create(a)))
+    await turns()
+    log.term = 2  # leadership changed (and came back): the chain cannot be followed
+    seen = []
+    second = asyncio.ensure_future(
+        store.update(lambda tx: seen.append(tx.get(Service, a.ID) is not None))
+    )
+    await turns()
+    assert len(log.submitted) == 1 and not seen  # waiting for the first to settle
+    log.commit_oldest()
+    await first
+    await second
+    assert seen == [True]  # built once "a" was applied, on a new chain
+
+
+async def test_a_refused_submission_fails_its_writes_and_changes_nothing():
+    store, log = pipelined_store()
+    log.leading = False
+    with pytest.raises(NotLeader):
+        await store.update(lambda tx: tx.create(service("web")))
+    assert store.view().services() == [] and store._unapplied == {}
+    log.leading = True
+    await asyncio.gather(store.update(lambda tx: tx.create(service("db"))), log.commit_all())
+    assert [s.Spec.Name for s in store.view().services()] == ["db"]
+
+
+async def test_a_batch_keeps_several_proposals_in_flight_and_returns_once_all_commit():
+    store, log = pipelined_store()
+    svc = service("web")
+    await asyncio.gather(store.update(lambda tx: tx.create(svc)), log.commit_all())
+    tasks = [Task(ID=new_id(), ServiceID=svc.ID) for _ in range(3 * MAX_CHANGES_PER_PROPOSAL)]
+    batch = asyncio.ensure_future(store.batch([lambda tx, t=t: tx.create(t) for t in tasks]))
+    await turns()
+    assert len(log.submitted) == 1 + 3  # three proposals out at once
+    assert not batch.done()
+    # A transaction reads what is in flight through the indexes too.
+    found = asyncio.ensure_future(store.update(lambda tx: len(tx.tasks_of_service(svc.ID))))
+    await log.commit_all()
+    await batch
+    assert await found == len(tasks)
+    assert store.view().count(Task) == len(tasks)
+
+
+async def test_a_batch_whose_proposal_fails_raises_and_builds_no_more():
+    store, log = pipelined_store()
+    tasks = [Task(ID=new_id(), ServiceID="s") for _ in range(20 * MAX_CHANGES_PER_PROPOSAL)]
+    batch = asyncio.ensure_future(store.batch([lambda tx, t=t: tx.create(t) for t in tasks]))
+    await turns()
+    assert len(log.submitted) == MAX_PROPOSALS_IN_FLIGHT
+    log.fail_oldest(ProposalDropped("lost"))
+    with pytest.raises(ProposalDropped):
+        await batch
+    assert len(log.submitted) == MAX_PROPOSALS_IN_FLIGHT
+    assert store.view().count(Task) == 0
+
+
+async def test_an_update_taken_into_a_proposal_in_flight_waits_for_its_commit_not_the_lock():
+    # Queued behind the lock, taken into another caller's proposal: the lock passes on when
+    # that proposal is submitted, before it commits; the update's result comes with the commit.
+    store, log = pipelined_store()
+    ahead = []
+    for i in range(MAX_PROPOSALS_IN_FLIGHT):
+        svc = service(f"s{i}")
+        ahead.append(asyncio.ensure_future(store.update(lambda tx, svc=svc: tx.create(svc))))
+        await turns()
+    late = [service(f"late{i}") for i in range(3)]
+    queued = [
+        asyncio.ensure_future(store.update(lambda tx, s=s: (tx.create(s), s.Spec.Name)[1]))
+        for s in late
+    ]
+    await turns()
+    assert not any(q.done() for q in queued)
+    log.commit_oldest()  # room for the queued ones: one proposal for the three
+    await turns()
+    assert len(log.submitted[-1].changes) == 3
+    assert not any(q.done() for q in queued)
+    await log.commit_all()
+    assert await asyncio.gather(*queued) == ["late0", "late1", "late2"]
+    await asyncio.gather(*ahead)
