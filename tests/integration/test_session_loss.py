@@ -10,6 +10,7 @@ import struct
 import pytest
 
 from shoal import metrics
+from shoal.agent import reconnect
 from shoal.api.objects import Node
 from shoal.api.specs import SECOND
 from shoal.api.types import NodeState, TaskState
@@ -225,10 +226,14 @@ async def test_a_slow_heartbeat_answer_does_not_end_the_session(make_rig, monkey
     await rig.stop_agent()
 
 
-async def test_attempts_refused_by_a_manager_without_a_leader_share_one_connection(make_rig):
+async def test_attempts_refused_by_a_manager_without_a_leader_share_one_connection(
+    make_rig, monkeypatch
+):
     """While managers hold an election they refuse sessions ("not the leader", none known):
     the node tries again on the same connection, not with a new TLS handshake each time
     (issue 15: 1,000 nodes did so after a leader was killed, slowing the election)."""
+    # The wait after each refusal (an election timeout, tests/unit/agent) is not the point.
+    monkeypatch.setattr(reconnect, "NO_LEADER_DELAY", 0.05)
     rig = await make_rig(heartbeat_period=60 * SECOND, reconnect_grace=1.0)
     asked = 0
 

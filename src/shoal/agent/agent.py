@@ -190,6 +190,7 @@ class Agent:
             while True:
                 addr = self._next_manager or self.managers[attempt % len(self.managers)]
                 self._next_manager = ""
+                no_leader = False  # refused by a manager that knows no leader
                 await channels.keep_only([*self.managers, addr])
                 try:
                     await self._session(addr, await channels.get(addr))
@@ -203,6 +204,7 @@ class Agent:
                     if not _manager_answered(cause):
                         await channels.drop(addr)
                     leader = _leader_hint(cause)
+                    no_leader = leader == ""
                     if leader and leader != addr:
                         self._next_manager = leader
                 finally:
@@ -211,11 +213,16 @@ class Agent:
                     self.session_id = ""
                 attempt += 1
                 delay = backoff.next_delay(
-                    session_was_up=was_up, redirected=bool(self._next_manager)
+                    session_was_up=was_up,
+                    redirected=bool(self._next_manager),
+                    no_leader=no_leader,
                 )
                 # Jittered: when a leader goes, every node's session breaks at once, and
-                # hundreds of nodes retrying in step meet the next leader all together.
-                await self.clock.sleep(delay * random.uniform(0.5, 1.0))
+                # hundreds of nodes retrying in step meet the next leader all together. With
+                # no leader known, from one election timeout to two, as raft spreads its own
+                # timeouts: never sooner than the election could be over.
+                spread = (1.0, 2.0) if no_leader else (0.5, 1.0)
+                await self.clock.sleep(delay * random.uniform(*spread))
         finally:
             # Closed, so the manager sees this node's connection go (a node stopped, or a
             # simulated one killed, is down once the reconnect grace has passed).
@@ -436,14 +443,16 @@ def _manager_answered(err: BaseException) -> bool:
     return any(key == LEADER_METADATA for key, _ in err.trailing_metadata() or ())
 
 
-def _leader_hint(err: BaseException) -> str:
-    """The leader's address a manager named when it refused the session, if any."""
+def _leader_hint(err: BaseException) -> str | None:
+    """The leader's address a manager named when it refused the session as not the leader;
+    "" if it named none (it knows no leader: an election is under way); None if the attempt
+    did not end in such a refusal."""
     if not isinstance(err, grpc.aio.AioRpcError):
-        return ""
+        return None
     for key, value in err.trailing_metadata() or ():
         if key == LEADER_METADATA and isinstance(value, str):
             return value
-    return ""
+    return None
 
 
 __all__ = ["Agent", "AgentConfig", "more_advanced"]

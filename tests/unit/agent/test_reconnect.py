@@ -1,4 +1,4 @@
-from shoal.agent.reconnect import ReconnectBackoff
+from shoal.agent.reconnect import NO_LEADER_DELAY, ReconnectBackoff
 
 
 def test_failed_tries_wait_longer_each_time_up_to_five_seconds():
@@ -23,3 +23,11 @@ def test_a_named_leader_is_tried_at_once_and_the_doubling_starts_afresh():
         b.next_delay(session_was_up=False)
     assert b.next_delay(session_was_up=False, redirected=True) == 0.0
     assert b.next_delay(session_was_up=False) == 0.1
+
+
+def test_no_leader_named_waits_an_election_timeout_and_leaves_the_doubling_as_it_was():
+    b = ReconnectBackoff()
+    b.next_delay(session_was_up=False)
+    assert b.next_delay(session_was_up=False, no_leader=True) == NO_LEADER_DELAY
+    assert b.next_delay(session_was_up=False, no_leader=True) == NO_LEADER_DELAY
+    assert b.next_delay(session_was_up=False) == 0.2
