@@ -1,6 +1,7 @@
 """The dispatcher's expiry loop on a fake clock: which nodes it marks down, and how."""
 
 import asyncio
+import logging
 
 from shoal.api.objects import Cluster, Node, NodeStatus
 from shoal.api.types import NodeState
@@ -77,3 +78,28 @@ async def test_a_node_silent_past_its_grace_after_a_hold_is_still_marked_down(
     node = store.view().get(Node, "n1")
     assert node.Status.State == NodeState.DOWN
     assert node.Status.Message == "heartbeat failure"
+
+
+async def test_a_node_marked_down_is_logged_with_why(store, clock, background, caplog):
+    """Its replaced tasks carry no error of their own: the log is what says a node was lost
+    (a stalled worker's tasks moved) rather than that they failed."""
+    await store.update(
+        lambda tx: [
+            tx.create(Cluster(ID="c1")),
+            tx.create(Node(ID="n1", Status=NodeStatus(State=NodeState.READY))),
+            tx.create(Node(ID="n2", Status=NodeStatus(State=NodeState.READY))),
+        ]
+    )
+    dispatcher = background(Dispatcher(store, clock, reconnect_grace=2.0))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    dispatcher.deadlines.session_broke("n2", clock.monotonic(), 2.0)
+    caplog.set_level(logging.INFO, logger="shoal.manager.dispatcher.dispatcher")
+    await clock.advance(2.5)
+    await clock.advance(15.0)  # n1's heartbeat timeout: three periods of 5 s
+    downs = [r.getMessage() for r in caplog.records if " is down: " in r.getMessage()]
+    assert downs == [
+        "node n2 is down: its session broke and it opened no new one within the reconnect "
+        "grace (heartbeat period 5 s)",
+        "node n1 is down: no heartbeat for 3 heartbeat periods (heartbeat period 5 s)",
+    ]

@@ -17,7 +17,11 @@ from shoal.api.types import NodeRole, NodeState, TaskState
 from shoal.clock import Clock
 from shoal.manager.dispatcher.assignments import NodeAssignments
 from shoal.manager.dispatcher.fanout import SharedFlags
-from shoal.manager.dispatcher.heartbeats import DEFAULT_RECONNECT_GRACE, HeartbeatDeadlines
+from shoal.manager.dispatcher.heartbeats import (
+    DEFAULT_RECONNECT_GRACE,
+    DOWN_WHY,
+    HeartbeatDeadlines,
+)
 from shoal.manager.dispatcher.router import Inbox, Router
 from shoal.raft.types import RaftError
 from shoal.rpc import LEADER_METADATA, RESTARTING_METADATA, pb, pb_grpc, peer_identity
@@ -341,8 +345,14 @@ class Dispatcher(pb_grpc.DispatcherServicer):
             self.deadlines.postpone(now - asked - CHECK_INTERVAL)
             lapsed = self.deadlines.expired_with_reasons(now)
             expired = [node_id for node_id, _ in lapsed]
+            period = self.heartbeat_period() if lapsed else 0.0
             for node_id, reason in lapsed:
                 metrics.DISPATCHER_NODES_DOWN.labels(reason).inc()
+                # Said here because its tasks are replaced next with no error of their own:
+                # this line is what tells a node lost from a task that failed.
+                log.info(
+                    "node %s is down: %s (heartbeat period %g s)", node_id, DOWN_WHY[reason], period
+                )
                 session = self.sessions.pop(node_id, None)
                 if session is not None:
                     session.close()

@@ -16,6 +16,11 @@ DEFAULT_RECONNECT_GRACE = 2.0
 
 HEARTBEAT = "heartbeat"  # why a node is down: nothing heard for HEARTBEAT_MISSES periods
 SESSION = "session"  # its session broke and no new one came within the grace
+# Each reason in words, for the log line that says a node is down.
+DOWN_WHY = {
+    HEARTBEAT: f"no heartbeat for {HEARTBEAT_MISSES} heartbeat periods",
+    SESSION: "its session broke and it opened no new one within the reconnect grace",
+}
 
 
 class HeartbeatDeadlines:
