@@ -164,6 +164,47 @@ def parse_metrics(text: str) -> dict[str, Any]:
     return out
 
 
+# Latencies along the write path whose mean over a phase the bench reports (from the leader's
+# histograms' sums and counts): where a task's way to running waits.
+WRITE_PATH_HISTOGRAMS = {
+    "swarm_raft_transaction_latency_seconds": "raft_transaction",
+    "swarm_store_write_tx_latency_seconds": "store_update",
+    "swarm_store_batch_latency_seconds": "store_batch",
+    "shoal_scheduler_pass_latency_seconds": "scheduler_pass",
+    "swarm_dispatcher_scheduling_delay_seconds": "new_to_running",
+}
+
+
+def write_path(text: str) -> dict[str, float]:
+    """Each write-path histogram's count and sum in one /metrics text (``NAME_count``,
+    ``NAME_sum``), and the raft proposals committed and failed."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            name = sample.name
+            for suffix in ("_count", "_sum"):
+                short = WRITE_PATH_HISTOGRAMS.get(name.removesuffix(suffix))
+                if short is not None and name.endswith(suffix):
+                    out[short + suffix] = sample.value
+            if name == "shoal_raft_proposals_total":
+                out[f"proposals_{sample.labels.get('result', '')}"] = sample.value
+    return out
+
+
+def write_path_since(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """Over a phase (two scrapes of one leader): how many of each, and their mean in ms."""
+    out: dict[str, Any] = {}
+    for short in WRITE_PATH_HISTOGRAMS.values():
+        count = after.get(short + "_count", 0) - before.get(short + "_count", 0)
+        if count > 0:
+            total = after.get(short + "_sum", 0) - before.get(short + "_sum", 0)
+            out[short] = {"count": int(count), "mean_ms": round(total / count * 1000, 1)}
+    for key in ("proposals_committed", "proposals_failed"):
+        if after.get(key, 0) - before.get(key, 0):
+            out[key] = int(after.get(key, 0) - before.get(key, 0))
+    return out
+
+
 def scrape(addr: str) -> dict[str, Any]:
     """One manager's /metrics, parsed (with how long the scrape took: a held event loop
     shows there first)."""
@@ -172,6 +213,7 @@ def scrape(addr: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=METRICS_TIMEOUT) as resp:
         text = resp.read().decode()
     figures = parse_metrics(text)
+    figures["write_path"] = write_path(text)
     figures["scrape_ms"] = round((time.monotonic() - t) * 1000, 1)
     return figures
 
@@ -443,6 +485,7 @@ class Bench:
         self.partial = {}
         t = time.monotonic()
         health = self.health()
+        leader = self.leader_write_path()
         try:
             result = fn()
         except PhaseTimeout as err:
@@ -451,8 +494,10 @@ class Bench:
             result = {**self.partial, "error": f"{type(err).__name__}: {err}"}
         else:
             result["health"] = self.health_since(health)
+            result["write_path"] = self.write_path_since(leader)
             return result
         result["health"] = self.health_since(health)
+        result["write_path"] = self.write_path_since(leader)
         result["gave_up_after_seconds"] = round(time.monotonic() - t, 2)
         result["running_reached"] = self.last_running
         try:
@@ -478,6 +523,25 @@ class Bench:
                 if k.startswith("nodes_down_"):
                     total[f"managers_{k}"] += v
         return dict(total)
+
+    def leader_write_path(self) -> tuple[str, dict[str, float]] | None:
+        """The current leader's name and write-path figures (None: no leader known)."""
+        try:
+            leader = self.via()
+            scraped = scrape(self.metrics_addr[leader.name])
+        except Exception:  # a phase's other figures are still worth having
+            return None
+        return leader.name, scraped.get("write_path", {})
+
+    def write_path_since(self, before: tuple[str, dict[str, float]] | None) -> dict[str, Any]:
+        """The leader's write-path figures over the phase (``write_path_since``), if the
+        same manager led at both ends (a new leader's histograms start afresh)."""
+        after = self.leader_write_path()
+        if before is None or after is None:
+            return {"error": "no leader known"}
+        if before[0] != after[0]:
+            return {"error": f"the leader changed ({before[0]} -> {after[0]})"}
+        return {"leader": after[0], **write_path_since(before[1], after[1])}
 
     def health_since(self, before: dict[str, int]) -> dict[str, Any]:
         """What ``health`` counted since ``before`` (a manager killed meanwhile takes its
