@@ -105,8 +105,10 @@ MAX_SECONDS_PER_PROPOSAL = 0.05
 # How many proposals a store with a ``PipelinedProposer`` (a raft leader) has in the log at
 # once, submitted and not yet applied: the next write is built on the state they leave
 # instead of waiting for each round trip (issue 15). Bounded, so that a large batch does not
-# fill the log (and every follower's queue) faster than they commit.
-MAX_PROPOSALS_IN_FLIGHT = 4
+# fill the log (and every follower's queue) faster than they commit. 30,000 tasks on 300
+# simulated nodes: 1 (no pipeline) 275 tasks/s, 4: 381, 8: 513, 16: 541 with a raft round
+# trip of 1.07 s (0.61 s at 8) and the followers further behind.
+MAX_PROPOSALS_IN_FLIGHT = 8
 
 
 class Table(Generic[T]):
