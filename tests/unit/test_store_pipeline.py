@@ -8,6 +8,8 @@ from collections import deque
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shoal.api.ids import new_id
 from shoal.api.objects import Service, Task
@@ -15,7 +17,7 @@ from shoal.api.specs import ServiceSpec
 from shoal.raft.types import NotLeader, ProposalDropped
 from shoal.store import MemoryStore
 from shoal.store.memory import MAX_CHANGES_PER_PROPOSAL, MAX_PROPOSALS_IN_FLIGHT
-from shoal.store.proposal import PipelinedProposer, Proposal
+from shoal.store.proposal import PipelinedProposer, Proposal, decode_proposal, encode_proposal
 
 
 @dataclass
@@ -34,6 +36,7 @@ class PipelinedLog:
         self.leading = True
         self.submitted: list[Proposal] = []
         self.waiting: deque[tuple[Proposal, asyncio.Future[None], Chain]] = deque()
+        self.failures = 0  # how many times proposals in flight were lost
 
     def chain(self) -> Chain | None:
         return Chain(self.term) if self.leading else None
@@ -62,6 +65,7 @@ class PipelinedLog:
 
     def fail_oldest(self, err: Exception) -> None:
         """The oldest is lost: so is every one after it (they cannot commit without it)."""
+        self.failures += 1
         while self.waiting:
             _, fut, chain = self.waiting.popleft()
             chain.broken = True
@@ -250,3 +254,83 @@ async def test_an_update_taken_into_a_proposal_in_flight_waits_for_its_commit_no
     await log.commit_all()
     assert await asyncio.gather(*queued) == ["late0", "late1", "late2"]
     await asyncio.gather(*ahead)
+
+
+# --- any interleaving ---------------------------------------------------------------------
+
+SLOTS = ["s0", "s1", "s2"]
+
+
+def _write(slot: str, n: int, ran: dict[int, tuple[int, int]], log: PipelinedLog):
+    """Create the slot's service, or change it, or (every third write) remove it; remember the
+    proposal it ran in: its version, and how many failures came before it (a version is
+    taken again by the proposal after a failure)."""
+
+    def fn(tx):
+        ran[n] = (tx.version, log.failures)
+        current = tx.get(Service, slot)
+        if current is None:
+            tx.create(Service(ID=slot, Spec=ServiceSpec(Name=f"{slot}-{n}")))
+        elif n % 3 == 0:
+            tx.delete(Service, slot)
+        else:
+            changed = current.clone()
+            changed.Spec.Labels = {"write": str(n)}
+            tx.update(changed)
+        return n
+
+    return fn
+
+
+async def _interleave(ops: list[tuple[str, int]]) -> None:
+    store, log = pipelined_store()
+    committed: list[Proposal] = []
+    epochs: set[tuple[int, int]] = set()  # the committed proposals, as ``_write`` names them
+    writes: dict[int, asyncio.Future] = {}
+    ran: dict[int, tuple[int, int]] = {}
+
+    def commit_oldest() -> None:
+        committed.append(log.commit_oldest())
+        epochs.add((committed[-1].version, log.failures))
+
+    for n, (op, arg) in enumerate(ops):
+        if op == "write":
+            writes[n] = asyncio.ensure_future(store.update(_write(SLOTS[arg], n, ran, log)))
+        elif op == "commit" and log.waiting:
+            commit_oldest()
+        elif op == "fail" and log.waiting:
+            log.fail_oldest(ProposalDropped("lost"))
+        elif op == "term":
+            log.term += 1  # a new term of this same leader: the chain cannot be followed
+        await turns(arg)
+    while not all(w.done() for w in writes.values()):
+        while log.waiting:
+            commit_oldest()
+        await turns()
+    outcomes = {n: (w.exception() is None) for n, w in writes.items()}
+
+    # Committed one after another with no version skipped: nothing built on a proposal that
+    # failed (its version would have been taken again) was committed.
+    assert [p.version for p in committed] == list(range(1, len(committed) + 1))
+    # A write succeeded if and only if the proposal it ran in was committed.
+    assert outcomes == {n: ran.get(n) in epochs for n in writes}
+    # What is applied is what the committed proposals give, decoded as a follower would.
+    replica = MemoryStore()
+    for p in committed:
+        replica.apply(decode_proposal(encode_proposal(p)))
+    assert replica.snapshot() == store.snapshot()
+    assert store._unapplied == {} and not store._in_flight
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["write", "write", "write", "commit", "commit", "fail", "term"]),
+            st.integers(min_value=0, max_value=2),
+        ),
+        max_size=40,
+    )
+)
+def test_any_interleaving_commits_a_gapless_log_the_replicas_agree_with(ops):
+    asyncio.run(_interleave(ops))

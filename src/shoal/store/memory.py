@@ -715,6 +715,12 @@ class MemoryStore:
         # as never retrieved; its writers, if any, hear it from ``_settle_when_committed``.
         if _failed(commit):
             self._chain_failed = True
+        if not self._in_flight:
+            # The last one: what it and those before it changed is applied, or failed and
+            # is dropped now rather than held until the next write.
+            self._unapplied.clear()
+            self._chain = None
+            self._chain_failed = False
 
     async def _settle_when_committed(
         self,
