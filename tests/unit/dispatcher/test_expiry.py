@@ -103,3 +103,30 @@ async def test_a_node_marked_down_is_logged_with_why(store, clock, background, c
         "grace (heartbeat period 5 s)",
         "node n1 is down: no heartbeat for 3 heartbeat periods (heartbeat period 5 s)",
     ]
+
+
+async def test_a_node_waiting_for_its_session_answer_is_not_marked_down(store, clock, background):
+    """A node whose session is open but not yet answered (the write marking it ready still
+    in flight on a loaded leader) cannot heartbeat: it is not down for that. Once answered,
+    its heartbeat timeout runs as any node's."""
+    from shoal.manager.dispatcher.dispatcher import AgentSession
+
+    await store.update(
+        lambda tx: [
+            tx.create(Cluster(ID="c1")),
+            tx.create(Node(ID="n1", Status=NodeStatus(State=NodeState.READY))),
+        ]
+    )
+    dispatcher = background(Dispatcher(store, clock, reconnect_grace=2.0))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    session = AgentSession(id="s1", node_id="n1")
+    dispatcher.sessions["n1"] = session
+    dispatcher.deadlines.beat("n1", clock.monotonic(), 5.0)
+    await clock.advance(40.0)  # well past three periods, still waiting on us
+    assert store.view().get(Node, "n1").Status.State == NodeState.READY
+    assert not session.closed
+    session.answered = True  # answered: from now on it must heartbeat
+    await clock.advance(16.0)
+    assert store.view().get(Node, "n1").Status.State == NodeState.DOWN
+    assert session.closed
