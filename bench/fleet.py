@@ -21,7 +21,9 @@ Throughout, a sampler records the running tasks (ServiceStatus), the managers' R
 (from /proc), each manager's /metrics (raft term, commit and applied index, whether it
 leads, its running-task count, event-loop lag, and any shoal_gc_* figure), and the latency
 of control API calls made meanwhile: `service ls` (GET /services?status=true), `node ls`
-(GET /nodes) and a one-service update. Counts are read and calls made on the current raft
+(GET /nodes) and a one-service update. Each phase also reports the leader's write path over
+it (``write_path``: raft round trips, store updates and batches, scheduler passes, NEW to
+RUNNING, each as count and mean), when one manager led throughout. Counts are read and calls made on the current raft
 leader, found from the managers' /metrics and followed through elections (a follower
 answers reads from its own store, which can lag or stand still; its updates then fail
 with stale versions). Prints the figures; writes bench/results/fleet.json and, when
