@@ -1,7 +1,8 @@
 """Writes through a pipelined proposer (a raft leader): the next proposal is built and
 submitted while the ones before it are still in flight, on the state they leave; at most
-``MAX_PROPOSALS_IN_FLIGHT`` at once; one that fails fails those after it, and the next write
-starts again from what is applied; reads outside a transaction see only what is applied."""
+``max_in_flight`` at once (``DEPTH`` here, whatever the default); one that fails fails those
+after it, and the next write starts again from what is applied; reads outside a transaction
+see only what is applied."""
 
 import asyncio
 from collections import deque
@@ -16,7 +17,7 @@ from shoal.api.objects import Service, Task
 from shoal.api.specs import ServiceSpec
 from shoal.raft.types import NotLeader, ProposalDropped
 from shoal.store import MemoryStore, memory
-from shoal.store.memory import MAX_CHANGES_PER_PROPOSAL, MAX_PROPOSALS_IN_FLIGHT
+from shoal.store.memory import MAX_CHANGES_PER_PROPOSAL
 from shoal.store.proposal import PipelinedProposer, Proposal, decode_proposal, encode_proposal
 
 
@@ -83,8 +84,13 @@ class PipelinedLog:
                 self.commit_oldest()
 
 
+# The pipeline under test is several proposals deep, whatever the default depth.
+DEPTH = 4
+
+
 def pipelined_store() -> tuple[MemoryStore, PipelinedLog]:
     store = MemoryStore()
+    store.max_in_flight = DEPTH
     log = PipelinedLog(store)
     store.proposer = log
     assert isinstance(log, PipelinedProposer)
@@ -129,18 +135,18 @@ async def test_a_write_is_submitted_while_the_one_before_is_in_flight_and_sees_i
 async def test_at_most_max_proposals_are_in_flight():
     store, log = pipelined_store()
     writes = []
-    for i in range(MAX_PROPOSALS_IN_FLIGHT + 2):
+    for i in range(DEPTH + 2):
         svc = service(f"s{i}")
         writes.append(asyncio.ensure_future(store.update(lambda tx, svc=svc: tx.create(svc))))
         await turns()
-    assert len(log.submitted) == MAX_PROPOSALS_IN_FLIGHT
+    assert len(log.submitted) == DEPTH
     log.commit_oldest()
     await turns()
     # One settled: room for one more (the rest queued behind the lock, in one proposal).
-    assert len(log.submitted) == MAX_PROPOSALS_IN_FLIGHT + 1
+    assert len(log.submitted) == DEPTH + 1
     await log.commit_all()
     await asyncio.gather(*writes)
-    assert len(store.view().services()) == MAX_PROPOSALS_IN_FLIGHT + 2
+    assert len(store.view().services()) == DEPTH + 2
     assert [p.version for p in log.submitted] == list(range(1, len(log.submitted) + 1))
 
 
@@ -227,11 +233,11 @@ async def test_a_batch_whose_proposal_fails_raises_and_builds_no_more():
     tasks = [Task(ID=new_id(), ServiceID="s") for _ in range(20 * MAX_CHANGES_PER_PROPOSAL)]
     batch = asyncio.ensure_future(store.batch([lambda tx, t=t: tx.create(t) for t in tasks]))
     await turns()
-    assert len(log.submitted) == MAX_PROPOSALS_IN_FLIGHT
+    assert len(log.submitted) == DEPTH
     log.fail_oldest(ProposalDropped("lost"))
     with pytest.raises(ProposalDropped):
         await batch
-    assert len(log.submitted) == MAX_PROPOSALS_IN_FLIGHT
+    assert len(log.submitted) == DEPTH
     assert store.view().count(Task) == 0
 
 
@@ -240,7 +246,7 @@ async def test_an_update_taken_into_a_proposal_in_flight_waits_for_its_commit_no
     # that proposal is submitted, before it commits; the update's result comes with the commit.
     store, log = pipelined_store()
     ahead = []
-    for i in range(MAX_PROPOSALS_IN_FLIGHT):
+    for i in range(DEPTH):
         svc = service(f"s{i}")
         ahead.append(asyncio.ensure_future(store.update(lambda tx, svc=svc: tx.create(svc))))
         await turns()

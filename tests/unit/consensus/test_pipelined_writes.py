@@ -10,13 +10,22 @@ from shoal.api.ids import new_id
 from shoal.api.objects import Service
 from shoal.api.specs import ServiceSpec
 from shoal.raft.types import NotLeader, ProposalDropped, RaftError
-from shoal.store.memory import MAX_PROPOSALS_IN_FLIGHT
 from tests.unit.consensus.test_replicated_log import Managers
+
+# The pipeline under test is several proposals deep, whatever the default depth.
+DEPTH = 4
+
+
+class DeepManagers(Managers):
+    def state_machine(self, i: int):
+        log = super().state_machine(i)
+        self.stores[i].max_in_flight = DEPTH
+        return log
 
 
 @pytest.fixture
 async def managers():
-    m = Managers()
+    m = DeepManagers()
     yield m
     await m.stop_all()
 
@@ -53,14 +62,14 @@ async def test_writes_follow_one_another_into_the_log_before_the_first_commits(m
     assert not any(w.done() for w in writes)
     assert managers.names(lead) == set()
     # Beyond the limit, the next waits for room.
-    for i in range(MAX_PROPOSALS_IN_FLIGHT):
+    for i in range(DEPTH):
         writes.append(asyncio.ensure_future(store.update(create(f"more{i}"))))
         await managers.run(0.2)
-    assert node.core.log.last_index() == last + MAX_PROPOSALS_IN_FLIGHT
+    assert node.core.log.last_index() == last + DEPTH
     managers.net.cut.clear()
     await managers.until(lambda: all(w.done() for w in writes))
     await asyncio.gather(*writes)
-    expected = {"web3"} | {f"more{i}" for i in range(MAX_PROPOSALS_IN_FLIGHT)}
+    expected = {"web3"} | {f"more{i}" for i in range(DEPTH)}
     await managers.until(lambda: all(managers.names(i) == expected for i in managers.ids))
     assert len({repr(managers.contents(i)) for i in managers.ids}) == 1
 
