@@ -37,9 +37,8 @@ async def test_nodes_found_down_together_are_marked_down_in_one_write(store, clo
     assert store.view().get(Node, "n3").Status.State == NodeState.READY
 
 
-async def broken_session_held_loop(store, clock, background) -> Dispatcher:
-    """One ready node whose session broke (2 s grace); 1 s later the dispatcher's loop is
-    held for 5 s, from the expiry check due at 1.25 s, when 0.75 s of the grace was left."""
+async def one_ready_node(store, clock, background) -> Dispatcher:
+    """A dispatcher running (2 s reconnect grace) for one ready node, n1."""
     await store.update(
         lambda tx: [
             tx.create(Cluster(ID="c1")),
@@ -49,6 +48,13 @@ async def broken_session_held_loop(store, clock, background) -> Dispatcher:
     dispatcher = background(Dispatcher(store, clock, reconnect_grace=2.0))
     for _ in range(5):
         await asyncio.sleep(0)
+    return dispatcher
+
+
+async def broken_session_held_loop(store, clock, background) -> Dispatcher:
+    """One ready node whose session broke (2 s grace); 1 s later the dispatcher's loop is
+    held for 5 s, from the expiry check due at 1.25 s, when 0.75 s of the grace was left."""
+    dispatcher = await one_ready_node(store, clock, background)
     dispatcher.deadlines.session_broke("n1", clock.monotonic(), 2.0)
     await clock.advance(1.0)
     clock.hold(5.0)
@@ -111,15 +117,7 @@ async def test_a_node_waiting_for_its_session_answer_is_not_marked_down(store, c
     its heartbeat timeout runs as any node's."""
     from shoal.manager.dispatcher.dispatcher import AgentSession
 
-    await store.update(
-        lambda tx: [
-            tx.create(Cluster(ID="c1")),
-            tx.create(Node(ID="n1", Status=NodeStatus(State=NodeState.READY))),
-        ]
-    )
-    dispatcher = background(Dispatcher(store, clock, reconnect_grace=2.0))
-    for _ in range(5):
-        await asyncio.sleep(0)
+    dispatcher = await one_ready_node(store, clock, background)
     session = AgentSession(id="s1", node_id="n1")
     dispatcher.sessions["n1"] = session
     dispatcher.deadlines.beat("n1", clock.monotonic(), 5.0)
