@@ -135,13 +135,16 @@ def parse_metrics(text: str) -> dict[str, Any]:
     """The figures the bench follows in one /metrics text: raft's indexes and term, whether
     the manager says it leads, its count of running tasks, its event-loop lag (how many
     50 ms probes woke over 100 ms and over 1 s late, since the process started), and its
-    garbage collections by generation with any ``shoal_gc_*`` sample (under ``gc``)."""
+    garbage collections by generation with any ``shoal_gc_*`` sample (under ``gc``), and its
+    write path's counts and sums (under ``write_path``, see ``write_path_sample``)."""
     out: dict[str, Any] = {}
     gc: dict[str, float] = {}
     lag_buckets: dict[str, float] = {}
+    path: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             name = sample.name
+            write_path_sample(path, name, sample.labels, sample.value)
             if name in RAFT_METRICS:
                 out[RAFT_METRICS[name]] = int(sample.value)
             elif name == "swarm_manager_tasks_total" and sample.labels.get("state") == "running":
@@ -163,6 +166,7 @@ def parse_metrics(text: str) -> dict[str, Any]:
                 out[key] = int(total - lag_buckets[le])
     if gc:
         out["gc"] = gc
+    out["write_path"] = path
     return out
 
 
@@ -177,20 +181,17 @@ WRITE_PATH_HISTOGRAMS = {
 }
 
 
-def write_path(text: str) -> dict[str, float]:
-    """Each write-path histogram's count and sum in one /metrics text (``NAME_count``,
-    ``NAME_sum``), and the raft proposals committed and failed."""
-    out: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            name = sample.name
-            for suffix in ("_count", "_sum"):
-                short = WRITE_PATH_HISTOGRAMS.get(name.removesuffix(suffix))
-                if short is not None and name.endswith(suffix):
-                    out[short + suffix] = sample.value
-            if name == "shoal_raft_proposals_total":
-                out[f"proposals_{sample.labels.get('result', '')}"] = sample.value
-    return out
+def write_path_sample(
+    out: dict[str, float], name: str, labels: dict[str, str], value: float
+) -> None:
+    """Keep one /metrics sample in ``out`` if it is a write-path histogram's count or sum
+    (``SHORT_count``, ``SHORT_sum``) or a count of raft proposals by result."""
+    for suffix in ("_count", "_sum"):
+        short = WRITE_PATH_HISTOGRAMS.get(name.removesuffix(suffix))
+        if short is not None and name.endswith(suffix):
+            out[short + suffix] = value
+    if name == "shoal_raft_proposals_total":
+        out[f"proposals_{labels.get('result', '')}"] = value
 
 
 def write_path_since(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
@@ -215,7 +216,6 @@ def scrape(addr: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=METRICS_TIMEOUT) as resp:
         text = resp.read().decode()
     figures = parse_metrics(text)
-    figures["write_path"] = write_path(text)
     figures["scrape_ms"] = round((time.monotonic() - t) * 1000, 1)
     return figures
 

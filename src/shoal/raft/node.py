@@ -258,22 +258,12 @@ class RaftNode:
         (nothing happened), ProposalDropped (nothing happened: refused, or appended and then
         overwritten by the next leader), CommitUnknown (leadership was lost after the entry
         was appended, and the next leader neither applied nor overwrote it here in time)."""
-        if not self.leader_ready:
+        chain = self.chain()
+        if chain is None:
             raise NotLeader(self.leader)
-        term = self._ready_term
-        fut = asyncio.get_running_loop().create_future()
-
-        def do(core: Core) -> None:
-            if fut.done():
-                return  # the caller gave up before we got to it: propose nothing
-            if core.term != term or not core.is_leader:
-                _settle(fut, NotLeader(core.leader))
-                return
-            index = core.propose(data)
-            self._proposals[index] = (term, fut)
-
-        self._submit(do, fut)
-        await fut
+        # A chain of one: given up on before it is appended (the caller cancelled), nothing
+        # is proposed.
+        await self.submit(data, chain)
 
     def chain(self) -> "ProposalChain | None":
         """A chain for proposals to follow one another without waiting (``submit``), in this

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
 import io
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -677,22 +676,19 @@ class MemoryStore:
         fewer than ``max_in_flight`` in flight, on a chain that goes on. Once one
         failed, or the proposer can no longer follow the chain (a new leader), every one in
         flight settles first and the next write starts from what is applied."""
-        pipeline = self._pipeline
         in_flight = self._in_flight
-        while in_flight:
+        while in_flight:  # only ever with a pipeline
+            assert self._pipeline is not None
             if (
-                pipeline is not None
-                and not self._chain_failed
+                not self._chain_failed
                 and len(in_flight) < self.max_in_flight
-                and pipeline.continues(self._chain)
+                and self._pipeline.continues(self._chain)
             ):
                 return
             # Its done callback (``_settled``, added first) has run when this wakes.
             await asyncio.wait({in_flight[0].commit})
-        # Nothing in flight: the tables are all there is (what failed left changes behind).
-        self._unapplied.clear()
-        self._chain = None
-        self._chain_failed = False
+        # Nothing in flight: a chain taken for a submission that then failed is not followed.
+        self._start_afresh()
 
     def _submit(self, pipeline: PipelinedProposer, proposal: Proposal) -> asyncio.Future[None]:
         """With the write lock held: hand ``proposal`` to the pipeline (raises if it cannot
@@ -713,8 +709,7 @@ class MemoryStore:
         return commit
 
     def _settled(self, record: _InFlight, commit: asyncio.Future[None]) -> None:
-        with contextlib.suppress(ValueError):
-            self._in_flight.remove(record)
+        self._in_flight.remove(record)
         # Retrieved here, so that one nobody awaits (its writer cancelled) is not reported
         # as never retrieved; its writers, if any, hear it from ``_settle_when_committed``.
         if _failed(commit):
@@ -722,9 +717,14 @@ class MemoryStore:
         if not self._in_flight:
             # The last one: what it and those before it changed is applied, or failed and
             # is dropped now rather than held until the next write.
-            self._unapplied.clear()
-            self._chain = None
-            self._chain_failed = False
+            self._start_afresh()
+
+    def _start_afresh(self) -> None:
+        """Nothing in flight: the tables are all there is, and the next proposal starts a
+        new chain."""
+        self._unapplied.clear()
+        self._chain = None
+        self._chain_failed = False
 
     async def _settle_when_committed(
         self,
