@@ -307,7 +307,10 @@ class Bench:
             host = f"127.0.46.{i}"
             addr = f"{host}:{free_port(host)}"
             extra = [*MANAGER_ARGS, "--metrics-addr", addr]
-            self.managers.append(Node(f"m{i}", host, root / f"m{i}", extra_args=extra))
+            # With --manager-nice the whole manager (its threads inherit it) runs below the
+            # fleet: tells what the managers do from what a fleet starved of CPU does.
+            wrap = ["nice", "-n", str(args.manager_nice)] if args.manager_nice else []
+            self.managers.append(Node(f"m{i}", host, root / f"m{i}", extra_args=extra, wrap=wrap))
             self.metrics_addr[f"m{i}"] = addr
         self.fleets: list[FleetProcess] = []
         self.t0 = time.monotonic()
@@ -1082,6 +1085,13 @@ def main() -> int:
         default="",
         help="write GET /tasks here at the end (and GET /nodes beside it)",
     )
+    ap.add_argument(
+        "--manager-nice",
+        type=int,
+        default=0,
+        help="run the managers at this niceness (the fleet at 0): a fleet of many simulated "
+        "nodes per process on few cores can fall behind as real machines would not",
+    )
     ap.add_argument("--out", default="fleet", help="results/NAME.json and NAME.png")
     ap.add_argument(
         "--keep-logs",
@@ -1215,6 +1225,7 @@ def main() -> int:
             "per_process": args.per_process,
             "start_latency": args.start_latency,
             "update_parallelism": args.update_parallelism,
+            "manager_nice": args.manager_nice,
         },
         "error": error,
         "incomplete_phases": incomplete,
