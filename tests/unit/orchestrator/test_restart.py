@@ -87,6 +87,33 @@ async def test_replacement_stops_waiting_when_old_node_goes_down(store, clock, r
     assert store.view().get(Task, new.ID).DesiredState == TaskState.RUNNING
 
 
+async def test_a_task_lost_with_its_node_is_replaced_running_in_the_same_write(
+    store, clock, running
+):
+    sup = RestartSupervisor(store, clock)
+    svc = service(restart=RestartPolicy(Delay=3 * SECOND))
+    old = task(svc, slot=1, node_id="n1", state=TaskState.RUNNING)
+    await put(store, node("n1", state=NodeState.DOWN), svc, old)
+    await running.start(sup)
+    new = await _restart(store, sup, svc, old.ID)
+    # In the restart's own transaction: no delayed start, no second write.
+    assert new.DesiredState == TaskState.RUNNING
+    assert sup.pending() == set()
+    view = store.view()
+    assert view.get(Task, new.ID).DesiredState == TaskState.RUNNING
+    assert view.get(Task, old.ID).DesiredState == TaskState.SHUTDOWN
+
+
+async def test_a_failed_task_with_no_delay_is_replaced_running(store, clock, running):
+    sup = RestartSupervisor(store, clock)
+    svc = service(restart=RestartPolicy(Delay=0))
+    old = task(svc, slot=1, node_id="n1", state=TaskState.FAILED)
+    await put(store, node("n1"), svc, old)
+    await running.start(sup)
+    new = await _restart(store, sup, svc, old.ID)
+    assert new.DesiredState == TaskState.RUNNING and sup.pending() == set()
+
+
 async def test_replacement_gives_up_waiting_after_a_minute(store, clock, running):
     sup = RestartSupervisor(store, clock)
     svc = service(restart=RestartPolicy(Delay=0))

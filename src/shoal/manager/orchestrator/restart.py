@@ -4,7 +4,8 @@ replacements once their restart delay has passed and the task they replace has s
 Orchestrators call ``restart`` inside a store transaction. The replacement is created with
 DesiredState ``ready`` (the agent may prepare it, not start it); a delayed start then moves it
 to ``running`` once (a) the policy's Delay has passed and (b) the old task has stopped, its node
-is down or gone, or ``old_task_timeout`` has passed. ``run()`` drives those delayed starts and
+is down or gone, or ``old_task_timeout`` has passed. A replacement with neither to wait for is
+created ``running``. ``run()`` drives those delayed starts and
 must be running for them to finish. On a new leader, ``run()`` first rebuilds the restart
 history and the delayed starts from the store, letting the event loop run meanwhile; whatever
 asks the supervisor for a decision waits for ``recovered()`` first.
@@ -152,17 +153,21 @@ class RestartSupervisor:
         if not self.should_restart(service, current):
             return None
         now = self.clock.now()
-        if is_global(service):
-            replacement = new_task(
-                service, now=now, node_id=current.NodeID, desired=TaskState.READY
-            )
-        else:
-            replacement = new_task(service, now=now, slot=current.Slot, desired=TaskState.READY)
         node = tx.get(Node, current.NodeID) if current.NodeID else None
         plan = plan_restart(current, node)
+        # With nothing to wait for (a task lost with its node, most often) the replacement is
+        # made to run in this same write. A start of its own was one more write per task: the
+        # 10,000 replacements of 100 lost nodes were 10,000 more store updates (issue 15).
+        waits = plan.delay > 0 or plan.wait_stop
+        desired = TaskState.READY if waits else TaskState.RUNNING
+        if is_global(service):
+            replacement = new_task(service, now=now, node_id=current.NodeID, desired=desired)
+        else:
+            replacement = new_task(service, now=now, slot=current.Slot, desired=desired)
         tx.create(replacement)
         self.history.record(slot_key(service, replacement), replacement, now)
-        self.delay_start(current, replacement.ID, plan.delay, plan.wait_stop)
+        if waits:
+            self.delay_start(current, replacement.ID, plan.delay, plan.wait_stop)
         return replacement
 
     def delay_start(
