@@ -684,15 +684,17 @@ class Bench:
         created = self.via().api("POST", "/services/create", probe)
         self.probe_id = created.body["ID"]
 
-    def profile(self, phase: str) -> list[subprocess.Popen]:
-        """With --py-spy, sample the leader and the first fleet process during ``phase``
-        (collapsed stacks in --profile-dir, for flame graphs or a top list)."""
+    def profile(self, phase: str, targets: dict[str, Any] | None = None) -> list[subprocess.Popen]:
+        """With --py-spy, sample ``targets`` (name: process; by default the leader and the
+        first fleet process) during ``phase`` (collapsed stacks in --profile-dir, for flame
+        graphs or a top list)."""
         a = self.args
         if not a.py_spy:
             return []
         out = Path(a.profile_dir)
         out.mkdir(parents=True, exist_ok=True)
-        targets = {"leader": self.via().proc, "fleet0": self.fleets[0].proc}
+        if targets is None:
+            targets = {"leader": self.via().proc, "fleet0": self.fleets[0].proc}
         spies = []
         for name, proc in targets.items():
             assert proc is not None
@@ -814,19 +816,27 @@ class Bench:
         # seconds, and once cost it its leadership before the kill.
         before = self.running_tasks(on=survivors[0])
         self.partial["killed"] = leader.name
+        # The survivors, one of which is about to lead: what a new leader does first.
+        spies = self.profile("leader-kill", {m.name: m.proc for m in survivors})
         t = time.monotonic()
         leader.kill()
         self.forget_leader()
         try:
-            return self.failover(leader, survivors, before, t)
+            return self.failover(leader, survivors, before, t, spies)
         finally:
+            self.stop_profile(spies)
             if leader.proc is not None and leader.proc.poll() is not None:
                 # The phase gave up before restarting it: the next phases need it back.
                 self.mark("restarting the killed manager (after the phase gave up)")
                 leader.start()
 
     def failover(
-        self, leader: Node, survivors: list[Node], before: dict[str, str], t: float
+        self,
+        leader: Node,
+        survivors: list[Node],
+        before: dict[str, str],
+        t: float,
+        spies: list[subprocess.Popen],
     ) -> dict[str, Any]:
         """After the leader's kill at ``t``: a write accepted, a survivor leading, the fleet
         back and every task running (how many were replaced), then the killed manager
@@ -878,6 +888,8 @@ class Bench:
         after = self.running_tasks()
         restarted = len(set(before) - set(after))
         self.partial.update(fleet_settled_seconds=round(settled, 2), tasks_restarted=restarted)
+        self.stop_profile(spies)
+        spies.clear()
         self.mark("restarting the killed manager")
         t = time.monotonic()
         leader.start()
@@ -1077,7 +1089,9 @@ def main() -> int:
     ap.add_argument("--probe-interval", type=float, default=1.0)
     ap.add_argument("--timeout", type=float, default=1800.0, help="give up on a phase after")
     ap.add_argument(
-        "--py-spy", default="", help="py-spy to profile the create and node-loss phases with"
+        "--py-spy",
+        default="",
+        help="py-spy to profile the create, leader-kill and node-loss phases with",
     )
     ap.add_argument("--profile-dir", default="/tmp/shoal-fleet-profile")
     ap.add_argument(
