@@ -15,6 +15,7 @@ from shoal.api.objects import Node
 from shoal.api.specs import SECOND
 from shoal.api.types import NodeState, TaskState
 from shoal.manager.dispatcher import Dispatcher
+from shoal.manager.dispatcher.assignments import NodeAssignments
 from tests.integration.test_agent_dispatcher import Rig, until
 
 
@@ -167,6 +168,37 @@ async def test_a_node_that_reconnects_within_the_grace_keeps_its_session_and_tas
     # The same task runs on, the same process.
     assert rig.task(tid).Status.State == TaskState.RUNNING
     assert agent.tasks[tid].controller.container_status().PID == pid
+
+
+async def test_a_reconnecting_node_is_named_the_tasks_it_holds_not_sent_them(make_rig, monkeypatch):
+    sets: list = []
+    complete = NodeAssignments.complete
+
+    def recorded(self, view, known=None):  # type: ignore[no-untyped-def]
+        message = complete(self, view, known)
+        sets.append(message)
+        return message
+
+    monkeypatch.setattr(NodeAssignments, "complete", recorded)
+    rig = await make_rig(heartbeat_period=60 * SECOND, reconnect_grace=1.0)
+    agent = rig.run_agent()
+    tid = await rig.assign("sleep", "300")
+    await until(lambda: rig.task(tid).Status.State == TaskState.RUNNING, "running")
+    pid = rig.task(tid).Status.ContainerStatus.PID
+    first = rig.dispatcher.sessions[rig.node_id].id
+    rig.relay.reset()
+    await until(
+        lambda: (s := rig.dispatcher.sessions.get(rig.node_id)) and s.id != first,
+        "a new session",
+    )
+    await until(lambda: len(sets) >= 2 and agent.connected.is_set(), "the second set")
+    again = sets[-1]
+    assert list(again.unchanged_tasks) == [tid] and list(again.update_tasks) == []
+    # Held, not dropped as missing from the set: the same process runs on.
+    await asyncio.sleep(0.2)
+    assert tid in agent.tasks
+    assert agent.tasks[tid].controller.container_status().PID == pid
+    assert rig.task(tid).Status.State == TaskState.RUNNING
 
 
 async def test_a_silent_node_is_still_found_by_its_heartbeats(make_rig):

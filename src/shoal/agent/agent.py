@@ -161,7 +161,8 @@ class Agent:
         )
         assigned = [Task.model_validate_json(raw) for raw in msg.update_tasks]
         if msg.type == pb.AssignmentsMessage.COMPLETE:
-            wanted = {t.ID for t in assigned}
+            # The tasks named unchanged are held as they are (see _known).
+            wanted = {t.ID for t in assigned}.union(msg.unchanged_tasks)
             gone = [tid for tid in self.tasks if tid not in wanted]
         else:
             gone = list(msg.remove_tasks)
@@ -346,13 +347,22 @@ class Agent:
             self.config.on_node(Node.model_validate_json(msg.node))
 
     async def _assignments(self, stub: pb_grpc.DispatcherStub, md: tuple) -> None:
-        stream = stub.Assignments(pb.AssignmentsRequest(session_id=self.session_id), metadata=md)
+        request = pb.AssignmentsRequest(session_id=self.session_id, known=self._known())
+        stream = stub.Assignments(request, metadata=md)
         while True:
             msg = await stream.read()
             if msg is grpc.aio.EOF:
                 raise SessionEnded("assignments stream closed")
             await self.link.wait()
             await self._apply(msg)
+
+    def _known(self) -> list[pb.KnownTask]:
+        """The tasks held, for the dispatcher to name rather than send again: after a leader
+        change or a broken session the node usually holds its whole set already."""
+        return [
+            pb.KnownTask(id=tid, desired_state=tm.task.DesiredState.value)
+            for tid, tm in self.tasks.items()
+        ]
 
     async def _reporter(self, stub: pb_grpc.DispatcherStub, md: tuple) -> None:
         while True:

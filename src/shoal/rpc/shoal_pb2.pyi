@@ -92,13 +92,23 @@ class HeartbeatResponse(_message.Message):
     def __init__(self, period_ms: _Optional[int] = ...) -> None: ...
 
 class AssignmentsRequest(_message.Message):
-    __slots__ = ("session_id",)
+    __slots__ = ("session_id", "known")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_FIELD_NUMBER: _ClassVar[int]
     session_id: str
-    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+    known: _containers.RepeatedCompositeFieldContainer[KnownTask]
+    def __init__(self, session_id: _Optional[str] = ..., known: _Optional[_Iterable[_Union[KnownTask, _Mapping]]] = ...) -> None: ...
+
+class KnownTask(_message.Message):
+    __slots__ = ("id", "desired_state")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DESIRED_STATE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    desired_state: str
+    def __init__(self, id: _Optional[str] = ..., desired_state: _Optional[str] = ...) -> None: ...
 
 class AssignmentsMessage(_message.Message):
-    __slots__ = ("type", "update_tasks", "remove_tasks", "routes", "networks", "update_secrets", "remove_secrets", "update_configs", "remove_configs")
+    __slots__ = ("type", "update_tasks", "remove_tasks", "routes", "networks", "update_secrets", "remove_secrets", "update_configs", "remove_configs", "unchanged_tasks")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         COMPLETE: _ClassVar[AssignmentsMessage.Type]
@@ -114,6 +124,7 @@ class AssignmentsMessage(_message.Message):
     REMOVE_SECRETS_FIELD_NUMBER: _ClassVar[int]
     UPDATE_CONFIGS_FIELD_NUMBER: _ClassVar[int]
     REMOVE_CONFIGS_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_TASKS_FIELD_NUMBER: _ClassVar[int]
     type: AssignmentsMessage.Type
     update_tasks: _containers.RepeatedScalarFieldContainer[bytes]
     remove_tasks: _containers.RepeatedScalarFieldContainer[str]
@@ -123,7 +134,8 @@ class AssignmentsMessage(_message.Message):
     remove_secrets: _containers.RepeatedScalarFieldContainer[str]
     update_configs: _containers.RepeatedScalarFieldContainer[bytes]
     remove_configs: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, type: _Optional[_Union[AssignmentsMessage.Type, str]] = ..., update_tasks: _Optional[_Iterable[bytes]] = ..., remove_tasks: _Optional[_Iterable[str]] = ..., routes: _Optional[bytes] = ..., networks: _Optional[bytes] = ..., update_secrets: _Optional[_Iterable[bytes]] = ..., remove_secrets: _Optional[_Iterable[str]] = ..., update_configs: _Optional[_Iterable[bytes]] = ..., remove_configs: _Optional[_Iterable[str]] = ...) -> None: ...
+    unchanged_tasks: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, type: _Optional[_Union[AssignmentsMessage.Type, str]] = ..., update_tasks: _Optional[_Iterable[bytes]] = ..., remove_tasks: _Optional[_Iterable[str]] = ..., routes: _Optional[bytes] = ..., networks: _Optional[bytes] = ..., update_secrets: _Optional[_Iterable[bytes]] = ..., remove_secrets: _Optional[_Iterable[str]] = ..., update_configs: _Optional[_Iterable[bytes]] = ..., remove_configs: _Optional[_Iterable[str]] = ..., unchanged_tasks: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TaskStatusUpdate(_message.Message):
     __slots__ = ("task_id", "status")

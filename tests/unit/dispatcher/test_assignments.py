@@ -58,3 +58,34 @@ async def test_a_task_that_came_and_went_within_a_batch_is_not_sent() -> None:
     events = [Event(Action.CREATE, came), Event(Action.UPDATE, went, came)]
     assert node.incremental(events, store.view()) is None
     assert node.sent == {}
+
+
+def _task(tid: str, node: str, desired: str = "running") -> Task:
+    return Task.model_validate(
+        {
+            "ID": tid,
+            "NodeID": node,
+            "Status": {"State": "running"},
+            "DesiredState": desired,
+            "Spec": {"ContainerSpec": {"Image": "busybox"}},
+        }
+    )
+
+
+async def test_the_complete_set_names_the_tasks_the_node_holds_as_they_are() -> None:
+    store = await _store(
+        _task("held", "n1"), _task("stopping", "n1", "shutdown"), _task("new", "n1")
+    )
+    node = NodeAssignments("n1")
+    known = {"held": "running", "stopping": "running", "elsewhere": "running"}
+    message = node.complete(store.view(), known)
+    assert message.type == pb.AssignmentsMessage.COMPLETE
+    # Held in the desired state it has: named. Its desired state changed, or never held: sent.
+    assert list(message.unchanged_tasks) == ["held"]
+    sent = sorted(Task.model_validate_json(raw).ID for raw in message.update_tasks)
+    assert sent == ["new", "stopping"]
+    # The node holds a task no longer its own ("elsewhere"): in neither list, so it goes.
+    # What was sent or named is what the incremental messages compare against.
+    assert set(node.sent) == {"held", "stopping", "new"}
+    running = _task("held", "n1")
+    assert node.incremental([Event(Action.UPDATE, running, running)], store.view()) is None

@@ -23,9 +23,9 @@ async def test_complete_sets_are_built_a_few_per_turn_of_the_loop(monkeypatch) -
     built_at: list[int] = []
     complete = NodeAssignments.complete
 
-    def counted(self, view):  # type: ignore[no-untyped-def]
+    def counted(self, view, known=None):  # type: ignore[no-untyped-def]
         built_at.append(turn)
-        return complete(self, view)
+        return complete(self, view, known)
 
     monkeypatch.setattr(NodeAssignments, "complete", counted)
 

@@ -6,7 +6,7 @@ it every event and compare. With ``SharedRoutes`` (the router's) the routing tab
 out once for every node, rather than by each."""
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from shoal.api.objects import Task
 from shoal.api.specs import TaskSpec
@@ -66,10 +66,18 @@ class NodeAssignments:
         one of them may change the map."""
         return frozenset(n.id for n in self.networks.networks)
 
-    def complete(self, view: ReadTx) -> pb.AssignmentsMessage:
+    def complete(
+        self, view: ReadTx, known: Mapping[str, str] | None = None
+    ) -> pb.AssignmentsMessage:
+        """The whole set. ``known``: the tasks the node says it holds, by ID, with the desired
+        state it holds each in; those still in it are named, not sent again (a task's spec
+        never changes: the incremental messages re-send a task for its desired state only)."""
         node_id = self.node_id
+        known = known or {}
         initial = [t for t in view.tasks_on_node(node_id) if t.Status.State >= TaskState.ASSIGNED]
         self.sent = {t.ID: (t.DesiredState, t.Spec) for t in initial}
+        unchanged = [t.ID for t in initial if known.get(t.ID) == t.DesiredState]
+        held = set(unchanged)
         self.routes = self._routes_now(view)
         self.networks = network_map(view, node_id)
         dependencies = node_dependencies(view, node_id)
@@ -77,7 +85,8 @@ class NodeAssignments:
         self.dependencies = dependencies
         return pb.AssignmentsMessage(
             type=pb.AssignmentsMessage.COMPLETE,
-            update_tasks=[t.model_dump_json().encode() for t in initial],
+            update_tasks=[t.model_dump_json().encode() for t in initial if t.ID not in held],
+            unchanged_tasks=unchanged,
             routes=self._encoded_routes(),
             networks=json.dumps(self.networks.to_json()).encode(),
             **_dependency_fields(changes),

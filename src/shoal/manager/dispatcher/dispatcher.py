@@ -241,7 +241,8 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         self, request: pb.AssignmentsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.AssignmentsMessage]:
         session = await self._session_of(context, request.session_id)
-        node, inbox, complete = await self._first_set(session)
+        known = {k.id: k.desired_state for k in request.known}
+        node, inbox, complete = await self._first_set(session, known)
         try:
             yield complete
             while True:
@@ -262,7 +263,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
             inbox.close()
 
     async def _first_set(
-        self, session: AgentSession
+        self, session: AgentSession, known: dict[str, str] | None = None
     ) -> tuple[NodeAssignments, Inbox, pb.AssignmentsMessage]:
         """The node's COMPLETE set, and the inbox of every change after the snapshot it was
         made of (see router.py), taken together; a few sessions at a time."""
@@ -271,7 +272,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
             session.inboxes.append(inbox)
             try:
                 node = NodeAssignments(session.node_id, self._flags, self._router.routes)
-                complete = node.complete(view)
+                complete = node.complete(view, known)
                 self._router.follow_networks(inbox, node.network_ids)
                 # Held until the loop's next turn: building is not a pause, so without this
                 # every waiting session would build its set in this same turn.
