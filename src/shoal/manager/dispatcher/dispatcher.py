@@ -305,8 +305,9 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                     return
                 if status.State < task.Status.State or status == task.Status:
                     return
-                changed = task.clone()
-                changed.Status = status
+                # A copy sharing the stored task's parts, which nothing changes in place (see
+                # store/intern.py): clone() was a deep copy of about 75 us, for each report.
+                changed = task.model_copy(update={"Status": status})
                 tx.update(changed)
                 if status.State == TaskState.RUNNING and task.Status.State != TaskState.RUNNING:
                     now_running.append(task)

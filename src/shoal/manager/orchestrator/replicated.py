@@ -130,9 +130,7 @@ def set_desired(tx: Tx, task_id: str, state: TaskState) -> None:
     t = tx.get(Task, task_id)
     if t is None or t.DesiredState >= state:
         return
-    changed = t.clone()
-    changed.DesiredState = state
-    tx.update(changed)
+    tx.update(t.model_copy(update={"DesiredState": state}))
 
 
 def delete_task(tx: Tx, task_id: str) -> None:

@@ -147,9 +147,7 @@ class RestartSupervisor:
             # that delay is over, so a task failing at once cannot restart in a tight loop.
             pending.restart_after = True
             return None
-        old = current.clone()
-        old.DesiredState = TaskState.SHUTDOWN
-        tx.update(old)
+        tx.update(current.model_copy(update={"DesiredState": TaskState.SHUTDOWN}))
         if not self.should_restart(service, current):
             return None
         now = self.clock.now()
@@ -205,9 +203,7 @@ class RestartSupervisor:
         t = tx.get(Task, task_id)
         if t is None or t.DesiredState >= TaskState.RUNNING:
             return
-        started = t.clone()
-        started.DesiredState = TaskState.RUNNING
-        tx.update(started)
+        tx.update(t.model_copy(update={"DesiredState": TaskState.RUNNING}))
 
     def cancel(self, task_id: str) -> None:
         """Abandon the delayed start of ``task_id`` (it was deleted, say)."""

@@ -60,9 +60,7 @@ def shut_down(tx: Tx, tasks: list[Task]) -> Task | None:
         t = tx.get(Task, original.ID)
         if t is None or t.DesiredState > TaskState.RUNNING:
             continue
-        stopped = t.clone()
-        stopped.DesiredState = TaskState.SHUTDOWN
-        tx.update(stopped)
+        tx.update(t.model_copy(update={"DesiredState": TaskState.SHUTDOWN}))
         removed = t
     return removed
 
