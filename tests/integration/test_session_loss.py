@@ -16,6 +16,7 @@ from shoal.api.specs import SECOND
 from shoal.api.types import NodeState, TaskState
 from shoal.manager.dispatcher import Dispatcher
 from shoal.manager.dispatcher.assignments import NodeAssignments
+from shoal.rpc import pb
 from tests.integration.test_agent_dispatcher import Rig, until
 
 
@@ -143,7 +144,17 @@ async def test_a_reset_session_not_reopened_marks_the_node_down_before_any_heart
     assert node.Status.Message == "heartbeat failure"
 
 
-async def test_a_node_that_reconnects_within_the_grace_keeps_its_session_and_tasks(make_rig):
+async def test_a_node_that_reconnects_within_the_grace_keeps_its_session_and_tasks(
+    make_rig, monkeypatch
+):
+    sets: list[pb.AssignmentsMessage] = []  # the COMPLETE sets the dispatcher made
+    complete = NodeAssignments.complete
+
+    def recorded(self, view, known=None):  # type: ignore[no-untyped-def]
+        sets.append(complete(self, view, known))
+        return sets[-1]
+
+    monkeypatch.setattr(NodeAssignments, "complete", recorded)
     rig = await make_rig(heartbeat_period=60 * SECOND, reconnect_grace=1.0)
     agent = rig.run_agent()
     tid = await rig.assign("sleep", "300")
@@ -157,7 +168,7 @@ async def test_a_node_that_reconnects_within_the_grace_keeps_its_session_and_tas
             lambda: (s := rig.dispatcher.sessions.get(rig.node_id)) and s.id != first,
             "a new session",
         )
-        await until(lambda: agent.connected.is_set(), "agent connected again")
+        await until(lambda: agent.connected.is_set() and len(sets) == 2, "agent connected again")
         while (ev := sub.get_nowait()) is not None:
             if isinstance(ev.obj, Node) and ev.obj.Status.State == NodeState.DOWN:
                 downs.append(ev.obj)
@@ -165,40 +176,12 @@ async def test_a_node_that_reconnects_within_the_grace_keeps_its_session_and_tas
     # The new session cleared what the broken one left: well past the grace, no node is due.
     assert rig.dispatcher.deadlines.expired(rig.clock.monotonic() + 10 * rig.reconnect_grace) == []
     assert rig.node().Status.State == NodeState.READY
-    # The same task runs on, the same process.
-    assert rig.task(tid).Status.State == TaskState.RUNNING
-    assert agent.tasks[tid].controller.container_status().PID == pid
-
-
-async def test_a_reconnecting_node_is_named_the_tasks_it_holds_not_sent_them(make_rig, monkeypatch):
-    sets: list = []
-    complete = NodeAssignments.complete
-
-    def recorded(self, view, known=None):  # type: ignore[no-untyped-def]
-        message = complete(self, view, known)
-        sets.append(message)
-        return message
-
-    monkeypatch.setattr(NodeAssignments, "complete", recorded)
-    rig = await make_rig(heartbeat_period=60 * SECOND, reconnect_grace=1.0)
-    agent = rig.run_agent()
-    tid = await rig.assign("sleep", "300")
-    await until(lambda: rig.task(tid).Status.State == TaskState.RUNNING, "running")
-    pid = rig.task(tid).Status.ContainerStatus.PID
-    first = rig.dispatcher.sessions[rig.node_id].id
-    rig.relay.reset()
-    await until(
-        lambda: (s := rig.dispatcher.sessions.get(rig.node_id)) and s.id != first,
-        "a new session",
-    )
-    await until(lambda: len(sets) >= 2 and agent.connected.is_set(), "the second set")
-    again = sets[-1]
-    assert list(again.unchanged_tasks) == [tid] and list(again.update_tasks) == []
-    # Held, not dropped as missing from the set: the same process runs on.
+    # The new set named the task the node held rather than sending it again, and the agent
+    # kept it (not dropped as missing from the set): the same task runs on, the same process.
+    assert list(sets[1].unchanged_tasks) == [tid] and list(sets[1].update_tasks) == []
     await asyncio.sleep(0.2)
-    assert tid in agent.tasks
-    assert agent.tasks[tid].controller.container_status().PID == pid
     assert rig.task(tid).Status.State == TaskState.RUNNING
+    assert agent.tasks[tid].controller.container_status().PID == pid
 
 
 async def test_a_silent_node_is_still_found_by_its_heartbeats(make_rig):
