@@ -143,9 +143,9 @@ async def test_create_scale_up_and_down(store, clock, sim, running):
     tasks = sim.tasks(svc.ID)
     assert [t.Slot for t in tasks] == [1, 2, 3]
     assert all(
-        t.DesiredState == TaskState.RUNNING and t.Status.State == TaskState.NEW for t in tasks
+        t.DesiredState == TaskState.RUNNING and t.Status.State == TaskState.PENDING for t in tasks
     )
-    assert all(t.Status.Message == "created" for t in tasks)
+    assert all(t.Status.Message == "pending task scheduling" for t in tasks)
     await sim.converge()
     await set_replicas(store, svc, 5)
     await settle(store)

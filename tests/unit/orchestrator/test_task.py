@@ -1,7 +1,12 @@
 import datetime as dt
 
 from shoal.api.base import Version
-from shoal.api.specs import EndpointPortConfig, EndpointSpec, ReplicatedService
+from shoal.api.specs import (
+    EndpointPortConfig,
+    EndpointSpec,
+    NetworkAttachmentConfig,
+    ReplicatedService,
+)
 from shoal.api.types import NodeAvailability, NodeState, TaskState
 from shoal.manager.orchestrator.task import (
     SlotKey,
@@ -31,8 +36,17 @@ def test_new_task_follows_the_contract():
     assert t.SpecVersion == Version(Index=7)
     assert t.Endpoint == svc.Spec.EndpointSpec and t.Endpoint is not svc.Spec.EndpointSpec
     assert t.DesiredState == TaskState.RUNNING
-    assert (t.Status.State, t.Status.Timestamp, t.Status.Message) == (TaskState.NEW, NOW, "created")
+    # No network to attach: pending at once, as the allocator would have made it.
+    status = (t.Status.State, t.Status.Timestamp, t.Status.Message)
+    assert status == (TaskState.PENDING, NOW, "pending task scheduling")
     assert t.name == "web.3"
+
+
+def test_a_new_task_with_networks_waits_new_for_the_allocator():
+    svc = service("web")
+    svc.Spec.TaskTemplate.Networks = [NetworkAttachmentConfig(Target="net1")]
+    t = new_task(svc, now=NOW, slot=1)
+    assert (t.Status.State, t.Status.Message) == (TaskState.NEW, "created")
 
 
 def test_new_task_global_and_ready():
