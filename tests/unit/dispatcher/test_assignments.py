@@ -1,6 +1,9 @@
 """What a node's Assignments stream is sent: the COMPLETE set, then only what changes."""
 
-from shoal.api.objects import Task
+import json
+
+from shoal.api.objects import Node, Service, Task
+from shoal.manager.dispatcher import assignments
 from shoal.manager.dispatcher.assignments import NodeAssignments
 from shoal.rpc import pb
 from shoal.store import Event, MemoryStore, Tx
@@ -89,3 +92,49 @@ async def test_the_complete_set_names_the_tasks_the_node_holds_as_they_are() -> 
     assert set(node.sent) == {"held", "stopping", "new"}
     running = _task("held", "n1")
     assert node.incremental([Event(Action.UPDATE, running, running)], store.view()) is None
+
+
+async def test_a_node_with_no_attached_task_is_not_walked_for_its_network_map(
+    monkeypatch,
+) -> None:
+    walks: list[str] = []
+    network_map = assignments.network_map
+
+    def counted(view, node_id):  # type: ignore[no-untyped-def]
+        walks.append(node_id)
+        return network_map(view, node_id)
+
+    monkeypatch.setattr(assignments, "network_map", counted)
+    node = Node.model_validate({"ID": "n1", "Description": {"DataPathPort": 4789}})
+    store = await _store(_task("t1", "n1"))
+    await store.update(lambda tx: tx.create(node))
+    assigned = NodeAssignments("n1")
+    assigned.complete(store.view())
+    walks.clear()
+    # A service changed: it may move any node's map, but not that of a node with no
+    # network attachment: no walk, nothing sent.
+    service = Service.model_validate({"ID": "s1", "Spec": {"Name": "web"}})
+    assert assigned.incremental([Event(Action.CREATE, service)], store.view()) is None
+    assert walks == []
+    # Its data path port changed: sent, still without a walk.
+    moved = Node.model_validate({"ID": "n1", "Description": {"DataPathPort": 4790}})
+    await store.update(
+        lambda tx: tx.update(
+            store.view().get(Node, "n1").model_copy(update={"Description": moved.Description})
+        )
+    )
+    message = assigned.incremental([Event(Action.UPDATE, moved, node)], store.view())
+    assert message is not None and json.loads(message.networks)["DataPathPort"] == 4790
+    assert walks == []
+    # A task of its own with an attachment: walked, and from then on at every change.
+    attached = Task.model_validate(
+        {
+            **_task("t2", "n1").model_dump(mode="json"),
+            "NetworksAttachments": [{"Network": {"ID": "net1"}}],
+        }
+    )
+    await store.update(lambda tx: tx.create(attached))
+    assigned.incremental([Event(Action.CREATE, attached)], store.view())
+    assert walks == ["n1"]
+    assigned.incremental([Event(Action.CREATE, service)], store.view())
+    assert walks == ["n1", "n1"]
