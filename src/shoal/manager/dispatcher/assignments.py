@@ -85,8 +85,9 @@ class NodeAssignments:
         if self._attached or own:
             self._attached = any(t.NetworksAttachments for t in now.tasks_on_node(node_id))
             return network_map(now, node_id)
+        # No attached task when the map was last worked out: it maps no network either.
         port = data_path_port(now.get(Node, node_id), now.cluster())
-        if port == self.networks.data_path_port and not self.networks.networks:
+        if port == self.networks.data_path_port:
             return self.networks
         return NetworkMap(data_path_port=port)
 
@@ -98,13 +99,14 @@ class NodeAssignments:
         never changes: the incremental messages re-send a task for its desired state only)."""
         node_id = self.node_id
         known = known or {}
-        initial = [t for t in view.tasks_on_node(node_id) if t.Status.State >= TaskState.ASSIGNED]
+        tasks = view.tasks_on_node(node_id)
+        initial = [t for t in tasks if t.Status.State >= TaskState.ASSIGNED]
         self.sent = {t.ID: (t.DesiredState, t.Spec) for t in initial}
         unchanged = [t.ID for t in initial if known.get(t.ID) == t.DesiredState]
         held = set(unchanged)
         self.routes = self._routes_now(view)
         self.networks = network_map(view, node_id)
-        self._attached = any(t.NetworksAttachments for t in view.tasks_on_node(node_id))
+        self._attached = any(t.NetworksAttachments for t in tasks)
         dependencies = node_dependencies(view, node_id)
         changes = dependency_changes(NodeDependencies(), dependencies)
         self.dependencies = dependencies
