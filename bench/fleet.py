@@ -35,6 +35,7 @@ Redraw a run's picture from its JSON: .venv/bin/python bench/fleet.py --redraw F
 """
 
 import argparse
+import datetime
 import http.client
 import json
 import math
@@ -827,6 +828,8 @@ class Bench:
         # The survivors, one of which is about to lead: what a new leader does first.
         spies = self.profile("leader-kill", {m.name: m.proc for m in survivors})
         t = time.monotonic()
+        # Wall time, to read the managers' logs against.
+        self.partial["killed_at"] = datetime.datetime.now().isoformat(timespec="milliseconds")
         leader.kill()
         self.forget_leader()
         try:
@@ -866,6 +869,11 @@ class Bench:
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
+        # Each attempt: where it went, when it was made and answered (seconds after the
+        # kill), and what came back; so a slow figure says whether the election or the
+        # write was slow.
+        attempts: list[list[Any]] = []
+        self.partial["write_attempts"] = attempts
         while True:
             attempt += 1
             body = {
@@ -873,12 +881,17 @@ class Bench:
                 "Mode": {"Replicated": {"Replicas": 0}},
                 "TaskTemplate": {"ContainerSpec": {"Image": "x"}},
             }
+            target = survivors[attempt % len(survivors)]
+            made = round(time.monotonic() - t, 3)
             try:
-                target = survivors[attempt % len(survivors)]
-                if target.api("POST", "/services/create", body, timeout=API_TIMEOUT).status == 201:
-                    break
-            except (OSError, http.client.HTTPException):
-                pass
+                status: Any = target.api(
+                    "POST", "/services/create", body, timeout=API_TIMEOUT
+                ).status
+            except (OSError, http.client.HTTPException) as err:
+                status = type(err).__name__
+            attempts.append([target.name, made, round(time.monotonic() - t, 3), status])
+            if status == 201:
+                break
             if time.monotonic() >= self.deadline:
                 raise PhaseTimeout("a write accepted after the leader kill")
             time.sleep(0.05)
@@ -918,6 +931,8 @@ class Bench:
             "new_leader": self.partial.get("new_leader"),
             "new_leader_seconds": self.partial.get("new_leader_seconds"),
             "write_accepted_seconds": round(write_seconds, 3),
+            "killed_at": self.partial.get("killed_at"),
+            "write_attempts": attempts,
             "fleet_settled_seconds": round(settled, 2),
             "tasks_restarted": restarted,
             "restart_to_caught_up_seconds": round(time.monotonic() - t, 2),

@@ -47,6 +47,7 @@ from shoal.raft.types import (
     RaftConfig,
     RaftError,
     Ready,
+    Role,
     Status,
 )
 
@@ -149,6 +150,7 @@ class RaftNode:
         self._snapshot_requests: list[asyncio.Future[None]] = []
         self._durable_term = 0  # the term in the hard state last written to disk
         self._noop_term = 0  # the term whose no-op ``_noop_index`` is
+        self._elected_at = 0.0  # when this node last became leader (clock's monotonic)
         self.pauses = 0  # how many times applying a Ready let the loop run (see LOOP_SLICE)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -509,6 +511,11 @@ class RaftNode:
             and core.log.applied >= self._noop_index
         ):
             self._ready_term = core.term
+            log.info(
+                "raft: taking writes at term %d (its no-op applied %.0f ms after the election)",
+                core.term,
+                1000 * (self.clock.monotonic() - self._elected_at),
+            )
             self._signal_leadership(True)
         self._serve_reads(core)
         if core.removed and not was_removed and self.on_removed is not None:
@@ -572,10 +579,20 @@ class RaftNode:
 
     def _on_soft_state(self, core: Core) -> None:
         self._leader_changed.set()
+        # As etcd's raft logs them for Swarm: an operator reading a failover sees when the
+        # election started and when it ended, apart from when writes were taken again.
+        if core.role is Role.FOLLOWER:
+            if core.leader != NONE:
+                log.info("raft: following leader %x at term %d", core.leader, core.term)
+            else:
+                log.info("raft: follower at term %d, no leader known", core.term)
+        else:
+            log.info("raft: became %s at term %d", core.role, core.term)
         if core.is_leader:
             # Ready for writes once the no-op of this term (the last entry now) is applied.
             self._noop_index = core.log.last_index()
             self._noop_term = core.term
+            self._elected_at = self.clock.monotonic()
             return
         self._ready_term = 0
         if self._signalled_leader and core.stepped_down:
