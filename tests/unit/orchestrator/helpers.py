@@ -28,6 +28,7 @@ from shoal.api.specs import (
     UpdateConfig,
 )
 from shoal.api.types import NodeAvailability, NodeState, RestartCondition, TaskState
+from shoal.clock import background_workers_pausing
 from shoal.store import MemoryStore, Tx
 
 _ids = itertools.count(1)
@@ -131,11 +132,13 @@ def cluster(retention: int | None = 5) -> Cluster:
 
 
 async def settle(store: MemoryStore, quiet: int = 30) -> None:
-    """Let every loop run until the store has not changed for ``quiet`` turns of the loop."""
+    """Let every loop run until the store has not changed for ``quiet`` turns of the loop,
+    with no background worker part way through its work (taking turns, one may not run for
+    many turns of the loop: ``BackgroundTurns``)."""
     last, still = -1, 0
     while still < quiet:
         await asyncio.sleep(0)
-        if store.version == last:
+        if store.version == last and not background_workers_pausing():
             still += 1
         else:
             last, still = store.version, 0

@@ -9,7 +9,7 @@ from typing import Any
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeState, TaskState
-from shoal.clock import FakeClock
+from shoal.clock import FakeClock, background_workers_pausing
 from shoal.daemon.manager import manager_components
 from shoal.manager.allocator import allocate_endpoint
 from shoal.manager.component import Component
@@ -75,7 +75,7 @@ class MiniCluster:
         last, still = -1, 0
         while still < 100:
             await asyncio.sleep(0)
-            if self.store.version == last:
+            if self.store.version == last and not background_workers_pausing():
                 still += 1
             else:
                 last, still = self.store.version, 0

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from shoal.api.objects import Task
 from shoal.api.types import TaskState
-from shoal.clock import Clock, LoopTurns
+from shoal.clock import BackgroundTurns, Clock
 from shoal.manager.allocator.networks import attach_task
 from shoal.store import Action, Event, MemoryStore, Tx
 
@@ -51,7 +51,7 @@ class Allocator:
         leader reads every task of the store here (0.1 s at 100,000 tasks, issue 15)."""
         # dicts, not sets: tasks move on in the order they were made
         ready: dict[str, None] = {}
-        turns = LoopTurns()
+        turns = BackgroundTurns()
         for first in range(0, len(tasks), STEP):
             for t in tasks[first : first + STEP]:
                 if t.Status.State == TaskState.NEW:

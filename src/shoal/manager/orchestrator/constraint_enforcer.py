@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeAvailability, TaskState
-from shoal.clock import Clock, LoopTurns
+from shoal.clock import BackgroundTurns, Clock
 from shoal.manager.constraint import ConstraintError, node_matches, parse
 from shoal.manager.orchestrator.reconcile_loop import ReconcileLoop
 from shoal.manager.orchestrator.waiting import write_batch
@@ -100,7 +100,7 @@ class ConstraintEnforcer(ReconcileLoop):
 
     async def tick(self) -> None:
         pending, self._pending = self._pending, set()
-        turns = LoopTurns()
+        turns = BackgroundTurns()
         for node_id in sorted(pending):
             await self.check(node_id)
             await turns.between()

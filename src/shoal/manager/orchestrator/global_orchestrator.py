@@ -15,7 +15,7 @@ from functools import partial
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeAvailability, TaskState
-from shoal.clock import Clock, LoopTurns
+from shoal.clock import BackgroundTurns, Clock
 from shoal.manager.orchestrator.eligibility import NodeFit, node_fit
 from shoal.manager.orchestrator.replicated import (
     STEP,
@@ -131,7 +131,7 @@ class GlobalOrchestrator(ServiceOrchestrator):
     async def init(self, view: ReadTx) -> None:
         # One moment's task lists, looked at in steps (see ReconcileLoop).
         listed = [(s, view.tasks_of_service(s.ID)) for s in view.services() if is_global(s)]
-        turns = LoopTurns()
+        turns = BackgroundTurns()
         for s, tasks in listed:
             self._services.add(s.ID)
             for first in range(0, len(tasks), STEP):
@@ -232,7 +232,7 @@ class GlobalOrchestrator(ServiceOrchestrator):
         if not self._services:
             return
         ids, self._services = sorted(self._services), set()
-        turns = LoopTurns()
+        turns = BackgroundTurns()
         for service_id in ids:
             await self.reconcile_service(service_id)
             await turns.between()
@@ -257,7 +257,7 @@ class GlobalOrchestrator(ServiceOrchestrator):
         if not self._nodes:
             return
         ids, self._nodes = sorted(self._nodes), set()
-        turns = LoopTurns()
+        turns = BackgroundTurns()
         for node_id in ids:
             await self.reconcile_node(node_id)
             await turns.between()

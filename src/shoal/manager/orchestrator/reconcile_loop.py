@@ -15,7 +15,7 @@ an event, handled once ``init`` and the first ``tick`` are done.
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from shoal.clock import Clock, LoopTurns
+from shoal.clock import BackgroundTurns, Clock
 from shoal.store import Event, MemoryStore, ReadTx
 
 
@@ -36,7 +36,7 @@ class ReconcileLoop(ABC):
             # commit's 100,000 events held a leader's loop 1.6 s in ``handle`` alone (issue 15,
             # the 1,000-node fleet, where it cost the leadership). The loop runs every
             # LOOP_SLICE of handling; ``handle`` only takes notes, so nothing is decided apart.
-            turns = LoopTurns()
+            turns = BackgroundTurns()
             async for ev in sub:
                 if ev.is_commit:
                     await self.tick()

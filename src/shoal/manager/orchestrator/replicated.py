@@ -14,7 +14,7 @@ from functools import partial
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import TaskState
-from shoal.clock import Clock, LoopTurns
+from shoal.clock import BackgroundTurns, Clock
 from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.orchestrator.service_orchestrator import ServiceOrchestrator
 from shoal.manager.orchestrator.task import invalid_node, is_replicated, new_task
@@ -175,7 +175,7 @@ class ReplicatedOrchestrator(ServiceOrchestrator):
         nodes = {n.ID: n for n in view.nodes()}
         for s in services:
             self._reconcile[s.ID] = s
-        turns = LoopTurns()
+        turns = BackgroundTurns()
         for tasks in listed:
             for first in range(0, len(tasks), STEP):
                 for t in tasks[first : first + STEP]:
@@ -265,7 +265,7 @@ class ReplicatedOrchestrator(ServiceOrchestrator):
         if not self._reconcile:
             return
         services, self._reconcile = list(self._reconcile.values()), {}
-        turns = LoopTurns()
+        turns = BackgroundTurns()
         for s in services:
             await self.reconcile(s)
             await turns.between()

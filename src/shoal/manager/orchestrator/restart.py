@@ -21,7 +21,7 @@ from typing import Any
 
 from shoal.api.objects import Node, Service, Task
 from shoal.api.types import NodeAvailability, NodeState, TaskState
-from shoal.clock import Clock, LoopTurns
+from shoal.clock import BackgroundTurns, Clock
 from shoal.manager.orchestrator.restart_policy import (
     RestartHistory,
     limits_attempts,
@@ -273,7 +273,7 @@ class RestartSupervisor:
         since = self.clock.monotonic()
         services = {s.ID: s for s in view.services()}
         tasks = view.list(Task)
-        turns = LoopTurns()
+        turns = BackgroundTurns()
         # Services with a task whose policy limits attempts: only their slots have a history
         # (``RestartHistory.record`` ignores the others).
         limited: set[str] = set()

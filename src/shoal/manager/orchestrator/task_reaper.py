@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from shoal.api.objects import Cluster, Node, Service, Task
 from shoal.api.types import NodeState, TaskState
-from shoal.clock import Clock, LoopTurns
+from shoal.clock import BackgroundTurns, Clock
 from shoal.manager.orchestrator.reconcile_loop import ReconcileLoop
 from shoal.manager.orchestrator.restart_policy import restart_policy
 from shoal.manager.orchestrator.task import SlotKey, is_global, slot_key, task_timestamp
@@ -119,7 +119,7 @@ class TaskReaper(ReconcileLoop):
         services = {s.ID: s for s in view.services()}
         nodes = {n.ID: n for n in view.nodes()}
         tasks = view.list(Task)
-        turns = LoopTurns()
+        turns = BackgroundTurns()
         for first in range(0, len(tasks), STEP):
             for t in tasks[first : first + STEP]:
                 if t.ServiceID and t.ServiceID not in services:
@@ -207,7 +207,7 @@ class TaskReaper(ReconcileLoop):
         dirty, self._dirty = list(self._dirty), set()
         still_dirty: set[SlotKey] = set()
         step: list[SlotKey] = []
-        turns = LoopTurns()
+        turns = BackgroundTurns()
         try:
             while dirty:
                 step = dirty[-STEP:]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from shoal import metrics
 from shoal.api.objects import Node, Task
 from shoal.api.types import NodeAvailability, NodeState, TaskState
-from shoal.clock import Clock, LoopTurns
+from shoal.clock import BackgroundTurns, Clock
 from shoal.manager.scheduler.nodeinfo import is_active
 from shoal.manager.scheduler.nodeset import NodeSet, occupies_node
 from shoal.manager.scheduler.pipeline import Pipeline
@@ -79,7 +79,7 @@ class Scheduler:
         self._queue = {}
         self._waiting = {}
         self._retry_waiting = False
-        turns = LoopTurns()
+        turns = BackgroundTurns()
         for first in range(0, len(tasks), STEP):
             for t in tasks[first : first + STEP]:
                 if occupies_node(t):
