@@ -254,3 +254,42 @@ def test_a_leader_says_why_it_stopped_leading_only_when_it_did():
     c.cores[1].step(Message(MessageType.HEARTBEAT, 1, 2, term=term + 1))
     assert c.cores[1].role is Role.FOLLOWER
     assert "later term" in c.cores[1].stepped_down
+
+
+def test_a_campaign_asks_again_a_voter_that_ignored_it_within_the_lease():
+    # The leader dies. 2 times out first and asks 3, which still holds the dead leader's
+    # lease and ignores it without a word. Once 3's lease is over, 2 asks again at its next
+    # heartbeat interval and wins then, not one election timeout later (issue 15).
+    c = Cluster((1, 2, 3))
+    c.elect(1)
+    c.crash(1)
+    for i in (2, 3):
+        c.cores[i].randomized_timeout = 19  # neither times out again during the test
+    c.campaign(2)
+    assert c.cores[2].role is Role.PRE_CANDIDATE
+    c.tick(3, 10)  # 3's lease runs out; its own timeout is further off
+    assert c.cores[3].role is Role.FOLLOWER
+    c.tick(2, 1)
+    assert c.leaders() == [2]
+    assert c.cores[3].leader == 2
+
+
+def test_a_campaign_does_not_ask_again_a_voter_that_answered():
+    c = Cluster((1, 2, 3, 4, 5))
+    c.elect(1)
+    c.crash(1)
+    c.crash(5)
+    for i in (2, 3, 4):
+        c.cores[i].randomized_timeout = 19
+    c.tick(3, 10)  # out of the lease: 3 will answer; 4 still ignores
+    c.campaign(2)
+    assert c.cores[2].role is Role.PRE_CANDIDATE  # 2 of 3 needed votes: its own and 3's
+    asked = len(c.sent)
+    c.tick(2, 1)
+    again = [(m.type, m.to) for m in c.sent[asked:]]
+    # Those that never answered (4 in its lease, 1 and 5 down), not 3.
+    assert again == [
+        (MessageType.PRE_VOTE, 1),
+        (MessageType.PRE_VOTE, 4),
+        (MessageType.PRE_VOTE, 5),
+    ]
