@@ -40,6 +40,7 @@ from shoal.raft.types import (
     ConfChange,
     ConfState,
     EntryType,
+    HardState,
     Message,
     NotLeader,
     PersistentState,
@@ -151,6 +152,8 @@ class RaftNode:
         self._durable_term = 0  # the term in the hard state last written to disk
         self._noop_term = 0  # the term whose no-op ``_noop_index`` is
         self._elected_at = 0.0  # when this node last became leader (clock's monotonic)
+        # The hard state last written to disk (None until the first write since start).
+        self._durable: HardState | None = None
         self.pauses = 0  # how many times applying a Ready let the loop run (see LOOP_SLICE)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -165,6 +168,7 @@ class RaftNode:
             state = await self.storage.load()
         self.core = Core(self.id, self.config, self._rng, state)
         self._durable_term = state.hard_state.term
+        self._durable = state.hard_state
         self._restart_commit = state.hard_state.commit
         if state.snapshot is not None:
             self.sm.restore(state.snapshot.data)
@@ -456,18 +460,32 @@ class RaftNode:
             self._applied.set()
 
     async def _handle_ready(self, core: Core, rd: Ready) -> None:
-        if rd.must_persist:
+        # Two writes to disk need not hold up what follows them (issue 15: under load each
+        # wait for a thread costs a turn of a busy loop, 0.1-0.5 s, and a commit took several):
+        # - a leader whose term is on disk sends its appends before writing them (the Raft
+        #   thesis, 10.2.1): it counts itself in a quorum for an entry at once, but the entry
+        #   commits only when followers that wrote it make up the rest of that quorum, and
+        #   nothing else in this Ready depends on its own copy;
+        # - a new commit index alone (no entries, no snapshot, the term and vote as on disk)
+        #   is written while the entries it commits are applied: it is a hint, learned again
+        #   from the leader after a restart, and the entries themselves are on disk already.
+        # Both writes are over before ``advance``, so the next Ready still waits for them.
+        send_first = bool(rd.messages) and core.is_leader and core.term == self._durable_term
+        if send_first:
+            self._send(rd.messages)
+        commit_only = self._commit_only(rd)
+        deferred: asyncio.Future[None] | None = None
+        if commit_only:
+            deferred = asyncio.ensure_future(self.storage.save(rd.hard_state, [], None))
+        elif rd.must_persist:
             await self._keep_time_while(
                 core, self.storage.save(rd.hard_state, rd.entries, rd.snapshot)
             )
-            if rd.hard_state is not None:
-                self._durable_term = rd.hard_state.term
-        if rd.messages:
-            try:
-                self.transport.send(rd.messages)
-            except Exception:
-                # Delivery is best effort; raft resends what matters.
-                log.exception("raft %d: transport failed to queue messages", self.id)
+        if rd.hard_state is not None and not commit_only:
+            self._durable = rd.hard_state
+            self._durable_term = rd.hard_state.term
+        if rd.messages and not send_first:
+            self._send(rd.messages)
         if rd.snapshot is not None:
             self.sm.restore(rd.snapshot.data)
             self._snap_index = rd.snapshot.index
@@ -498,6 +516,10 @@ class RaftNode:
             pending = self._reads.pop(rs.context, None)
             if pending is not None:
                 self._read_ready.append((rs.index, pending[1]))
+        if deferred is not None:
+            await self._keep_time_while(core, deferred)
+            assert rd.hard_state is not None
+            self._durable = rd.hard_state
         was_removed = core.removed
         core.advance(rd)
         if rd.committed_entries or rd.snapshot is not None:
@@ -525,6 +547,25 @@ class RaftNode:
             and self._bytes_since_snap >= max(self.config.snapshot_bytes, self._snap_bytes)
         ):
             await self._snapshot(core)
+
+    def _send(self, messages: list[Message]) -> None:
+        try:
+            self.transport.send(messages)
+        except Exception:
+            # Delivery is best effort; raft resends what matters.
+            log.exception("raft %d: transport failed to queue messages", self.id)
+
+    def _commit_only(self, rd: Ready) -> bool:
+        """Whether all ``rd`` has to write is a later commit index (see ``_handle_ready``)."""
+        hs, durable = rd.hard_state, self._durable
+        return (
+            hs is not None
+            and durable is not None
+            and not rd.entries
+            and rd.snapshot is None
+            and hs.term == durable.term
+            and hs.vote == durable.vote
+        )
 
     async def _pause(self, core: Core) -> None:
         """Between two slices of a long Ready's entries: let the loop run other work, then

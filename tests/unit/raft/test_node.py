@@ -361,3 +361,70 @@ async def test_nodes_over_queued_transports():
         await c.stop_all()
         for t in transports.values():
             await t.close()
+
+
+class HeldDisk(AsyncStorage):
+    """A disk whose writes of one kind wait until ``release`` is set."""
+
+    def __init__(self, storage: MemoryStorage) -> None:
+        super().__init__(storage, threaded=False)
+        self.hold = lambda hard_state, entries: False
+        self.release = asyncio.Event()
+        self.waiting = 0
+
+    async def save(self, hard_state, entries, snapshot=None) -> None:
+        if self.hold(hard_state, entries):
+            self.waiting += 1
+            await self.release.wait()
+            self.waiting -= 1
+        await super().save(hard_state, entries, snapshot)
+
+
+class HeldDisksCluster(Cluster):
+    def storage(self, i: int) -> AsyncStorage:
+        self.held = getattr(self, "held", {})
+        disk = self.held[i] = HeldDisk(self.disks[i])
+        return disk
+
+
+def logged(disk: MemoryStorage, data: bytes) -> bool:
+    return any(e.data == data for e in disk.load().entries)
+
+
+async def test_a_leader_sends_its_appends_before_its_own_write_to_disk_ends():
+    c = HeldDisksCluster()
+    try:
+        await c.start_all()
+        leader = await c.leader_ready()
+        disk = c.held[leader.id]
+        disk.hold = lambda hard_state, entries: any(e.data == b"a=1" for e in entries)
+        proposed = asyncio.ensure_future(leader.propose(b"a=1"))
+        await c.until(lambda: disk.waiting == 1)
+        followers = [i for i in c.ids if i != leader.id]
+        # While the leader still writes the entry, the followers have it on their disks.
+        await c.until(lambda: all(logged(c.disks[i], b"a=1") for i in followers))
+        assert not logged(c.disks[leader.id], b"a=1")
+        disk.release.set()
+        await c.settle(proposed)
+        assert c.sms[leader.id].data == {"a": "1"}
+    finally:
+        await c.stop_all()
+
+
+async def test_entries_are_applied_while_their_commit_index_alone_is_written():
+    c = HeldDisksCluster()
+    try:
+        await c.start_all()
+        leader = await c.leader_ready()
+        disk = c.held[leader.id]
+        disk.hold = lambda hard_state, entries: hard_state is not None and not entries
+        proposed = asyncio.ensure_future(leader.propose(b"b=2"))
+        await c.until(proposed.done)
+        # Applied and answered; the write of the commit index that covers it not yet over.
+        assert c.sms[leader.id].data == {"b": "2"}
+        assert disk.waiting == 1
+        disk.release.set()
+        await c.until(lambda: disk.waiting == 0)
+        assert c.disks[leader.id].load().hard_state.commit >= leader.core.log.applied
+    finally:
+        await c.stop_all()
