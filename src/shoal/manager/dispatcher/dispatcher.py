@@ -117,10 +117,12 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         return max(ns, SECOND // 10) / SECOND
 
     def _managers(self) -> list[pb.ManagerPeer]:
+        # By the role index: each of a new leader's 1,000 sessions asks at once, and a walk
+        # of every node each time was 3.8% of its CPU in that second (issue 15).
         return [
             pb.ManagerPeer(node_id=n.ID, addr=n.ManagerStatus.Addr)
-            for n in self.store.view().nodes()
-            if n.Role == NodeRole.MANAGER and n.ManagerStatus and n.ManagerStatus.Addr
+            for n in self.store.view().find(Node, "role", NodeRole.MANAGER)
+            if n.ManagerStatus and n.ManagerStatus.Addr
         ]
 
     async def _caller(self, context: grpc.aio.ServicerContext) -> str:

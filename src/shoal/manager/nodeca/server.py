@@ -23,8 +23,8 @@ INVALID_TOKEN = "A valid join token is necessary to join this cluster"
 
 def manager_peers(tx_or_view: ReadTx) -> list[pb.ManagerPeer]:
     peers = []
-    for node in tx_or_view.nodes():
-        if node.Role == NodeRole.MANAGER and node.ManagerStatus and node.ManagerStatus.Addr:
+    for node in tx_or_view.find(Node, "role", NodeRole.MANAGER):  # not a walk of every node
+        if node.ManagerStatus and node.ManagerStatus.Addr:
             peers.append(pb.ManagerPeer(node_id=node.ID, addr=node.ManagerStatus.Addr))
     return peers
 
