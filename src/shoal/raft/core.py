@@ -402,7 +402,7 @@ class Core:
             # leave its sender waiting for its next election timeout, 1-2 s on. After a leader
             # was killed under a 1,000-node fleet, the survivors timed out 0.3 s apart and
             # the one that could win had been ignored by the other: two of four elections
-            # took 1.15 and 1.6 s longer than they needed (issue 15). Answered once, as it
+            # took 0.9 and 1.3 s longer than they needed (issue 15). Answered once, as it
             # would have been on arrival; a request now stale is refused as any other is.
             self._deferred_pre_vote = None
             self.step(deferred)

@@ -149,10 +149,9 @@ class RaftNode:
         self._applied = asyncio.Event()  # set whenever entries were applied
         self._restart_commit = 0
         self._snapshot_requests: list[asyncio.Future[None]] = []
-        self._durable_term = 0  # the term in the hard state last written to disk
         self._noop_term = 0  # the term whose no-op ``_noop_index`` is
         self._elected_at = 0.0  # when this node last became leader (clock's monotonic)
-        # The hard state last written to disk (None until the first write since start).
+        # The hard state last written to disk (None until the node starts).
         self._durable: HardState | None = None
         self.pauses = 0  # how many times applying a Ready let the loop run (see LOOP_SLICE)
 
@@ -167,7 +166,6 @@ class RaftNode:
             await self.storage.save(initial.hard_state, initial.entries, initial.snapshot)
             state = await self.storage.load()
         self.core = Core(self.id, self.config, self._rng, state)
-        self._durable_term = state.hard_state.term
         self._durable = state.hard_state
         self._restart_commit = state.hard_state.commit
         if state.snapshot is not None:
@@ -483,7 +481,6 @@ class RaftNode:
             )
         if rd.hard_state is not None and not commit_only:
             self._durable = rd.hard_state
-            self._durable_term = rd.hard_state.term
         if rd.messages and not send_first:
             self._send(rd.messages)
         if rd.snapshot is not None:
@@ -547,6 +544,11 @@ class RaftNode:
             and self._bytes_since_snap >= max(self.config.snapshot_bytes, self._snap_bytes)
         ):
             await self._snapshot(core)
+
+    @property
+    def _durable_term(self) -> int:
+        """The term in the hard state last written to disk."""
+        return self._durable.term if self._durable is not None else 0
 
     def _send(self, messages: list[Message]) -> None:
         try:

@@ -65,6 +65,11 @@ def will_never_run(task: Task) -> bool:
     return task.Status.State < TaskState.ASSIGNED and task.DesiredState > TaskState.COMPLETE
 
 
+def is_done(task: Task, lost: bool) -> bool:
+    """Whether a slot's history may lose ``task``: stopped, never to run, or ``lost``."""
+    return is_stopped(task) or will_never_run(task) or lost
+
+
 def removable(task: Task, node: Node | None = None) -> bool:
     """A task given desired ``remove`` that may go now: stopped, never sent to a node, or on
     a node that is down or gone."""
@@ -85,7 +90,7 @@ def history_to_delete(
         return [], 0
 
     def done(t: Task) -> bool:
-        return is_stopped(t) or will_never_run(t) or lost(t)
+        return is_done(t, lost(t))
 
     running = sum(1 for t in tasks if not done(t))
     excess = len(tasks) - keep
@@ -137,7 +142,7 @@ class TaskReaper(ReconcileLoop):
                     self._cleanup.add(t.ID)
                 elif t.ServiceID:
                     key = slot_key(services[t.ServiceID], t)
-                    done = is_stopped(t) or will_never_run(t) or abandoned(t, node)
+                    done = is_done(t, abandoned(t, node))
                     if key in seen or done:
                         self._dirty.add(key)
                     seen.add(key)
