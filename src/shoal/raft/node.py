@@ -147,6 +147,10 @@ class RaftNode:
         self._bytes_since_snap = 0
         self._snap_bytes = 0
         self._applied = asyncio.Event()  # set whenever entries were applied
+        # The last entry the state machine holds. The log's own count moves only at
+        # ``advance``, and a Ready may wait (for the loop, for a commit index's write) between
+        # applying an entry and that: a writer answered meanwhile must learn its entry's index.
+        self._sm_applied = 0
         self._restart_commit = 0
         self._snapshot_requests: list[asyncio.Future[None]] = []
         self._noop_term = 0  # the term whose no-op ``_noop_index`` is
@@ -170,7 +174,7 @@ class RaftNode:
         self._restart_commit = state.hard_state.commit
         if state.snapshot is not None:
             self.sm.restore(state.snapshot.data)
-            self._snap_index = state.snapshot.index
+            self._snap_index = self._sm_applied = state.snapshot.index
             self._snap_bytes = len(state.snapshot.data)
         self._tasks = [
             asyncio.create_task(self._run(), name=f"raft-{self.id}"),
@@ -242,6 +246,13 @@ class RaftNode:
     @property
     def removed(self) -> bool:
         return self.core is not None and self.core.removed
+
+    @property
+    def applied(self) -> int:
+        """The index of the last entry applied to the state machine here: what a reader of
+        the state machine sees, even part way through applying a Ready."""
+        log_applied = self.core.log.applied if self.core is not None else 0
+        return max(self._sm_applied, log_applied)
 
     def status(self) -> Status:
         assert self.core is not None
@@ -485,7 +496,7 @@ class RaftNode:
             self._send(rd.messages)
         if rd.snapshot is not None:
             self.sm.restore(rd.snapshot.data)
-            self._snap_index = rd.snapshot.index
+            self._snap_index = self._sm_applied = rd.snapshot.index
             self._bytes_since_snap = 0
             self._snap_bytes = len(rd.snapshot.data)
             # Entries the snapshot covers were never seen here: whether ours made it is unknown.
@@ -501,6 +512,7 @@ class RaftNode:
                 self.sm.apply_conf_change(e.index, codec.decode_conf_change(e.data))
             elif e.data:
                 self.sm.apply(e.index, e.data)
+            self._sm_applied = e.index
             self._bytes_since_snap += len(e.data)
             waiter = self._proposals.pop(e.index, None) or self._conf_waiters.pop(e.index, None)
             if waiter is not None:

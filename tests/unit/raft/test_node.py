@@ -423,6 +423,10 @@ async def test_entries_are_applied_while_their_commit_index_alone_is_written():
         # Applied and answered; the write of the commit index that covers it not yet over.
         assert c.sms[leader.id].data == {"b": "2"}
         assert disk.waiting == 1
+        # The node says the entry is applied (a forwarded write's caller waits to have applied
+        # as much before it answers), though the log counts it only once the Ready is over.
+        index = c.sms[leader.id].applied[-1]
+        assert leader.applied == index > leader.core.log.applied
         disk.release.set()
         await c.until(lambda: disk.waiting == 0)
         assert c.disks[leader.id].load().hard_state.commit >= leader.core.log.applied

@@ -210,7 +210,9 @@ class ControlService(pb_grpc.ControlServicer):
         except errors.ShoalError as err:
             answer["Error"] = encode_error(err)
         node = self._replica.node
-        answer["Applied"] = node.core.log.applied if node is not None and node.core else 0
+        # What this leader's store holds now, its answer's write included: the caller waits
+        # to have applied as much before it answers (a client reads its own write there).
+        answer["Applied"] = node.applied if node is not None else 0
         return pb.ControlResponse(result=json.dumps(answer).encode())
 
 
