@@ -24,6 +24,7 @@ from shoal.manager.dispatcher.heartbeats import (
     HeartbeatDeadlines,
 )
 from shoal.manager.dispatcher.router import Inbox, Router
+from shoal.manager.manager_peers import manager_peers
 from shoal.raft.types import RaftError
 from shoal.rpc import LEADER_METADATA, RESTARTING_METADATA, pb, pb_grpc, peer_identity
 from shoal.store import MemoryStore, Tx
@@ -116,15 +117,6 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         ns = cluster.Spec.Dispatcher.HeartbeatPeriod if cluster else 5 * SECOND
         return max(ns, SECOND // 10) / SECOND
 
-    def _managers(self) -> list[pb.ManagerPeer]:
-        # By the role index: each of a new leader's 1,000 sessions asks at once, and a walk
-        # of every node each time was 3.8% of its CPU in that second (issue 15).
-        return [
-            pb.ManagerPeer(node_id=n.ID, addr=n.ManagerStatus.Addr)
-            for n in self.store.view().find(Node, "role", NodeRole.MANAGER)
-            if n.ManagerStatus and n.ManagerStatus.Addr
-        ]
-
     async def _caller(self, context: grpc.aio.ServicerContext) -> str:
         leader = self.redirect()
         if leader is not None:
@@ -184,7 +176,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
             yield pb.SessionMessage(
                 session_id=session.id,
                 node=node.model_dump_json().encode() if node else b"",
-                managers=self._managers(),
+                managers=manager_peers(self.store.view()),
                 heartbeat_period_ms=int(period * 1000),
                 root_ca=self._trust_bundle(),
             )
@@ -430,7 +422,7 @@ class Dispatcher(pb_grpc.DispatcherServicer):
                         or old.Role != node.Role
                         or ev.action == "remove"
                     ):
-                        msg = pb.SessionMessage(managers=self._managers())
+                        msg = pb.SessionMessage(managers=manager_peers(self.store.view()))
                         for session in list(self.sessions.values()):
                             with contextlib.suppress(Exception):
                                 session.outbox.put_nowait(msg)

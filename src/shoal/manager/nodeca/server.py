@@ -14,19 +14,12 @@ from shoal.ca import tokens
 from shoal.ca.certificates import sign_node_certificate
 from shoal.clock import Clock
 from shoal.errors import InvalidArgument, PermissionDenied, Unavailable, swarm_error
+from shoal.manager.manager_peers import manager_peers
 from shoal.rpc import pb, pb_grpc, rpc_errors
 from shoal.rpc.authz import JOINING, certificate_peer
-from shoal.store import MemoryStore, ReadTx, Tx
+from shoal.store import MemoryStore, Tx
 
 INVALID_TOKEN = "A valid join token is necessary to join this cluster"
-
-
-def manager_peers(tx_or_view: ReadTx) -> list[pb.ManagerPeer]:
-    peers = []
-    for node in tx_or_view.find(Node, "role", NodeRole.MANAGER):  # not a walk of every node
-        if node.ManagerStatus and node.ManagerStatus.Addr:
-            peers.append(pb.ManagerPeer(node_id=node.ID, addr=node.ManagerStatus.Addr))
-    return peers
 
 
 def _peer_host(context: grpc.aio.ServicerContext) -> str:
