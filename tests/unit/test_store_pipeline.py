@@ -38,7 +38,11 @@ class PipelinedLog:
         self.submitted: list[Proposal] = []
         self.waiting: deque[tuple[Proposal, asyncio.Future[None], Chain]] = deque()
         self.failures = 0  # how many times proposals in flight were lost
-        self.taken: set[tuple[int, int]] = set()  # (version, failures before) of each submitted
+        # The transaction of each proposal submitted, by position (see ``_write``): the one
+        # whose group ran last (``building``), since a group's proposal is submitted as soon
+        # as it is built.
+        self.building: object | None = None
+        self.taken: list[object] = []
 
     def chain(self) -> Chain | None:
         return Chain(self.term) if self.leading else None
@@ -53,7 +57,7 @@ class PipelinedLog:
         assert isinstance(chain, Chain)
         fut = asyncio.get_running_loop().create_future()
         self.submitted.append(proposal)
-        self.taken.add((proposal.version, self.failures))
+        self.taken.append(self.building)
         self.waiting.append((proposal, fut, chain))
         return fut
 
@@ -271,13 +275,14 @@ async def test_an_update_taken_into_a_proposal_in_flight_waits_for_its_commit_no
 SLOTS = ["s0", "s1", "s2"]
 
 
-def _write(slot: str, n: int, ran: dict[int, tuple[int, int]], log: PipelinedLog):
+def _write(slot: str, n: int, ran: dict[int, object], log: PipelinedLog):
     """Create the slot's service, or change it, or (every third write) remove it; remember the
-    proposal it ran in: its version, and how many failures came before it (a version is
-    taken again by the proposal after a failure)."""
+    transaction it ran in. (Its version does not name its proposal: the next proposal takes
+    it again after a failure, and after a group that changed nothing in the end, so made no
+    proposal.)"""
 
     def fn(tx):
-        ran[n] = (tx.version, log.failures)
+        ran[n] = log.building = tx
         current = tx.get(Service, slot)
         if current is None:
             tx.create(Service(ID=slot, Spec=ServiceSpec(Name=f"{slot}-{n}")))
@@ -295,13 +300,14 @@ def _write(slot: str, n: int, ran: dict[int, tuple[int, int]], log: PipelinedLog
 async def _interleave(ops: list[tuple[str, int]]) -> None:
     store, log = pipelined_store()
     committed: list[Proposal] = []
-    epochs: set[tuple[int, int]] = set()  # the committed proposals, as ``_write`` names them
+    epochs: list[object] = []  # the transactions of the committed proposals
     writes: dict[int, asyncio.Future] = {}
-    ran: dict[int, tuple[int, int]] = {}
+    ran: dict[int, object] = {}
 
     def commit_oldest() -> None:
         committed.append(log.commit_oldest())
-        epochs.add((committed[-1].version, log.failures))
+        proposal = committed[-1]
+        epochs.append(next(log.taken[i] for i, p in enumerate(log.submitted) if p is proposal))
 
     for n, (op, arg) in enumerate(ops):
         if op == "write":
@@ -322,9 +328,15 @@ async def _interleave(ops: list[tuple[str, int]]) -> None:
     # Committed one after another with no version skipped: nothing built on a proposal that
     # failed (its version would have been taken again) was committed.
     assert [p.version for p in committed] == list(range(1, len(committed) + 1))
+
     # A write succeeded if and only if the proposal it ran in was committed, or its group
     # changed nothing in the end (created and removed a service: no proposal).
-    assert outcomes == {n: ran.get(n) in epochs or ran.get(n) not in log.taken for n in writes}
+    def among(tx: object, txs: list[object]) -> bool:
+        return any(tx is t for t in txs)
+
+    assert outcomes == {
+        n: among(ran.get(n), epochs) or not among(ran.get(n), log.taken) for n in writes
+    }
     # What is applied is what the committed proposals give, decoded as a follower would.
     replica = MemoryStore()
     for p in committed:
