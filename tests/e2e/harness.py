@@ -80,6 +80,7 @@ class Node:
     # Put before the daemon's command line, e.g. ["nsenter", "--net=/run/netns/NAME"] to run
     # the node in a network namespace of its own (its address then lives only there).
     wrap: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # set in the daemon's environment
 
     @property
     def socket(self) -> Path:
@@ -128,6 +129,7 @@ class Node:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **self.env} if self.env else None,
         )
         log.close()
 

@@ -22,8 +22,9 @@ class Managers:
         self.root = root
         self.nodes: list[Node] = []
 
-    def add(self, name: str) -> Node:
+    def add(self, name: str, env: dict[str, str] | None = None) -> Node:
         node = Node(name=name, host=f"127.0.44.{len(self.nodes) + 1}", root=self.root / name)
+        node.env = env or {}
         self.nodes.append(node)
         node.start()
         return node
@@ -71,8 +72,8 @@ def managers(short_tmp: Path) -> Iterator[Managers]:
         m.close()
 
 
-def three_managers(m: Managers) -> list[Node]:
-    m1, m2, m3 = m.add("m1"), m.add("m2"), m.add("m3")
+def three_managers(m: Managers, env: dict[str, str] | None = None) -> list[Node]:
+    m1, m2, m3 = m.add("m1", env), m.add("m2", env), m.add("m3", env)
     m.init(m1)
     m.join(m2, "manager", m1)
     m.join(m3, "manager", m2)  # through a follower: it passes the requests to the leader
@@ -166,12 +167,19 @@ def test_leader_killed_cluster_keeps_going_and_no_acknowledged_write_is_lost(
 
 
 def test_any_manager_serves_reads_and_writes(managers: Managers):
-    m1, m2, m3 = three_managers(managers)
-    follower = next(n for n in (m1, m2, m3) if n is not managers.leader(m1))
+    # Every write logged as slow, to see that the debug aid reaches the daemons' logs.
+    m1, m2, m3 = three_managers(managers, env={"SHOAL_SLOW_WRITE_LOG": "0.000001"})
+    leader = managers.leader(m1)
+    follower = next(n for n in (m1, m2, m3) if n is not leader)
     resp = follower.api("POST", "/services/create", service_body("made-on-a-follower"))
     assert resp.status == 201, resp.body
     # read-your-writes on the manager that took the write
     assert "made-on-a-follower" in service_names(follower)
+    # Where the write's time went, on the follower that took it and on the leader.
+    forwarded = follower.log_file.read_text()
+    assert "slow forwarded write: " in forwarded and " for create_service (done " in forwarded
+    wait_for(lambda: "for ControlAPI.create_service" in leader.log_file.read_text())
+    assert "raft: entry " in leader.log_file.read_text()
     for node in (m1, m2, m3):
         wait_for(lambda node=node: "made-on-a-follower" in service_names(node))
     # errors come back with the leader's status and message

@@ -70,6 +70,7 @@ from shoal.network.netmap import NetworkMap
 from shoal.network.overlay.docker_driver import DockerNetworkDriver
 from shoal.network.overlay.node import NodeOverlay, overlay_support
 from shoal.rpc import Transport, pb
+from shoal.store.slow_writes import slow_write_threshold
 
 log = logging.getLogger(__name__)
 
@@ -696,6 +697,7 @@ class NodeDaemon:
                 raft_kek=self.raft_kek,
                 node_kek=self.kek,
                 reseal=self._reseal,
+                slow_writes=slow_write_threshold(),
             ),
             self.clock,
         )

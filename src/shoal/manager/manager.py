@@ -104,6 +104,9 @@ class ManagerConfig:
     # key with the raft data keys (the daemon's; alone, the manager reseals only the latter).
     node_kek: bytes | None = None
     reseal: Callable[[bytes | None], Awaitable[None]] | None = None
+    # Writes (and raft entries) taking this many seconds or more are logged with where their
+    # time went; None: off (see shoal.store.slow_writes).
+    slow_writes: float | None = None
 
 
 class Manager:
@@ -111,6 +114,7 @@ class Manager:
         self.config = config
         self.clock = clock
         self.store = MemoryStore(clock=clock)
+        self.store.slow_writes = config.slow_writes
         self.replica = Replica(
             self.store,
             config.state_dir,

@@ -31,6 +31,7 @@ from typing import Protocol, TypeVar
 from shoal.clock import Clock, LoopTurns
 from shoal.raft import codec
 from shoal.raft.core import Core
+from shoal.raft.entry_times import EntryTimes
 from shoal.raft.stand_in import LeaderView, StandInHeartbeats
 from shoal.raft.storage import AsyncStorage, Storage
 from shoal.raft.ticks import TickPacer
@@ -158,6 +159,10 @@ class RaftNode:
         # The hard state last written to disk (None until the node starts).
         self._durable: HardState | None = None
         self.pauses = 0  # how many times applying a Ready let the loop run (see LOOP_SLICE)
+        # Entries this leader proposed that take this many seconds or more from submitted to
+        # applied are logged with each step's share (None: off; see ``entry_times``).
+        self.slow_entries: float | None = None
+        self._entry_times: dict[int, EntryTimes] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -300,6 +305,7 @@ class RaftNode:
         if chain is None or not self.continues(chain):
             raise NotLeader(self.leader, "raft: not the leader of the chain's term")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        submitted = self.clock.monotonic() if self.slow_entries is not None else 0.0
 
         def do(core: Core) -> None:
             if chain.broken is not None:
@@ -317,6 +323,8 @@ class RaftNode:
                 chain.broken = err
                 raise
             self._proposals[index] = (chain.term, fut)
+            if self.slow_entries is not None:
+                self._entry_times[index] = EntryTimes(submitted, self.clock.monotonic())
 
         self._submit(do, fut)
         if fut.done():  # the node stopped or failed: nothing of the chain goes in now
@@ -479,6 +487,8 @@ class RaftNode:
         #   is written while the entries it commits are applied: it is a hint, learned again
         #   from the leader after a restart, and the entries themselves are on disk already.
         # Both writes are over before ``advance``, so the next Ready still waits for them.
+        tracing = self.slow_entries is not None and bool(self._entry_times)
+        ready_at = self.clock.monotonic() if tracing else 0.0
         send_first = bool(rd.messages) and core.is_leader and core.term == self._durable_term
         if send_first:
             self._send(rd.messages)
@@ -494,6 +504,8 @@ class RaftNode:
             self._durable = rd.hard_state
         if rd.messages and not send_first:
             self._send(rd.messages)
+        if tracing:
+            self._note_times(rd, ready_at)
         if rd.snapshot is not None:
             self.sm.restore(rd.snapshot.data)
             self._snap_index = self._sm_applied = rd.snapshot.index
@@ -519,6 +531,8 @@ class RaftNode:
                 term, fut = waiter
                 overwritten = ProposalDropped("raft: entry overwritten by a new leader")
                 _settle(fut, None if term == e.term else overwritten)
+                if tracing:
+                    self._log_if_slow(e.index)
         if self._orphaned_at and not (self._proposals or self._conf_waiters):
             self._orphaned_at = 0
         for rs in rd.read_states:
@@ -556,6 +570,26 @@ class RaftNode:
             and self._bytes_since_snap >= max(self.config.snapshot_bytes, self._snap_bytes)
         ):
             await self._snapshot(core)
+
+    def _note_times(self, rd: Ready, ready_at: float) -> None:
+        sent = self.clock.monotonic()
+        for e in rd.entries:
+            times = self._entry_times.get(e.index)
+            if times is not None and not times.sent:
+                times.sent = sent
+        for e in rd.committed_entries:
+            times = self._entry_times.get(e.index)
+            if times is not None:
+                # A lone voter commits an entry in the Ready that writes it: once written.
+                times.committed = max(ready_at, times.sent)
+
+    def _log_if_slow(self, index: int) -> None:
+        times = self._entry_times.pop(index, None)
+        if times is None or self.slow_entries is None:
+            return
+        applied = self.clock.monotonic()
+        if applied - times.submitted >= self.slow_entries:
+            log.info("%s", times.describe(index, applied))
 
     @property
     def _durable_term(self) -> int:
@@ -724,6 +758,7 @@ class RaftNode:
                 _settle(waiters.pop(index)[1], lost)
         if not (self._proposals or self._conf_waiters):
             self._orphaned_at = 0
+        self._forget_entry_times()
 
     def _fail_all(self, err: BaseException) -> None:
         futs = [f for _, f in self._proposals.values()]
@@ -738,6 +773,12 @@ class RaftNode:
         self._reads.clear()
         self._read_ready.clear()
         self._snapshot_requests.clear()
+        self._forget_entry_times()
+
+    def _forget_entry_times(self) -> None:
+        """Keep the times of entries still awaited only (see ``slow_entries``)."""
+        if self._entry_times:
+            self._entry_times = {i: t for i, t in self._entry_times.items() if i in self._proposals}
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import io
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -28,7 +29,10 @@ from shoal.store.proposal import (
 )
 from shoal.store.roundtrip import CHECK_PROPOSALS, StoredTexts, check_proposal
 from shoal.store.shielded import shielded
+from shoal.store.slow_writes import WriteTimes
 from shoal.store.watch import Event, EventFilter, EventListener, Listening, Subscription, WatchHub
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=StoredObject)
 R = TypeVar("R")
@@ -435,6 +439,7 @@ class _QueuedUpdate:
     # Taken into a proposal: its outcome comes with that proposal's commit (which, with a
     # pipelined proposer, may come after the write lock has passed on).
     taken: bool = False
+    times: WriteTimes | None = None  # with slow writes logged (see ``slow_writes``)
 
 
 def _settle_updates(
@@ -497,6 +502,9 @@ class MemoryStore:
         # next write waits for all of them to settle, then starts from what is applied).
         self._in_flight: deque[_InFlight] = deque()
         self.max_in_flight = MAX_PROPOSALS_IN_FLIGHT
+        # Writes that take this many seconds or more are logged with where their time went
+        # (None: off; see ``slow_writes``).
+        self.slow_writes: float | None = None
         self._chain: object | None = None
         self._chain_failed = False
         # The changes of the proposals in flight, by kind and ID, with their version (the
@@ -569,8 +577,17 @@ class MemoryStore:
         and commits them in one proposal. Committed one by one, a rolling update's 100
         workers, or 100 tasks' delayed starts, each waited for the 99 proposals before its
         own (issue 15)."""
-        started = metrics.stopwatch()
         mine = _QueuedUpdate(fn, asyncio.get_running_loop().create_future())
+        if self.slow_writes is None:
+            return cast("R", await self._update(mine))
+        mine.times = times = WriteTimes(self.clock.monotonic())
+        try:
+            return cast("R", await self._update(mine))
+        finally:
+            self._log_if_slow(mine, times)
+
+    async def _update(self, mine: _QueuedUpdate) -> Any:
+        started = metrics.stopwatch()
         self._queued_updates.append(mine)
         try:
             locked = await self._lock_unless_written(mine)
@@ -578,6 +595,7 @@ class MemoryStore:
             mine.outcome.cancel()  # not yet taken into a proposal: none will take it now
             raise
         if locked:
+            waiting = self.clock.monotonic() if mine.times is not None else 0.0
             try:
                 await self._room_for_a_proposal()
             except BaseException:
@@ -585,6 +603,9 @@ class MemoryStore:
                 if not mine.outcome.done():
                     mine.outcome.cancel()  # not taken into a proposal: none will take it now
                 raise
+            if mine.times is not None:
+                mine.times.builder = True
+                mine.times.room_wait = self.clock.monotonic() - waiting
             try:
                 proposal, group = self._group_of_updates(mine)
             except BaseException:
@@ -605,9 +626,22 @@ class MemoryStore:
                     await _until_settled(mine, self._settle_when_committed(commit, group), proposal)
             else:
                 await _until_settled(mine, self._commit_updates(proposal, group), proposal)
-        result = cast("R", await mine.outcome)
+        result = await mine.outcome
         metrics.STORE_WRITE_TX_LATENCY.observe(metrics.since(started))
         return result
+
+    def _log_if_slow(self, update: _QueuedUpdate, times: WriteTimes) -> None:
+        ended = self.clock.monotonic()
+        if self.slow_writes is None or ended - times.started < self.slow_writes:
+            return
+        if not update.outcome.done() or update.outcome.cancelled():
+            outcome = "given up on"
+        elif update.outcome.exception() is not None:
+            outcome = f"failed: {type(update.outcome.exception()).__name__}"
+        else:
+            outcome = "done"
+        name = getattr(update.fn, "__qualname__", type(update.fn).__name__)
+        log.info("%s", times.describe(name, ended, outcome))
 
     async def _lock_unless_written(self, mine: _QueuedUpdate) -> bool:
         """Take the write lock (True), or return as soon as another caller's proposal has
@@ -653,6 +687,8 @@ class MemoryStore:
             if queued_update.outcome.done():
                 continue  # its caller was cancelled while it waited
             queued_update.taken = True
+            if queued_update.times is not None:
+                queued_update.times.taken = self.clock.monotonic()
             mine_in = mine_in or queued_update is mine
             tx._savepoint()
             try:
@@ -663,6 +699,13 @@ class MemoryStore:
             else:
                 group.append((queued_update, value, None))
         proposal = Proposal(tx.version, tx.changes) if tx.changes else None
+        if self.slow_writes is not None:
+            built = self.clock.monotonic()
+            for queued_update, _, _ in group:
+                if queued_update.times is not None:
+                    queued_update.times.built = built
+                    queued_update.times.group = len(group)
+                    queued_update.times.changes = len(tx.changes)
         return proposal, group
 
     # --- proposals in flight (with a pipelined proposer) --------------------------------------

@@ -2,6 +2,7 @@
 changes fail what they must, snapshots and restarts, on a FakeClock."""
 
 import asyncio
+import logging
 import random
 
 import pytest
@@ -430,5 +431,36 @@ async def test_entries_are_applied_while_their_commit_index_alone_is_written():
         disk.release.set()
         await c.until(lambda: disk.waiting == 0)
         assert c.disks[leader.id].load().hard_state.commit >= leader.core.log.applied
+    finally:
+        await c.stop_all()
+
+
+async def test_a_slow_entry_says_how_long_each_step_of_its_commit_took(caplog):
+    caplog.set_level(logging.INFO, logger="shoal.raft.node")
+    c = HeldDisksCluster()
+    try:
+        await c.start_all()
+        leader = await c.leader_ready()
+        leader.slow_entries = 1.0
+        disk = c.held[leader.id]
+        disk.hold = lambda hard_state, entries: any(e.data == b"c=3" for e in entries)
+        # The followers take the entry and answer; the leader's own write of it is held for
+        # a second and a half (the clock moves), so it is written and sent late.
+        proposed = asyncio.ensure_future(leader.propose(b"c=3"))
+        await c.until(lambda: disk.waiting == 1)
+        await c.run(1.5)
+        disk.release.set()
+        await c.settle(proposed)
+        quick = asyncio.ensure_future(leader.propose(b"d=4"))
+        await c.settle(quick)
+        lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("raft: entry")]
+        index = c.sms[leader.id].applied[-2]
+        assert len(lines) == 1, lines  # the quick one is not logged
+        assert lines[0].startswith(f"raft: entry {index} applied ")
+        shares = [float(x.split(" s ")[0]) for x in lines[0].split(": ")[2].split(", ")]
+        total = float(lines[0].split(" applied ")[1].split(" s ")[0])
+        assert total >= 1.5 and shares[1] >= 1.5  # held while being written
+        assert abs(sum(shares) - total) < 0.01
+        assert leader._entry_times == {}
     finally:
         await c.stop_all()

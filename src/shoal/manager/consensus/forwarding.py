@@ -154,22 +154,47 @@ class RoutedControl:
         self, name: str, local: Callable[..., Awaitable[Any]], args: tuple, kwargs: dict
     ) -> Any:
         payload = json.dumps({"Args": list(args), "Kwargs": kwargs}).encode()
+        # With slow writes logged (see shoal.store.slow_writes): when each try was made and
+        # answered, and how long this manager then took to catch up.
+        slow = self._replica.store.slow_writes
+        started = self._clock.monotonic()
+        tries: list[str] = []
 
         async def remote(channel: grpc.aio.Channel) -> Any:
+            made = self._clock.monotonic()
             resp = await pb_grpc.ControlStub(channel).Call(
                 pb.ControlRequest(method=name, args=payload),
                 timeout=CALL_TIMEOUT,
                 metadata=self._replica.transport.metadata(),
             )
             answer = json.loads(resp.result)
+            answered = self._clock.monotonic()
+            if slow is not None:
+                what = "not the leader" if answer.get("NotLeader") else "done"
+                tries.append(
+                    f"{what} {answered - made:.3f} s after a try at {made - started:.3f} s"
+                )
             if answer.get("NotLeader"):
                 raise _TryAgain()
             await self._catch_up(int(answer.get("Applied", 0)))
+            if slow is not None:
+                tries.append(f"caught up {self._clock.monotonic() - answered:.3f} s after")
             if "Error" in answer:
                 raise decode_error(answer["Error"])
             return decode_value(answer["Result"])
 
-        return await on_leader(self._replica, self._clock, lambda: local(*args, **kwargs), remote)
+        async def here() -> Any:
+            if slow is not None:
+                tries.append(f"run here, as leader, at {self._clock.monotonic() - started:.3f} s")
+            return await local(*args, **kwargs)
+
+        try:
+            return await on_leader(self._replica, self._clock, here, remote)
+        finally:
+            took = self._clock.monotonic() - started
+            if slow is not None and took >= slow:
+                where = "; ".join(tries) or "no leader reached"
+                log.info("slow forwarded write: %.3f s for %s (%s)", took, name, where)
 
     async def _catch_up(self, index: int) -> None:
         node = self._replica.node

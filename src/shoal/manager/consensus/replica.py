@@ -263,6 +263,8 @@ class Replica:
             on_removed=lambda: self.on_removed(),
             stand_in=beats,
         )
+        # Raft's entries are timed when the store's writes are (see shoal.store.slow_writes).
+        self.node.slow_entries = self.store.slow_writes
         self._queue.attach(self.node)
         self.log.attach(self.node)
         await self.node.start(initial)
