@@ -27,6 +27,8 @@ CHUNK_BYTES = 1 << 20
 # Seconds for a batch: a floor for small messages, plus time per MiB for snapshots.
 SEND_TIMEOUT = 2.0
 SEND_SECONDS_PER_MIB = 1.0
+# Seconds between two looks for a member's channel gone idle (see ``connect_idle``).
+RECONNECT_INTERVAL = 1.0
 CHANNEL_OPTIONS: tuple[tuple[str, int | str], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
@@ -92,11 +94,16 @@ class RaftPeers:
         for raft_id, (addr, _, _) in list(self._channels.items()):
             if self.addrs.get(raft_id) != addr:
                 self._drop_channel(raft_id)
-        # Connected now, not at first use: two followers send each other nothing until the
-        # leader dies, and then the first vote request waited for a connection and a TLS
-        # handshake each way on loaded managers (issue 15: at 1,000 nodes the first round of
-        # an election came to nothing in two runs out of two, and the next came a timeout,
-        # about 1.1 s, later).
+        self.connect_idle()
+
+    def connect_idle(self) -> None:
+        """Connect every member's channel that is not connected or connecting. Connected
+        before first use: two followers send each other nothing until the leader dies, and
+        then the first vote request waited for a connection and a TLS handshake each way on
+        loaded managers (issue 15: at 1,000 nodes the first round of an election came to
+        nothing in two runs out of two, and the next came a timeout, about 1.1 s, later). A
+        channel whose member restarted goes idle and stays so until used: the replica calls
+        this again every ``RECONNECT_INTERVAL``."""
         for raft_id in self.addrs:
             with contextlib.suppress(Exception):
                 self.channel(raft_id).get_state(try_to_connect=True)

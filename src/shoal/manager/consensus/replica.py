@@ -39,7 +39,7 @@ import grpc.aio
 
 from shoal.clock import Clock
 from shoal.errors import Unavailable
-from shoal.manager.consensus.peers import RaftPeers
+from shoal.manager.consensus.peers import RECONNECT_INTERVAL, RaftPeers
 from shoal.manager.consensus.raft_key_rotation import DataKeyRotation
 from shoal.manager.consensus.raft_keys import FILE_NAME as KEYS_FILE_NAME
 from shoal.manager.consensus.raft_keys import RaftKeys
@@ -125,6 +125,7 @@ class Replica:
         self.storage: SQLiteStorage | None = None
         self.key_rotation: DataKeyRotation | None = None
         self._rotations: set[asyncio.Task] = set()  # stopped with the replica
+        self._reconnecting: asyncio.Task[None] | None = None
         # Set by the manager: leadership gained or lost, and this member removed from raft.
         self.on_leadership: Callable[[bool], None] = lambda leading: None
         self.on_removed: Callable[[], None] = lambda: None
@@ -249,6 +250,9 @@ class Replica:
         self.key_rotation = DataKeyRotation(keys, storage)
         self.peers = RaftPeers(self.transport, self.raft_id)
         self.peers.update(self.log.members)
+        self._reconnecting = asyncio.create_task(
+            self._keep_peers_connected(self.peers), name="raft-peers-reconnect"
+        )
         self._queue = QueuedTransport(self.peers.deliver)
         beats = self._stand_in_heartbeats()
         self.node = RaftNode(
@@ -313,7 +317,16 @@ class Replica:
         await asyncio.to_thread(self.raft_keys.reseal, kek)
         await self.rotate_data_key()
 
+    async def _keep_peers_connected(self, peers: RaftPeers) -> None:
+        while True:
+            await self.clock.sleep(RECONNECT_INTERVAL)
+            peers.connect_idle()
+
     async def stop(self) -> None:
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnecting
         for task in list(self._rotations):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
