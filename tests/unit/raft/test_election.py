@@ -296,3 +296,76 @@ def test_a_pre_vote_ignored_within_the_lease_is_answered_once_and_not_if_moot():
     before = len(c2.sent)
     c2.tick(3, 12)
     assert not [m for m in c2.sent[before:] if m.type is MessageType.PRE_VOTE_RESP]
+
+
+def _both_pre_candidates() -> tuple[Cluster, int]:
+    """The leader is dead, both survivors' leases are over, and each has asked the other for
+    a pre-vote before hearing the other's request: their requests cross."""
+    c = Cluster((1, 2, 3))
+    c.elect(1)
+    term = c.cores[2].term
+    c.crash(1)
+    for i in (2, 3):
+        c.cores[i].randomized_timeout = 19  # neither times out (again) by itself
+        c.tick(i, 10)
+    for i in (2, 3):
+        c.cores[i].campaign()
+    assert [c.cores[i].role for i in (2, 3)] == [Role.PRE_CANDIDATE] * 2
+    return c, term
+
+
+def test_two_pre_candidates_whose_requests_cross_elect_one_leader_in_one_round():
+    # Each granting the other's pre-vote made both candidates of one term and split the vote
+    # (1-2 s lost when messages are slow). The higher ID wins the tie.
+    c, term = _both_pre_candidates()
+    crossing = c.flush(2) + c.flush(3)
+    c.deliver(crossing)
+    c.settle()
+    assert c.leaders() == [3]
+    assert c.cores[3].term == term + 1 and c.cores[2].term == term + 1
+    assert c.cores[2].leader == 3 and c.cores[2].vote == 3
+
+
+def test_a_pre_candidate_refuses_a_lower_rival_only_for_one_election_timeout():
+    c, term = _both_pre_candidates()
+    c.flush(2)
+    c.flush(3)  # neither request arrives
+    pre_vote = Message(
+        MessageType.PRE_VOTE,
+        3,
+        2,
+        term=term + 1,
+        index=c.cores[2].log.last_index(),
+        log_term=c.cores[2].log.last_term(),
+    )
+    c.cores[3].step(pre_vote)
+    assert c.cores[3].msgs[-1].reject
+    # A rival whose log is longer is granted at once.
+    longer = Message(
+        MessageType.PRE_VOTE,
+        3,
+        2,
+        term=term + 1,
+        index=pre_vote.index + 1,
+        log_term=pre_vote.log_term,
+    )
+    c.cores[3].step(longer)
+    assert not c.cores[3].msgs[-1].reject
+    # After an election timeout of its own round, 3 has not won: it grants the tie.
+    for _ in range(10):
+        c.cores[3].tick()
+    c.flush(3)
+    c.cores[3].step(pre_vote)
+    assert not c.cores[3].msgs[-1].reject
+    # The lower one never refuses the higher.
+    c.cores[2].step(
+        Message(
+            MessageType.PRE_VOTE,
+            2,
+            3,
+            term=term + 1,
+            index=pre_vote.index,
+            log_term=pre_vote.log_term,
+        )
+    )
+    assert not c.cores[2].msgs[-1].reject
