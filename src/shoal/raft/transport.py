@@ -18,6 +18,7 @@ caller's certificate belongs to the member the message claims to come from.
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -46,7 +47,8 @@ BEATS = frozenset({MessageType.HEARTBEAT, MessageType.HEARTBEAT_RESP})
 
 
 class _Lane:
-    def __init__(self) -> None:
+    def __init__(self, beats: bool = False) -> None:
+        self.beats = beats  # the heartbeats' lane (see ``BEATS``)
         self.queue: deque[tuple[bytes, bool]] = deque()  # (payload, is_snapshot)
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -55,7 +57,7 @@ class _Lane:
 class _Peer:
     def __init__(self) -> None:
         self.bulk = _Lane()
-        self.beats = _Lane()
+        self.beats = _Lane(beats=True)
 
     def tasks(self) -> list[asyncio.Task[None]]:
         return [lane.task for lane in (self.bulk, self.beats) if lane.task is not None]
@@ -67,8 +69,15 @@ class QueuedTransport:
         deliver: Deliver,
         max_queue: int = 4096,
         max_batch_bytes: int = 4 << 20,
+        slow_deliveries: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``slow_deliveries``: a batch whose delivery takes this many seconds or more is
+        logged, with its lane, size and outcome (a debug aid, off by default; see
+        shoal.store.slow_writes)."""
         self._deliver = deliver
+        self._slow = slow_deliveries
+        self._monotonic = monotonic
         self._max_queue = max_queue
         self._max_batch_bytes = max_batch_bytes
         self._peers: dict[int, _Peer] = {}
@@ -137,6 +146,8 @@ class QueuedTransport:
                     batch.append(payload)
                     size += len(payload)
                     snapshots += is_snap
+                started = self._monotonic()
+                outcome = "delivered"
                 try:
                     await self._deliver(node_id, batch)
                     ok = True
@@ -149,16 +160,29 @@ class QueuedTransport:
                     # other; ending here would leave the peer's queue with no sender, and a
                     # follower unheard from for good.
                     ok = False
+                    outcome = "cancelled"
                     log.debug("raft: delivery to %d cancelled under the sender", node_id)
                     if self._reporter is not None:
                         self._reporter.report_unreachable(node_id)
                 except Exception as err:
                     ok = False
+                    outcome = f"failed: {type(err).__name__}"
                     log.debug("raft: delivery to %d failed: %s", node_id, err)
                     if self._reporter is not None:
                         self._reporter.report_unreachable(node_id)
                 if snapshots and self._reporter is not None:
                     self._reporter.report_snapshot(node_id, ok)
+                took = self._monotonic() - started
+                if self._slow is not None and took >= self._slow:
+                    log.info(
+                        "raft: %d messages (%d bytes) to %x took %.3f s to deliver (%s lane): %s",
+                        len(batch),
+                        size,
+                        node_id,
+                        took,
+                        "heartbeat" if lane.beats else "append",
+                        outcome,
+                    )
 
 
 def _being_cancelled() -> bool:

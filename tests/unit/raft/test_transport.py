@@ -1,7 +1,9 @@
 """QueuedTransport: order per peer, isolation between peers, failure reports, bounded queues."""
 
 import asyncio
+import logging
 
+from shoal.clock import FakeClock
 from shoal.raft import codec
 from shoal.raft.transport import QueuedTransport
 from shoal.raft.types import ConfState, Message, MessageType, Snapshot
@@ -152,4 +154,32 @@ async def test_heartbeats_pass_appends_stuck_on_their_way_to_the_same_peer():
     release.set()
     await spin()
     assert got[3:] == ["APP", "APP"]  # the appends still in their order
+    await t.close()
+
+
+async def test_with_slow_deliveries_logged_a_slow_batch_says_its_lane_size_and_outcome(caplog):
+    caplog.set_level(logging.INFO, logger="shoal.raft.transport")
+    clock = FakeClock()
+    release = asyncio.Event()
+
+    async def deliver(peer, payloads):
+        await release.wait()
+        if peer == 3:
+            raise ConnectionError("refused")
+
+    t = QueuedTransport(deliver, slow_deliveries=1.0, monotonic=clock.monotonic)
+    t.send([hb(2, 1), Message(MessageType.APP, 3, 1, term=1)])
+    await spin()
+    clock.hold(1.5)  # both calls take a second and a half
+    release.set()
+    await spin()
+    t.send([hb(2, 2)])  # a quick one says nothing
+    await spin()
+    lines = sorted(r.getMessage() for r in caplog.records)
+    assert len(lines) == 2
+    assert lines[0].startswith("raft: 1 messages (") and "to 2 took 1.500 s to deliver" in lines[0]
+    assert lines[0].endswith("(heartbeat lane): delivered")
+    assert "to 3 took 1.500 s" in lines[1] and lines[1].endswith(
+        "(append lane): failed: ConnectionError"
+    )
     await t.close()

@@ -253,7 +253,11 @@ class Replica:
         self._reconnecting = asyncio.create_task(
             self._keep_peers_connected(self.peers), name="raft-peers-reconnect"
         )
-        self._queue = QueuedTransport(self.peers.deliver)
+        self._queue = QueuedTransport(
+            self.peers.deliver,
+            slow_deliveries=self.store.slow_writes,
+            monotonic=self.clock.monotonic,
+        )
         beats = self._stand_in_heartbeats()
         self.node = RaftNode(
             self.raft_id,
