@@ -29,6 +29,11 @@ answers reads from its own store, which can lag or stand still; its updates then
 with stale versions). Prints the figures; writes bench/results/fleet.json and, when
 matplotlib is installed (the `bench` extra), bench/results/fleet.png.
 
+The managers inherit the bench's environment, so two debug aids reach them from it:
+SHOAL_LOOP_STALL_TRACE=SECONDS logs the stack of a loop held that long, and
+SHOAL_SLOW_WRITE_LOG=SECONDS logs every write (and raft entry) that took that long with
+where its time went (see shoal.store.slow_writes); read them with --keep-logs DIR.
+
 Run: .venv/bin/python bench/fleet.py [--managers 3 --nodes 1000 --services 100
      --replicas 1000]; smaller: --managers 1 --nodes 50 --services 4 --replicas 500
 Redraw a run's picture from its JSON: .venv/bin/python bench/fleet.py --redraw FILE.json
