@@ -34,6 +34,19 @@ def create_service(name: str):
     return create
 
 
+def slow_writes_logged(
+    caplog: pytest.LogCaptureFixture, commit_seconds: float
+) -> tuple[MemoryStore, FakeClock]:
+    """A store whose writes take ``commit_seconds`` to commit, with writes of a second or more
+    logged (and the log captured)."""
+    caplog.set_level(logging.INFO, logger="shoal.store.memory")
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    store.proposer = ClockedProposer(store, clock, seconds=commit_seconds)
+    store.slow_writes = 1.0
+    return store, clock
+
+
 def slow_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.getMessage().startswith("slow write")]
 
@@ -63,11 +76,7 @@ def test_the_threshold_comes_from_the_environment(value, threshold):
 
 
 async def test_a_slow_write_says_where_its_time_went(caplog):
-    caplog.set_level(logging.INFO, logger="shoal.store.memory")
-    clock = FakeClock()
-    store = MemoryStore(clock=clock)
-    store.proposer = ClockedProposer(store, clock, seconds=2.0)
-    store.slow_writes = 1.0
+    store, clock = slow_writes_logged(caplog, commit_seconds=2.0)
     # The first commits alone; the next two wait for the lock and go in one proposal together.
     await run_updates(store, clock, ["first", "second", "third"])
     lines = slow_lines(caplog)
@@ -88,11 +97,7 @@ async def test_a_slow_write_says_where_its_time_went(caplog):
 
 
 async def test_a_write_quicker_than_the_threshold_or_with_the_option_off_says_nothing(caplog):
-    caplog.set_level(logging.INFO, logger="shoal.store.memory")
-    clock = FakeClock()
-    store = MemoryStore(clock=clock)
-    store.proposer = ClockedProposer(store, clock, seconds=0.5)
-    store.slow_writes = 1.0
+    store, clock = slow_writes_logged(caplog, commit_seconds=0.5)
     await run_updates(store, clock, ["quick"])
     store.slow_writes = None
     store.proposer = ClockedProposer(store, clock, seconds=5.0)
@@ -102,11 +107,7 @@ async def test_a_write_quicker_than_the_threshold_or_with_the_option_off_says_no
 
 
 async def test_a_failed_write_is_logged_as_failed(caplog):
-    caplog.set_level(logging.INFO, logger="shoal.store.memory")
-    clock = FakeClock()
-    store = MemoryStore(clock=clock)
-    store.proposer = ClockedProposer(store, clock, seconds=2.0)
-    store.slow_writes = 1.0
+    store, clock = slow_writes_logged(caplog, commit_seconds=2.0)
     await run_updates(store, clock, ["taken"])
 
     def clash(tx) -> None:
