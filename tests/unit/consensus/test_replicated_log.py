@@ -3,6 +3,7 @@ applies the same proposals, snapshots carry store and membership, and a restart 
 recovers both. Several RaftNodes in one event loop on a FakeClock, messages through the codec."""
 
 import asyncio
+import json
 
 import pytest
 
@@ -122,11 +123,30 @@ async def test_a_refused_change_leaves_the_membership_alone():
     log.apply_conf_change(2, ConfChange(ConfChangeType.REMOVE, 7))
     log.apply_conf_change(3, ConfChange(ConfChangeType.ADD_LEARNER, 7, encode_context("b", "x:2")))
     assert log.members == {7: RaftMember(7, "a", "h:1")}
+    assert not log.removed  # a refused removal removes nobody
     # Promoting a learner names nobody new: the member keeps its identity.
     log.apply_conf_change(4, ConfChange(ConfChangeType.ADD_LEARNER, 8, encode_context("c", "y:3")))
     log.apply_conf_change(5, ConfChange(ConfChangeType.ADD_VOTER, 8))
     assert log.members[8] == RaftMember(8, "c", "y:3")
     assert log.conf.voters == {7, 8} and not log.conf.learners
+
+
+async def test_removed_members_are_remembered_through_a_snapshot():
+    log = ReplicatedLog(MemoryStore())
+    for raft_id in (7, 8, 9):
+        context = encode_context(f"n{raft_id}", f"h:{raft_id}")
+        log.apply_conf_change(raft_id, ConfChange(ConfChangeType.ADD_VOTER, raft_id, context))
+    log.apply_conf_change(10, ConfChange(ConfChangeType.REMOVE, 9))
+    assert log.removed == {9} and set(log.members) == {7, 8}
+    later = ReplicatedLog(MemoryStore())
+    later.restore(log.snapshot())
+    assert later.removed == {9} and later.members == log.members
+    # A snapshot of a version before removed members were kept names none.
+    old = json.loads(log.snapshot())
+    del old["Removed"]
+    earlier = ReplicatedLog(MemoryStore())
+    earlier.restore(json.dumps(old).encode())
+    assert earlier.removed == set() and earlier.members == log.members
 
 
 async def test_a_late_member_catches_up_from_a_snapshot_of_store_and_members():

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.raft.codec import decode_conf_change
 from shoal.raft.core import Core, bootstrap
 from shoal.raft.storage import MemoryStorage
 from shoal.raft.types import (
@@ -145,6 +146,9 @@ class SimNode:
     crash_when: str | None = None
     checked_commit: int = 0
     decommissioned: bool = False
+    # Members this node applied the removal of: the transport turns their messages away, as
+    # shoal's RaftService (and swarmkit's) does. Kept in the snapshot, as the manager's is.
+    removed: set[int] = field(default_factory=set)
 
     @property
     def alive(self) -> bool:
@@ -192,6 +196,7 @@ class Simulation:
             "conf_changes": 0,
             "transfers": 0,
             "split_votes": 0,
+            "refused_removed": 0,
         }
         self.candidates: dict[int, set[int]] = {}
         self.chaos = True
@@ -230,9 +235,12 @@ class Simulation:
         rng = random.Random(f"{self.seed}/{node.id}/{node.incarnation}")
         node.core = Core(node.id, self.cfg, rng, state)
         node.kv = {}
+        node.removed = set()
         node.last_snap = 0
         if state.snapshot is not None:
-            node.kv = json.loads(state.snapshot.data)["kv"]
+            body = json.loads(state.snapshot.data)
+            node.kv = body["kv"]
+            node.removed = set(body["removed"])
             node.last_snap = state.snapshot.index
         node.writes, node.reads, node.ready_reads = {}, {}, []
         node.crash_at = node.crash_when = None
@@ -317,9 +325,8 @@ class Simulation:
         core.advance(rd)
         self._serve_reads(node)
         if core.log.applied - node.last_snap >= self.p.snapshot_interval:
-            snap = core.create_snapshot(
-                json.dumps({"kv": node.kv, "index": core.log.applied}).encode()
-            )
+            body = {"kv": node.kv, "index": core.log.applied, "removed": sorted(node.removed)}
+            snap = core.create_snapshot(json.dumps(body).encode())
             offset = core.compact(max(0, snap.index - self.p.keep))
             node.storage.save_snapshot(snap, offset)
             node.last_snap = snap.index
@@ -344,6 +351,7 @@ class Simulation:
             raise SafetyViolation(f"n{node.id}: snapshot {index} holds state of {body['index']}")
         self._record(index, term, None, None, f"snapshot on n{node.id}")
         node.kv = body["kv"]
+        node.removed = set(body["removed"])
         node.last_snap = index
         self._check_hash(node, index)
         self.trace(f"n{node.id} installed snapshot {index}")
@@ -353,6 +361,11 @@ class Simulation:
         if kind is EntryType.NORMAL and data:
             cmd = json.loads(data)
             node.kv[cmd["k"]] = cmd["v"]
+        elif kind is EntryType.CONF_CHANGE and node.core is not None:
+            cc = decode_conf_change(data)
+            # As the manager's ReplicatedLog: only a removal raft applies (it refuses some).
+            if cc.type is ConfChangeType.REMOVE and not node.core.conf.problem_with(cc):
+                node.removed.add(cc.node_id)
         self._check_hash(node, index)
         pending = node.writes.pop(index, None)
         if pending is not None:
@@ -433,6 +446,9 @@ class Simulation:
         sender = self.nodes[m.from_]
         node = self.nodes.get(m.to)
         lost = node is None or node.core is None or (m.from_, m.to) in self.cut
+        if not lost and m.from_ in node.removed:  # type: ignore[union-attr]
+            self.stats["refused_removed"] += 1
+            lost = True
         if m.type is MessageType.SNAP:
             self.at(
                 self.now + 0.1, self._report_snapshot, m.from_, sender_incarnation, m.to, not lost

@@ -17,6 +17,15 @@ def test_seed(seed):
     run_seed(seed)
 
 
+def test_removed_members_cannot_keep_a_cluster_from_electing():
+    """Seed 1585 (beyond the range above) once failed liveness: without pre-vote, a member
+    removed during the chaos answered a leader's heartbeat, replayed long after, at its
+    higher term, deposed the leader, and with two other removed members kept every election
+    from finishing. Their messages are turned away now, as shoal's RaftService does."""
+    stats = run_seed(1585)
+    assert stats["refused_removed"] > 0
+
+
 def test_a_seed_reproduces_exactly():
     a, b = Simulation(42, trace_all=True), Simulation(42, trace_all=True)
     a.run()

@@ -82,7 +82,8 @@ class NoLeader(Unavailable):
 
 
 def new_raft_id(taken: set[int] | frozenset[int] = frozenset()) -> int:
-    """A random raft ID (Swarm's are random 64-bit numbers too), never 0 nor one in use."""
+    """A random raft ID (Swarm's are random 64-bit numbers too), never 0 nor one in ``taken``
+    (the members, and those removed: their messages are turned away for good)."""
     while True:
         raft_id = random.SystemRandom().getrandbits(63)
         if raft_id and raft_id not in taken:
@@ -422,7 +423,7 @@ class Replica:
             existing = self.log.member_by_node(node_id)
             if existing is not None:
                 return existing.raft_id, list(self.log.members.values())
-            raft_id = new_raft_id(set(self.log.members))
+            raft_id = new_raft_id(set(self.log.members) | self.log.removed)
             change = ConfChange(ConfChangeType.ADD_LEARNER, raft_id, encode_context(node_id, addr))
             await node.propose_conf_change(change)
             return raft_id, list(self.log.members.values())

@@ -47,6 +47,11 @@ class ReplicatedLog:
         self.store = store
         self.node: RaftNode | None = None
         self.members: dict[int, RaftMember] = {}
+        # Raft IDs removed from the membership, for good (a manager that joins again gets a
+        # new one): their messages are turned away (``RaftService``), as swarmkit's transport
+        # does. A removed member that never learnt of its removal would otherwise depose a
+        # leader with its higher term, and keep doing so (the Raft thesis, 4.2.3).
+        self.removed: set[int] = set()
         self.conf = ConfState()
         self.on_members = on_members
         # The proposals this manager is committing, by the id of the bytes it proposed (the
@@ -148,6 +153,7 @@ class ReplicatedLog:
         self.conf = self.conf.after(change)
         if change.type is ConfChangeType.REMOVE:
             self.members.pop(change.node_id, None)
+            self.removed.add(change.node_id)
         else:
             named = decode_context(change.node_id, change.context)
             if named.node_id or change.node_id not in self.members:
@@ -163,6 +169,7 @@ class ReplicatedLog:
             "Members": [m.to_json() for m in self.members.values()],
             "Voters": sorted(self.conf.voters),
             "Learners": sorted(self.conf.learners),
+            "Removed": sorted(self.removed),
         }
         tail = json.dumps(rest, separators=(",", ":"))[1:]  # without its opening brace
         out = io.BytesIO()
@@ -179,6 +186,8 @@ class ReplicatedLog:
         self.store.restore(snap["Store"], consume=True)
         self.members = {m.raft_id: m for m in map(RaftMember.from_json, snap["Members"])}
         self.conf = ConfState(frozenset(snap["Voters"]), frozenset(snap["Learners"]))
+        # Absent from the snapshots of earlier versions: nobody known removed then.
+        self.removed = set(snap.get("Removed", ()))
         self._members_changed()
 
     def _members_changed(self) -> None:

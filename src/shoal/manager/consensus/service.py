@@ -19,6 +19,8 @@ from shoal.rpc import pb, pb_grpc, peer_identity, rpc_errors
 log = logging.getLogger(__name__)
 
 FORWARD_TIMEOUT = 10.0
+# swarmkit's words (membership.ErrMemberRemoved), to a member this manager saw removed.
+MEMBER_REMOVED = "raft: member was removed from the cluster"
 
 
 class RaftService(pb_grpc.RaftServicer):
@@ -44,6 +46,8 @@ class RaftService(pb_grpc.RaftServicer):
                 m = codec.decode_message(payload)
                 if m.to != self.replica.raft_id:
                     continue  # meant for a member this manager no longer is
+                if m.from_ in self.replica.log.removed:
+                    await context.abort(grpc.StatusCode.NOT_FOUND, MEMBER_REMOVED)
                 member = self.replica.log.members.get(m.from_)
                 if member is not None and member.node_id and member.node_id != caller.node_id:
                     await context.abort(
