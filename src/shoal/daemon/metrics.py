@@ -58,7 +58,10 @@ class NodeCollector(Collector):
 
 def node_registry(daemon: "NodeDaemon") -> CollectorRegistry:
     """Everything one node's /metrics shows."""
-    registry = CollectorRegistry(auto_describe=False)
+    # Collectors whose families are known only by collecting (the manager's, the
+    # instruments') are collected for a scrape restricted to some names (``?name[]=...``)
+    # too: without this, such a scrape found none of their metrics.
+    registry = CollectorRegistry(auto_describe=False, support_collectors_without_names=True)
     registry.register(INSTRUMENTS)
     registry.register(ManagerCollector(lambda: daemon.manager))
     registry.register(NodeCollector(daemon))

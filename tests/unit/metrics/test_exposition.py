@@ -217,6 +217,30 @@ async def test_the_endpoint_serves_prometheus_text_at_metrics_only():
         assert (await client.get("/other")).status == 404
 
 
+async def test_a_scrape_restricted_to_some_names_serves_those_only():
+    store = MemoryStore()
+    state = SimpleNamespace(Role=NodeRole.MANAGER, ClusterID="c1", NodeID="n1")
+    daemon = fake_daemon(fake_manager(store, leader=True), state)
+    app = metrics_app(daemon)  # type: ignore[arg-type]
+    async with TestClient(TestServer(app)) as client:
+        # As Prometheus' client libraries take it: the manager's (known only by collecting),
+        # an instrument's, and the process collector's.
+        params = [
+            ("name[]", "swarm_manager_leader"),
+            ("name[]", "swarm_store_write_tx_latency_seconds_count"),
+            ("name[]", "process_resident_memory_bytes"),
+        ]
+        resp = await client.get("/metrics", params=params)
+        assert resp.status == 200
+        families = {f.name: f for f in text_string_to_metric_families(await resp.text())}
+        assert set(families) == {
+            "swarm_manager_leader",
+            "swarm_store_write_tx_latency_seconds",
+            "process_resident_memory_bytes",
+        }
+        assert [s.value for s in families["swarm_manager_leader"].samples] == [1.0]
+
+
 async def test_api_requests_are_counted_by_route_not_by_path():
     async def ok(_request: web.Request) -> web.Response:
         return web.json_response({})
