@@ -214,11 +214,21 @@ def write_path_since(before: dict[str, float], after: dict[str, float]) -> dict[
     return out
 
 
-def scrape(addr: str) -> dict[str, Any]:
-    """One manager's /metrics, parsed (with how long the scrape took: a held event loop
-    shows there first)."""
+# What the leader watch and the catch-up check read, all they ask a manager for. A whole
+# /metrics costs a manager ~10 ms of CPU; asked of both survivors 20 times a second through
+# an election, it took 21.8% of one survivor's CPU samples in the 8 s after a kill, and 9.8%
+# of the other's (fleet-1000-s29-prof1).
+LEADER_METRICS = ("swarm_manager_leader", "shoal_raft_term")
+INDEX_METRICS = ("shoal_raft_commit_index", "shoal_raft_applied_index")
+
+
+def scrape(addr: str, names: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One manager's /metrics (only the metrics ``names``, if given), parsed, with how long
+    the scrape took: a held event loop shows there first."""
     t = time.monotonic()
     url = f"http://{addr}/metrics"
+    if names:
+        url += "?" + "&".join(f"name[]={quote(n)}" for n in names)
     with urllib.request.urlopen(url, timeout=METRICS_TIMEOUT) as resp:
         text = resp.read().decode()
     figures = parse_metrics(text)
@@ -353,14 +363,16 @@ class Bench:
     def by_name(self, name: str) -> Node:
         return next(m for m in self.managers if m.name == name)
 
-    def scrape_all(self, managers: list[Node] | None = None) -> dict[str, dict[str, Any]]:
-        """Every live manager's (or those given) /metrics, scraped at once: one after the
-        other, a busy leader's slow scrape would let the others' indexes run ahead of its
-        own and show lags that are not there."""
+    def scrape_all(
+        self, managers: list[Node] | None = None, names: tuple[str, ...] = ()
+    ) -> dict[str, dict[str, Any]]:
+        """Every live manager's (or those given) /metrics (or its metrics ``names``), scraped
+        at once: one after the other, a busy leader's slow scrape would let the others'
+        indexes run ahead of its own and show lags that are not there."""
 
         def one(m: Node) -> dict[str, Any]:
             try:
-                return scrape(self.metrics_addr[m.name])
+                return scrape(self.metrics_addr[m.name], names)
             except (OSError, ValueError) as err:
                 return {"scrape_error": str(err)[:120]}
 
@@ -723,6 +735,8 @@ class Bench:
                 "50",
                 "--nonblocking",
             ]
+            if a.profile_seconds:
+                cmd += ["--duration", str(a.profile_seconds)]
             cmd += ["-o", str(out / f"{phase}-{name}.txt")]
             spies.append(
                 subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -864,13 +878,13 @@ class Bench:
 
         def watch() -> None:
             while not elected.is_set() and time.monotonic() < self.deadline:
-                name = leader_of(self.scrape_all(survivors))
+                name = leader_of(self.scrape_all(survivors, LEADER_METRICS))
                 if name is not None:
                     self.partial["new_leader"] = name
                     self.partial["new_leader_seconds"] = round(time.monotonic() - t, 3)
                     elected.set()
                     return
-                time.sleep(0.05)
+                time.sleep(0.1)
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
@@ -926,8 +940,9 @@ class Bench:
 
         def caught_up() -> bool:
             if not commit_index:
-                commit_index.append(scrape(self.metrics_addr[self.via().name])["commit"])
-            applied = scrape(self.metrics_addr[leader.name]).get("applied", -1)
+                via = self.metrics_addr[self.via().name]
+                commit_index.append(scrape(via, INDEX_METRICS)["commit"])
+            applied = scrape(self.metrics_addr[leader.name], INDEX_METRICS).get("applied", -1)
             return bool(applied >= commit_index[0])
 
         self.wait(caught_up, what=f"{leader.name} caught up", interval=0.25)
@@ -1127,6 +1142,13 @@ def main() -> int:
         help="py-spy to profile the create, leader-kill and node-loss phases with",
     )
     ap.add_argument("--profile-dir", default="/tmp/shoal-fleet-profile")
+    ap.add_argument(
+        "--profile-seconds",
+        type=int,
+        default=0,
+        help="sample only this long from each phase's start (0: the whole phase); the first "
+        "seconds after a leader kill are diluted in a whole phase's samples",
+    )
     ap.add_argument(
         "--dump-tasks",
         default="",
