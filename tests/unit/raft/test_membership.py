@@ -107,7 +107,7 @@ def test_removing_a_dead_member_restores_the_quorum_margin():
     c.tick_all(1)
     assert c.cores[1].conf.voters == {1, 2}
     c.crash(2)  # 1 of 2 voters: no quorum, so check-quorum steps it down
-    c.tick(1, 35)
+    c.tick(1, (c.cfg.check_quorum_misses + 2) * c.cfg.election_tick)
     assert c.cores[1].role is not Role.LEADER
 
 

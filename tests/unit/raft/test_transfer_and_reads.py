@@ -104,7 +104,8 @@ def test_an_isolated_leader_cannot_serve_reads():
     c.isolate(1)
     c.cores[1].read_index(1)
     c.settle()
-    c.tick(1, 3 * c.cfg.election_tick)  # two election timeouts unheard: it steps down
+    # Check quorum's election timeouts unheard: it steps down, having served no read.
+    c.tick(1, (c.cfg.check_quorum_misses + 1) * c.cfg.election_tick)
     assert c.cores[1].role is not Role.LEADER
     assert c.read_states[1] == []
 

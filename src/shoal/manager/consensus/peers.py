@@ -24,8 +24,12 @@ from shoal.rpc import Transport, pb, pb_grpc
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
-# Seconds for a batch: a floor for small messages, plus time per MiB for snapshots.
-SEND_TIMEOUT = 2.0
+# Seconds for a batch: a floor for small messages, plus time per MiB for snapshots. A lane
+# sends one batch at a time, so a floor below what a delivery takes delivers nothing at all:
+# with 2 s, a follower's answers to a leader taking 1,000 nodes' sessions (1-2.5 s each) were
+# cut off one after another, and the leader, hearing none, stepped down (issue 15,
+# fleet-1000-s29-prof1). Kept under the leader's check-quorum window (RaftConfig).
+SEND_TIMEOUT = 4.0
 SEND_SECONDS_PER_MIB = 1.0
 # Seconds between two looks for a member's channel gone idle (see ``connect_idle``).
 RECONNECT_INTERVAL = 1.0
