@@ -178,6 +178,24 @@ async def test_transfer_leadership_returns_the_new_leader(cluster):
     await cluster.propose(cluster.net.nodes[new_id], "after=1")
 
 
+async def test_each_waiter_hears_of_the_next_leader_change_however_late_it_waits(cluster):
+    await cluster.start_all()
+    old = await cluster.leader_ready()
+    follower = next(n for n in cluster.net.nodes.values() if n is not old)
+    # Three callers look at the leader, then wait: one at once, one from a task not yet
+    # started when the change comes, one that waits on the raft driver's side as well.
+    at_once = follower.leader_change()
+    late = follower.leader_change()
+    waiting = asyncio.ensure_future(follower.wait_leader_change())
+    task = asyncio.ensure_future(old.transfer_leadership())
+    await cluster.until(task.done)
+    new_id = await task
+    await cluster.until(lambda: cluster.net.nodes[new_id].leader_ready)
+    assert at_once.done() and waiting.done()
+    await asyncio.wait_for(late, 1.0)  # awaited only now, long after the change
+    assert follower.leader_change() is not late  # a new wait is for the next change
+
+
 async def test_snapshots_are_taken_and_a_restart_restores_them():
     c = Cluster(cfg=RaftConfig(snapshot_interval=5, keep_entries=2))
     try:

@@ -395,7 +395,7 @@ class Replica:
             remaining = deadline - self.clock.monotonic()
             if remaining <= 0 or self.node is None:
                 raise NoLeader()
-            waiter = asyncio.ensure_future(self.node.wait_leader_change())
+            waiter = self.node.leader_change()
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), min(remaining, 0.25))
             except TimeoutError:
