@@ -271,8 +271,8 @@ class RaftNode:
         """A future done at the next change of leader (or of this node's readiness to lead),
         counted from this call: a caller that looked at the leader and then waits misses no
         change in between. (An event each waiter cleared did: a waiter in a task of its own
-        cleared it one turn of the loop late, after a change, and slept out its poll instead;
-        under a fleet's load that held a write forwarded during an election 0.5 s more.)"""
+        cleared it one turn of the loop late, after a change, and slept out its poll instead,
+        then turns of a loaded loop: a write forwarded during an election waited for them.)"""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if len(self._leader_waiters) >= 64:  # callers that gave up (timed out) meanwhile
             self._leader_waiters = [f for f in self._leader_waiters if not f.done()]
