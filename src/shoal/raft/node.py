@@ -32,6 +32,7 @@ from shoal.clock import Clock, LoopTurns
 from shoal.raft import codec
 from shoal.raft.core import Core
 from shoal.raft.entry_times import EntryTimes
+from shoal.raft.snapshot_policy import SnapshotPolicy
 from shoal.raft.stand_in import LeaderView, StandInHeartbeats
 from shoal.raft.storage import AsyncStorage, Storage
 from shoal.raft.ticks import TickPacer
@@ -143,11 +144,7 @@ class RaftNode:
         self._signalled_leader = False
         # Waiting for the next change of leader (see ``leader_change``).
         self._leader_waiters: list[asyncio.Future[None]] = []
-        self._snap_index = 0
-        # Bytes of the entries applied since the last snapshot, and that snapshot's size: see
-        # RaftConfig.snapshot_bytes.
-        self._bytes_since_snap = 0
-        self._snap_bytes = 0
+        self._snapshots = SnapshotPolicy(self.config)
         self._applied = asyncio.Event()  # set whenever entries were applied
         # The last entry the state machine holds. The log's own count moves only at
         # ``advance``, and a Ready may wait (for the loop, for a commit index's write) between
@@ -180,8 +177,8 @@ class RaftNode:
         self._restart_commit = state.hard_state.commit
         if state.snapshot is not None:
             self.sm.restore(state.snapshot.data)
-            self._snap_index = self._sm_applied = state.snapshot.index
-            self._snap_bytes = len(state.snapshot.data)
+            self._sm_applied = state.snapshot.index
+            self._snapshots.snapshotted(state.snapshot.index, len(state.snapshot.data))
         self._tasks = [
             asyncio.create_task(self._run(), name=f"raft-{self.id}"),
             asyncio.create_task(self._ticker(), name=f"raft-{self.id}-tick"),
@@ -448,6 +445,7 @@ class RaftNode:
     def _tick(self, core: Core) -> None:
         self._ticks += 1
         core.tick()
+        self._snapshots.tick()
         deadline = self._ticks - 2 * self.config.election_tick
         for ctx, (t, fut) in list(self._reads.items()):
             if t <= deadline:
@@ -482,6 +480,9 @@ class RaftNode:
                     await self._snapshot(core)
                     for fut in requests:
                         _settle(fut)
+                elif self._snapshots.due(core.log.applied):
+                    # Writes have settled (see SnapshotPolicy): no Ready asks for it then.
+                    await self._snapshot(core)
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -524,9 +525,8 @@ class RaftNode:
             self._note_times(rd, ready_at)
         if rd.snapshot is not None:
             self.sm.restore(rd.snapshot.data)
-            self._snap_index = self._sm_applied = rd.snapshot.index
-            self._bytes_since_snap = 0
-            self._snap_bytes = len(rd.snapshot.data)
+            self._sm_applied = rd.snapshot.index
+            self._snapshots.snapshotted(rd.snapshot.index, len(rd.snapshot.data))
             # Entries the snapshot covers were never seen here: whether ours made it is unknown.
             self._give_up_orphans(up_to=rd.snapshot.index)
         # Applying a batch of entries decoded one by one takes seconds at 25,000 tasks under
@@ -541,7 +541,7 @@ class RaftNode:
             elif e.data:
                 self.sm.apply(e.index, e.data)
             self._sm_applied = e.index
-            self._bytes_since_snap += len(e.data)
+            self._snapshots.applied(len(e.data))
             waiter = self._proposals.pop(e.index, None) or self._conf_waiters.pop(e.index, None)
             if waiter is not None:
                 term, fut = waiter
@@ -581,10 +581,7 @@ class RaftNode:
         self._serve_reads(core)
         if core.removed and not was_removed and self.on_removed is not None:
             self.on_removed()
-        if core.log.applied - self._snap_index >= self.config.snapshot_interval or (
-            core.log.applied > self._snap_index
-            and self._bytes_since_snap >= max(self.config.snapshot_bytes, self._snap_bytes)
-        ):
+        if self._snapshots.due(core.log.applied):
             await self._snapshot(core)
 
     def _note_times(self, rd: Ready, ready_at: float) -> None:
@@ -747,9 +744,7 @@ class RaftNode:
         snap = core.create_snapshot(data)
         offset = core.compact(self._kept_from(core, snap.index))
         await self._keep_time_while(core, self.storage.save_snapshot(snap, offset))
-        self._snap_index = snap.index
-        self._bytes_since_snap = 0
-        self._snap_bytes = len(data)
+        self._snapshots.snapshotted(snap.index, len(data))
 
     def _kept_from(self, core: Core, snap_index: int) -> int:
         """The index to compact the log to: ``keep_entries`` entries behind the snapshot at

@@ -252,6 +252,11 @@ class RaftConfig:
     # hold 1.3 GiB (bench/memory.py). Measured against the last snapshot, the log held stays
     # near the state's own size, and snapshotting costs no more than writing the entries.
     snapshot_bytes: int = 64 << 20
+    # driver: once writes have settled, snapshot a tail of at least this many bytes (or an
+    # eighth of the last snapshot), so that a restart replays little (SnapshotPolicy).
+    # Settled: under a 64th of that tail applied over the last ``settle_ticks`` (0: never).
+    settled_snapshot_bytes: int = 1 << 20
+    settle_ticks: int = 30
     keep_bytes: int = 16 << 20  # driver: of ``keep_entries``, at most this many bytes
     # wiring: for how many seconds after its event loop last turned a thread goes on sending a
     # leader's heartbeats for it (shoal.raft.stand_in): a loop held for seconds by a fleet's

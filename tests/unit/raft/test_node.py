@@ -244,6 +244,33 @@ async def test_a_snapshot_is_taken_once_the_log_holds_as_many_bytes_as_the_last_
         await c.stop_all()
 
 
+async def test_a_settled_tail_is_snapshotted_and_a_restart_replays_none_of_it():
+    # A burst far under the size rule's floor, then nothing: once settle_ticks have passed
+    # without writes, the tail is snapshotted, with no Ready to ask for it.
+    cfg = RaftConfig(snapshot_interval=100000, keep_entries=0, snapshot_bytes=1 << 30)
+    cfg.settled_snapshot_bytes = 4000
+    cfg.settle_ticks = 20
+    c = Cluster(ids=(1,), cfg=cfg)
+    try:
+        await c.start_all()
+        leader = await c.leader_ready()
+        for k in range(3):
+            await c.propose(leader, f"k{k}=" + "x" * 1000)
+        await c.run(3.0)
+        assert c.disks[1].load().snapshot is None  # 3,000 bytes: under the floor
+        await c.propose(leader, "k3=" + "x" * 1000)
+        await c.run(1.0)
+        assert c.disks[1].load().snapshot is None  # not settled yet
+        await c.run(1.5)
+        st = c.disks[1].load()
+        assert st.snapshot is not None and st.snapshot.index == leader.status().applied
+        await c.stop(1)
+        await c.start(1)
+        assert c.sms[1].data["k3"] == "x" * 1000 and c.sms[1].applied == []
+    finally:
+        await c.stop_all()
+
+
 async def test_snapshot_now_snapshots_what_is_applied_and_a_restart_starts_from_it():
     c = Cluster(ids=(1,), cfg=RaftConfig(snapshot_interval=100000, keep_entries=0))
     try:
