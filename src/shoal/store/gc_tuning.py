@@ -28,6 +28,8 @@ would have died before a later collection, are walked again in the middle genera
 """
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 YOUNG_THRESHOLD = 50_000
 MIDDLE_THRESHOLD = 2
@@ -41,3 +43,26 @@ def tune_gc() -> None:
     nodes); harmless elsewhere. Whoever calls it runs full collections itself, or accepts that
     cyclic garbage old enough to reach the old generation stays until the process ends."""
     gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD)
+
+
+@contextmanager
+def building_long_lived() -> Iterator[None]:
+    """Around building a large state that will live on (a store restored from a snapshot):
+    no collection meanwhile, and what exists at the end is moved where no collection walks
+    it (``gc.freeze``). Every object built would otherwise be walked by the young and middle
+    collections while it is built (restoring 100,000 tasks: 5.1-5.7 s with them, 4.8-4.9 s
+    without), and once more by the next full collection, whose first comes soon after a
+    manager starts (0.7 s on a quiet machine; 1.8-2.6 s on a restarted manager under the
+    1,000-node fleet, fleet-1000-s29-st2 and -main1, while it was catching up).
+
+    Frozen objects are still freed by reference counting, as store objects are (they form
+    no cycles); a cycle frozen here, garbage already or later, stays until the process ends:
+    at start-up, or at a snapshot's rare install from a leader, there are few."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()

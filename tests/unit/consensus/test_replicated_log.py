@@ -3,6 +3,7 @@ applies the same proposals, snapshots carry store and membership, and a restart 
 recovers both. Several RaftNodes in one event loop on a FakeClock, messages through the codec."""
 
 import asyncio
+import gc
 import json
 
 import pytest
@@ -18,6 +19,7 @@ from shoal.raft.node import RaftNode
 from shoal.raft.storage import AsyncStorage, SQLiteStorage
 from shoal.raft.types import ConfChange, ConfChangeType, NotLeader, RaftConfig
 from shoal.store import MemoryStore
+from shoal.store.proposal import Action, Change, Proposal
 from tests.unit.raft.nodes import NodeCluster
 
 
@@ -147,6 +149,36 @@ async def test_removed_members_are_remembered_through_a_snapshot():
     earlier = ReplicatedLog(MemoryStore())
     earlier.restore(json.dumps(old).encode())
     assert earlier.removed == set() and earlier.members == log.members
+
+
+def test_a_large_snapshot_is_restored_without_collections_and_frozen(monkeypatch):
+    # Every service of a large state is where the collector no longer walks it, and the
+    # collector runs again afterwards; a small state is restored as any other allocation.
+    monkeypatch.setattr("shoal.manager.consensus.replicated_log.LARGE_SNAPSHOT", 20_000)
+    log = ReplicatedLog(MemoryStore())
+    for i in range(60):
+        spec = ServiceSpec.model_validate({"Name": f"s{i}", "Labels": {"x": "y" * 300}})
+        log.store.apply(Proposal(i + 1, [Change(Action.CREATE, Service(ID=new_id(), Spec=spec))]))
+    data = log.snapshot()
+    assert len(data) >= 20_000
+    collections = []
+    gc.callbacks.append(lambda phase, info: collections.append(info))
+    frozen = gc.get_freeze_count()
+    try:
+        big = ReplicatedLog(MemoryStore())
+        big.restore(data)
+        assert collections == [] and gc.isenabled()
+        assert gc.get_freeze_count() > frozen
+        services = big.store.view().list(Service)
+        walked = {id(o) for o in gc.get_objects()}  # the permanent generation's are not
+        assert len(services) == 60 and not any(id(s) in walked for s in services)
+        frozen = gc.get_freeze_count()
+        small = ReplicatedLog(MemoryStore())
+        small.restore(ReplicatedLog(MemoryStore()).snapshot())
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.callbacks.pop()
+        gc.unfreeze()
 
 
 async def test_a_late_member_catches_up_from_a_snapshot_of_store_and_members():
