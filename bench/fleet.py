@@ -11,7 +11,10 @@ are simulated (the sim runtime). Phases, in order:
 3. leader kill (3 managers or more): SIGKILL the leader; the time until a surviving manager
    accepts a write, and how many running tasks were replaced meanwhile (should be 0);
 4. node loss: a tenth of the nodes killed at once (connections closed, no leave): the time
-   until the managers mark them all down and until every task runs elsewhere.
+   until the managers mark them all down and until every task runs elsewhere;
+5. manager restart (2 managers or more): a follower SIGKILLed and started again at once; the
+   time until it applied what the leader had committed, with the age of its last snapshot
+   and the entries it had applied since (what it restores, and what it replays).
 
 Each phase has --timeout to finish: one that times out (or fails) is recorded in the JSON
 with what it reached (the running tasks last counted, its figures so far), and the next
@@ -99,9 +102,11 @@ RAFT_METRICS = {
     "shoal_raft_commit_index": "commit",
     "shoal_raft_applied_index": "applied",
     "shoal_raft_last_index": "last",
+    "shoal_raft_snapshot_index": "snapshot",
     "shoal_raft_has_leader": "has_leader",
     "swarm_manager_leader": "leader",
 }
+SNAPSHOT_TIME = "shoal_raft_snapshot_last_timestamp_seconds"
 LAG_HISTOGRAM = "shoal_event_loop_lag_seconds"
 # Garbage-collection figures: prometheus_client's collections per generation (a full one,
 # generation 2, over a large store holds the loop for a second or more), and any shoal_gc_*
@@ -153,6 +158,8 @@ def parse_metrics(text: str) -> dict[str, Any]:
             write_path_sample(path, name, sample.labels, sample.value)
             if name in RAFT_METRICS:
                 out[RAFT_METRICS[name]] = int(sample.value)
+            elif name == SNAPSHOT_TIME:
+                out["snapshot_at"] = sample.value
             elif name == "swarm_manager_tasks_total" and sample.labels.get("state") == "running":
                 out["tasks_running"] = int(sample.value)
             elif name == "shoal_dispatcher_nodes_down_total":
@@ -220,6 +227,8 @@ def write_path_since(before: dict[str, float], after: dict[str, float]) -> dict[
 # of the other's (fleet-1000-s29-prof1).
 LEADER_METRICS = ("swarm_manager_leader", "shoal_raft_term")
 INDEX_METRICS = ("shoal_raft_commit_index", "shoal_raft_applied_index")
+# What the manager-restart phase reads of the manager it is about to kill.
+RESTART_METRICS = (*INDEX_METRICS, "shoal_raft_snapshot_index", SNAPSHOT_TIME)
 
 
 def scrape(addr: str, names: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -935,17 +944,7 @@ class Bench:
         self.mark("restarting the killed manager")
         t = time.monotonic()
         leader.start()
-        # Caught up: it applied what the leader had committed when it came back.
-        commit_index: list[int] = []
-
-        def caught_up() -> bool:
-            if not commit_index:
-                via = self.metrics_addr[self.via().name]
-                commit_index.append(scrape(via, INDEX_METRICS)["commit"])
-            applied = scrape(self.metrics_addr[leader.name], INDEX_METRICS).get("applied", -1)
-            return bool(applied >= commit_index[0])
-
-        self.wait(caught_up, what=f"{leader.name} caught up", interval=0.25)
+        self.wait_caught_up(leader)
         return {
             "killed": leader.name,
             "new_leader": self.partial.get("new_leader"),
@@ -956,6 +955,41 @@ class Bench:
             "fleet_settled_seconds": round(settled, 2),
             "tasks_restarted": restarted,
             "restart_to_caught_up_seconds": round(time.monotonic() - t, 2),
+        }
+
+    def wait_caught_up(self, manager: Node) -> None:
+        """Until ``manager`` (just started) applied what the leader had committed when it
+        came back."""
+        commit_index: list[int] = []
+
+        def caught_up() -> bool:
+            if not commit_index:
+                via = self.metrics_addr[self.via().name]
+                commit_index.append(scrape(via, INDEX_METRICS)["commit"])
+            applied = scrape(self.metrics_addr[manager.name], INDEX_METRICS).get("applied", -1)
+            return bool(applied >= commit_index[0])
+
+        self.wait(caught_up, what=f"{manager.name} caught up", interval=0.25)
+
+    def manager_restart(self) -> dict[str, Any]:
+        """A follower SIGKILLed with the fleet connected and started again at once: seconds
+        until it applied what the leader had committed (issue 15: snapshot and restart under
+        10 s). With what it had to do: how old its last snapshot was, and how many entries it
+        had applied since (it restores the one and replays the others)."""
+        victim = self.follower()
+        self.mark(f"manager restart: {victim.name} SIGKILLed and started again")
+        held = scrape(self.metrics_addr[victim.name], RESTART_METRICS)
+        snapshot_at = held.get("snapshot_at", 0.0)  # 0: none since it started
+        victim.kill()
+        t = time.monotonic()
+        victim.start()
+        self.wait_caught_up(victim)
+        return {
+            "restarted": victim.name,
+            "restart_to_caught_up_seconds": round(time.monotonic() - t, 2),
+            "snapshot_index": held.get("snapshot", 0),
+            "entries_after_snapshot": held.get("applied", 0) - held.get("snapshot", 0),
+            "snapshot_age_seconds": round(time.time() - snapshot_at, 1) if snapshot_at else None,
         }
 
     def node_loss(self) -> dict[str, Any]:
@@ -1132,7 +1166,7 @@ def main() -> int:
     ap.add_argument("--per-process", type=int, default=250, help="simulated nodes per process")
     ap.add_argument("--start-latency", default="0.05-0.2", help="simulated start, seconds")
     ap.add_argument("--update-parallelism", type=int, default=100)
-    ap.add_argument("--phases", default="create,update,leader-kill,node-loss")
+    ap.add_argument("--phases", default="create,update,leader-kill,node-loss,manager-restart")
     ap.add_argument("--sample-interval", type=float, default=1.0)
     ap.add_argument("--probe-interval", type=float, default=1.0)
     ap.add_argument("--timeout", type=float, default=1800.0, help="give up on a phase after")
@@ -1203,8 +1237,11 @@ def main() -> int:
             ("update", "update", bench.update),
             ("leader-kill", "leader_kill", bench.leader_kill),
             ("node-loss", "node_loss", bench.node_loss),
+            ("manager-restart", "manager_restart", bench.manager_restart),
         ):
             if name not in phases or (name == "leader-kill" and args.managers < 3):
+                continue
+            if name == "manager-restart" and args.managers < 2:
                 continue
             if name == "leader-kill":
                 elections[1] = bench.elections()

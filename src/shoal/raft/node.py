@@ -151,6 +151,7 @@ class RaftNode:
         # applying an entry and that: a writer answered meanwhile must learn its entry's index.
         self._sm_applied = 0
         self._restart_commit = 0
+        self._replay_started: float | None = None  # replaying the log since (see _log_restart)
         self._snapshot_requests: list[asyncio.Future[None]] = []
         self._noop_term = 0  # the term whose no-op ``_noop_index`` is
         self._elected_at = 0.0  # when this node last became leader (clock's monotonic)
@@ -175,15 +176,36 @@ class RaftNode:
         self.core = Core(self.id, self.config, self._rng, state)
         self._durable = state.hard_state
         self._restart_commit = state.hard_state.commit
+        started = self.clock.monotonic()
         if state.snapshot is not None:
             self.sm.restore(state.snapshot.data)
             self._sm_applied = state.snapshot.index
             self._snapshots.snapshotted(state.snapshot.index, len(state.snapshot.data))
+        self._log_restart(state, self.clock.monotonic() - started)
         self._tasks = [
             asyncio.create_task(self._run(), name=f"raft-{self.id}"),
             asyncio.create_task(self._ticker(), name=f"raft-{self.id}-tick"),
         ]
         self._wake.set()  # apply what the disk says is committed without waiting for a tick
+
+    def _log_restart(self, state: PersistentState, restoring: float) -> None:
+        """What a restart has to do before it catches up (issue 15: a manager restarted
+        after a burst of writes replayed a tail as large as its snapshot)."""
+        snap = state.snapshot
+        replay = [e for e in state.entries if self._sm_applied < e.index <= self._restart_commit]
+        if snap is None and not replay:
+            return
+        if replay:
+            self._replay_started = self.clock.monotonic()
+        log.info(
+            "raft: restored a snapshot of %.1f MB (to entry %d) in %.1f s; %d entries "
+            "(%.1f MB) committed after it to replay",
+            len(snap.data) / 1e6 if snap else 0.0,
+            snap.index if snap else 0,
+            restoring,
+            len(replay),
+            sum(len(e.data) for e in replay) / 1e6,
+        )
 
     async def wait_applied(self, index: int | None = None) -> None:
         """Wait until entries up to ``index`` are applied here; by default, everything the
@@ -549,6 +571,12 @@ class RaftNode:
                 _settle(fut, None if term == e.term else overwritten)
                 if tracing:
                     self._log_if_slow(e.index)
+        if self._replay_started is not None and self._sm_applied >= self._restart_commit:
+            log.info(
+                "raft: replayed the entries committed before the restart in %.1f s",
+                self.clock.monotonic() - self._replay_started,
+            )
+            self._replay_started = None
         if self._orphaned_at and not (self._proposals or self._conf_waiters):
             self._orphaned_at = 0
         for rs in rd.read_states:

@@ -271,6 +271,28 @@ async def test_a_settled_tail_is_snapshotted_and_a_restart_replays_none_of_it():
         await c.stop_all()
 
 
+async def test_a_restart_says_what_it_restored_and_replayed(caplog):
+    c = Cluster(ids=(1,), cfg=RaftConfig(snapshot_interval=100000, keep_entries=0))
+    try:
+        await c.start_all()
+        leader = await c.leader_ready()
+        await c.propose(leader, "a=1")
+        await leader.snapshot_now()
+        for k in range(3):
+            await c.propose(leader, f"k{k}=" + "x" * 100)
+        await c.stop(1)
+        caplog.set_level(logging.INFO, logger="shoal.raft.node")
+        await c.start(1)
+        await c.until(lambda: c.sms[1].data.get("k2") is not None)
+        await c.run(0.5)
+        said = [r.getMessage() for r in caplog.records]
+        restored = [m for m in said if m.startswith("raft: restored a snapshot")]
+        assert len(restored) == 1 and "3 entries (0.0 MB) committed after it" in restored[0]
+        assert sum(m.startswith("raft: replayed the entries committed") for m in said) == 1
+    finally:
+        await c.stop_all()
+
+
 async def test_snapshot_now_snapshots_what_is_applied_and_a_restart_starts_from_it():
     c = Cluster(ids=(1,), cfg=RaftConfig(snapshot_interval=100000, keep_entries=0))
     try:

@@ -149,6 +149,12 @@ class ManagerCollector(Collector):
                 log.last_index(),
             ),
             (
+                "shoal_raft_snapshot_index",
+                "The index of the newest raft log entry this manager's last snapshot holds (0: "
+                "none); a restart restores it, then replays the entries after it",
+                log.snapshot.index if log.snapshot is not None else 0,
+            ),
+            (
                 "shoal_raft_log_entries",
                 "Entries in this manager's raft log since its last compaction (a snapshot "
                 "holds the rest)",
