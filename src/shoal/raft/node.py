@@ -499,12 +499,12 @@ class RaftNode:
                 self._publish(core)
                 if self._snapshot_requests:
                     requests, self._snapshot_requests = self._snapshot_requests, []
-                    await self._snapshot(core)
+                    await self._snapshot(core, "asked")
                     for fut in requests:
                         _settle(fut)
-                elif self._snapshots.due(core.log.applied):
+                elif why := self._snapshots.due(core.log.applied):
                     # Writes have settled (see SnapshotPolicy): no Ready asks for it then.
-                    await self._snapshot(core)
+                    await self._snapshot(core, why)
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -609,8 +609,8 @@ class RaftNode:
         self._serve_reads(core)
         if core.removed and not was_removed and self.on_removed is not None:
             self.on_removed()
-        if self._snapshots.due(core.log.applied):
-            await self._snapshot(core)
+        if why := self._snapshots.due(core.log.applied):
+            await self._snapshot(core, why)
 
     def _note_times(self, rd: Ready, ready_at: float) -> None:
         sent = self.clock.monotonic()
@@ -756,8 +756,9 @@ class RaftNode:
                 still.append((index, fut))
         self._read_ready = still
 
-    async def _snapshot(self, core: Core) -> None:
+    async def _snapshot(self, core: Core, why: str) -> None:
         applied = core.log.applied
+        started = self.clock.monotonic()
         if self.storage.threaded:
             # Encoding a large state takes seconds (100,000 tasks: about 3 s): in a thread, so
             # the event loop goes on meanwhile, and raft keeps its time. The state cannot
@@ -773,6 +774,13 @@ class RaftNode:
         offset = core.compact(self._kept_from(core, snap.index))
         await self._keep_time_while(core, self.storage.save_snapshot(snap, offset))
         self._snapshots.snapshotted(snap.index, len(data))
+        log.info(
+            "raft: took a snapshot of %.1f MB (to entry %d) in %.1f s (%s)",
+            len(data) / 1e6,
+            snap.index,
+            self.clock.monotonic() - started,
+            why,
+        )
 
     def _kept_from(self, core: Core, snap_index: int) -> int:
         """The index to compact the log to: ``keep_entries`` entries behind the snapshot at

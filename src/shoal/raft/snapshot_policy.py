@@ -51,16 +51,17 @@ class SnapshotPolicy:
     def tick(self) -> None:
         self._window.append(self._applied_bytes)
 
-    def due(self, applied: int) -> bool:
-        """Whether to snapshot now, the state machine having applied up to ``applied``."""
+    def due(self, applied: int) -> str | None:
+        """Why to snapshot now, the state machine having applied up to ``applied`` (None:
+        not now)."""
         if applied <= self.index:
-            return False
+            return None
         cfg = self.config
         if applied - self.index >= cfg.snapshot_interval:
-            return True
+            return f"{cfg.snapshot_interval} entries"
         if self.tail_bytes >= max(cfg.snapshot_bytes, self.size):
-            return True
-        return self._settled()
+            return "size"
+        return "writes settled" if self._settled() else None
 
     def _settled(self) -> bool:
         if self.config.settle_ticks <= 0 or len(self._window) <= self.config.settle_ticks:
