@@ -3,12 +3,14 @@
 
 import datetime as dt
 import gc
+import json
 
 import pytest
 
+from shoal.api import base
 from shoal.api.ids import new_id
 from shoal.api.objects import Service, Task
-from shoal.api.specs import ServiceSpec
+from shoal.api.specs import ServiceSpec, TaskSpec
 from shoal.manager.orchestrator.task import new_task
 from shoal.store import MemoryStore
 from shoal.store.intern import FIRST_SWEEP, Interner
@@ -88,6 +90,44 @@ async def test_a_follower_shares_the_specs_it_decodes_and_one_version_per_propos
     follower.close()
 
 
+async def test_a_follower_decodes_a_shared_part_once_and_finds_it_by_its_json(monkeypatch):
+    leader, follower = MemoryStore(), MemoryStore()
+    proposals = []
+
+    class Recording:
+        async def propose(self, proposal):  # type: ignore[no-untyped-def]
+            proposals.append(encode_proposal(proposal))
+            leader.apply(proposal)
+
+    leader.proposer = Recording()
+    web, db = service("web"), service("db", image="postgres")
+    made = [*tasks(web, 3), *tasks(db, 3)]
+    await leader.update(lambda tx: [tx.create(t) for t in made[:4]])
+    await leader.update(lambda tx: [tx.create(t) for t in made[4:]])
+    decoded: list[str] = []  # the task templates pydantic validated
+    real = base._field_names
+
+    def counting(model):  # type: ignore[no-untyped-def]
+        if model is TaskSpec:
+            decoded.append(model.__name__)
+        return real(model)
+
+    monkeypatch.setattr(base, "_field_names", counting)
+    for data in proposals:
+        follower.apply(decode_proposal(data, follower.decode_task))
+    assert len(decoded) == 2  # one per service, not one per task
+    got = stored(follower, made)
+    assert_shared(got[:3])
+    assert_shared(got[3:])
+    assert got[0].Spec is not got[3].Spec
+    assert [t.to_json_text() for t in got] == [t.to_json_text() for t in stored(leader, made)]
+    # The same JSON decoded without the store's decoder: the same task, field for field.
+    plain = [c.obj for data in proposals for c in decode_proposal(data).changes]
+    assert [t.to_json_text() for t in plain] == [t.to_json_text() for t in got]
+    leader.close()
+    follower.close()
+
+
 async def test_a_restored_snapshot_shares_the_specs():
     store = MemoryStore()
     made = tasks(service("web"), 3)
@@ -135,9 +175,17 @@ def test_the_interner_forgets_the_specs_no_task_holds_any_more():
     for t in kept:
         interner.task(t)
     for i in range(FIRST_SWEEP + 10):  # a spec per version of a service, each dropped
-        interner.task(tasks(service(f"s{i}", image=f"image:{i}"), 1)[0])
+        dropped = tasks(service(f"s{i}", image=f"image:{i}"), 1)[0]
+        if i % 2:
+            interner.task(dropped)
+        else:  # as a follower does: found by its JSON the next time
+            interner.decode_task(json.loads(dropped.to_json_text()))
     gc.collect()
     assert len(interner) < FIRST_SWEEP
+    assert len(interner._by_values) < FIRST_SWEEP // 2
     again = tasks(service("kept"), 1)[0]
     interner.task(again)
     assert again.Spec is kept[0].Spec  # in use: remembered through the sweeps
+    # Found by their JSON too, and only those still held.
+    found = interner.decode_task(json.loads(tasks(service("kept"), 1)[0].to_json_text()))
+    assert found.Spec is kept[0].Spec

@@ -542,6 +542,11 @@ class MemoryStore:
                 return None if change.action is Action.REMOVE else change.obj
         return self._tables[kind].objects.get(obj_id)
 
+    def decode_task(self, raw: dict[str, Any]) -> Task:
+        """A task from its JSON values (a raft entry's), decoded as the store keeps it: see
+        ``Interner.decode_task`` (``raw`` is the caller's no longer)."""
+        return self._interner.decode_task(raw)
+
     def view(self) -> ReadTx:
         return ReadTx(self)
 
@@ -980,10 +985,13 @@ class MemoryStore:
             for i, raw in enumerate(objs):
                 if consume:
                     objs[i] = None
-                obj = cls.model_validate(raw)
-                share_field_sets(obj)  # see share_field_sets: a third of a task's memory
+                obj: StoredObject
                 if kind == "task":
-                    self._interner.task(cast(Task, obj))
+                    # Its shared parts found by their JSON, not decoded again: see Interner.
+                    obj = self._interner.decode_task(raw if consume else dict(raw))
+                else:
+                    obj = cls.model_validate(raw)
+                    share_field_sets(obj)  # see share_field_sets: a third of a task's memory
                 table.put(obj)
         self.version = int(data.get("Version", 0))
         self.restores += 1

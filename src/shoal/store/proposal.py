@@ -1,13 +1,16 @@
 """A proposal: the changes of one transaction, as they travel through the log."""
 
 import json
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from shoal.api.base import share_field_sets
-from shoal.api.objects import OBJECT_TYPES, StoredObject
+from shoal.api.objects import OBJECT_TYPES, StoredObject, Task
+
+# Decodes a task's JSON values for the store (``MemoryStore.decode_task``).
+TaskDecoder = Callable[[dict[str, Any]], Task]
 
 
 class Action(StrEnum):
@@ -53,12 +56,18 @@ class Proposal:
         return f'{{"Version":{int(self.version)},"Actions":[{",".join(actions)}]}}'.encode()
 
     @classmethod
-    def decode(cls, data: dict[str, Any]) -> "Proposal":
+    def decode(cls, data: dict[str, Any], decode_task: TaskDecoder | None = None) -> "Proposal":
+        """``decode_task``: how to decode a task that is to be stored (the store's, see
+        ``MemoryStore.decode_task``); ``data`` is the caller's no longer then."""
         changes = []
         for a in data["Actions"]:
-            obj = OBJECT_TYPES[a["Kind"]].model_validate(a["Object"])
-            share_field_sets(obj)  # it goes into the store: see share_field_sets
-            changes.append(Change(Action(a["Action"]), obj))
+            action = Action(a["Action"])
+            if decode_task is not None and a["Kind"] == "task" and action is not Action.REMOVE:
+                obj: StoredObject = decode_task(a["Object"])
+            else:
+                obj = OBJECT_TYPES[a["Kind"]].model_validate(a["Object"])
+                share_field_sets(obj)  # it goes into the store: see share_field_sets
+            changes.append(Change(action, obj))
         return cls(version=int(data["Version"]), changes=changes)
 
 
@@ -67,9 +76,10 @@ def encode_proposal(proposal: Proposal) -> bytes:
     return proposal.encode_json()
 
 
-def decode_proposal(data: bytes) -> Proposal:
-    """A raft log entry's proposal, its objects decoded (and validated) afresh."""
-    return Proposal.decode(json.loads(data))
+def decode_proposal(data: bytes, decode_task: TaskDecoder | None = None) -> Proposal:
+    """A raft log entry's proposal, its objects decoded (and validated) afresh; its tasks by
+    ``decode_task`` if given (see ``Proposal.decode``)."""
+    return Proposal.decode(json.loads(data), decode_task)
 
 
 class Proposer(Protocol):

@@ -147,7 +147,7 @@ class ReplicatedLog:
                     share_field_sets(change.obj)
             self.applied_own += 1
         else:
-            proposal = decode_proposal(data)
+            proposal = decode_proposal(data, self.store.decode_task)
             self.applied_decoded += 1
         self.store.apply(proposal)
 
