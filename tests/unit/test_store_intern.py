@@ -42,6 +42,20 @@ def stored(store: MemoryStore, made: list[Task]) -> list[Task]:
     return got  # type: ignore[return-value]
 
 
+def record_proposals(leader: MemoryStore) -> list[bytes]:
+    """The entries ``leader`` commits (applied at once, as a raft leader would), for a
+    follower to decode."""
+    proposals: list[bytes] = []
+
+    class Recording:
+        async def propose(self, proposal):  # type: ignore[no-untyped-def]
+            proposals.append(encode_proposal(proposal))
+            leader.apply(proposal)
+
+    leader.proposer = Recording()
+    return proposals
+
+
 def assert_shared(got: list[Task]) -> None:
     first = got[0]
     for t in got[1:]:
@@ -68,14 +82,7 @@ async def test_the_tasks_of_a_service_share_its_spec_as_stored_by_the_leader():
 
 async def test_a_follower_shares_the_specs_it_decodes_and_one_version_per_proposal():
     leader, follower = MemoryStore(), MemoryStore()
-    proposals = []
-
-    class Recording:
-        async def propose(self, proposal):  # type: ignore[no-untyped-def]
-            proposals.append(encode_proposal(proposal))
-            leader.apply(proposal)
-
-    leader.proposer = Recording()
+    proposals = record_proposals(leader)
     made = tasks(service("web"), 4)
     await leader.update(lambda tx: [tx.create(t) for t in made[:2]])
     await leader.update(lambda tx: [tx.create(t) for t in made[2:]])
@@ -92,14 +99,7 @@ async def test_a_follower_shares_the_specs_it_decodes_and_one_version_per_propos
 
 async def test_a_follower_decodes_a_shared_part_once_and_finds_it_by_its_json(monkeypatch):
     leader, follower = MemoryStore(), MemoryStore()
-    proposals = []
-
-    class Recording:
-        async def propose(self, proposal):  # type: ignore[no-untyped-def]
-            proposals.append(encode_proposal(proposal))
-            leader.apply(proposal)
-
-    leader.proposer = Recording()
+    proposals = record_proposals(leader)
     web, db = service("web"), service("db", image="postgres")
     made = [*tasks(web, 3), *tasks(db, 3)]
     await leader.update(lambda tx: [tx.create(t) for t in made[:4]])
