@@ -18,10 +18,12 @@ value moved elsewhere fails to open just as a tampered one does.
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher as BlockCipher
+from cryptography.hazmat.primitives.ciphers import algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_SIZE = 32
@@ -29,6 +31,7 @@ NONCE_SIZE = 12
 TAG_SIZE = 16
 _NONCES = 1 << (8 * NONCE_SIZE)
 _COPY_LIMIT = 1 << 16
+_STREAM_PIECE = 1 << 22  # bytes encrypted at a time by ``seal_stream``
 
 
 class CipherError(Exception):
@@ -42,9 +45,14 @@ class Cipher(Protocol):
         that key's ID and the sealed values, each ``nonce || ciphertext``."""
         ...
 
-    def seal_parts(self, plaintext: bytes, associated: bytes) -> tuple[int, bytes, bytes]:
-        """One large value (a snapshot): the key's ID, the nonce and the ciphertext apart, so
-        that they are written one after the other rather than copied into one value first."""
+    def seal_stream(
+        self, parts: Sequence[bytes | memoryview], associated: Callable[[int], bytes]
+    ) -> tuple[int, bytes, Iterator[bytes]]:
+        """One large value (a snapshot), the concatenation of ``parts``, sealed as ``seal_all``
+        seals each, a piece at a time: the key's ID, the nonce, and the ciphertext (its tag
+        last) as pieces to write one after the other. ``associated`` gives the associated
+        data for the key chosen (a header naming it). Neither the value nor its ciphertext is
+        ever held whole: at 100,000 tasks each copy is 60-80 MB of a manager's peak memory."""
         ...
 
     def unseal(self, key_id: int, sealed: bytes | memoryview, associated: bytes) -> bytes:
@@ -65,8 +73,10 @@ class KeyRing:
     def __init__(self, keys: Mapping[int, bytes], write_key_id: int) -> None:
         self._lock = threading.Lock()
         self._aeads: dict[int, AESGCM] = {}
+        self._keys: dict[int, bytes] = {}  # the same keys, for ``seal_stream``
         for key_id, key in keys.items():
             self._aeads[key_id] = _aead(key)
+            self._keys[key_id] = key
         if write_key_id not in self._aeads:
             raise ValueError(f"no key {write_key_id} to write with")
         self._write = write_key_id
@@ -83,6 +93,7 @@ class KeyRing:
     def add(self, key_id: int, key: bytes) -> None:
         with self._lock:
             self._aeads[key_id] = _aead(key)
+            self._keys[key_id] = key
 
     def write_with(self, key_id: int) -> None:
         with self._lock:
@@ -95,20 +106,34 @@ class KeyRing:
             if key_id == self._write:
                 raise ValueError(f"key {key_id} is the one new writes use")
             self._aeads.pop(key_id, None)
+            self._keys.pop(key_id, None)
 
     def seal(self, plaintext: bytes, associated: bytes) -> tuple[int, bytes]:
         """One value, as ``seal_all`` seals each."""
         key_id, (sealed,) = self.seal_all([(plaintext, associated)])
         return key_id, sealed
 
-    def seal_parts(self, plaintext: bytes, associated: bytes) -> tuple[int, bytes, bytes]:
+    def seal_stream(
+        self, parts: Sequence[bytes | memoryview], associated: Callable[[int], bytes]
+    ) -> tuple[int, bytes, Iterator[bytes]]:
         with self._lock:
             key_id = self._write
-            aead = self._aeads[key_id]
+            key = self._keys[key_id]
             nonce = self._nonce if self._nonce + 1 < _NONCES else 0
             self._nonce = nonce + 1
         nonce_bytes = nonce.to_bytes(NONCE_SIZE, "big")
-        return key_id, nonce_bytes, aead.encrypt(nonce_bytes, plaintext, associated)
+        # GCM a piece at a time gives what AESGCM.encrypt gives at once: ciphertext || tag.
+        encryptor = BlockCipher(algorithms.AES(key), modes.GCM(nonce_bytes)).encryptor()
+        encryptor.authenticate_additional_data(associated(key_id))
+
+        def pieces() -> Iterator[bytes]:
+            for part in parts:
+                view = memoryview(part)
+                for start in range(0, len(view), _STREAM_PIECE):
+                    yield encryptor.update(view[start : start + _STREAM_PIECE])
+            yield encryptor.finalize() + encryptor.tag
+
+        return key_id, nonce_bytes, pieces()
 
     def seal_all(self, items: Sequence[tuple[bytes, bytes]]) -> tuple[int, list[bytes]]:
         with self._lock:

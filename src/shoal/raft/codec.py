@@ -107,16 +107,22 @@ def _decode_entry(view: memoryview, pos: int) -> tuple[Entry, int]:
 
 
 def encode_snapshot(s: Snapshot) -> bytes:
+    return b"".join(encode_snapshot_parts(s))
+
+
+def encode_snapshot_parts(s: Snapshot) -> tuple[bytes, bytes]:
+    """``encode_snapshot`` in two parts, its header and the state's data (not copied), to
+    write one after the other."""
     voters, learners = sorted(s.conf.voters), sorted(s.conf.learners)
-    return b"".join(
+    header = b"".join(
         [
             _SNAP.pack(s.index, s.term, len(voters), len(learners)),
             *(_U64.pack(v) for v in voters),
             *(_U64.pack(v) for v in learners),
             _U64.pack(len(s.data)),
-            s.data,
         ]
     )
+    return header, s.data
 
 
 def decode_snapshot(data: bytes) -> Snapshot:

@@ -32,7 +32,7 @@ import sqlite3
 import struct
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -306,23 +306,33 @@ class SQLiteStorage:
 
     def _write_snapshot_file(self, snapshot: Snapshot) -> str:
         return self._write_snapshot_body(
-            snapshot.term, snapshot.index, codec.encode_snapshot(snapshot)
+            snapshot.term, snapshot.index, codec.encode_snapshot_parts(snapshot)
         )
 
-    def _write_snapshot_body(self, term: int, index: int, body: bytes) -> str:
+    def _write_snapshot_body(
+        self, term: int, index: int, parts: Sequence[bytes | memoryview]
+    ) -> str:
+        """The snapshot file whose body is the concatenation of ``parts``, written a piece at
+        a time: the body is never copied whole (nor, encrypted, its ciphertext)."""
         name = _snapshot_name(term, index)
+        pieces: Iterable[bytes | memoryview]
         if self.cipher is None:
-            header = _SNAP_HEADER.pack(_SNAP_MAGIC, zlib.crc32(body), len(body))
+            crc = 0
+            for part in parts:
+                crc = zlib.crc32(part, crc)
+            header = _SNAP_HEADER.pack(_SNAP_MAGIC, crc, sum(len(p) for p in parts))
+            pieces = parts
         else:
-            header, body = self._seal_snapshot(term, index, body)
+            header, pieces = self._seal_snapshot(term, index, parts)
         tmp = self.snap_dir / (name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, header)
-            view = memoryview(body)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
+            for piece in pieces:
+                view = memoryview(piece)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -339,15 +349,18 @@ class SQLiteStorage:
             if p.name != keep:
                 p.unlink(missing_ok=True)
 
-    def _seal_snapshot(self, term: int, index: int, body: bytes) -> tuple[bytes, bytes]:
-        """The header (nonce included) and the ciphertext of an encrypted snapshot file."""
+    def _seal_snapshot(
+        self, term: int, index: int, parts: Sequence[bytes | memoryview]
+    ) -> tuple[bytes, Iterator[bytes]]:
+        """The header (nonce included) and the ciphertext, in pieces, of an encrypted
+        snapshot file whose body is the concatenation of ``parts``."""
         assert self.cipher is not None
-        while True:
-            key_id = self.cipher.write_key_id
-            header = _SEALED_SNAP_HEADER.pack(_SEALED_SNAP_MAGIC, key_id, term, index)
-            sealed_under, nonce, sealed = self.cipher.seal_parts(body, header)
-            if sealed_under == key_id:  # else a rotation switched keys in between: again
-                return header + nonce, sealed
+
+        def header_for(key_id: int) -> bytes:
+            return _SEALED_SNAP_HEADER.pack(_SEALED_SNAP_MAGIC, key_id, term, index)
+
+        key_id, nonce, pieces = self.cipher.seal_stream(parts, header_for)
+        return header_for(key_id) + nonce, pieces
 
     # --- encryption: upgrading and rotating -----------------------------------------------
 
@@ -430,7 +443,7 @@ class SQLiteStorage:
             return False
         snapshot = codec.decode_snapshot(body)
         # Same name: the file is replaced whole (write, fsync, rename), the database unchanged.
-        self._write_snapshot_body(snapshot.term, snapshot.index, body)
+        self._write_snapshot_body(snapshot.term, snapshot.index, (body,))
         return True
 
     def count_not_under_write_key(self) -> int:

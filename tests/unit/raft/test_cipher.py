@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shoal.raft.cipher import CipherError, KeyRing
 
@@ -77,11 +78,24 @@ def test_nonces_count_up_and_never_repeat_within_a_ring():
     )
 
 
-def test_a_large_value_sealed_in_parts_opens_whole_and_uncopied():
+def test_a_large_value_sealed_a_piece_at_a_time_opens_whole(monkeypatch):
+    monkeypatch.setattr("shoal.raft.cipher._STREAM_PIECE", 1 << 16)
     ring = KeyRing({7: K1}, 7)
-    big = os.urandom(300_000)
-    key_id, nonce, ciphertext = ring.seal_parts(big, b"snapshot header")
-    assert key_id == 7 and len(nonce) == 12
+    head, body = b"head", os.urandom(300_000)
+    asked: list[int] = []
+
+    def header(key_id: int) -> bytes:
+        asked.append(key_id)
+        return b"snapshot header"
+
+    key_id, nonce, pieces = ring.seal_stream([head, memoryview(body)], header)
+    chunks = list(pieces)
+    assert key_id == 7 and asked == [7] and len(nonce) == 12
+    assert len(chunks) == 1 + 5 + 1  # the head, the body in pieces of 64 KiB, the tag
+    ciphertext = b"".join(chunks)
+    big = head + body
+    # What sealing it whole gives, under the same key and nonce.
+    assert ciphertext == AESGCM(K1).encrypt(nonce, big, b"snapshot header")
     stored = memoryview(b"HEADER" + nonce + ciphertext)[6:]  # as read from a file
     assert ring.unseal(7, stored, b"snapshot header") == big
     with pytest.raises(CipherError):
