@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
 from shoal import metrics
-from shoal.api.base import Version, share_field_sets
+from shoal.api.base import Version
 from shoal.api.objects import OBJECT_TYPES, Cluster, Network, Node, Service, StoredObject, Task
 from shoal.api.specs import ContainerSpec
 from shoal.clock import Clock, SystemClock
@@ -25,6 +25,7 @@ from shoal.store.proposal import (
     PipelinedProposer,
     Proposal,
     Proposer,
+    decode_object,
     encode_proposal,
 )
 from shoal.store.roundtrip import CHECK_PROPOSALS, StoredTexts, check_proposal
@@ -980,7 +981,6 @@ class MemoryStore:
             # one no longer): the next write waits for them to settle and starts afresh.
             self._chain_failed = True
         for kind, objs in data.get("Objects", {}).items():
-            cls = OBJECT_TYPES[kind]
             table = self._tables[kind]
             for i, raw in enumerate(objs):
                 if consume:
@@ -990,8 +990,7 @@ class MemoryStore:
                     # Its shared parts found by their JSON, not decoded again: see Interner.
                     obj = self._interner.decode_task(raw if consume else dict(raw))
                 else:
-                    obj = cls.model_validate(raw)
-                    share_field_sets(obj)  # see share_field_sets: a third of a task's memory
+                    obj = decode_object(kind, raw)
                 table.put(obj)
         self.version = int(data.get("Version", 0))
         self.restores += 1

@@ -65,10 +65,18 @@ class Proposal:
             if decode_task is not None and a["Kind"] == "task" and action is not Action.REMOVE:
                 obj: StoredObject = decode_task(a["Object"])
             else:
-                obj = OBJECT_TYPES[a["Kind"]].model_validate(a["Object"])
-                share_field_sets(obj)  # it goes into the store: see share_field_sets
+                obj = decode_object(a["Kind"], a["Object"])
             changes.append(Change(action, obj))
         return cls(version=int(data["Version"]), changes=changes)
+
+
+def decode_object(kind: str, raw: dict[str, Any]) -> StoredObject:
+    """An object of ``kind`` from its JSON values, decoded (and validated) to go into the
+    store: its field-name sets shared (see share_field_sets: a third of a task's memory). A
+    task to be stored is decoded by the store's ``decode_task`` instead, where there is one."""
+    obj = OBJECT_TYPES[kind].model_validate(raw)
+    share_field_sets(obj)
+    return obj
 
 
 def encode_proposal(proposal: Proposal) -> bytes:
