@@ -23,7 +23,7 @@ async def run_daemon(config: DaemonConfig) -> None:
     from shoal.daemon.node import NodeDaemon
     from shoal.daemon.old_generation import collect_old_generation
     from shoal.engineapi.listeners import serve
-    from shoal.engineapi.server import build_app
+    from shoal.engineapi.server import build_app, build_read_app
     from shoal.metrics.gc_pauses import record_gc_pauses
     from shoal.metrics.loop_lag import probe_loop_lag
     from shoal.store.gc_tuning import tune_gc
@@ -43,7 +43,12 @@ async def run_daemon(config: DaemonConfig) -> None:
     try:
         if config.metrics_addr:
             metrics = await serve_metrics(daemon, config.metrics_addr)
-        runner = await serve(build_app(daemon), config.api_listeners(), config.api_tls)
+        app = build_app(daemon)
+        # The listeners, and the answers to the reads of the swarm's state, on a thread of
+        # their own: this loop is busy while the cluster changes (engineapi.api_thread).
+        runner = await serve(
+            app, config.api_listeners(), config.api_tls, read_app=build_read_app(app)
+        )
         if config.dashboard_addr:
             from shoal.daemon.dashboard import start_dashboard
 

@@ -10,6 +10,12 @@ client connection's own. What is the swarm's, or the node's as a whole (/_ping, 
 /info, networks, events), or anything refused (an API version out of range) goes to shoal's
 aiohttp application, over a socket pair of the connection's own, the same way.
 
+On a node that serves its API from a thread of its own (``engineapi.api_thread``), the front
+runs there, and so does a second application answering the reads of the swarm's state
+(``engineapi.read_lane``): those requests never wait for the node's own event loop. The
+socket pair to shoal's main application is then handed to that loop, which takes it up when it
+next turns; the request waits in the socket's buffer meanwhile.
+
 It is written as asyncio protocols, bytes passed on from the callbacks that receive them (no
 task or future per request): what makes it cheap enough. A response without an end (101
 Switching Protocols, or a raw stream without length: attach, exec) turns the connection into
@@ -18,14 +24,17 @@ a tunnel both ways until the upstream closes it; the client ending its input fir
 client that hangs up during a response (logs -f) ends the upstream's connection with it."""
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import socket
 from collections.abc import Callable
+from typing import Any
 
 from shoal.engineapi.api_versions import maximum, refusal, requested
 from shoal.engineapi.engine_proxy import EngineProxy
 from shoal.engineapi.http_framing import Body, Head, Malformed
+from shoal.engineapi.read_lane import ReadLane
 from shoal.engineapi.tls_half_close import keep_tls_half_open
 
 log = logging.getLogger(__name__)
@@ -53,14 +62,24 @@ SHOAL_PATHS = frozenset(
         "shoal",  # shoal's own endpoints (/shoal/plan: --dry-run)
     )
 )
-ENGINE, SHOAL = "engine", "shoal"
+ENGINE, SHOAL, READ = "engine", "shoal", "read"
 
 
 class Front:
-    def __init__(self, app_server: Callable[[], asyncio.Protocol], proxy: EngineProxy) -> None:
-        """``app_server``: the aiohttp server (protocol factory) of shoal's application."""
+    def __init__(
+        self,
+        app_server: Callable[[], asyncio.Protocol],
+        proxy: EngineProxy,
+        app_loop: asyncio.AbstractEventLoop | None = None,
+        reads: ReadLane | None = None,
+    ) -> None:
+        """``app_server``: the aiohttp server (protocol factory) of shoal's application, run
+        by ``app_loop`` (the front's own loop if None); ``reads``: the requests answered by
+        another application, on the front's loop, and its server."""
         self.app_server = app_server
+        self.app_loop = app_loop
         self.proxy = proxy
+        self.reads = reads
         self.connections: set[_Client] = set()
 
     def protocol(self) -> asyncio.Protocol:
@@ -71,16 +90,19 @@ class Front:
         for client in list(self.connections):
             client.abort()
 
-    def for_shoal(self, target: str) -> bool:
-        if self.proxy.address is None:
-            return True
+    def kind_of(self, method: str, target: str) -> str:
+        """Who answers a request: the engine, shoal's application, or its read lane."""
         path = target.split("?", 1)[0]
         version = requested(path)
         if version is not None:
             if refusal(version, maximum(self.proxy)) is not None:
-                return True  # shoal says why
+                return SHOAL  # shoal says why
             path = path[len(version) + 2 :]
-        return path.lstrip("/").split("/", 1)[0] in SHOAL_PATHS
+        if self.reads is not None and self.reads.answers(method, path):
+            return READ
+        if self.proxy.address is None:
+            return SHOAL
+        return SHOAL if path.lstrip("/").split("/", 1)[0] in SHOAL_PATHS else ENGINE
 
     def response_head(self, head: Head, kind: str) -> bytes:
         """The engine's head as it is, but for the API version this node speaks (where the
@@ -268,7 +290,7 @@ class _Client(asyncio.Protocol):
             return
         head = Head.parse(self.buffer[: end + 4])
         self.buffer = self.buffer[end + 4 :]
-        kind = SHOAL if self.front.for_shoal(head.first[1]) else ENGINE
+        kind = self.front.kind_of(head.first[0], head.first[1])
         upstream = self.upstreams.get(kind)
         if upstream is not None and not upstream.closed:
             self._send(head, upstream)
@@ -315,8 +337,16 @@ class _Client(asyncio.Protocol):
                 return await self._open(SHOAL)
         else:
             ours, theirs = socket.socketpair()
-            await loop.connect_accepted_socket(self.front.app_server, theirs)
-            upstream = _Upstream(self, SHOAL)
+            app_loop = self.front.app_loop
+            if kind == READ:
+                assert self.front.reads is not None
+                await loop.connect_accepted_socket(self.front.reads.server, theirs)
+            elif app_loop is None or app_loop is loop:
+                await loop.connect_accepted_socket(self.front.app_server, theirs)
+            else:
+                # Not waited for: what is written meanwhile waits in the socket's buffer.
+                _serve_on(app_loop, self.front.app_server, theirs)
+            upstream = _Upstream(self, kind)
             await loop.create_unix_connection(lambda: upstream, sock=ours)
         self.upstreams[upstream.kind] = upstream
         return upstream
@@ -431,3 +461,21 @@ class _Client(asyncio.Protocol):
                 self._restore_tls = lambda: None
             self.current = None
             self._finish()
+
+
+def _serve_on(
+    loop: asyncio.AbstractEventLoop, server: Callable[[], asyncio.Protocol], sock: socket.socket
+) -> None:
+    """Have ``loop`` (another thread's) serve the connection ``sock`` with ``server``."""
+
+    def failed(done: concurrent.futures.Future[Any]) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("the API could not pass a connection on: %s", done.exception())
+            sock.close()
+
+    try:
+        future = asyncio.run_coroutine_threadsafe(loop.connect_accepted_socket(server, sock), loop)
+    except RuntimeError:  # that loop is closed: the node is stopping
+        sock.close()
+        return
+    future.add_done_callback(failed)

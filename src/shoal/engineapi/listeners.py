@@ -12,8 +12,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from shoal.engineapi.api_thread import ApiThread
 from shoal.engineapi.engine_proxy import ENGINE
 from shoal.engineapi.front import Front
+from shoal.engineapi.read_lane import HOME_LOOP, ReadLane
 
 log = logging.getLogger(__name__)
 
@@ -97,54 +99,116 @@ def default_cert_dir() -> Path:
 class Serving:
     """The API on its listeners; ``cleanup()`` stops it."""
 
-    def __init__(self, runner: web.AppRunner, front: Front) -> None:
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        front: Front,
+        thread: ApiThread | None = None,
+        read_runner: web.AppRunner | None = None,
+    ) -> None:
         self.runner = runner
         self.front = front
+        self.thread = thread
+        self.read_runner = read_runner
         self.servers: list[asyncio.Server] = []
 
     async def cleanup(self) -> None:
+        if self.thread is not None:
+            await self.thread.run(self._stop_front())
+            await self.thread.stop()
+        else:
+            await self._stop_front()
+        await self.runner.cleanup()
+
+    async def _stop_front(self) -> None:
         for server in self.servers:
             server.close()
         await self.front.close()
-        await self.runner.cleanup()
+        if self.read_runner is not None:
+            await self.read_runner.cleanup()
 
 
 async def serve(
-    app: web.Application, listeners: list[Listener], tls: TLSSettings | None
+    app: web.Application,
+    listeners: list[Listener],
+    tls: TLSSettings | None,
+    read_app: web.Application | None = None,
 ) -> Serving:
     """Serve ``app`` behind the front (which passes the engine's requests straight to it) on
     every listener; unix sockets are readable only by their owner's group and root (the
-    socket is as good as root on the cluster)."""
+    socket is as good as root on the cluster).
+
+    With ``read_app`` (``server.build_read_app``), the listeners and the front run on a thread
+    of their own (``api_thread``), where ``read_app`` answers the reads of its routes; ``app``
+    answers the rest on this loop."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     server = runner.server
     assert server is not None
-    serving = Serving(runner, Front(server, app[ENGINE]))
+    if read_app is None:
+        serving = Serving(runner, Front(server, app[ENGINE]))
+        try:
+            await _listen(serving, listeners, tls)
+        except BaseException:
+            await serving.cleanup()
+            raise
+        return serving
+    main_loop = asyncio.get_running_loop()
+    read_app[HOME_LOOP] = main_loop
+    thread = ApiThread()
+    thread.start()
+    read_runner = web.AppRunner(read_app, access_log=None, handle_signals=False)
+
+    async def start() -> Serving:
+        await read_runner.setup()
+        assert read_runner.server is not None
+        reads = ReadLane(read_routes(read_app), read_runner.server)
+        front = Front(server, app[ENGINE], app_loop=main_loop, reads=reads)
+        serving = Serving(runner, front, thread, read_runner)
+        try:
+            await _listen(serving, listeners, tls)
+        except BaseException:
+            await serving._stop_front()
+            raise
+        return serving
+
+    try:
+        return await thread.run(start())
+    except BaseException:
+        await thread.stop()
+        await runner.cleanup()
+        raise
+
+
+def read_routes(app: web.Application) -> list[tuple[str, str]]:
+    """The methods and paths ``app`` answers (its versioned twins left out)."""
+    routes = []
+    for route in app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if not path.startswith("/{api_version"):
+            routes.append((route.method, path))
+    return routes
+
+
+async def _listen(serving: Serving, listeners: list[Listener], tls: TLSSettings | None) -> None:
     loop = asyncio.get_running_loop()
     protocol = serving.front.protocol
     # TLS is for TCP listeners only (as dockerd: its unix sockets are plain), and its files
     # are read only where there is one.
     tcp = any(listener.path is None for listener in listeners)
-    try:
-        ssl_context = tls.server_context() if tls is not None and tcp else None
-        for listener in listeners:
-            if listener.path is not None:
-                path = listener.path
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if path.exists() or path.is_symlink():
-                    path.unlink()
-                serving.servers.append(await loop.create_unix_server(protocol, str(path)))
-                os.chmod(path, 0o660)
-            else:
-                if tls is None or not tls.verify:
-                    log.warning(INSECURE_WARNING)
-                serving.servers.append(
-                    await loop.create_server(
-                        protocol, listener.host, listener.port, ssl=ssl_context
-                    )
-                )
-            log.info("API listen on %s", listener.url)
-    except BaseException:
-        await serving.cleanup()
-        raise
-    return serving
+    ssl_context = tls.server_context() if tls is not None and tcp else None
+    for listener in listeners:
+        if listener.path is not None:
+            path = listener.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists() or path.is_symlink():
+                path.unlink()
+            serving.servers.append(await loop.create_unix_server(protocol, str(path)))
+            os.chmod(path, 0o660)
+        else:
+            if tls is None or not tls.verify:
+                log.warning(INSECURE_WARNING)
+            serving.servers.append(
+                await loop.create_server(protocol, listener.host, listener.port, ssl=ssl_context)
+            )
+        log.info("API listen on %s", listener.url)

@@ -70,13 +70,45 @@ class _VersionedRoutes:
         self.add_route("DELETE", path, handler)
 
 
-def build_app(backend: Backend) -> web.Application:
-    app = web.Application(
+# The reads answered on the API's own thread (``engineapi.read_lane``): each reads the store
+# alone and needs nothing of the node's own event loop (not /_ping, /info or networks: they
+# ask the engine too). The main application answers them as well, as it does any request.
+READS: tuple[tuple[str, str, Handler], ...] = (
+    ("GET", "/nodes", nodes.list_nodes),
+    ("GET", "/nodes/{id}", nodes.inspect),
+    ("GET", "/services", services.list_services),
+    ("GET", "/services/{id}", services.inspect),
+    ("GET", "/tasks", tasks.list_tasks),
+    ("GET", "/tasks/{id}", tasks.inspect),
+)
+
+
+def _application() -> web.Application:
+    return web.Application(
         middlewares=[request_metrics.request_metrics, api_versions.negotiate, docker_errors]
     )
+
+
+def build_read_app(app: web.Application) -> web.Application:
+    """The read lane's application for ``app`` (``build_app``'s): the same backend and engine,
+    the routes of ``READS`` only."""
+    reads = _application()
+    reads[BACKEND] = app[BACKEND]
+    reads[ENGINE] = app[ENGINE]  # closed with ``app``
+    reads.on_response_prepare.append(api_versions.add_headers)
+    r = _VersionedRoutes(reads.router)
+    for method, path, handler in READS:
+        r.add_route(method, path, handler)
+    return reads
+
+
+def build_app(backend: Backend) -> web.Application:
+    app = _application()
     app[BACKEND] = backend
     _with_engine(app, EngineProxy(backend.engine_host))
     r = _VersionedRoutes(app.router)
+    for method, path, handler in READS:
+        r.add_route(method, path, handler)
     r.add_route("GET", "/_ping", system.ping)
     r.add_route("HEAD", "/_ping", system.ping)
     r.add_get("/version", system.version)
@@ -91,14 +123,10 @@ def build_app(backend: Backend) -> web.Application:
     r.add_get("/swarm/unlockkey", swarm.unlock_key)
     r.add_post("/swarm/unlock", swarm.unlock)
 
-    r.add_get("/nodes", nodes.list_nodes)
-    r.add_get("/nodes/{id}", nodes.inspect)
     r.add_post("/nodes/{id}/update", nodes.update)
     r.add_delete("/nodes/{id}", nodes.remove)
 
-    r.add_get("/services", services.list_services)
     r.add_post("/services/create", services.create)
-    r.add_get("/services/{id}", services.inspect)
     r.add_post("/services/{id}/update", services.update)
     r.add_delete("/services/{id}", services.remove)
     r.add_get("/services/{id}/logs", logs.service_logs)
@@ -117,8 +145,6 @@ def build_app(backend: Backend) -> web.Application:
         r.add_post(path + "/{id}/update", handlers["update"])
         r.add_delete(path + "/{id}", handlers["remove"])
 
-    r.add_get("/tasks", tasks.list_tasks)
-    r.add_get("/tasks/{id}", tasks.inspect)
     r.add_get("/tasks/{id}/logs", logs.task_logs)
 
     # shoal's own: plans of changes (--dry-run).

@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from shoal.api.objects import Service
+from shoal.engineapi.read_lane import at_home
 from shoal.engineapi.responses import (
     BACKEND,
     api_list,
@@ -20,7 +21,9 @@ async def list_services(request: web.Request) -> web.Response:
     control = request.app[BACKEND].control()
     filters = Filters.parse(request.query.get("filters"))
     if query_bool(request, "status"):
-        services = await control.list_services_with_status(filters)
+        services = control.list_services_if_counted(filters)
+        if services is None:  # the counts are to be taken from the tables first
+            services = await at_home(request, control.list_services_with_status(filters))
     else:
         services = control.list_services(filters)
     return await list_response(await api_list(services, Service.to_api))

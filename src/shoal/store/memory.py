@@ -183,7 +183,11 @@ class Table(Generic[T]):
 
 class ReadTx:
     """A consistent read of the committed state. In one event loop, reads made without an
-    ``await`` in between all see the same state."""
+    ``await`` in between all see the same state.
+
+    From another thread (the API's read lane), each read returns objects as some moment left
+    them, whole: objects are never changed in place, and what a read returns is a copy taken
+    in one step (``list`` over a dict's values runs in C, the interpreter lock held)."""
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -204,7 +208,10 @@ class ReadTx:
         return builtins.list(self._table(cls).find(index, key).values())
 
     def find_by_prefix(self, cls: type[T], prefix: str) -> builtins.list[T]:
-        return [o for i, o in self._table(cls).objects.items() if i.startswith(prefix)]
+        # Over a copy of the table (taken in one step): the API's read lane reads from its
+        # own thread while the store's applies changes.
+        items = builtins.list(self._table(cls).objects.items())
+        return [o for i, o in items if i.startswith(prefix)]
 
     def count(self, cls: type[StoredObject]) -> int:
         return len(self._table(cls).objects)

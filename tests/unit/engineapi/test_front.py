@@ -174,3 +174,20 @@ async def test_a_client_that_hangs_up_ends_the_upstream_stream(front, tmp_path):
     assert body == b"OK from shoal"
     assert await reader.read() == b""  # closed, as asked
     writer.close()
+
+
+def test_the_read_lane_takes_its_routes_only() -> None:
+    from shoal.engineapi.front import ENGINE, READ, SHOAL
+    from shoal.engineapi.read_lane import ReadLane
+
+    lane = ReadLane([("GET", "/nodes"), ("GET", "/nodes/{id}")], lambda: asyncio.Protocol())
+    front = Front(lambda: asyncio.Protocol(), EngineProxy("unix:///nonexistent"), reads=lane)
+    assert front.kind_of("GET", "/nodes") == READ
+    assert front.kind_of("GET", "/v1.41/nodes?filters=%7B%7D") == READ
+    assert front.kind_of("GET", "/nodes/abc") == READ
+    assert front.kind_of("GET", "/nodes/abc/update") == SHOAL
+    assert front.kind_of("POST", "/nodes/abc") == SHOAL
+    assert front.kind_of("GET", "/nodes/") == SHOAL
+    assert front.kind_of("GET", "/nodesx") == ENGINE
+    assert front.kind_of("GET", "/v1.99/nodes") == SHOAL  # refused: shoal says why
+    assert front.kind_of("GET", "/containers/json") == ENGINE

@@ -189,6 +189,15 @@ class ServiceCounts:
         """``service``'s status from the store's tasks as they are now."""
         return status_of(service, self.tallies().of(service.ID))
 
+    def status_if_counted(self, service: Service) -> ServiceStatus | None:
+        """``status(service)`` if the tallies need not be taken from the tables first (None if
+        they must). It changes nothing, and reads a copy of the service's tally (taken in one
+        step): safe from another thread than the store's (the API's read lane)."""
+        tallies = self._tallies  # before the checks: see ``_start_count``
+        if self._count is not None or self._out_of_date():
+            return None
+        return status_of(service, dict(tallies.of(service.ID)))
+
     def tallies(self) -> TaskTallies:
         """The tallies for the store as it is now: any counting of the tables is finished
         first, at once. (``await ready()`` before, to count them a step at a time.)"""
@@ -227,9 +236,13 @@ class ServiceCounts:
     def _start_count(self) -> None:
         if self._listening is not None:
             self._listening.close()
-        view, self._listening = self._store.view_and_listen(self._apply)
-        self._tallies = TaskTallies(strict=False)
-        self._count = _Count(view.list(Task), self._tallies)
+        view, listening = self._store.view_and_listen(self._apply)
+        tallies = TaskTallies(strict=False)
+        # The count first: a reader from another thread (``status_if_counted``) that sees
+        # none being taken sees the tallies of before.
+        self._count = _Count(view.list(Task), tallies)
+        self._tallies = tallies
+        self._listening = listening
         self._restores = self._store.restores
         self.rebuilds += 1
 
