@@ -5,20 +5,26 @@ from aiohttp import web
 from shoal.api.objects import Node
 from shoal.engineapi.responses import (
     BACKEND,
-    api_list,
+    ApiTexts,
     json_response,
-    list_response,
     query_bool,
     query_int,
     read_json,
 )
 from shoal.manager.controlapi.filters import Filters
 
+# Each node's JSON, kept while it is unchanged (see ``ApiTexts``), per application.
+NODE_TEXTS: web.AppKey[ApiTexts] = web.AppKey("node_texts", ApiTexts)
+
+
+def keep_node_texts(app: web.Application) -> None:
+    app[NODE_TEXTS] = ApiTexts(Node.to_api)
+
 
 async def list_nodes(request: web.Request) -> web.Response:
     control = request.app[BACKEND].control()
     nodes = control.list_nodes(Filters.parse(request.query.get("filters")))
-    return await list_response(await api_list(nodes, Node.to_api))
+    return await request.app[NODE_TEXTS].list_response(nodes)
 
 
 async def inspect(request: web.Request) -> web.Response:

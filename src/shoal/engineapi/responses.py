@@ -70,6 +70,46 @@ def encode_list(data: list[Any]) -> bytes:
     return b"".join(parts)
 
 
+class ApiTexts:
+    """Each object's JSON as the API shows it (``to_api``, encoded as ``json_response`` does),
+    kept while the store holds that very object: the store never changes an object in place,
+    so the same object always reads the same. A `node ls` of 1,000 nodes dumped and encoded
+    every node at each call, about 30 ms (issue 15), though nodes seldom change; now it joins
+    texts. Used from either thread the API answers on: a lookup and a store are one step each
+    (at worst, two callers encode the same object)."""
+
+    def __init__(self, to_api: Callable[[Any], Any]) -> None:
+        self._to_api = to_api
+        self._texts: dict[str, tuple[Any, str]] = {}
+
+    def text(self, obj: Any) -> str:
+        kept = self._texts.get(obj.ID)
+        if kept is not None and kept[0] is obj:
+            return kept[1]
+        text = json.dumps(self._to_api(obj), separators=(",", ":"))
+        self._texts[obj.ID] = (obj, text)
+        return text
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    async def list_response(self, items: list[Any]) -> web.Response:
+        """``list_response(await api_list(items, to_api))``, byte for byte, from the texts. The
+        texts of objects no longer listed are forgotten (when a full list shows it)."""
+        texts = []
+        turns = LoopTurns()
+        for item in items:
+            texts.append(self.text(item))
+            await turns.between()
+        if len(self._texts) > 2 * len(items) + 16:
+            listed = {item.ID for item in items}
+            self._texts = {k: v for k, v in list(self._texts.items()) if k in listed}
+        body = "[" + ",".join(texts) + "]\n"
+        return web.Response(
+            body=body.encode(), status=200, headers={"Content-Type": "application/json"}
+        )
+
+
 def error_response(err: ShoalError) -> web.Response:
     return json_response({"message": err.message}, status=err.status)
 

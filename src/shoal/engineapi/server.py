@@ -96,6 +96,7 @@ def build_read_app(app: web.Application) -> web.Application:
     reads[BACKEND] = app[BACKEND]
     reads[ENGINE] = app[ENGINE]  # closed with ``app``
     reads.on_response_prepare.append(api_versions.add_headers)
+    nodes.keep_node_texts(reads)
     r = _VersionedRoutes(reads.router)
     for method, path, handler in READS:
         r.add_route(method, path, handler)
@@ -106,6 +107,7 @@ def build_app(backend: Backend) -> web.Application:
     app = _application()
     app[BACKEND] = backend
     _with_engine(app, EngineProxy(backend.engine_host))
+    nodes.keep_node_texts(app)
     r = _VersionedRoutes(app.router)
     for method, path, handler in READS:
         r.add_route(method, path, handler)

@@ -63,3 +63,37 @@ def test_no_call_of_the_c_encoder_covers_more_than_a_slice(monkeypatch: pytest.M
 async def test_a_short_list_is_answered_inline() -> None:
     resp = await list_response([])
     assert resp.body == b"[]\n"
+
+
+async def test_kept_texts_answer_what_a_list_response_answers_and_follow_each_object() -> None:
+    from shoal.api.objects import Node
+    from shoal.api.specs import NodeSpec
+    from shoal.engineapi.responses import ApiTexts
+
+    dumped: list[str] = []
+
+    def to_api(node: Node) -> dict:
+        dumped.append(node.ID)
+        return node.to_api()
+
+    nodes = [Node(ID=f"n{i}", Spec=NodeSpec(Name=f"h\u00e9{i}")) for i in range(30)]
+    texts = ApiTexts(to_api)
+    expected = (await list_response(await api_list(nodes, Node.to_api))).body
+    assert (await texts.list_response(nodes)).body == expected
+    assert (await texts.list_response(nodes)).body == expected
+    assert dumped == [n.ID for n in nodes]  # each node once: the second list reused them
+
+    # A node replaced in the store (a new object, as the store's writes make) shows as it is.
+    changed = nodes[3].clone()
+    changed.Spec.Name = "renamed"
+    nodes[3] = changed
+    dumped.clear()
+    body = (await texts.list_response(nodes)).body
+    assert body == (await list_response(await api_list(nodes, Node.to_api))).body
+    assert dumped == ["n3"] and b'"renamed"' in body  # type: ignore[operator]
+
+    # Nodes no longer listed are forgotten once a list shows far fewer than are kept.
+    assert (await texts.list_response(nodes[:5])).body == json_response(
+        [n.to_api() for n in nodes[:5]]
+    ).body
+    assert len(texts) == 5
