@@ -340,6 +340,7 @@ class Bench:
         self.fleets: list[FleetProcess] = []
         self.t0 = time.monotonic()
         self.phase = "setup"
+        self.marks: list[tuple[float, str]] = [(self.t0, self.phase)]
         self.timeline: list[dict[str, Any]] = []
         self.api: list[dict[str, Any]] = []
         self.stop = threading.Event()
@@ -349,6 +350,11 @@ class Bench:
         self._cpu: dict[str, tuple[float, float, int]] = {}
         self.probe_id = ""
         self.threads: list[threading.Thread] = []
+        # The API probe, a process of its own (bench/api_probe.py): the manager it calls is
+        # the one named in probe_target, rewritten as the leader changes.
+        self.prober: subprocess.Popen | None = None
+        self.probe_target = root / "probe-target"
+        self.probe_calls = root / "probe-calls.jsonl"
         self.scrapers = ThreadPoolExecutor(max_workers=2 * args.managers)
         # The manager every read and probe goes to: the raft leader, as the managers say
         # (a follower answers reads from its own store, which may lag or stand still).
@@ -391,6 +397,8 @@ class Bench:
     def set_leader(self, node: Node | None) -> None:
         with self._leader_lock:
             previous, self._leader = self._leader, node
+            if node is not previous:
+                self._name_probe_target(node)
         if node is None or node is previous:
             return
         # Changes are recorded from one known leader to the next (an unknown in between,
@@ -406,6 +414,14 @@ class Bench:
         with self._leader_lock:
             if node is None or self._leader is node:
                 self._leader = None
+                self._name_probe_target(None)
+
+    def _name_probe_target(self, node: Node | None) -> None:
+        """Have the probe call ``node`` from its next call (none: it records no leader)."""
+        text = f"{node.socket}\n{node.name}\n" if node is not None else ""
+        tmp = self.probe_target.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(self.probe_target)
 
     def find_leader(self) -> Node | None:
         """The manager that says it leads (its /metrics); failing that, the one a manager's
@@ -499,6 +515,7 @@ class Bench:
 
     def mark(self, phase: str) -> None:
         self.phase = phase
+        self.marks.append((time.monotonic(), phase))
         print(f"[{time.monotonic() - self.t0:7.1f} s] {phase}", flush=True)
 
     def wait(self, check: Callable[[], Any], what: str, interval: float = 0.5) -> None:
@@ -631,47 +648,46 @@ class Bench:
             self.forget_leader()
         self.timeline.append(row)
 
-    def timed(self, what: str, method: str, path: str, body: Any = None) -> Any:
-        t = time.monotonic()
-        node: Node | None = None
-        resp = None
-        error = ""
-        try:
-            node = self.via()
-            resp = node.api(method, path, body, timeout=API_TIMEOUT)
-            if resp.status >= 400:
-                error = f"{resp.status} {resp.body}"
-        except (OSError, http.client.HTTPException, RuntimeError) as err:
-            error = f"{type(err).__name__}: {err}"
-            self.forget_leader(node)
-        call = {
-            "call": what,
-            "phase": self.phase,
-            "via": node.name if node is not None else None,
-            "t": round(t - self.t0, 2),
-            "ms": round((time.monotonic() - t) * 1000, 2),
-            "ok": not error,
-        }
-        if error:
-            call["error"] = error[:200]
-        self.api.append(call)
-        return resp.body if resp is not None and not error else None
+    def start_probe(self) -> None:
+        self.prober = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("api_probe.py")),
+                "--target",
+                str(self.probe_target),
+                "--service",
+                self.probe_id,
+                "--interval",
+                str(self.args.probe_interval),
+                "--out",
+                str(self.probe_calls),
+            ]
+        )
 
-    def probe(self) -> None:
-        while not self.stop.wait(self.args.probe_interval):
-            self.timed("service ls", "GET", "/services?status=true")
-            self.timed("node ls", "GET", "/nodes")
-            svc = self.timed("service inspect", "GET", f"/services/{self.probe_id}")
-            if svc is not None:
-                spec = svc["Spec"]
-                spec.setdefault("Labels", {})["probe"] = str(time.monotonic())
-                version = svc["Version"]["Index"]
-                self.timed(
-                    "service update",
-                    "POST",
-                    f"/services/{self.probe_id}/update?version={version}",
-                    spec,
-                )
+    def stop_probe(self) -> None:
+        """End the probe, and take its calls, each in the phase it was made in."""
+        if self.prober is None:
+            return
+        self.prober.terminate()
+        try:
+            self.prober.wait(timeout=2 * API_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.prober.kill()
+            self.prober.wait()
+        self.prober = None
+        if not self.probe_calls.exists():
+            return
+        for line in self.probe_calls.read_text().splitlines():
+            try:
+                call = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the last, cut short
+            t = call["t"]
+            call["phase"] = next(
+                (phase for at, phase in reversed(self.marks) if at <= t), self.marks[0][1]
+            )
+            call["t"] = round(t - self.t0, 2)
+            self.api.append(call)
 
     # --- phases -------------------------------------------------------------------------
 
@@ -1053,13 +1069,14 @@ class Bench:
         }
 
     def start_background(self) -> None:
-        for target in (self.sample, self.probe):
-            thread = threading.Thread(target=target, daemon=True)
-            thread.start()
-            self.threads.append(thread)
+        thread = threading.Thread(target=self.sample, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        self.start_probe()
 
     def close(self) -> None:
         self.stop.set()
+        self.stop_probe()
         for thread in self.threads:  # each ends after the call it is making
             thread.join(timeout=2 * API_TIMEOUT)
         self.scrapers.shutdown()
