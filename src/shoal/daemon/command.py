@@ -22,6 +22,7 @@ async def run_daemon(config: DaemonConfig) -> None:
     from shoal.daemon.metrics import serve_metrics
     from shoal.daemon.node import NodeDaemon
     from shoal.daemon.old_generation import collect_old_generation
+    from shoal.engineapi.api_thread import use_switch_interval
     from shoal.engineapi.listeners import serve
     from shoal.engineapi.server import build_app, build_read_app
     from shoal.metrics.gc_pauses import record_gc_pauses
@@ -29,6 +30,7 @@ async def run_daemon(config: DaemonConfig) -> None:
     from shoal.store.gc_tuning import tune_gc
 
     tune_gc()  # a manager holds the whole cluster in memory: see gc_tuning
+    use_switch_interval()  # the API's own thread waits less for the interpreter lock
     stop_recording_gc = record_gc_pauses()
     # How late the loop runs things (raft's heartbeats among them): logged when it lags.
     lag_probe = asyncio.create_task(probe_loop_lag(), name="loop-lag-probe")
