@@ -15,26 +15,17 @@ import argparse
 import http.client
 import json
 import signal
-import socket
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import checkout_path  # noqa: F401  (first: this checkout's tests/ and src/)
+
+from tests.e2e.harness import UnixHTTPConnection
+
 TIMEOUT = 60.0
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.unix_path)
-        self.sock = sock
 
 
 def call(path: str, method: str, target: str, body: Any = None) -> tuple[int, Any]:
