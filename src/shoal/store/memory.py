@@ -32,6 +32,7 @@ from shoal.store.roundtrip import CHECK_PROPOSALS, StoredTexts, check_proposal
 from shoal.store.shielded import shielded
 from shoal.store.slow_writes import WriteTimes
 from shoal.store.watch import Event, EventFilter, EventListener, Listening, Subscription, WatchHub
+from shoal.store.write_lock import WriteLock
 
 log = logging.getLogger(__name__)
 
@@ -448,6 +449,7 @@ class _QueuedUpdate:
     # pipelined proposer, may come after the write lock has passed on).
     taken: bool = False
     times: WriteTimes | None = None  # with slow writes logged (see ``slow_writes``)
+    urgent: bool = False  # let in before the other writers waiting (see ``write_lock``)
 
 
 def _settle_updates(
@@ -486,7 +488,7 @@ def _failed(commit: asyncio.Future[None]) -> bool:
     return commit.cancelled() or commit.exception() is not None
 
 
-def _give_up(acquiring: asyncio.Future[Any], lock: asyncio.Lock) -> None:
+def _give_up(acquiring: asyncio.Future[Any], lock: WriteLock) -> None:
     """No longer wait for ``lock``: release it if the wait got it, else stop waiting (a wait
     cancelled once woken passes the lock on to the next)."""
     if acquiring.done():
@@ -501,7 +503,7 @@ class MemoryStore:
         self.clock: Clock = clock or SystemClock()
         self._tables: dict[str, Table] = {kind: Table(kind) for kind in OBJECT_TYPES}
         self._hub = WatchHub()
-        self._write_lock = asyncio.Lock()
+        self._write_lock = WriteLock()
         self._queued_updates: deque[_QueuedUpdate] = deque()
         self._pipeline: PipelinedProposer | None = None
         self.proposer = proposer or ApplyingProposer(self)
@@ -576,7 +578,7 @@ class MemoryStore:
 
     # --- writes -----------------------------------------------------------------------------
 
-    async def update(self, fn: Callable[[Tx], R]) -> R:
+    async def update(self, fn: Callable[[Tx], R], urgent: bool = False) -> R:
         """Run ``fn`` in a transaction and commit what it changed; return what ``fn`` returned.
 
         ``fn`` is synchronous, so no other write interleaves with it; writes are committed one
@@ -589,8 +591,12 @@ class MemoryStore:
         and every one queued behind it, each as if alone (one that raises is undone alone),
         and commits them in one proposal. Committed one by one, a rolling update's 100
         workers, or 100 tasks' delayed starts, each waited for the 99 proposals before its
-        own (issue 15)."""
-        mine = _QueuedUpdate(fn, asyncio.get_running_loop().create_future())
+        own (issue 15).
+
+        ``urgent``: a user's write (the control API's), let in at the write lock before the
+        writers already waiting (``write_lock``); the updates queued before it still come
+        in its proposal."""
+        mine = _QueuedUpdate(fn, asyncio.get_running_loop().create_future(), urgent=urgent)
         if self.slow_writes is None:
             return cast("R", await self._update(mine))
         mine.times = times = WriteTimes(self.clock.monotonic())
@@ -663,9 +669,9 @@ class MemoryStore:
         grouped, one after the other."""
         lock = self._write_lock
         if not lock.locked():
-            await lock.acquire()  # free: taken at once
+            await lock.acquire(mine.urgent)  # free: taken at once
             return True
-        acquiring = asyncio.ensure_future(lock.acquire())
+        acquiring = asyncio.ensure_future(lock.acquire(mine.urgent))
         try:
             await asyncio.wait({acquiring, mine.outcome}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:

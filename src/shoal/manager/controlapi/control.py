@@ -129,7 +129,8 @@ class ControlAPI(NetworkControl, SecretControl):
 
     async def _update(self, fn: Callable[[Tx], Any]) -> Any:
         try:
-            return await self.store.update(fn)
+            # A user's write: let in before the orchestrators' batches waiting (write_lock).
+            return await self.store.update(fn, urgent=True)
         except (OutOfSequence, Conflict) as err:
             raise _store_errors(err) from None
 
