@@ -23,22 +23,9 @@ from typing import Any
 
 import checkout_path  # noqa: F401  (first: this checkout's tests/ and src/)
 
-from tests.e2e.harness import UnixHTTPConnection
+from tests.e2e.harness import unix_api
 
 TIMEOUT = 60.0
-
-
-def call(path: str, method: str, target: str, body: Any = None) -> tuple[int, Any]:
-    conn = UnixHTTPConnection(path, TIMEOUT)
-    try:
-        payload = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if payload is not None else {}
-        conn.request(method, target, body=payload, headers=headers)
-        resp = conn.getresponse()
-        raw = resp.read()
-        return resp.status, json.loads(raw) if raw.strip() else None
-    finally:
-        conn.close()
 
 
 def main() -> int:
@@ -63,11 +50,11 @@ def main() -> int:
         try:
             if not path:
                 raise RuntimeError("no manager says it is the leader")
-            status, data = call(path, method, target, body)
-            if status >= 400:
-                record["error"] = f"{status} {data}"[:200]
+            resp = unix_api(path, method, target, body, TIMEOUT)
+            if resp.status >= 400:
+                record["error"] = f"{resp.status} {resp.body}"[:200]
             else:
-                result = data
+                result = resp.body
         except (OSError, http.client.HTTPException, RuntimeError, ValueError) as err:
             record["error"] = f"{type(err).__name__}: {err}"[:200]
         record["ms"] = round((time.monotonic() - t) * 1000, 2)

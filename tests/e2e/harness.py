@@ -69,6 +69,27 @@ class APIResponse:
     body: Any
 
 
+def unix_api(
+    socket_path: str, method: str, path: str, body: Any = None, timeout: float = 30
+) -> APIResponse:
+    """One API call on a connection of its own to the unix socket ``socket_path``: its status,
+    and its body decoded from JSON (as text if it is not JSON)."""
+    conn = UnixHTTPConnection(socket_path, timeout=timeout)
+    try:
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        conn.request(method, path, body=payload, headers=headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+        try:
+            data = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            data = raw.decode()
+        return APIResponse(resp.status, data)
+    finally:
+        conn.close()
+
+
 @dataclass
 class Node:
     name: str
@@ -156,20 +177,7 @@ class Node:
         self.stop(signal.SIGKILL)
 
     def api(self, method: str, path: str, body: Any = None, timeout: float = 30) -> APIResponse:
-        conn = UnixHTTPConnection(str(self.socket), timeout=timeout)
-        try:
-            payload = json.dumps(body).encode() if body is not None else None
-            headers = {"Content-Type": "application/json"} if payload is not None else {}
-            conn.request(method, path, body=payload, headers=headers)
-            resp = conn.getresponse()
-            raw = resp.read()
-            try:
-                data = json.loads(raw) if raw else None
-            except json.JSONDecodeError:
-                data = raw.decode()
-            return APIResponse(resp.status, data)
-        finally:
-            conn.close()
+        return unix_api(str(self.socket), method, path, body, timeout)
 
     def get(self, path: str, timeout: float = 30) -> Any:
         resp = self.api("GET", path, timeout=timeout)

@@ -10,13 +10,10 @@ changes the cluster is still passed, as bytes, to the application on the node's 
 
 import asyncio
 import concurrent.futures
-import logging
 import sys
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
-
-log = logging.getLogger(__name__)
 
 # How long a thread that wants the interpreter lock waits before the thread holding it is
 # asked to let go (Python's default: 5 ms). The API's thread wants it back after every turn

@@ -14,12 +14,18 @@ from shoal.errors import ShoalError
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     # Docker's encoder ends every JSON body with a newline.
+    return json_body_response((encode(data) + "\n").encode(), status)
+
+
+def encode(data: Any) -> str:
+    """``data`` as JSON, as Docker's encoder writes it (no spaces)."""
+    return json.dumps(data, separators=(",", ":"))
+
+
+def json_body_response(body: bytes, status: int = 200) -> web.Response:
     # The content type carries no charset, as Docker's: Docker's client only decodes an error
     # body whose type is exactly "application/json".
-    body = json.dumps(data, separators=(",", ":")) + "\n"
-    return web.Response(
-        body=body.encode(), status=status, headers={"Content-Type": "application/json"}
-    )
+    return web.Response(body=body, status=status, headers={"Content-Type": "application/json"})
 
 
 T = TypeVar("T")
@@ -51,8 +57,7 @@ async def list_response(data: list[Any]) -> web.Response:
     """``json_response`` for a list, encoded in a worker thread when it is long."""
     if len(data) < ENCODE_IN_THREAD:
         return json_response(data)
-    body = await asyncio.to_thread(encode_list, data)
-    return web.Response(body=body, status=200, headers={"Content-Type": "application/json"})
+    return json_body_response(await asyncio.to_thread(encode_list, data))
 
 
 def encode_list(data: list[Any]) -> bytes:
@@ -63,9 +68,7 @@ def encode_list(data: list[Any]) -> bytes:
         if first:
             parts.append(b",")
         # "[a,b]" without its brackets: the items, as one call over the whole list writes them.
-        parts.append(
-            json.dumps(data[first : first + ENCODE_SLICE], separators=(",", ":"))[1:-1].encode()
-        )
+        parts.append(encode(data[first : first + ENCODE_SLICE])[1:-1].encode())
     parts.append(b"]\n")
     return b"".join(parts)
 
@@ -86,7 +89,7 @@ class ApiTexts:
         kept = self._texts.get(obj.ID)
         if kept is not None and kept[0] is obj:
             return kept[1]
-        text = json.dumps(self._to_api(obj), separators=(",", ":"))
+        text = encode(self._to_api(obj))
         self._texts[obj.ID] = (obj, text)
         return text
 
@@ -104,10 +107,7 @@ class ApiTexts:
         if len(self._texts) > 2 * len(items) + 16:
             listed = {item.ID for item in items}
             self._texts = {k: v for k, v in list(self._texts.items()) if k in listed}
-        body = "[" + ",".join(texts) + "]\n"
-        return web.Response(
-            body=body.encode(), status=200, headers={"Content-Type": "application/json"}
-        )
+        return json_body_response(("[" + ",".join(texts) + "]\n").encode())
 
 
 def error_response(err: ShoalError) -> web.Response:
