@@ -78,6 +78,15 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 MANAGER_ARGS = ["--runtime", "process", "--engine-host", "none", "--no-overlay"]
 
 
+def machine_cpu() -> tuple[float, float]:
+    """CPU seconds the whole machine has spent busy and idle (iowait counted idle), summed
+    over its cores, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / TICK, idle / TICK
+
+
 def proc_usage(pid: int) -> tuple[float, int]:
     """CPU seconds used so far and resident bytes of process ``pid``."""
     try:
@@ -205,6 +214,8 @@ def write_path_sample(
             out[short + suffix] = value
     if name == "shoal_raft_proposals_total":
         out[f"proposals_{labels.get('result', '')}"] = value
+    if name == "shoal_dispatcher_status_reports_total":
+        out[f"status_report_{labels.get('unit', '')}"] = value
 
 
 def write_path_since(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
@@ -215,7 +226,12 @@ def write_path_since(before: dict[str, float], after: dict[str, float]) -> dict[
         if count > 0:
             total = after.get(short + "_sum", 0) - before.get(short + "_sum", 0)
             out[short] = {"count": int(count), "mean_ms": round(total / count * 1000, 1)}
-    for key in ("proposals_committed", "proposals_failed"):
+    for key in (
+        "proposals_committed",
+        "proposals_failed",
+        "status_report_calls",
+        "status_report_updates",
+    ):
         if after.get(key, 0) - before.get(key, 0):
             out[key] = int(after.get(key, 0) - before.get(key, 0))
     return out
@@ -543,6 +559,7 @@ class Bench:
         t = time.monotonic()
         health = self.health()
         leader = self.leader_write_path()
+        cpu = self.cpu_use()
         try:
             result = fn()
         except PhaseTimeout as err:
@@ -552,9 +569,11 @@ class Bench:
         else:
             result["health"] = self.health_since(health)
             result["write_path"] = self.write_path_since(leader)
+            result["cpu"] = self.cpu_since(cpu)
             return result
         result["health"] = self.health_since(health)
         result["write_path"] = self.write_path_since(leader)
+        result["cpu"] = self.cpu_since(cpu)
         result["gave_up_after_seconds"] = round(time.monotonic() - t, 2)
         result["running_reached"] = self.last_running
         try:
@@ -564,6 +583,49 @@ class Bench:
         result["tasks"] = self.total
         print(f"[{self.now():7.1f} s] {name} did not finish: {result}", flush=True)
         return result
+
+    def cpu_use(self) -> dict[str, tuple[int, float]]:
+        """CPU seconds used so far by each process of the run, keyed by what it is, with its
+        pid (a manager restarted since is a new process, not counted across): the managers,
+        each fleet process, the API probe, this script, and the machine as a whole."""
+        use: dict[str, tuple[int, float]] = {}
+        for m in self.live():
+            assert m.proc is not None
+            use[m.name] = (m.proc.pid, proc_usage(m.proc.pid)[0])
+        for i, f in enumerate(self.fleets):
+            use[f"fleet{i}"] = (f.proc.pid, proc_usage(f.proc.pid)[0])
+        if self.prober is not None:
+            use["probe"] = (self.prober.pid, proc_usage(self.prober.pid)[0])
+        use["bench"] = (os.getpid(), proc_usage(os.getpid())[0])
+        busy, idle = machine_cpu()
+        use["machine_busy"], use["machine_idle"] = (0, busy), (0, idle)
+        return use
+
+    def cpu_since(self, before: dict[str, tuple[int, float]]) -> dict[str, Any]:
+        """Where the machine's CPU went since ``before`` (``cpu_use``), in CPU seconds: each
+        manager, as leader or follower at the end, the fleet's processes together, the
+        probe, this script, and what the machine spent busy in all and idle. With the
+        tasks a phase made to run, the same per task: what bounds its pace on these cores."""
+        now = self.cpu_use()
+        spent = {
+            k: round(now[k][1] - v[1], 2)
+            for k, v in before.items()
+            if k in now and now[k][0] == v[0]
+        }
+        leader = self._leader.name if self._leader is not None else None
+        out: dict[str, Any] = {
+            "managers": {
+                (f"{k} (leader)" if k == leader else k): spent[k]
+                for k in (m.name for m in self.managers)
+                if k in spent
+            },
+            "fleet": round(sum(v for k, v in spent.items() if k.startswith("fleet")), 2),
+            "probe": spent.get("probe"),
+            "bench": spent.get("bench"),
+            "machine_busy": spent["machine_busy"],
+            "machine_idle": spent["machine_idle"],
+        }
+        return out
 
     def health(self) -> dict[str, int]:
         """Counts that only grow, summed over the fleet processes and the live managers:
@@ -758,8 +820,10 @@ class Bench:
                 "raw",
                 "--rate",
                 "50",
-                "--nonblocking",
             ]
+            # Native frames are read with the process paused for each sample (py-spy can't
+            # read them otherwise): a native profile slows what it measures a little.
+            cmd.append("--native" if a.profile_native else "--nonblocking")
             if a.profile_seconds:
                 cmd += ["--duration", str(a.profile_seconds)]
             cmd += ["-o", str(out / f"{phase}-{name}.txt")]
@@ -826,6 +890,14 @@ class Bench:
             "all_running_seconds": round(seconds, 2),
             "tasks_per_second": round(self.total / seconds, 1),
         }
+
+    def settled(self) -> dict[str, Any]:
+        """Nothing asked of the cluster for --settle-seconds but the probe's calls: with every
+        task stored and running, what the API gives once the machine is no longer busy
+        running the create (its figures under this phase's name in api_by_phase)."""
+        self.mark(f"settled: {self.args.settle_seconds:g} s with every task running")
+        time.sleep(self.args.settle_seconds)
+        return {"seconds": self.args.settle_seconds}
 
     def update(self) -> dict[str, Any]:
         a = self.args
@@ -1080,10 +1152,11 @@ class Bench:
         for thread in self.threads:  # each ends after the call it is making
             thread.join(timeout=2 * API_TIMEOUT)
         self.scrapers.shutdown()
-        for f in self.fleets:
-            f.close()
-        for m in self.managers:
-            m.stop()
+        # All at once: a fleet process of a hundred nodes, or a manager holding 100,000
+        # tasks, can take its whole 30 s to stop, and one after the other that was minutes.
+        with ThreadPoolExecutor(max_workers=len(self.fleets) + len(self.managers) or 1) as pool:
+            list(pool.map(lambda f: f.close(), self.fleets))
+            list(pool.map(lambda m: m.stop(), self.managers))
 
 
 def draw(summary: dict[str, Any], path: Path) -> bool:
@@ -1183,7 +1256,16 @@ def main() -> int:
     ap.add_argument("--per-process", type=int, default=250, help="simulated nodes per process")
     ap.add_argument("--start-latency", default="0.05-0.2", help="simulated start, seconds")
     ap.add_argument("--update-parallelism", type=int, default=100)
-    ap.add_argument("--phases", default="create,update,leader-kill,node-loss,manager-restart")
+    ap.add_argument(
+        "--phases", default="create,settled,update,leader-kill,node-loss,manager-restart"
+    )
+    ap.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=30.0,
+        help="the settled phase: this long with nothing asked of the cluster but the API "
+        "probe's calls, after the create",
+    )
     ap.add_argument("--sample-interval", type=float, default=1.0)
     ap.add_argument("--probe-interval", type=float, default=1.0)
     ap.add_argument("--timeout", type=float, default=1800.0, help="give up on a phase after")
@@ -1193,6 +1275,12 @@ def main() -> int:
         help="py-spy to profile the create, leader-kill and node-loss phases with",
     )
     ap.add_argument("--profile-dir", default="/tmp/shoal-fleet-profile")
+    ap.add_argument(
+        "--profile-native",
+        action="store_true",
+        help="with --py-spy, sample C frames too (gRPC's core, the json encoder, pydantic's "
+        "core), which a Python-only profile charges to the frame that called in",
+    )
     ap.add_argument(
         "--profile-seconds",
         type=int,
@@ -1251,6 +1339,7 @@ def main() -> int:
         # reached, and the next runs.
         for name, key, run in (
             ("create", "create", bench.create),
+            ("settled", "settled", bench.settled),
             ("update", "update", bench.update),
             ("leader-kill", "leader_kill", bench.leader_kill),
             ("node-loss", "node_loss", bench.node_loss),
@@ -1266,6 +1355,15 @@ def main() -> int:
             print(json.dumps(figures[key]), flush=True)
             if "timed_out" in figures[key] or "error" in figures[key]:
                 incomplete.append(name)
+            if name == "create" and "cpu" in figures[key]:
+                # CPU per task made to run, by process: at 2,000 tasks a second, 2 cores
+                # give a millisecond per task to everything the machine runs.
+                cpu = figures[key]["cpu"]
+                cpu["ms_per_task"] = {
+                    **{k: round(v * 1000 / bench.total, 3) for k, v in cpu["managers"].items()},
+                    "fleet": round(cpu["fleet"] * 1000 / bench.total, 3),
+                    "machine_busy": round(cpu["machine_busy"] * 1000 / bench.total, 3),
+                }
             if name == "create":
                 fleet_rss = sum(proc_usage(f.proc.pid)[1] for f in bench.fleets)
                 figures["fleet_rss_per_node_kib_loaded"] = round(fleet_rss / args.nodes / 1024, 1)
@@ -1304,6 +1402,23 @@ def main() -> int:
         logs = {p.name: p.read_text()[-3000:] for p in root.glob("**/*.log") if p.stat().st_size}
         shutil.rmtree(root, ignore_errors=True)
 
+    # The same by phase (the mark each call was made under): what the API gives while the
+    # cluster churns, and while it holds still (the settled phase).
+    by_phase: dict[str, dict[str, Any]] = {}
+    for c in bench.api:
+        if c["ok"]:
+            by_phase.setdefault(c["phase"], {}).setdefault(c["call"], []).append(c["ms"])
+    figures["api_by_phase"] = {
+        phase: {
+            call: {
+                "calls": len(ms),
+                "p50_ms": round(statistics.median(ms), 1),
+                "p99_ms": round(pct(ms, 0.99), 1),
+            }
+            for call, ms in calls.items()
+        }
+        for phase, calls in by_phase.items()
+    }
     api: dict[str, Any] = {}
     for call in ("service ls", "node ls", "service inspect", "service update"):
         ms = [c["ms"] for c in bench.api if c["call"] == call and c["ok"]]

@@ -97,6 +97,13 @@ DISPATCHER_NODES_DOWN = Counter(
     ["reason"],
     registry=INSTRUMENTS,
 )
+DISPATCHER_STATUS_REPORTS = Counter(
+    "shoal_dispatcher_status_reports",
+    "What agents reported to this manager's dispatcher about their tasks: calls (one "
+    "UpdateTaskStatus each) and the task statuses they carried (updates).",
+    ["unit"],
+    registry=INSTRUMENTS,
+)
 API_REQUESTS = Counter(
     "shoal_engine_api_requests",
     "Engine API requests answered, by method, endpoint (the route, without the API version) "

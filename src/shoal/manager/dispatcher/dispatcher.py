@@ -282,6 +282,8 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         self, request: pb.UpdateTaskStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateTaskStatusResponse:
         session = await self._session_of(context, request.session_id)
+        metrics.DISPATCHER_STATUS_REPORTS.labels("calls").inc()
+        metrics.DISPATCHER_STATUS_REPORTS.labels("updates").inc(len(request.updates))
         for u in request.updates:
             self._statuses[u.task_id] = (session.node_id, TaskStatus.model_validate_json(u.status))
         self._statuses_waiting.set()
