@@ -19,7 +19,7 @@ value moved elsewhere fails to open just as a tampered one does.
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher as BlockCipher
@@ -72,12 +72,8 @@ class KeyRing:
 
     def __init__(self, keys: Mapping[int, bytes], write_key_id: int) -> None:
         self._lock = threading.Lock()
-        self._aeads: dict[int, AESGCM] = {}
-        self._keys: dict[int, bytes] = {}  # the same keys, for ``seal_stream``
-        for key_id, key in keys.items():
-            self._aeads[key_id] = _aead(key)
-            self._keys[key_id] = key
-        if write_key_id not in self._aeads:
+        self._keys = {key_id: _data_key(key) for key_id, key in keys.items()}
+        if write_key_id not in self._keys:
             raise ValueError(f"no key {write_key_id} to write with")
         self._write = write_key_id
         self._nonce = int.from_bytes(os.urandom(NONCE_SIZE), "big")
@@ -88,16 +84,15 @@ class KeyRing:
 
     def key_ids(self) -> frozenset[int]:
         with self._lock:
-            return frozenset(self._aeads)
+            return frozenset(self._keys)
 
     def add(self, key_id: int, key: bytes) -> None:
         with self._lock:
-            self._aeads[key_id] = _aead(key)
-            self._keys[key_id] = key
+            self._keys[key_id] = _data_key(key)
 
     def write_with(self, key_id: int) -> None:
         with self._lock:
-            if key_id not in self._aeads:
+            if key_id not in self._keys:
                 raise ValueError(f"no key {key_id} to write with")
             self._write = key_id
 
@@ -105,7 +100,6 @@ class KeyRing:
         with self._lock:
             if key_id == self._write:
                 raise ValueError(f"key {key_id} is the one new writes use")
-            self._aeads.pop(key_id, None)
             self._keys.pop(key_id, None)
 
     def seal(self, plaintext: bytes, associated: bytes) -> tuple[int, bytes]:
@@ -118,7 +112,7 @@ class KeyRing:
     ) -> tuple[int, bytes, Iterator[bytes]]:
         with self._lock:
             key_id = self._write
-            key = self._keys[key_id]
+            key = self._keys[key_id].key
             nonce = self._nonce if self._nonce + 1 < _NONCES else 0
             self._nonce = nonce + 1
         nonce_bytes = nonce.to_bytes(NONCE_SIZE, "big")
@@ -138,7 +132,7 @@ class KeyRing:
     def seal_all(self, items: Sequence[tuple[bytes, bytes]]) -> tuple[int, list[bytes]]:
         with self._lock:
             key_id = self._write
-            encrypt = self._aeads[key_id].encrypt
+            encrypt = self._keys[key_id].aead.encrypt
             start = self._nonce
             if start + len(items) >= _NONCES:  # the count wraps (once in 2**96)
                 start = 0
@@ -151,20 +145,27 @@ class KeyRing:
         ]
 
     def unseal(self, key_id: int, sealed: bytes | memoryview, associated: bytes) -> bytes:
-        aead = self._aeads.get(key_id)  # one dict read: atomic, no lock needed
-        if aead is None:
+        held = self._keys.get(key_id)  # one dict read: atomic, no lock needed
+        if held is None:
             raise CipherError(f"sealed under key {key_id:#x}, which this manager does not hold")
         if len(sealed) < NONCE_SIZE + TAG_SIZE:
             raise CipherError("sealed value is truncated")
         if len(sealed) > _COPY_LIMIT:  # a snapshot: slice without copying megabytes
             sealed = memoryview(sealed)
         try:
-            return aead.decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], associated)
+            return held.aead.decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], associated)
         except InvalidTag as err:
             raise CipherError(f"sealed value under key {key_id:#x} fails its tag check") from err
 
 
-def _aead(key: bytes) -> AESGCM:
+class _DataKey(NamedTuple):
+    """A key as given (``seal_stream`` runs GCM on it a piece at a time) and its AEAD."""
+
+    key: bytes
+    aead: AESGCM
+
+
+def _data_key(key: bytes) -> _DataKey:
     if len(key) != KEY_SIZE:
         raise ValueError(f"a data key is {KEY_SIZE} bytes, not {len(key)}")
-    return AESGCM(key)
+    return _DataKey(key, AESGCM(key))
