@@ -33,7 +33,10 @@ def service(name: str, image: str = "busybox") -> Service:
 
 
 def tasks(svc: Service, n: int) -> list[Task]:
-    return [new_task(svc, now=NOW, slot=k + 1) for k in range(n)]
+    """``n`` tasks of ``svc``, each made from a copy of the service of its own: the parts it
+    shares with the service (new_task) are then each task's own, as a follower decodes them,
+    or as tasks made from a service read again after a restart have them."""
+    return [new_task(svc.clone(), now=NOW, slot=k + 1) for k in range(n)]
 
 
 def stored(store: MemoryStore, made: list[Task]) -> list[Task]:

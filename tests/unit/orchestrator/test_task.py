@@ -31,10 +31,11 @@ def test_new_task_follows_the_contract():
     t = new_task(svc, now=NOW, slot=3)
     assert len(t.ID) == 25
     assert (t.ServiceID, t.Slot, t.NodeID) == (svc.ID, 3, None)
-    assert t.Spec == svc.Spec.TaskTemplate and t.Spec is not svc.Spec.TaskTemplate
+    # The service's own parts, shared (stored objects never change in place).
+    assert t.Spec is svc.Spec.TaskTemplate
     assert t.ServiceAnnotations.Name == "web" and t.ServiceAnnotations.Labels == {"a": "b"}
     assert t.SpecVersion == Version(Index=7)
-    assert t.Endpoint == svc.Spec.EndpointSpec and t.Endpoint is not svc.Spec.EndpointSpec
+    assert t.Endpoint is svc.Spec.EndpointSpec
     assert t.DesiredState == TaskState.RUNNING
     # No network to attach: pending at once, as the allocator would have made it.
     status = (t.Status.State, t.Status.Timestamp, t.Status.Message)
@@ -57,11 +58,15 @@ def test_new_task_global_and_ready():
     assert slot_key(svc, t) == SlotKey(svc.ID, None, "n1")
 
 
-def test_new_task_is_independent_of_the_service():
+def test_a_new_spec_leaves_the_tasks_made_from_the_old_one_as_they_were():
+    """A task shares its service's template; a writer changes a service as it changes any
+    stored object, on a copy (``clone``), so the tasks keep the spec they were made from."""
     svc = service("web")
     t = new_task(svc, now=NOW, slot=1)
-    svc.Spec.TaskTemplate.ContainerSpec.Image = "other"
+    updated = svc.clone()
+    updated.Spec.TaskTemplate.ContainerSpec.Image = "other"
     assert t.Spec.ContainerSpec.Image == "img:1"
+    assert new_task(updated, now=NOW, slot=1).Spec.ContainerSpec.Image == "other"
 
 
 def _dirty(svc, t, n=None):
@@ -76,6 +81,7 @@ def test_clean_task_is_not_dirty():
 def test_same_spec_version_is_never_dirty():
     svc = service()
     t = new_task(svc, now=NOW, slot=1)
+    svc = svc.clone()  # as a writer changes a stored service
     svc.Spec.TaskTemplate.ContainerSpec.Image = "new"
     assert not _dirty(svc, t)  # same SpecVersion: trusted without comparing
     svc.SpecVersion = Version(Index=9)
@@ -111,6 +117,7 @@ def test_placement_only_change_is_clean_while_the_node_fits():
     svc = service()
     svc.SpecVersion = None
     t = new_task(svc, now=NOW, slot=1)
+    svc = svc.clone()  # as a writer changes a stored service
     svc.Spec.TaskTemplate.Placement.Constraints = ["node.labels.zone==a"]
     assert not _dirty(svc, t, node("n1", labels={"zone": "a"}))
     assert _dirty(svc, t, node("n1", labels={"zone": "b"}))

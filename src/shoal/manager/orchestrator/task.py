@@ -50,7 +50,13 @@ def new_task(
     New, for the allocator to give it its network addresses and move it on to pending; or,
     with no network to attach, pending at once, as the allocator would have made it. That
     step was a write of its own for every task: about one store change in five of a task's
-    way to running, in a leader whose pace is set by its proposals (issue 15)."""
+    way to running, in a leader whose pace is set by its proposals (issue 15).
+
+    The task shares the service's template, endpoint and spec version, as the store has
+    them, rather than copies: stored objects never change in place (see store/intern.py),
+    and the store would share one instance among the service's tasks all the same. The
+    copies were 5.1% of a leader's samples while it created 100,000 tasks (making the tasks,
+    8.2% in all; py-spy, issue 15)."""
     spec = service.Spec
     if spec.TaskTemplate.Networks:
         status = TaskStatus(State=TaskState.NEW, Timestamp=now, Message="created")
@@ -61,10 +67,10 @@ def new_task(
         ServiceID=service.ID,
         Slot=slot,
         NodeID=node_id,
-        Spec=spec.TaskTemplate.clone(),
+        Spec=spec.TaskTemplate,
         ServiceAnnotations=Annotations(Name=spec.Name, Labels=dict(spec.Labels)),
-        SpecVersion=service.SpecVersion.clone() if service.SpecVersion is not None else None,
-        Endpoint=spec.EndpointSpec.clone() if spec.EndpointSpec is not None else None,
+        SpecVersion=service.SpecVersion,
+        Endpoint=spec.EndpointSpec,
         DesiredState=desired,
         Status=status,
     )
