@@ -437,3 +437,38 @@ async def test_network_index_follows_attachments_added_and_removed():
     assert found("net1") == [] and found("net2") == [task.ID]
     await store.update(attach([]))
     assert store.view()._table(Task).indexes["network"] == {}
+
+
+async def test_role_change_index_holds_the_nodes_asked_to_change_role_until_they_have():
+    """What the role manager reads each pass instead of every node."""
+    from shoal.api.objects import Node
+    from shoal.api.specs import NodeSpec
+    from shoal.api.types import NodeRole
+
+    store = MemoryStore()
+    nodes = [Node(ID=new_id(), Spec=NodeSpec()) for _ in range(3)]
+    await store.update(lambda tx: [tx.create(n) for n in nodes])
+
+    def asked(role):
+        return [n.ID for n in store.view().find(Node, "role_change", role)]
+
+    assert asked(NodeRole.MANAGER) == asked(NodeRole.WORKER) == []
+
+    def set_roles(node_id, spec_role=None, role=None):
+        def fn(tx):
+            n = tx.get(Node, node_id).clone()
+            if spec_role is not None:
+                n.Spec.Role = spec_role
+            if role is not None:
+                n.Role = role
+            tx.update(n)
+
+        return fn
+
+    await store.update(set_roles(nodes[1].ID, spec_role=NodeRole.MANAGER))  # promote
+    assert asked(NodeRole.MANAGER) == [nodes[1].ID] and asked(NodeRole.WORKER) == []
+    await store.update(set_roles(nodes[1].ID, role=NodeRole.MANAGER))  # promoted
+    assert asked(NodeRole.MANAGER) == []
+    assert [n.ID for n in store.view().find(Node, "role", NodeRole.MANAGER)] == [nodes[1].ID]
+    await store.update(set_roles(nodes[1].ID, spec_role=NodeRole.WORKER))  # demote
+    assert asked(NodeRole.WORKER) == [nodes[1].ID] and asked(NodeRole.MANAGER) == []

@@ -55,6 +55,9 @@ INDEXES: dict[str, dict[str, IndexFn]] = {
     "node": {
         "name": lambda n: _one(n.name.lower()),
         "role": lambda n: _one(n.Role),
+        # The role a node is asked to take, while it has another (promotion, demotion): the
+        # role manager's work, found without a walk over every node four times a second.
+        "role_change": lambda n: (n.Spec.Role,) if n.Spec.Role != n.Role else (),
     },
     "service": {
         "name": lambda s: _one(s.Spec.Name.lower()),

@@ -65,7 +65,14 @@ class RoleManager:
                 await self.replica.promote_learner(raft_id)
 
     async def _reconcile_roles(self) -> None:
-        for node in self.store.view().nodes():
+        # The nodes asked to change role, by the store's index: a pass over every node, four
+        # times a second, was 2.3% of a leader's samples with 1,000 nodes (issue 15).
+        view = self.store.view()
+        asked = [
+            *view.find(Node, "role_change", NodeRole.MANAGER),
+            *view.find(Node, "role_change", NodeRole.WORKER),
+        ]
+        for node in asked:
             if node.Spec.Role == node.Role:
                 continue
             if node.Spec.Role == NodeRole.MANAGER:
@@ -125,9 +132,7 @@ class RoleManager:
 
     async def _report_manager_status(self) -> None:
         changes = {}
-        for node in self.store.view().nodes():
-            if node.Role != NodeRole.MANAGER:
-                continue
+        for node in self.store.view().find(Node, "role", NodeRole.MANAGER):
             status = self.manager_status(node)
             if status != node.ManagerStatus:
                 changes[node.ID] = status
