@@ -759,7 +759,16 @@ class Bench:
         for m in self.managers:
             m.start()
         first = self.managers[0]
-        first.cli("swarm", "init", "--advertise-addr", first.host, "--availability", "drain")
+        first.cli(
+            "swarm",
+            "init",
+            "--advertise-addr",
+            first.host,
+            "--availability",
+            "drain",
+            "--dispatcher-heartbeat",
+            a.heartbeat,
+        )
         token = first.cli("swarm", "join-token", "-q", "manager").stdout.strip()
         for m in self.managers[1:]:
             m.cli("swarm", "join", "--token", token, "--availability", "drain", first.addr)
@@ -1257,6 +1266,12 @@ def main() -> int:
     ap.add_argument("--start-latency", default="0.05-0.2", help="simulated start, seconds")
     ap.add_argument("--update-parallelism", type=int, default=100)
     ap.add_argument(
+        "--heartbeat",
+        default="5s",
+        help="the swarm's dispatcher heartbeat period (swarm init --dispatcher-heartbeat): "
+        "what a connected node costs the leader when nothing happens is mostly its heartbeats",
+    )
+    ap.add_argument(
         "--phases", default="create,settled,update,leader-kill,node-loss,manager-restart"
     )
     ap.add_argument(
@@ -1463,6 +1478,7 @@ def main() -> int:
             "per_process": args.per_process,
             "start_latency": args.start_latency,
             "update_parallelism": args.update_parallelism,
+            "heartbeat": args.heartbeat,
             "manager_nice": args.manager_nice,
         },
         "error": error,
