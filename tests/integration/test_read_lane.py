@@ -83,7 +83,13 @@ async def test_reads_are_answered_while_the_nodes_loop_is_held(node):
     conn = UnixHTTP(sock)
     status, first = await asyncio.to_thread(call, conn, "GET", "/v1.41/services?status=true")
     assert status == 200 and first[0]["ServiceStatus"]["DesiredTasks"] == 2
-    task_ids = [t.ID for t in control.list_tasks()]
+    # The orchestrator makes the tasks after the create was answered: wait for them (a CI run
+    # read none here once).
+    for _ in range(600):
+        task_ids = [t.ID for t in control.list_tasks()]
+        if len(task_ids) == 2:
+            break
+        await asyncio.sleep(0.05)
     assert len(task_ids) == 2
 
     answers: dict[str, tuple[int, Any]] = {}
