@@ -7,6 +7,8 @@ are simulated (the sim runtime). Phases, in order:
 
 1. create: --services services of --replicas replicas each; the time from the first create
    to every task running, and tasks per second end to end;
+   settled: --settle-seconds with nothing asked but the API probe's calls (the API with the
+   store full and the machine no longer busy with the create);
 2. update: a rolling update (--update-parallelism at a time) of the first service, to done;
 3. leader kill (3 managers or more): SIGKILL the leader; the time until a surviving manager
    accepts a write, and how many running tasks were replaced meanwhile (should be 0);
@@ -26,7 +28,10 @@ leads, its running-task count, event-loop lag, and any shoal_gc_* figure), and t
 of control API calls made meanwhile: `service ls` (GET /services?status=true), `node ls`
 (GET /nodes) and a one-service update. Each phase also reports the leader's write path over
 it (``write_path``: raft round trips, store updates and batches, scheduler passes, NEW to
-RUNNING, each as count and mean), when one manager led throughout. Counts are read and calls made on the current raft
+RUNNING, each as count and mean), when one manager led throughout, and where the machine's
+CPU went (``cpu``: CPU seconds of each manager, the fleet, the probe and the bench, the
+machine's busy and idle time; for the create, also per task). The API calls are summed up
+by phase too (``api_by_phase``). Counts are read and calls made on the current raft
 leader, found from the managers' /metrics and followed through elections (a follower
 answers reads from its own store, which can lag or stand still; its updates then fail
 with stale versions). Prints the figures; writes bench/results/fleet.json and, when
