@@ -150,6 +150,15 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
+def latencies(ms: list[float]) -> dict[str, Any]:
+    """How many calls took ``ms``, and their median and 99th percentile."""
+    return {
+        "calls": len(ms),
+        "p50_ms": round(statistics.median(ms), 1) if ms else None,
+        "p99_ms": round(pct(ms, 0.99), 1) if ms else None,
+    }
+
+
 def _sample_key(name: str, labels: dict[str, str]) -> str:
     if not labels:
         return name
@@ -565,20 +574,19 @@ class Bench:
         health = self.health()
         leader = self.leader_write_path()
         cpu = self.cpu_use()
+        finished = False
         try:
             result = fn()
+            finished = True
         except PhaseTimeout as err:
             result = {**self.partial, "timed_out": str(err)}
         except Exception as err:
             result = {**self.partial, "error": f"{type(err).__name__}: {err}"}
-        else:
-            result["health"] = self.health_since(health)
-            result["write_path"] = self.write_path_since(leader)
-            result["cpu"] = self.cpu_since(cpu)
-            return result
         result["health"] = self.health_since(health)
         result["write_path"] = self.write_path_since(leader)
         result["cpu"] = self.cpu_since(cpu)
+        if finished:
+            return result
         result["gave_up_after_seconds"] = round(time.monotonic() - t, 2)
         result["running_reached"] = self.last_running
         try:
@@ -609,8 +617,7 @@ class Bench:
     def cpu_since(self, before: dict[str, tuple[int, float]]) -> dict[str, Any]:
         """Where the machine's CPU went since ``before`` (``cpu_use``), in CPU seconds: each
         manager, as leader or follower at the end, the fleet's processes together, the
-        probe, this script, and what the machine spent busy in all and idle. With the
-        tasks a phase made to run, the same per task: what bounds its pace on these cores."""
+        probe, this script, and what the machine spent busy in all and idle."""
         now = self.cpu_use()
         spent = {
             k: round(now[k][1] - v[1], 2)
@@ -618,7 +625,7 @@ class Bench:
             if k in now and now[k][0] == v[0]
         }
         leader = self._leader.name if self._leader is not None else None
-        out: dict[str, Any] = {
+        return {
             "managers": {
                 (f"{k} (leader)" if k == leader else k): spent[k]
                 for k in (m.name for m in self.managers)
@@ -630,7 +637,6 @@ class Bench:
             "machine_busy": spent["machine_busy"],
             "machine_idle": spent["machine_idle"],
         }
-        return out
 
     def health(self) -> dict[str, int]:
         """Counts that only grow, summed over the fleet processes and the live managers:
@@ -1429,24 +1435,15 @@ def main() -> int:
         if c["ok"]:
             by_phase.setdefault(c["phase"], {}).setdefault(c["call"], []).append(c["ms"])
     figures["api_by_phase"] = {
-        phase: {
-            call: {
-                "calls": len(ms),
-                "p50_ms": round(statistics.median(ms), 1),
-                "p99_ms": round(pct(ms, 0.99), 1),
-            }
-            for call, ms in calls.items()
-        }
+        phase: {call: latencies(ms) for call, ms in calls.items()}
         for phase, calls in by_phase.items()
     }
     api: dict[str, Any] = {}
     for call in ("service ls", "node ls", "service inspect", "service update"):
         ms = [c["ms"] for c in bench.api if c["call"] == call and c["ok"]]
         api[call] = {
-            "calls": len(ms),
+            **latencies(ms),
             "failed": sum(1 for c in bench.api if c["call"] == call and not c["ok"]),
-            "p50_ms": round(statistics.median(ms), 1) if ms else None,
-            "p99_ms": round(pct(ms, 0.99), 1) if ms else None,
             "max_ms": round(max(ms), 1) if ms else None,
             # Which managers answered (all should be the leader of the moment), and why
             # calls failed.

@@ -12,7 +12,6 @@ Run: .venv/bin/python bench/grpc_unary_cost.py [--calls 20000]
 
 import argparse
 import asyncio
-import datetime as dt
 import os
 import subprocess
 import sys
@@ -20,47 +19,27 @@ import tempfile
 import time
 from pathlib import Path
 
+import checkout_path  # noqa: F401  (first: this checkout's tests/ and src/)
 import grpc
 import grpc.aio
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from result_file import RESULTS, run_facts, write_result
+
+from tests.e2e.docker_certs import issue, new_ca
+from tests.e2e.harness import free_port
 
 METHOD = "/bench.Echo/Ping"
 PAYLOAD = b"x" * 20  # about a heartbeat's request: a session ID
+HOST = "127.0.0.1"
 
 
 def _same(data: bytes) -> bytes:
     return data
 
 
-def write_identity(directory: Path) -> None:
-    """A self-signed certificate that is both the server's and the client's (and their CA)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+def pems(directory: Path) -> tuple[bytes, bytes, bytes]:
+    """The CA's certificate, the certificate and its key, as docker_certs.issue wrote them."""
+    ca, cert, key = ((directory / name).read_bytes() for name in ("ca.pem", "cert.pem", "key.pem"))
+    return ca, cert, key
 
 
 async def serve(port: int, identity: Path | None) -> None:
@@ -74,15 +53,15 @@ async def serve(port: int, identity: Path | None) -> None:
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler("bench.Echo", {"Ping": handler}),)
     )
-    address = f"127.0.0.1:{port}"
+    address = f"{HOST}:{port}"
     if identity is None:
         server.add_insecure_port(address)
     else:
-        key, cert = (identity / "key.pem").read_bytes(), (identity / "cert.pem").read_bytes()
+        ca, cert, key = pems(identity / "server")
         server.add_secure_port(
             address,
             grpc.ssl_server_credentials(
-                [(key, cert)], root_certificates=cert, require_client_auth=True
+                [(key, cert)], root_certificates=ca, require_client_auth=True
             ),
         )
     await server.start()
@@ -96,17 +75,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(identity: Path | None) -> tuple[subprocess.Popen, int]:
     """The server, a process of its own (its CPU is then its own), answering on its port."""
-    port = free_port()
+    port = free_port(HOST)
     cmd = [sys.executable, __file__, "--serve", str(port)]
     if identity is not None:
         cmd += ["--identity", str(identity)]
@@ -120,15 +91,14 @@ async def call(port: int, pid: int, calls: int, in_flight: int, identity: Path |
     """Server CPU a call, and calls a second, for ``calls`` calls with ``in_flight`` at once
     (each on a channel of its own, as each node has)."""
     options: list[tuple[str, object]] = [("grpc.use_local_subchannel_pool", 1)]
-    target = f"127.0.0.1:{port}"
+    target = f"{HOST}:{port}"
     if identity is None:
         channels = [grpc.aio.insecure_channel(target, options=options) for _ in range(in_flight)]
     else:
-        key, cert = (identity / "key.pem").read_bytes(), (identity / "cert.pem").read_bytes()
+        ca, cert, key = pems(identity / "client")
         creds = grpc.ssl_channel_credentials(
-            root_certificates=cert, private_key=key, certificate_chain=cert
+            root_certificates=ca, private_key=key, certificate_chain=cert
         )
-        options.append(("grpc.ssl_target_name_override", "localhost"))
         channels = [
             grpc.aio.secure_channel(target, creds, options=options) for _ in range(in_flight)
         ]
@@ -160,8 +130,10 @@ async def call(port: int, pid: int, calls: int, in_flight: int, identity: Path |
 def run(calls: int) -> list[dict[str, object]]:
     results: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        identity = Path(tmp)
-        write_identity(identity)
+        # A CA, a server certificate for HOST and a client's: mutual TLS as between nodes.
+        identity, ca = Path(tmp), new_ca("bench-ca")
+        issue(ca, identity / "server", "server", server_ip=HOST)
+        issue(ca, identity / "client", "client")
         for tls in (False, True):
             for in_flight in (1, 50):
                 server, port = start_server(identity if tls else None)

@@ -18,6 +18,7 @@ from shoal.daemon.node import NodeDaemon
 from shoal.engineapi.listeners import Listener, serve
 from shoal.engineapi.server import build_app, build_read_app
 from tests.e2e.harness import free_port
+from tests.integration.network.helpers import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -85,11 +86,8 @@ async def test_reads_are_answered_while_the_nodes_loop_is_held(node):
     assert status == 200 and first[0]["ServiceStatus"]["DesiredTasks"] == 2
     # The orchestrator makes the tasks after the create was answered: wait for them (a CI run
     # read none here once).
-    for _ in range(600):
-        task_ids = [t.ID for t in control.list_tasks()]
-        if len(task_ids) == 2:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: len(control.list_tasks()) == 2, "the service's tasks", tries=3000)
+    task_ids = [t.ID for t in control.list_tasks()]
     assert len(task_ids) == 2
 
     answers: dict[str, tuple[int, Any]] = {}

@@ -35,6 +35,9 @@ STATUS_FLUSH_INTERVAL = 0.1
 ASSIGNMENT_BATCH_WINDOW = 0.05
 CHECK_INTERVAL = 0.25
 NOT_LEADER = "dispatcher is stopped: this manager is not the leader"
+# The status-report counters, looked up once: every report a node sends counts on them.
+_REPORT_CALLS = metrics.DISPATCHER_STATUS_REPORTS.labels("calls")
+_REPORTED_STATUSES = metrics.DISPATCHER_STATUS_REPORTS.labels("updates")
 # Complete assignment sets built at once. Each is a few milliseconds of encoding (every task
 # of the node), with no pause: when a new leader takes over 1,000 agents, their sets became
 # ready together and one turn of the event loop built hundreds of them, holding raft's
@@ -282,8 +285,8 @@ class Dispatcher(pb_grpc.DispatcherServicer):
         self, request: pb.UpdateTaskStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateTaskStatusResponse:
         session = await self._session_of(context, request.session_id)
-        metrics.DISPATCHER_STATUS_REPORTS.labels("calls").inc()
-        metrics.DISPATCHER_STATUS_REPORTS.labels("updates").inc(len(request.updates))
+        _REPORT_CALLS.inc()
+        _REPORTED_STATUSES.inc(len(request.updates))
         for u in request.updates:
             self._statuses[u.task_id] = (session.node_id, TaskStatus.model_validate_json(u.status))
         self._statuses_waiting.set()
